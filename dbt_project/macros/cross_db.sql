@@ -1,0 +1,39 @@
+{#- Casts that work on DuckDB and MySQL/MariaDB (MySQL has no `cast(x as varchar|timestamp|bigint)`). -#}
+
+{% macro as_text(expr) -%}
+  {%- if target.type in ('mysql', 'mariadb') -%} cast({{ expr }} as char)
+  {%- else -%} cast({{ expr }} as varchar) {%- endif -%}
+{%- endmacro %}
+
+{% macro as_int(expr) -%}
+  {%- if target.type in ('mysql', 'mariadb') -%} cast({{ expr }} as signed)
+  {%- else -%} cast({{ expr }} as bigint) {%- endif -%}
+{%- endmacro %}
+
+{% macro as_timestamp(expr) -%}
+  {%- if target.type in ('mysql', 'mariadb') -%} cast({{ expr }} as datetime(6))
+  {%- else -%} cast({{ expr }} as timestamp) {%- endif -%}
+{%- endmacro %}
+
+{#- Stable warehouse key from a name (WB FBO warehouses have names only): 16 hex chars of md5. -#}
+{% macro name_key(expr) -%}
+  substr(md5({{ expr }}), 1, 16)
+{%- endmacro %}
+
+{#- Ozon stock `type` to the product's stock types; the one place this rule lives. -#}
+{% macro ozon_stock_type(expr) -%}
+  case lower({{ expr }})
+    when 'fbo' then 'FBO'
+    when 'fbs' then 'FBS'
+    when 'rfbs' then 'realFBS'
+    when 'realfbs' then 'realFBS'
+    when 'fbp' then 'FBP'
+  end
+{%- endmacro %}
+
+{#- First element of a JSON array of scalars stored as text, e.g. '["4600001"]' -> 4600001. -#}
+{% macro first_json_item(expr) -%}
+  {%- set cleaned = "nullif(replace(replace(replace(" ~ expr ~ ", '[', ''), ']', ''), '\"', ''), '')" -%}
+  {%- if target.type in ('mysql', 'mariadb') -%} substring_index({{ cleaned }}, ',', 1)
+  {%- else -%} split_part({{ cleaned }}, ',', 1) {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,51 @@
+-- Ozon stock at the inventory grain (sku, warehouse, stock type):
+-- FBO per Ozon warehouse, FBS/realFBS per seller warehouse, FBP from the totals.
+with product_by_sku as (
+    select sku, max(marketplace_product_id) as marketplace_product_id, max(offer_id) as offer_id
+    from {{ ref('stg_ozon__stocks') }}
+    where sku is not null
+    group by sku
+),
+
+fbo as (
+    select
+        f.sku,
+        coalesce(p.marketplace_product_id, '') as marketplace_product_id,
+        coalesce(f.offer_id, p.offer_id) as offer_id,
+        f.warehouse_id,
+        f.warehouse_name,
+        'FBO' as stock_type,
+        f.quantity_present,
+        f.quantity_reserved
+    from {{ ref('stg_ozon__fbo_stocks') }} f
+    left join product_by_sku p on p.sku = f.sku
+),
+
+fbs as (
+    select
+        s.sku,
+        s.marketplace_product_id,
+        s.offer_id,
+        s.warehouse_id,
+        coalesce(s.warehouse_name, w.warehouse_name) as warehouse_name,
+        coalesce(w.stock_type, 'FBS') as stock_type,
+        s.quantity_present,
+        s.quantity_reserved
+    from {{ ref('stg_ozon__fbs_stocks') }} s
+    left join {{ ref('stg_ozon__warehouses') }} w on w.warehouse_id = s.warehouse_id
+),
+
+fbp as (
+    select
+        sku, marketplace_product_id, offer_id,
+        'ozon-fbp' as warehouse_id, 'FBP' as warehouse_name, stock_type,
+        quantity_present, quantity_reserved
+    from {{ ref('stg_ozon__stocks') }}
+    where stock_type = 'FBP'
+)
+
+select * from fbo
+union all
+select * from fbs
+union all
+select * from fbp

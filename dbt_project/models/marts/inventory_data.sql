@@ -1,0 +1,99 @@
+-- Current stock per (marketplace, sku, warehouse_id, stock_type): the data contract table.
+--
+-- Incremental: each run upserts only rows that are new, whose quantities or attributes
+-- changed, or that a complete snapshot no longer contains (set to zero, never left stale).
+-- Only published marketplaces (int_sync__publishable) are touched, so a failed or blocked
+-- sync changes nothing. `updated_at` moves only when quantities change; the post-hook stamps
+-- `last_sync_at` on every row the published snapshot confirmed.
+{{
+  config(
+    materialized='incremental',
+    unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type'],
+    on_schema_change='append_new_columns',
+    post_hook=[
+      "{{ stamp_last_sync_at() }}"
+    ]
+  )
+}}
+
+with publishable as (
+    select marketplace, synced_at from {{ ref('int_sync__publishable') }}
+),
+
+snapshot as (
+    select s.*, p.synced_at
+    from {{ ref('int_inventory__snapshot') }} s
+    inner join publishable p on p.marketplace = s.marketplace
+),
+
+valid as (
+    select * from snapshot where rejection_reason is null
+)
+
+{% if is_incremental() %}
+,
+current_rows as (
+    select t.*
+    from {{ this }} t
+    inner join publishable p on p.marketplace = t.marketplace
+),
+
+changed as (
+    select
+        v.marketplace, v.sku, v.marketplace_product_id, v.offer_id, v.product_id, v.barcode,
+        v.product_name, v.warehouse_id, v.warehouse_name, v.stock_type,
+        v.quantity_present, v.quantity_reserved, v.quantity_available,
+        v.synced_at as last_sync_at,
+        case
+            when c.sku is null
+              or c.quantity_present <> v.quantity_present
+              or c.quantity_reserved <> v.quantity_reserved
+            then v.synced_at
+            else c.updated_at
+        end as updated_at
+    from valid v
+    left join current_rows c
+      on c.marketplace = v.marketplace and c.sku = v.sku
+     and c.warehouse_id = v.warehouse_id and c.stock_type = v.stock_type
+    where c.sku is null
+       or c.quantity_present <> v.quantity_present
+       or c.quantity_reserved <> v.quantity_reserved
+       or coalesce(c.product_id, '') <> coalesce(v.product_id, '')
+       or coalesce(c.product_name, '') <> coalesce(v.product_name, '')
+       or coalesce(c.warehouse_name, '') <> coalesce(v.warehouse_name, '')
+       or coalesce(c.offer_id, '') <> coalesce(v.offer_id, '')
+),
+
+gone as (
+    -- In the current table, not in the complete snapshot (rejected rows count as present,
+    -- so a bad row never zeroes good data): set to zero.
+    select
+        c.marketplace, c.sku, c.marketplace_product_id, c.offer_id, c.product_id, c.barcode,
+        c.product_name, c.warehouse_id, c.warehouse_name, c.stock_type,
+        0 as quantity_present, 0 as quantity_reserved, 0 as quantity_available,
+        p.synced_at as last_sync_at,
+        p.synced_at as updated_at
+    from current_rows c
+    inner join publishable p on p.marketplace = c.marketplace
+    left join snapshot s
+      on s.marketplace = c.marketplace and s.sku = c.sku
+     and s.warehouse_id = c.warehouse_id and s.stock_type = c.stock_type
+    where s.sku is null
+      and (c.quantity_present <> 0 or c.quantity_reserved <> 0)
+)
+
+select * from changed
+union all
+select * from gone
+
+{% else %}
+
+select
+    marketplace, sku, marketplace_product_id, offer_id, product_id, barcode,
+    product_name, warehouse_id, warehouse_name, stock_type,
+    quantity_present, quantity_reserved, quantity_available,
+    synced_at as last_sync_at,
+    synced_at as updated_at
+from valid
+
+{% endif %}

@@ -1,0 +1,238 @@
+"""Run the expectation suites on a freshly built snapshot, before it is published.
+
+GE runs on pandas batches read from the warehouse (its SQL datasource fails on DuckDB with
+the pinned versions), which works the same on DuckDB and MySQL. Results go to the
+`validation_results` table (one row per expectation, with the failing values) and to GE's own
+JSON under `expectations/results/<run>/`, so people can see why a sync was blocked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from expectations.suites import (
+    Thresholds,
+    anomaly_suite,
+    reconciliation_suite,
+    validity_suite,
+    warehouse_suite,
+)
+from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+RESULTS_DIR = PROJECT_ROOT / "expectations" / "results"
+
+
+@dataclass
+class AuditOutcome:
+    """What the checks said about one marketplace's snapshot."""
+
+    marketplace: str
+    critical: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.critical
+
+    def summary(self) -> dict[str, Any]:
+        return {"passed": self.passed, "critical": self.critical, "warnings": self.warnings,
+                "checks": len(self.checks), "failed": sum(1 for c in self.checks if not c["success"])}
+
+
+def thresholds_from_env(env: Mapping[str, str] | None = None) -> Thresholds:
+    env = os.environ if env is None else env
+    return Thresholds(
+        anomaly_share=float(env.get("INVSYNC_ANOMALY_SHARE", 0.5)),
+        critical_drop_share=float(env.get("INVSYNC_CRITICAL_DROP_SHARE", 0.1)),
+    )
+
+
+class _Validator:
+    """One ephemeral GE context for a whole audit (creating one is slow)."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        self.context = gx.get_context(mode="ephemeral")
+        try:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        except Exception:  # noqa: BLE001 - cosmetic only
+            pass
+        source = self.context.data_sources.add_pandas("warehouse")
+        self.batch_definition = source.add_dataframe_asset("frames").add_batch_definition_whole_dataframe("frame")
+
+    def validate(self, frame: pd.DataFrame, suite: Any) -> Any:
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
+
+
+def _describe(result: Any) -> list[dict[str, Any]]:
+    checks = []
+    for r in result.results:
+        cfg = r.expectation_config
+        kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
+        checks.append({
+            "suite": result.suite_name,
+            "expectation": cfg.type,
+            "column": kwargs.get("column"),
+            "kwargs": kwargs,
+            "severity": (cfg.meta or {}).get("severity", "warning"),
+            "success": bool(r.success),
+            "observed_value": r.result.get("observed_value"),
+            "unexpected_count": r.result.get("unexpected_count"),
+            "unexpected_values": r.result.get("partial_unexpected_list"),
+        })
+    return checks
+
+
+def _message(check: dict[str, Any]) -> str:
+    where = f"{check['column']} " if check["column"] else ""
+    observed = check["observed_value"]
+    bounds = {k: v for k, v in check["kwargs"].items() if k in ("min_value", "max_value", "value_set")}
+    text = f"{check['suite']}: {check['expectation']} {where}{bounds}"
+    if observed is not None:
+        text += f" observed {observed}"
+    if check["unexpected_count"]:
+        text += f", {check['unexpected_count']} unexpected e.g. {check['unexpected_values'][:5]}"
+    return text
+
+
+def previous_state(wh: Warehouse, marketplace: str) -> dict[str, float]:
+    if not wh.table_exists("inventory_data"):
+        return {"rows": 0, "products": 0, "units": 0}
+    row = wh.query(
+        "select count(*) as rows_, count(distinct marketplace_product_id) as products, "
+        "coalesce(sum(quantity_present), 0) as units "
+        "from inventory_data where marketplace = %s and quantity_present > 0",
+        (marketplace,),
+    )[0]
+    return {"rows": float(row["rows_"]), "products": float(row["products"]), "units": float(row["units"])}
+
+
+def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str) -> pd.DataFrame:
+    """Units per warehouse now vs before, as a share of before (-0.6 = a 60% drop)."""
+    if not wh.table_exists("inventory_data"):
+        return pd.DataFrame(columns=["warehouse", "change"])
+    before = pd.DataFrame(wh.query(
+        "select warehouse_id, max(warehouse_name) as warehouse_name, sum(quantity_present) as units_before "
+        "from inventory_data where marketplace = %s group by warehouse_id",
+        (marketplace,),
+    ))
+    if before.empty:
+        return pd.DataFrame(columns=["warehouse", "change"])
+    now = snapshot[snapshot["rejection_reason"].isna()].groupby("warehouse_id", as_index=False)["quantity_present"].sum()
+    merged = before.merge(now, on="warehouse_id", how="left").fillna({"quantity_present": 0})
+    merged["units_before"] = merged["units_before"].astype(float)
+    merged = merged[merged["units_before"] > 0]
+    merged["change"] = (merged["quantity_present"].astype(float) - merged["units_before"]) / merged["units_before"]
+    merged["warehouse"] = merged["warehouse_name"].fillna(merged["warehouse_id"])
+    return merged[["warehouse", "change", "units_before", "quantity_present"]].reset_index(drop=True)
+
+
+def api_product_count(marketplace: str, counts: Mapping[str, Any], full: bool) -> int | None:
+    """What the API itself said about the account's size, when it said it."""
+    if marketplace == "ozon":
+        value = counts.get("total_items")
+    else:
+        value = counts.get("nm_ids_fetched") if (full or counts.get("fbo_method") == "warehouse_remains") else None
+    return int(value) if value is not None else None
+
+
+def landed_products(wh: Warehouse, marketplace: str) -> pd.DataFrame:
+    model = "stg_ozon__stocks" if marketplace == "ozon" else "stg_wb__stocks"
+    if marketplace == "wb" and wh.query("select count(*) as n from stg_wb__warehouse_remains")[0]["n"]:
+        model = "stg_wb__warehouse_remains"
+    return pd.DataFrame(wh.query(f"select distinct marketplace_product_id from {model}"))
+
+
+def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results: list[Any]) -> Path:
+    """Write one `validation_results` row per expectation and GE's JSON to the results folder."""
+    folder = RESULTS_DIR / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{outcome.marketplace}.json"
+    path.write_text(json.dumps([r.to_json_dict() for r in raw_results], ensure_ascii=False, indent=1, default=str))
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with wh.connection() as conn:
+        for check in outcome.checks:
+            wh.execute(
+                conn,
+                "insert into validation_results (run_id, marketplace, suite, expectation, column_name, severity, "
+                "success, observed_value, unexpected_count, unexpected_values, details, validated_at) "
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    run_id, outcome.marketplace, check["suite"], check["expectation"], check["column"],
+                    check["severity"], check["success"], json.dumps(check["observed_value"], default=str),
+                    check["unexpected_count"], json.dumps(check["unexpected_values"], ensure_ascii=False, default=str),
+                    json.dumps(check["kwargs"], ensure_ascii=False, default=str), now,
+                ),
+            )
+    return path
+
+
+def audit_marketplace(
+    wh: Warehouse, validator: _Validator, marketplace: str, counts: Mapping[str, Any], full: bool, t: Thresholds
+) -> tuple[AuditOutcome, list[Any]]:
+    snapshot = pd.DataFrame(wh.query(
+        "select marketplace, sku, marketplace_product_id, warehouse_id, warehouse_name, stock_type, "
+        "quantity_present, quantity_reserved, quantity_available, rejection_reason "
+        "from int_inventory__snapshot where marketplace = %s",
+        (marketplace,),
+    ))
+    if snapshot.empty:
+        snapshot = pd.DataFrame(columns=["marketplace", "sku", "marketplace_product_id", "warehouse_id", "warehouse_name",
+                                         "stock_type", "quantity_present", "quantity_reserved", "quantity_available",
+                                         "rejection_reason"])
+    for col in ("quantity_present", "quantity_reserved", "quantity_available"):
+        snapshot[col] = pd.to_numeric(snapshot[col])
+    in_stock = snapshot[(snapshot["quantity_present"] > 0) & snapshot["rejection_reason"].isna()]
+
+    raw = [validator.validate(snapshot, validity_suite())]
+    previous = previous_state(wh, marketplace)
+    if previous["rows"]:
+        raw.append(validator.validate(in_stock, anomaly_suite(previous, t)))
+        changes = warehouse_changes(wh, snapshot, marketplace)
+        if not changes.empty:
+            raw.append(validator.validate(changes, warehouse_suite(t)))
+    api_count = api_product_count(marketplace, counts, full)
+    if api_count is not None:
+        raw.append(validator.validate(landed_products(wh, marketplace), reconciliation_suite(api_count, t)))
+
+    outcome = AuditOutcome(marketplace)
+    for result in raw:
+        for check in _describe(result):
+            outcome.checks.append(check)
+            if not check["success"]:
+                (outcome.critical if check["severity"] == "critical" else outcome.warnings).append(_message(check))
+    return outcome, raw
+
+
+def audit_snapshot(settings: Settings, wh: Warehouse, landed: Mapping[str, Any], run_id: str = "manual") -> dict[str, AuditOutcome]:
+    """Audit each landed marketplace's snapshot. `landed` maps marketplace -> MarketplaceResult."""
+    t = thresholds_from_env()
+    validator = _Validator()
+    outcomes = {}
+    for marketplace, result in landed.items():
+        full = bool(result.record and result.record.sync_type == "full")
+        outcome, raw = audit_marketplace(wh, validator, marketplace, result.counts, full, t)
+        store_results(wh, run_id, outcome, raw)
+        for line in outcome.critical:
+            log.error("%s critical: %s", marketplace, line)
+        for line in outcome.warnings:
+            log.warning("%s warning: %s", marketplace, line)
+        outcomes[marketplace] = outcome
+    return outcomes

@@ -1,0 +1,138 @@
+"""The `invsync` command line. Each subcommand is a thin shell over a module that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable
+
+from pipelines.config import ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from pipelines.runner import run_sync
+    from pipelines.publish import publish
+
+    settings = _settings()
+    after = publish
+    if args.force_publish:
+        import functools
+        import getpass
+
+        after = functools.partial(publish, override=f"{getpass.getuser()}: {args.force_publish}")
+    result = run_sync(settings, which=args.marketplace, full=args.full, after_landing=after)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(products=args.products, seed=args.seed)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from pipelines.sandbox import SandboxOptions, serve_forever
+
+    serve_forever(SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from migrations import runner
+    from pipelines.warehouse import warehouse_for
+
+    wh = warehouse_for(_settings().warehouse)
+    if args.action == "status":
+        print(runner.status(wh))
+    else:
+        report = (runner.up if args.action == "up" else runner.down)(wh, args.target)
+        print(report)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipelines.status import run_status
+
+    return run_status(_settings(), as_json=args.json)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import run_report
+
+    return run_report(_settings(), html_path=args.html)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="invsync", description="Marketplace inventory sync for Ozon and Wildberries.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and retries")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="start the sandbox, run a full sync into DuckDB, print a summary")
+    p.add_argument("--products", type=int, default=300)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sync", help="land raw data, build inventory_data, run the checks")
+    p.add_argument("--marketplace", choices=["ozon", "wb", "all"], default="all")
+    p.add_argument("--full", action="store_true", help="full resync: re-read complete snapshots")
+    p.add_argument("--force-publish", metavar="REASON", help="publish even if a critical check fails (recorded with your user name)")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("status", help="freshness and last outcome per marketplace (exit 0 fresh, 1 stale, 2 critical)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("report", help="stock report (text, or a self-contained HTML page)")
+    p.add_argument("--html", metavar="PATH")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sandbox", help="serve the local emulator of the Ozon and WB APIs")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--products", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--rate-limit-scale", type=float, default=1.0, help="scale the emulated rate limits (0 = off)")
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("migrate", help="versioned schema migrations of the warehouse's own tables")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--target", type=int, default=None, help="version to migrate up or down to")
+    p.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"invsync: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("invsync: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one-line reason, secrets masked
+        try:
+            message = load_settings().mask(str(exc))
+        except ConfigError:
+            message = str(exc)
+        print(f"invsync: {type(exc).__name__}: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The one place that reads configuration.
+
+Everything the product needs to know about its environment comes from environment variables
+(optionally set by a `.env` file), is validated here once, and is handed to the code that
+needs it as a frozen `Settings` object. Nothing else reads `os.environ` for these names, so
+there is exactly one list of knobs, one set of error messages, and one masking rule for
+secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import unquote, urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_OZON_API_URL = "https://api-seller.ozon.ru"
+DEFAULT_WB_STATISTICS_API_URL = "https://statistics-api.wildberries.ru"
+DEFAULT_WB_ANALYTICS_API_URL = "https://seller-analytics-api.wildberries.ru"
+DEFAULT_WB_MARKETPLACE_API_URL = "https://marketplace-api.wildberries.ru"
+DEFAULT_WB_CONTENT_API_URL = "https://content-api.wildberries.ru"
+DEFAULT_WAREHOUSE_URL = "duckdb:///data/inventory.duckdb"
+
+WB_FBO_SOURCES = ("stocks", "remains")
+
+
+class ConfigError(ValueError):
+    """Configuration is missing or invalid; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class WarehouseTarget:
+    """Where the data goes, parsed from WAREHOUSE_URL."""
+
+    kind: str  # "duckdb" or "mysql"
+    path: Path | None = None  # duckdb file
+    host: str = ""
+    port: int = 3306
+    user: str = ""
+    password: str = field(default="", repr=False)
+    database: str = ""
+
+    @property
+    def is_duckdb(self) -> bool:
+        return self.kind == "duckdb"
+
+    def display(self) -> str:
+        """A printable form with the password masked."""
+        if self.is_duckdb:
+            return f"duckdb:///{self.path}"
+        secret = ":***" if self.password else ""
+        return f"mysql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
+
+    def sqlalchemy_url(self) -> str:
+        """SQLAlchemy URL for dlt's `sqlalchemy` destination (MySQL) or a duckdb URL."""
+        if self.is_duckdb:
+            return f"duckdb:///{self.path}"
+        from urllib.parse import quote
+
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        return f"mysql+pymysql://{auth}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Secrets are excluded from repr and masked by `describe()`."""
+
+    ozon_client_id: str = ""
+    ozon_api_key: str = field(default="", repr=False)
+    ozon_api_url: str = DEFAULT_OZON_API_URL
+    wb_api_token: str = field(default="", repr=False)
+    wb_statistics_api_url: str = DEFAULT_WB_STATISTICS_API_URL
+    wb_analytics_api_url: str = DEFAULT_WB_ANALYTICS_API_URL
+    wb_marketplace_api_url: str = DEFAULT_WB_MARKETPLACE_API_URL
+    wb_content_api_url: str = DEFAULT_WB_CONTENT_API_URL
+    warehouse_url: str = field(default=DEFAULT_WAREHOUSE_URL, repr=False)
+    warehouse: WarehouseTarget = field(
+        default_factory=lambda: parse_warehouse_url(DEFAULT_WAREHOUSE_URL)
+    )
+    # Which WB source to read FBO stock from: the statistics `supplier/stocks` method or the
+    # warehouse-remains report. The other one is the automatic fallback on 404/410.
+    wb_fbo_source: str = "stocks"
+    # Multiplies every client-side pacing interval; 0 turns pacing off (sandbox, benchmarks).
+    rate_limit_scale: float = 1.0
+    http_timeout: float = 60.0
+    max_retries: int = 6
+    # Prefix for the raw dataset names, so several installations can share one MySQL server.
+    dataset_prefix: str = ""
+
+    @property
+    def ozon_enabled(self) -> bool:
+        return bool(self.ozon_client_id and self.ozon_api_key)
+
+    @property
+    def wb_enabled(self) -> bool:
+        return bool(self.wb_api_token)
+
+    @property
+    def raw_ozon_dataset(self) -> str:
+        return f"{self.dataset_prefix}raw_ozon"
+
+    @property
+    def raw_wb_dataset(self) -> str:
+        return f"{self.dataset_prefix}raw_wb"
+
+    def secrets(self) -> list[str]:
+        """Every secret value this configuration holds, for masking in logs and errors."""
+        values = [self.ozon_api_key, self.wb_api_token, self.warehouse.password]
+        return [v for v in values if v]
+
+    def mask(self, text: str) -> str:
+        """Replace every secret that appears in `text` with `***`."""
+        return mask_secrets(text, self.secrets())
+
+    def describe(self) -> dict[str, str]:
+        """The configuration as printable strings, secrets masked."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            if f.name in ("warehouse",):
+                continue
+            value = getattr(self, f.name)
+            if f.name in ("ozon_api_key", "wb_api_token"):
+                value = mask_value(value)
+            elif f.name == "warehouse_url":
+                value = self.warehouse.display()
+            out[f.name] = str(value)
+        return out
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+
+def mask_value(value: str) -> str:
+    """Show that a secret is set without showing it."""
+    if not value:
+        return "<not set>"
+    return "***" + (value[-2:] if len(value) >= 12 else "")
+
+
+def mask_secrets(text: str, secrets: list[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    # Belt and braces: never print a password that sits in a URL.
+    return re.sub(r"(://[^:/@\s]+):[^@\s]+@", r"\1:***@", text)
+
+
+def parse_warehouse_url(url: str) -> WarehouseTarget:
+    """Parse WAREHOUSE_URL: `duckdb:///relative/or/absolute.duckdb` or `mysql://u:p@h:3306/db`."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "duckdb":
+        raw_path = url.split("://", 1)[1]
+        # duckdb:///data/x.duckdb is relative to the project; duckdb:////abs/x.duckdb is absolute.
+        raw_path = raw_path[1:] if raw_path.startswith("/") else raw_path
+        if not raw_path:
+            raise ConfigError("WAREHOUSE_URL 'duckdb:///' has no file path: use duckdb:///data/inventory.duckdb")
+        path = Path(raw_path)
+        if not path.is_absolute():
+            path = PROJECT_ROOT / path
+        return WarehouseTarget(kind="duckdb", path=path)
+    if scheme in ("mysql", "mariadb", "mysql+pymysql"):
+        database = parts.path.lstrip("/")
+        if not parts.hostname:
+            raise ConfigError("WAREHOUSE_URL has no host: use mysql://user:password@host:3306/inventory")
+        if not database:
+            raise ConfigError(
+                f"WAREHOUSE_URL mysql://{parts.hostname}/ names no database: "
+                "use mysql://user:password@host:3306/inventory"
+            )
+        try:
+            port = parts.port or 3306
+        except ValueError as exc:
+            raise ConfigError(f"WAREHOUSE_URL has an invalid port: {exc}") from None
+        return WarehouseTarget(
+            kind="mysql",
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            database=database,
+        )
+    shown = scheme or url.split(":", 1)[0]
+    raise ConfigError(
+        f"WAREHOUSE_URL scheme '{shown}' is not supported: use duckdb:/// or mysql://"
+    )
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} '{value}' is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} '{raw}' is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {raw}")
+    return value
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Read a `.env` file (KEY=value lines). Values already in the environment win."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
+    """Build validated settings from `env` (default: os.environ over the project's `.env`)."""
+    if env is None:
+        merged = read_dotenv(dotenv_path or PROJECT_ROOT / ".env")
+        merged.update(os.environ)
+        env = merged
+
+    def get(name: str) -> str:
+        return env.get(name, "").strip()
+
+    client_id, api_key = get("OZON_CLIENT_ID"), get("OZON_API_KEY")
+    if api_key and not client_id:
+        raise ConfigError("OZON_API_KEY is set but OZON_CLIENT_ID is missing")
+    if client_id and not api_key:
+        raise ConfigError("OZON_CLIENT_ID is set but OZON_API_KEY is missing")
+    if client_id and not client_id.isdigit():
+        raise ConfigError(f"OZON_CLIENT_ID '{client_id}' must be the numeric Client-Id from the seller cabinet")
+
+    warehouse_url = get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
+    warehouse = parse_warehouse_url(warehouse_url)
+
+    wb_fbo_source = get("WB_FBO_SOURCE") or "stocks"
+    if wb_fbo_source not in WB_FBO_SOURCES:
+        raise ConfigError(f"WB_FBO_SOURCE '{wb_fbo_source}' is not one of: {', '.join(WB_FBO_SOURCES)}")
+
+    max_retries_raw = get("INVSYNC_MAX_RETRIES") or "6"
+    if not max_retries_raw.isdigit():
+        raise ConfigError(f"INVSYNC_MAX_RETRIES '{max_retries_raw}' is not a whole number")
+
+    prefix = get("INVSYNC_DATASET_PREFIX")
+    if prefix and not re.fullmatch(r"[a-z0-9_]+", prefix):
+        raise ConfigError(f"INVSYNC_DATASET_PREFIX '{prefix}' may hold only a-z, 0-9 and _")
+
+    return Settings(
+        ozon_client_id=client_id,
+        ozon_api_key=api_key,
+        ozon_api_url=_url(env, "OZON_API_URL", DEFAULT_OZON_API_URL),
+        wb_api_token=get("WB_API_TOKEN"),
+        wb_statistics_api_url=_url(env, "WB_STATISTICS_API_URL", DEFAULT_WB_STATISTICS_API_URL),
+        wb_analytics_api_url=_url(env, "WB_ANALYTICS_API_URL", DEFAULT_WB_ANALYTICS_API_URL),
+        wb_marketplace_api_url=_url(env, "WB_MARKETPLACE_API_URL", DEFAULT_WB_MARKETPLACE_API_URL),
+        wb_content_api_url=_url(env, "WB_CONTENT_API_URL", DEFAULT_WB_CONTENT_API_URL),
+        warehouse_url=warehouse_url,
+        warehouse=warehouse,
+        wb_fbo_source=wb_fbo_source,
+        rate_limit_scale=_float(env, "INVSYNC_RATE_LIMIT_SCALE", 1.0),
+        http_timeout=_float(env, "INVSYNC_HTTP_TIMEOUT", 60.0, minimum=0.1),
+        max_retries=int(max_retries_raw),
+        dataset_prefix=prefix,
+    )

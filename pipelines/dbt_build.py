@@ -1,0 +1,85 @@
+"""Run the dbt project in-process against the configured warehouse.
+
+The dbt profile reads its connection from `DBT_*` environment variables; this module derives
+them from WAREHOUSE_URL so that a sync, the demo and Dagster all build the same warehouse that
+dlt has just loaded, and a person running `dbt build` by hand can set the same variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from pipelines.config import PROJECT_ROOT, Settings
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+class DbtError(RuntimeError):
+    """A dbt command failed; the message lists the failing nodes."""
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The environment variables `dbt_project/profiles.yml` reads, for this warehouse."""
+    target = settings.warehouse
+    env = {
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "INVSYNC_DATASET_PREFIX": settings.dataset_prefix,
+    }
+    if target.is_duckdb:
+        env.update({"DBT_TARGET": "dev", "DBT_DUCKDB_PATH": str(target.path)})
+    else:
+        env.update({
+            "DBT_TARGET": "prod",
+            "DBT_MYSQL_HOST": target.host,
+            "DBT_MYSQL_PORT": str(target.port),
+            "DBT_MYSQL_USER": target.user,
+            "DBT_MYSQL_PASSWORD": target.password,
+            "DBT_MYSQL_DATABASE": target.database,
+        })
+    return env
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run_dbt(settings: Settings, args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
+    """Invoke dbt (e.g. `["run", "--select", "inventory_data"]`) and return its result.
+
+    Raises DbtError naming the failed nodes (secrets masked) when dbt reports failure.
+    """
+    from dbt.cli.main import dbtRunner
+
+    cli = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
+    if dbt_vars:
+        cli += ["--vars", json.dumps(dbt_vars)]
+    with _environment(dbt_env(settings)):
+        result = dbtRunner().invoke(cli)
+    if not result.success:
+        raise DbtError(settings.mask(f"dbt {' '.join(args)} failed: {describe_failures(result)}"))
+    return result
+
+
+def describe_failures(result: Any) -> str:
+    if result.exception is not None:
+        return str(result.exception)
+    failures = []
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(getattr(node_result, "status", ""))
+        if status.lower() in ("error", "fail", "runtime error"):
+            name = getattr(getattr(node_result, "node", None), "name", "?")
+            failures.append(f"{name}: {(node_result.message or status).strip()}")
+    return "; ".join(failures) or "see dbt_project/logs/dbt.log"

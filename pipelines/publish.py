@@ -1,0 +1,140 @@
+"""After landing: build the snapshot with dbt, audit it, publish it into `inventory_data`.
+
+Write–audit–publish: dbt builds staging and `int_inventory__snapshot` for exactly the loads
+that just landed; the audit (`expectations/`) checks that snapshot against the previous good
+state; only what passes is merged into `inventory_data`. Each marketplace's `sync_logs` row
+ends as `success`, `partial` (published with rejected rows or warnings) or `failed`
+(landing failed, or the audit blocked the publish: the previous good data stays).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping
+
+from pipelines import sync_log
+from pipelines.dbt_build import DbtError, run_dbt
+from pipelines.runner import MarketplaceResult
+from pipelines.config import Settings
+from pipelines.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+# audit(settings, warehouse, landed results, run id) -> {marketplace: AuditOutcome}
+Auditor = Callable[[Settings, Warehouse, Mapping[str, MarketplaceResult], str], Mapping[str, Any]]
+
+
+def _default_auditor() -> Auditor | None:
+    try:
+        from expectations.audit import audit_snapshot
+    except ImportError:  # the expectations package is optional for a bare landing
+        return None
+    return audit_snapshot
+
+
+def snapshot_stats(wh: Warehouse, marketplace: str) -> dict[str, int]:
+    rows = wh.query(
+        "select count(*) as n, "
+        "sum(case when rejection_reason is not null then 1 else 0 end) as rejected "
+        "from int_inventory__snapshot where marketplace = %s",
+        (marketplace,),
+    )
+    return {"rows": int(rows[0]["n"] or 0), "rejected": int(rows[0]["rejected"] or 0)}
+
+
+def rejected_rows(wh: Warehouse, marketplace: str, limit: int = 20) -> list[dict[str, Any]]:
+    return wh.query(
+        "select sku, warehouse_id, stock_type, quantity_present, quantity_reserved, rejection_reason "
+        "from int_inventory__snapshot where marketplace = %s and rejection_reason is not null "
+        "order by sku limit " + str(int(limit)),
+        (marketplace,),
+    )
+
+
+def written_rows(wh: Warehouse, marketplace: str, synced_at: Any) -> int:
+    rows = wh.query(
+        "select count(*) as n from inventory_data where marketplace = %s and updated_at = %s",
+        (marketplace, synced_at),
+    )
+    return int(rows[0]["n"] or 0)
+
+
+def publish(
+    settings: Settings,
+    wh: Warehouse,
+    results: dict[str, MarketplaceResult],
+    auditor: Auditor | None | str = "default",
+    override: str | None = None,
+) -> None:
+    """Build, audit and publish every marketplace that landed; finish its sync_logs row."""
+    landed = {name: r for name, r in results.items() if r.status == "success" and r.record and r.record.load_id}
+    if not landed:
+        return
+    loads = {name: r.record.load_id for name, r in landed.items()}
+    try:
+        run_dbt(settings, ["seed"])
+        run_dbt(settings, ["run", "--select", "+int_inventory__snapshot"], {"publish_loads": loads})
+    except DbtError as exc:
+        _fail_all(wh, landed, f"dbt staging failed: {exc}")
+        return
+
+    audit = _default_auditor() if auditor == "default" else auditor
+    run_id = next(iter(landed.values())).record.run_id
+    outcomes = audit(settings, wh, landed, run_id) if audit else {}
+    to_publish: dict[str, str] = {}
+    for name, result in landed.items():
+        rec = result.record
+        stats = snapshot_stats(wh, name)
+        rec.records_rejected = stats["rejected"]
+        if stats["rejected"]:
+            sample = rejected_rows(wh, name, 5)
+            rec.warnings.append(f"{stats['rejected']} rows rejected (not published), e.g. {sample}")
+        outcome = outcomes.get(name)
+        if outcome is not None:
+            rec.warnings.extend(outcome.warnings)
+            rec.details["audit"] = outcome.summary()
+            if outcome.critical and not override:
+                result.status = "failed"
+                rec.finish("failed", "publish blocked by critical checks: " + "; ".join(outcome.critical))
+                sync_log.update(wh, rec)
+                continue
+            if outcome.critical and override:
+                rec.warnings.append(f"critical checks overridden by operator: {override}")
+                rec.details["override"] = override
+        to_publish[name] = loads[name]
+
+    if to_publish:
+        try:
+            run_dbt(settings, ["run", "--select", "int_sync__publishable", "inventory_data"], {"publish_loads": to_publish})
+        except DbtError as exc:
+            _fail_all(wh, {n: landed[n] for n in to_publish}, f"dbt publish failed: {exc}")
+            return
+        try:
+            # The data is published by now: failing tests are reported, they cannot block.
+            run_dbt(settings, ["test", "--select", "inventory_data"], {"publish_loads": to_publish})
+        except DbtError as exc:
+            for name in to_publish:
+                landed[name].record.warnings.append(f"dbt tests on inventory_data failed: {exc}")
+
+    for name in to_publish:
+        result = landed[name]
+        rec = result.record
+        rec.records_written = written_rows(wh, name, _naive(rec.started_at))
+        status = "partial" if rec.records_rejected or rec.warnings else "success"
+        result.status = status
+        rec.finish(status, rec.error_message)
+        sync_log.update(wh, rec)
+
+
+def _naive(ts: Any) -> Any:
+    from pipelines.sync_log import _naive_utc
+
+    return _naive_utc(ts)
+
+
+def _fail_all(wh: Warehouse, results: Mapping[str, MarketplaceResult], message: str) -> None:
+    log.error(message)
+    for result in results.values():
+        result.status = "failed"
+        result.record.finish("failed", message)
+        sync_log.update(wh, result.record)

@@ -1,0 +1,240 @@
+"""The sync runner: land each marketplace with dlt, record it in `sync_logs`, summarise.
+
+Used by `invsync sync`, `invsync demo` and the Dagster assets. Marketplaces run in parallel
+threads (they share no rate limits); a marketplace without credentials is skipped, not
+failed. dlt only loads after a complete extraction and keeps its own state, so an
+interrupted sync resumes (pending packages are loaded first) or restarts without duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import dlt
+
+from pipelines import ozon, sync_log, wildberries
+from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.api_client import SyncStats
+from pipelines.sync_log import SyncRecord
+from pipelines.warehouse import Warehouse, warehouse_for
+from migrations import runner as migrations
+
+log = logging.getLogger(__name__)
+
+MARKETPLACES = ("ozon", "wb")
+
+# dlt settings the product relies on, injected once: keep the load id on Arrow rows, no
+# telemetry, normalize in-process (Arrow pages need no worker pool).
+DLT_DEFAULTS = {
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "NORMALIZE__POOL_TYPE": "none",
+}
+
+
+def configure_dlt() -> None:
+    for key, value in DLT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass
+class MarketplaceResult:
+    marketplace: str
+    status: str  # success | partial | failed | skipped
+    record: SyncRecord | None = None
+    message: str = ""
+    row_counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    sync_type: str
+    results: dict[str, MarketplaceResult]
+
+    @property
+    def ok(self) -> bool:
+        """No marketplace failed (`partial` published with warnings, which the summary shows)."""
+        return all(r.status != "failed" for r in self.results.values())
+
+    @property
+    def clean(self) -> bool:
+        """Every marketplace succeeded without warnings or was skipped."""
+        return all(r.status in ("success", "skipped") for r in self.results.values())
+
+    def summary(self) -> str:
+        lines = [f"sync {self.run_id} ({self.sync_type})"]
+        for name, r in self.results.items():
+            if r.record is None:
+                lines.append(f"  {name:5} {r.status:8} {r.message}")
+                continue
+            rec = r.record
+            lines.append(
+                f"  {name:5} {r.status:8} {rec.records_fetched} rows fetched, "
+                f"{rec.api_requests} requests, {rec.retries} retries, {rec.duration_seconds}s"
+                + (f" — {rec.error_message}" if rec.error_message else "")
+            )
+            lines.extend(f"        warning: {w[:300]}" for w in rec.warnings)
+        return "\n".join(lines)
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where dlt keeps its working folders and state, one folder per warehouse."""
+    target = settings.warehouse
+    if target.is_duckdb:
+        assert target.path is not None
+        return target.path.parent / f".dlt-{target.path.stem}"
+    return PROJECT_ROOT / "data" / f".dlt-mysql-{target.host}-{target.port}-{target.database}"
+
+
+def destination(settings: Settings) -> Any:
+    target = settings.warehouse
+    if target.is_duckdb:
+        assert target.path is not None
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.duckdb(credentials=str(target.path))
+    return dlt.destinations.sqlalchemy(credentials=target.sqlalchemy_url())
+
+
+def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
+    dataset = settings.raw_ozon_dataset if marketplace == "ozon" else settings.raw_wb_dataset
+    return dlt.pipeline(
+        pipeline_name=f"invsync_{marketplace}",
+        destination=destination(settings),
+        dataset_name=dataset,
+        pipelines_dir=str(state_dir(settings)),
+        progress="log" if os.environ.get("INVSYNC_PROGRESS") else None,
+    )
+
+
+def build_source(settings: Settings, marketplace: str, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float) -> Any:
+    if marketplace == "ozon":
+        client = ozon.make_client(settings, stats, backoff_base)
+        return ozon.ozon_source(ozon.OzonApi(client, settings.ozon_api_url), counts=counts)
+    client = wildberries.make_client(settings, stats, backoff_base)
+    api = wildberries.WildberriesApi(client, settings)
+    return wildberries.wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """dlt wraps extraction errors several times; the innermost one says what went wrong."""
+    seen = exc
+    while True:
+        inner = seen.__cause__ or seen.__context__
+        if inner is None or inner is seen:
+            return seen
+        seen = inner
+
+
+def land_marketplace(
+    settings: Settings, wh: Warehouse, marketplace: str, run_id: str, full: bool, backoff_base: float = 1.0
+) -> MarketplaceResult:
+    """Land one marketplace's raw tables and record the attempt in `sync_logs`."""
+    sync_type = "full" if full else "incremental"
+    rec = SyncRecord(run_id=run_id, marketplace=marketplace, sync_type=sync_type, started_at=datetime.now(timezone.utc))
+    sync_log.insert(wh, rec)
+    stats = SyncStats()
+    counts: dict[str, Any] = {}
+    result = MarketplaceResult(marketplace, "failed", rec, counts=counts)
+    try:
+        pipeline = make_pipeline(settings, marketplace)
+        source = build_source(settings, marketplace, stats, counts, full, backoff_base)
+        info = pipeline.run(source)
+        rec.load_id = info.loads_ids[-1] if info.loads_ids else None
+        row_counts = dict(pipeline.last_trace.last_normalize_info.row_counts) if pipeline.last_trace.last_normalize_info else {}
+        result.row_counts = {k: v for k, v in row_counts.items() if not k.startswith("_dlt")}
+        rec.records_fetched = sum(result.row_counts.values())
+        rec.records_written = rec.records_fetched
+        result.status = "success"  # landed; the sync_logs row stays `running` until published
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
+        cause = _root_cause(exc)
+        message = settings.mask(str(cause) or type(cause).__name__)
+        log.error("%s sync failed: %s", marketplace, message)
+        result.message = message
+        rec.finish("failed", message)
+    finally:
+        rec.api_requests, rec.retries = stats.requests, stats.retries
+        rec.details = {"counts": counts, "requests_by_endpoint": dict(stats.by_endpoint), "rate_limited": stats.rate_limited,
+                       "retry_waits": [round(w, 3) for w in stats.waits[:50]]}
+        sync_log.update(wh, rec)
+    return result
+
+
+def selected_marketplaces(settings: Settings, which: str) -> dict[str, str | None]:
+    """Marketplace -> None when it will run, or the reason it is skipped."""
+    wanted = MARKETPLACES if which == "all" else (which,)
+    out: dict[str, str | None] = {}
+    for name in wanted:
+        if name not in MARKETPLACES:
+            raise ValueError(f"unknown marketplace '{name}': use ozon, wb or all")
+        enabled = settings.ozon_enabled if name == "ozon" else settings.wb_enabled
+        out[name] = None if enabled else (
+            "skipped: OZON_CLIENT_ID/OZON_API_KEY not set" if name == "ozon" else "skipped: WB_API_TOKEN not set"
+        )
+    return out
+
+
+def prepare_warehouse(settings: Settings) -> Warehouse:
+    """Open the warehouse and bring the product's own tables up to date.
+
+    On MySQL each dlt dataset is its own database. They are created here with the character
+    set and collation of the main database, because dbt joins across them and MySQL refuses
+    to compare text of different collations.
+    """
+    wh = warehouse_for(settings.warehouse)
+    migrations.up(wh)
+    if not settings.warehouse.is_duckdb:
+        main = wh.query(
+            "select default_character_set_name as cs, default_collation_name as co "
+            "from information_schema.schemata where schema_name = %s",
+            (settings.warehouse.database,),
+        )[0]
+        datasets = [settings.raw_ozon_dataset, settings.raw_wb_dataset]
+        datasets += [f"{name}_staging" for name in datasets]  # dlt's merge staging datasets
+        with wh.connection() as conn:
+            for dataset in datasets:
+                wh.execute(conn, f"create database if not exists `{dataset}` character set {main['cs']} collate {main['co']}")
+    return wh
+
+
+def run_sync(
+    settings: Settings,
+    which: str = "all",
+    full: bool = False,
+    backoff_base: float = 1.0,
+    after_landing: Callable[[Settings, Warehouse, dict[str, MarketplaceResult]], None] | None = None,
+) -> SyncResult:
+    """Land the selected marketplaces in parallel, then hand over to `after_landing` (dbt, checks)."""
+    configure_dlt()
+    wh = prepare_warehouse(settings)
+    run_id = str(uuid.uuid4())
+    plan = selected_marketplaces(settings, which)
+    results: dict[str, MarketplaceResult] = {
+        name: MarketplaceResult(name, "skipped", message=reason) for name, reason in plan.items() if reason
+    }
+    to_run = [name for name, reason in plan.items() if reason is None]
+    with ThreadPoolExecutor(max_workers=max(1, len(to_run))) as pool:
+        futures = {name: pool.submit(land_marketplace, settings, wh, name, run_id, full, backoff_base) for name in to_run}
+        for name, future in futures.items():
+            results[name] = future.result()
+    failure: str | None = None
+    if after_landing is not None:
+        try:
+            after_landing(settings, wh, results)
+        except Exception as exc:  # noqa: BLE001 - recorded on every unfinished row
+            failure = settings.mask(f"publish step failed: {_root_cause(exc)}")
+            log.error(failure)
+    for result in results.values():
+        if result.record is not None and result.record.status == "running":
+            result.status = "failed" if failure else "success"
+            result.record.finish(result.status, failure)
+            sync_log.update(wh, result.record)
+    return SyncResult(run_id, "full" if full else "incremental", results)

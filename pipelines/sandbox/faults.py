@@ -1,0 +1,191 @@
+"""Injected faults: the ways real marketplace APIs misbehave, on demand and countable.
+
+Why: retries, back-off, schema drift, rejection of bad rows and "never zero on a partial
+sync" can only be tested if the API can be made to fail in exactly those ways. A `Fault`
+names its kind, the path it hits (None = every API path, "/prefix*" = a prefix, or the route
+template such as "/api/v3/stocks/{warehouseId}") and how many requests it affects (None =
+until cleared). Each request that a fault acts on uses up one of its count.
+
+Kinds, and when they act:
+- before the handler (the first matching one of these answers instead of the handler):
+  `retired` (404, or `status` e.g. 410), `drop` (connection closed, no answer),
+  `server_error` (`status` 500/502/503 with a body), `rate_limit` (429 with the real headers
+  and body; `retry_after` seconds). `slow` sleeps `delay` seconds, then the request goes on.
+- after a successful handler (all matching ones act): `empty_account` (no items/rows, totals
+  0), `extra_field` (field `field` = `value` added to every item), `missing_field` (field
+  `field` removed from every item and from the dicts nested in it), `negative_stock` (one row
+  gets a negative quantity, e.g. Ozon present=-5, WB quantity=-3 with quantityFull adjusted),
+  `truncate` (status 200 and the JSON cut in half, Content-Length matching the bytes sent).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable
+
+from .jsonio import Rows
+
+PRE_KINDS = ("retired", "drop", "server_error", "rate_limit")
+POST_KINDS = ("empty_account", "extra_field", "missing_field", "negative_stock", "truncate")
+FAULT_KINDS = PRE_KINDS + ("slow",) + POST_KINDS
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour (see the module docstring for the kinds)."""
+
+    kind: str
+    path: str | None = None
+    count: int | None = 1
+    retry_after: float = 1.0
+    status: int | None = None
+    delay: float = 1.0
+    field: str | None = None
+    value: Any = "sandbox"
+    method: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind '{self.kind}'; one of {', '.join(FAULT_KINDS)}")
+        if self.count is not None and self.count < 0:
+            raise ValueError("fault count must be >= 0 or None")
+        if self.kind == "extra_field" and not self.field:
+            self.field = "new_field_2026"
+        if self.kind == "missing_field" and not self.field:
+            raise ValueError("a missing_field fault needs `field`")
+        if self.kind == "server_error":
+            self.status = self.status or 500
+            if not 500 <= self.status <= 599:
+                raise ValueError("server_error status must be 5xx")
+        if self.kind == "retired":
+            self.status = self.status or 404
+        if self.method:
+            self.method = self.method.upper()
+
+    def matches(self, method: str, path: str, template: str) -> bool:
+        if self.method and self.method != method:
+            return False
+        if self.path is None:
+            return not path.startswith("/sandbox/")
+        if self.path.endswith("*"):
+            return path.startswith(self.path[:-1])
+        return self.path in (path, template)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Fault":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+class FaultSet:
+    """The active faults, in the order they were added; thread-safe."""
+
+    def __init__(self, faults: list[Fault] | tuple[Fault, ...] = ()) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = list(faults)
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def active(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def take(self, method: str, path: str, template: str, kinds: tuple[str, ...],
+             first_only: bool) -> list[Fault]:
+        """Matching faults of `kinds`, each using up one of its count."""
+        taken: list[Fault] = []
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind in kinds and fault.count != 0 and fault.matches(method, path, template):
+                    if fault.count is not None:
+                        fault.count -= 1
+                    taken.append(fault)
+                    if first_only:
+                        break
+            self._faults = [f for f in self._faults if f.count != 0]
+        return taken
+
+
+# ---------------------------------------------------------------------- answer mutations
+ItemsOf = Callable[[Any], list[dict[str, Any]]]
+Negate = Callable[[dict[str, Any]], bool]
+
+
+def drop_field(item: dict[str, Any], name: str) -> None:
+    """Remove `name` from the item and from dicts in its nested lists (e.g. v4 `stocks`)."""
+    item.pop(name, None)
+    for value in item.values():
+        if isinstance(value, list):
+            for inner in value:
+                if isinstance(inner, dict):
+                    inner.pop(name, None)
+
+
+def empty_totals(obj: Any) -> None:
+    """After emptying the items: totals say zero and there is no next page."""
+    if isinstance(obj, dict):
+        for key in ("total_items", "total"):
+            if key in obj:
+                obj[key] = 0
+        if "has_next" in obj:
+            obj["has_next"] = False
+        for value in obj.values():
+            if isinstance(value, dict):
+                empty_totals(value)
+
+
+def apply_post(payload: Any, faults: list[Fault], items_of: ItemsOf | None, negate: Negate | None) -> Any:
+    """Apply the item-level faults to an answer (a dict/list, or lazy `Rows`)."""
+    item_faults = [f for f in faults if f.kind in ("extra_field", "missing_field")]
+    negative = any(f.kind == "negative_stock" for f in faults)
+    empty = any(f.kind == "empty_account" for f in faults)
+    if isinstance(payload, Rows):
+        if empty:
+            return Rows(iter(()))
+        state = {"negated": not negative or negate is None}
+
+        def mutate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            _mutate_items(batch, item_faults)
+            if not state["negated"]:
+                state["negated"] = _negate_one(batch, negate)
+            return batch
+
+        return payload.map_batches(mutate)
+    if items_of is None:
+        return payload
+    items = items_of(payload)
+    if empty:
+        items.clear()
+        empty_totals(payload)
+    _mutate_items(items, item_faults)
+    if negative and negate is not None:
+        _negate_one(items, negate)
+    return payload
+
+
+def _mutate_items(items: list[dict[str, Any]], item_faults: list[Fault]) -> None:
+    for fault in item_faults:
+        for item in items:
+            if fault.kind == "extra_field":
+                item[fault.field] = fault.value  # type: ignore[index]
+            else:
+                drop_field(item, fault.field)  # type: ignore[arg-type]
+
+
+def _negate_one(items: list[dict[str, Any]], negate: Negate | None) -> bool:
+    if negate is None:
+        return True
+    return any(negate(item) for item in items)

@@ -1,0 +1,556 @@
+"""The sandbox HTTP server: one base URL serving Ozon, the four WB hosts and a control API.
+
+Why one URL: the Ozon and WB paths do not collide, so every `*_API_URL` can point at the
+same loopback server. Each API request goes through the same steps as on the real services:
+route (404 unknown / retired), injected faults, authentication, rate limits, the handler,
+answer faults. HTTP/1.1 keep-alive with Content-Length on every answer, TCP_NODELAY, and the
+head and body written together, so a client pays no Nagle/delayed-ACK stalls per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+from . import ozon_api as oz
+from . import wb_api as wb
+from .account import Account
+from .auth import OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, check_ozon, check_wb
+from .errors import ApiError, ozon_error_body, wb_error_body
+from .faults import POST_KINDS, PRE_KINDS, Fault, FaultSet, apply_post
+from .jsonio import Rows, dumps, encode
+from .limits import RateLimiter, fmt_seconds
+from .reference import utc_iso
+from .routing import Request, Route, int_field
+
+
+@dataclass
+class SandboxOptions:
+    """How big the account is, how it moves, how hard the limits bite, what goes wrong."""
+
+    products: int = 200
+    seed: int = 42
+    rate_limit_scale: float = 1.0  # multiplies every limit interval; 0 = no limits
+    wb_row_cap: int = 60000  # rows per /api/v1/supplier/stocks answer
+    tick_changes: float = 0.05  # share of stock rows changed per tick step
+    faults: list[Fault] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.wb_row_cap < 1:
+            raise ValueError("wb_row_cap must be >= 1")
+
+
+class RequestLog(list):
+    """(method, path, status) of every request served, in order; status 0 = dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def record(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self.append((method, path, status))
+
+    def hits(self, path: str | None = None, status: int | None = None, method: str | None = None) -> int:
+        """How many logged requests match all the given parts."""
+        with self._lock:
+            return sum(1 for m, p, s in self if (path is None or p == path)
+                       and (status is None or s == status) and (method is None or m == method))
+
+    def counter(self) -> Counter[tuple[str, str, int]]:
+        with self._lock:
+            return Counter(self)
+
+
+@dataclass
+class Reply:
+    status: int
+    chunks: list[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
+
+
+DROP = Reply(0, [])
+
+RETIRED_OZON = {
+    "/v1/product/info/stocks-by-warehouse/fbs": "switched off on 7 April 2026: use /v2/product/info/stocks-by-warehouse/fbs",
+    "/v1/warehouse/list": "switched off on 7 April 2026: use /v2/warehouse/list",
+    "/v2/product/info/stocks": "retired: use /v4/product/info/stocks",
+    "/v3/product/info/stocks": "retired: use /v4/product/info/stocks",
+}
+
+
+def _routes() -> list[Route]:
+    """The route table: every endpoint of shared/api/*.md plus the sandbox control API."""
+    ozon = ("ozon",)
+    routes = [
+        Route("POST", "/v4/product/info/stocks", "ozon", oz.product_info_stocks, ozon,
+              items=lambda o: o["items"], negate=oz.negate_v4, stock=True),
+        Route("POST", "/v2/product/info/stocks-by-warehouse/fbs", "ozon", oz.stocks_by_warehouse_fbs, ozon,
+              items=lambda o: o["products"], negate=oz.negate_fbs, stock=True),
+        Route("POST", "/v2/warehouse/list", "ozon", oz.warehouse_list, ozon, items=lambda o: o["warehouses"]),
+        Route("POST", "/v1/analytics/stocks", "ozon", oz.analytics_stocks, ozon + ("ozon-analytics-stocks",),
+              items=lambda o: o["items"], negate=oz.negate_analytics, stock=True),
+        Route("POST", "/v2/analytics/stock_on_warehouses", "ozon", oz.stock_on_warehouses,
+              ozon + ("ozon-stock-on-warehouses",), items=lambda o: o["result"]["rows"],
+              negate=oz.negate_stock_on_warehouses, stock=True),
+        Route("POST", "/v3/product/list", "ozon", oz.product_list, ozon, items=lambda o: o["result"]["items"]),
+        Route("POST", "/v3/product/info/list", "ozon", oz.product_info_list, ozon, items=lambda o: o["items"]),
+        Route("POST", "/v1/report/warehouse/stock", "ozon", oz.report_create, ozon + ("ozon-report-create",)),
+        Route("POST", "/v1/report/info", "ozon", oz.report_info, ozon),
+        Route("GET", "/api/v1/supplier/stocks", "wb-statistics", wb.supplier_stocks, ("wb-statistics",),
+              negate=wb.negate_stock_row, stock=True),
+        Route("GET", "/api/v1/warehouse_remains", "wb-analytics", wb.remains_create, ("wb-remains-create",)),
+        Route("GET", "/api/v1/warehouse_remains/tasks/{taskId}/status", "wb-analytics", wb.remains_status,
+              ("wb-remains-status",)),
+        Route("GET", "/api/v1/warehouse_remains/tasks/{taskId}/download", "wb-analytics", wb.remains_download,
+              ("wb-remains-download",), negate=wb.negate_remains, stock=True),
+        Route("GET", "/api/v3/warehouses", "wb-marketplace", wb.seller_warehouses, ("wb-marketplace",),
+              items=lambda o: o),
+        Route("POST", "/api/v3/stocks/{warehouseId}", "wb-marketplace", wb.fbs_stocks, ("wb-marketplace",),
+              items=lambda o: o["stocks"], negate=wb.negate_fbs, stock=True),
+        Route("POST", "/content/v2/get/cards/list", "wb-content", wb.cards_list, ("wb-content",),
+              items=lambda o: o["cards"]),
+        Route("POST", "/sandbox/tick", "control", _control_tick),
+        Route("GET", "/sandbox/account", "control", lambda req: req.account.summary()),
+        Route("GET", "/sandbox/health", "control", lambda req: {"status": "ok", "products": req.account.n_products}),
+        Route("GET", "/sandbox/faults", "control", _control_faults_list),
+        Route("POST", "/sandbox/faults", "control", _control_faults_add),
+        Route("DELETE", "/sandbox/faults", "control", _control_faults_clear),
+        Route("GET", "/sandbox/expected", "control", _control_expected),
+        Route("GET", "/sandbox/files/{name}", "control", None),
+    ]
+    routes += [Route("POST", path, "ozon", None, retired=why) for path, why in RETIRED_OZON.items()]
+    return routes
+
+
+# ---------------------------------------------------------------------- control API
+def _control_tick(req: Request) -> dict[str, Any]:
+    steps = int_field(req.json_object(), "steps", 0, 10_000, default=1)
+    return req.sandbox.tick(steps)
+
+
+def _control_faults_list(req: Request) -> dict[str, Any]:
+    return {"faults": [f.to_dict() for f in req.sandbox.faults.active()]}
+
+
+def _control_faults_add(req: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(req.raw_body or b"[]")
+        items = data if isinstance(data, list) else [data]
+        new = [Fault.from_dict(item) for item in items]
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, f"invalid fault list: {exc}") from None
+    for fault in new:
+        req.sandbox.add_fault(fault)
+    return _control_faults_list(req)
+
+
+def _control_faults_clear(req: Request) -> dict[str, Any]:
+    req.sandbox.clear_faults()
+    return {"faults": []}
+
+
+def _control_expected(req: Request) -> Rows:
+    market = req.query.get("marketplace") or None
+    if market not in (None, "ozon", "wb"):
+        raise ApiError(400, "marketplace must be ozon or wb")
+    rows = req.account.iter_expected_inventory(market)
+
+    def batches() -> Any:
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == 1000:
+                yield batch
+                batch = []
+        yield batch
+
+    return Rows(batches())
+
+
+# ---------------------------------------------------------------------- the sandbox
+class Sandbox:
+    """A running emulator of both marketplace APIs over one deterministic account."""
+
+    def __init__(self, options: SandboxOptions | None = None, **overrides: Any) -> None:
+        if options is None:
+            options = SandboxOptions(**overrides)
+        elif overrides:
+            raise TypeError("pass either options or keyword overrides, not both")
+        self.options = options
+        self.account = Account(options.products, options.seed, options.tick_changes)
+        self.faults = FaultSet([replace(f) for f in options.faults])  # counts are per sandbox
+        self.limiter = RateLimiter(options.rate_limit_scale)
+        self.request_log = RequestLog()
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.counter = 0
+        self.state_lock = threading.Lock()
+        self._routes = _routes()
+        self._exact = {(r.method, r.template): r for r in self._routes if "{" not in r.template}
+        self._patterned = [r for r in self._routes if "{" in r.template]
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> "Sandbox":
+        """Listen on host:port (0 = a free port) and serve from a daemon thread."""
+        if self._server is not None:
+            return self
+        self._server = _Server((host, port), _Handler)
+        self._server.sandbox = self
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()  # keep-alive connections must not outlive the server
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._server.server_address[1]
+
+    @property
+    def host(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._server.server_address[0]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point the application at this sandbox."""
+        url = self.url
+        return {
+            "OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY, "OZON_API_URL": url,
+            "WB_API_TOKEN": WB_API_TOKEN, "WB_STATISTICS_API_URL": url, "WB_ANALYTICS_API_URL": url,
+            "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url,
+            "INVSYNC_RATE_LIMIT_SCALE": repr(float(self.options.rate_limit_scale)),
+        }
+
+    # ------------------------------------------------------------ control
+    def tick(self, steps: int = 1) -> dict[str, Any]:
+        """Move the account's time by `steps` and return the new summary."""
+        self.account.tick(steps)
+        return self.account.summary()
+
+    def add_fault(self, fault: Fault) -> None:
+        self.faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    # ------------------------------------------------------------ request processing
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        """(route, path params, whether the path exists for another method)."""
+        route = self._exact.get((method, path))
+        if route is not None:
+            return route, {}, False
+        other = any(p == path for (_m, p) in self._exact)
+        for r in self._patterned:
+            m = r.regex.match(path)
+            if m:
+                if r.method == method:
+                    return r, m.groupdict(), False
+                other = True
+        return None, {}, other
+
+    def _error(self, api: str, err: ApiError) -> Reply:
+        if api == "ozon":
+            body: Any = ozon_error_body(err.status, err.message)
+        elif api.startswith("wb-"):
+            if err.legacy:
+                body = {"errors": [err.message]}
+            else:
+                with self.state_lock:
+                    self.counter += 1
+                    n = self.counter
+                body = wb_error_body(err.status, err.message, api, utc_iso(self.account.clock), n, err.title)
+        else:
+            body = {"error": err.message}
+        return Reply(err.status, [dumps(body)], dict(err.headers))
+
+    def handle(self, req: Request) -> Reply:
+        """Answer one request (everything but the socket I/O)."""
+        route, params, other = self._match(req.method, req.path)
+        api = _api_of(req.path)
+        if route is None:
+            status = 405 if other else 404
+            return self._error(api, ApiError(status, f"{req.method} {req.path}: "
+                                             + ("method not allowed" if other else "not found")))
+        req.params = params
+        if route.api == "control":
+            return self._control(route, req)
+        if route.retired:
+            return self._error(route.api, ApiError(404, f"{req.path} is {route.retired}"))
+
+        pre = self.faults.take(req.method, req.path, route.template, ("slow",), first_only=False)
+        delay = sum(f.delay for f in pre)
+        if delay:
+            time.sleep(delay)
+        terminal = self.faults.take(req.method, req.path, route.template, PRE_KINDS, first_only=True)
+        if terminal:
+            return self._pre_fault(route, terminal[0])
+        try:
+            credential = check_ozon(req.headers) if route.api == "ozon" else check_wb(req.headers, route.api)
+        except ApiError as err:
+            return self._error(route.api, err)
+        decision = self.limiter.acquire(credential, route.groups)
+        if not decision.allowed:
+            return self._too_many(route, decision.retry_after, decision.limit, decision.reset, False)
+
+        try:
+            with self.account.lock:
+                payload = route.handler(req)  # type: ignore[misc]
+                kinds = _post_kinds(route, isinstance(payload, Rows))
+                post = self.faults.take(req.method, req.path, route.template, kinds, first_only=False)
+                if post:
+                    payload = apply_post(payload, post, route.items, route.negate)
+                chunks = encode(payload)
+        except ApiError as err:
+            return self._error(route.api, err)
+        reply = Reply(200, chunks)
+        if route.is_wb:
+            reply.headers["X-Ratelimit-Remaining"] = str(decision.remaining)
+        if any(f.kind == "truncate" for f in post):
+            body = b"".join(chunks)
+            reply.chunks = [body[: len(body) // 2]]
+        return reply
+
+    def _control(self, route: Route, req: Request) -> Reply:
+        try:
+            if route.template == "/sandbox/files/{name}":
+                return self._file(req.params["name"])
+            with self.account.lock:
+                return Reply(200, encode(route.handler(req)))  # type: ignore[misc]
+        except ApiError as err:
+            return self._error("control", err)
+
+    def _file(self, name: str) -> Reply:
+        code = name[:-4] if name.endswith(".csv") else name
+        with self.state_lock:
+            report = self.reports.get(code)
+        if report is None or report["polls"] < 3:
+            return self._error("control", ApiError(404, f"file {name} not found"))
+        with self.account.lock:
+            data = oz.report_csv(self.account, report["warehouses"])
+        return Reply(200, [data], content_type="text/csv; charset=utf-8")
+
+    def _pre_fault(self, route: Route, fault: Fault) -> Reply:
+        if fault.kind == "drop":
+            return DROP
+        if fault.kind == "retired":
+            return self._error(route.api, ApiError(fault.status or 404, f"{route.template}: method is retired"))
+        if fault.kind == "rate_limit":
+            limit = self.limiter.limits[route.groups[-1]].burst
+            return self._too_many(route, fault.retry_after, limit, fault.retry_after, True)
+        status = fault.status or 500
+        if status == 500:
+            return self._error(route.api, ApiError(500, "internal server error"))
+        phrase = f"{status} {HTTPStatus(status).phrase}"
+        page = f"<html><head><title>{phrase}</title></head><body><center><h1>{phrase}</h1></center><hr><center>nginx</center></body></html>\n"
+        return Reply(status, [page.encode()], content_type="text/html")
+
+    def _too_many(self, route: Route, retry: float, limit: int, reset: float, retry_after_header: bool) -> Reply:
+        if route.api == "ozon":
+            return self._error("ozon", ApiError(429, "You have reached request rate limit per second"))
+        headers = {"X-Ratelimit-Retry": fmt_seconds(retry), "X-Ratelimit-Limit": str(limit),
+                   "X-Ratelimit-Reset": fmt_seconds(reset)}
+        if retry_after_header:
+            headers["Retry-After"] = fmt_seconds(retry)
+        return self._error(route.api, ApiError(
+            429, f"Limited by {route.groups[-1]}: retry in {headers['X-Ratelimit-Retry']} s",
+            title="too many requests", headers=headers))
+
+
+def _post_kinds(route: Route, rows: bool) -> tuple[str, ...]:
+    """The answer faults that can act on this route (others are left for later requests)."""
+    kinds = ["truncate"]
+    if route.items is not None or rows:
+        kinds += ["extra_field", "missing_field"]
+    if route.negate is not None:
+        kinds.append("negative_stock")
+    if route.stock:
+        kinds.append("empty_account")
+    return tuple(k for k in POST_KINDS if k in kinds)
+
+
+def _api_of(path: str) -> str:
+    """Which error style an unknown path gets."""
+    if path.startswith("/api/v1/supplier"):
+        return "wb-statistics"
+    if path.startswith("/api/v1/warehouse_remains"):
+        return "wb-analytics"
+    if path.startswith("/api/"):
+        return "wb-marketplace"
+    if path.startswith("/content/"):
+        return "wb-content"
+    if path.startswith("/sandbox/"):
+        return "control"
+    return "ozon"
+
+
+# ---------------------------------------------------------------------- HTTP plumbing
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    sandbox: Sandbox
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def track(self, sock: socket.socket, is_open: bool) -> None:
+        with self._open_lock:
+            (self._open.add if is_open else self._open.discard)(sock)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            for sock in self._open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._open.clear()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "invsync-sandbox/1.0"
+    sys_version = ""
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by design
+        pass
+
+    def _serve(self) -> None:
+        sandbox = self.server.sandbox
+        split = urlsplit(self.path)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._write(Reply(400, [dumps({"error": "invalid Content-Length"})]))
+            return
+        raw = self.rfile.read(length) if length > 0 else b""
+        host = self.headers.get("Host") or f"{sandbox.host}:{sandbox.port}"
+        req = Request(self.command, split.path, dict(parse_qsl(split.query, keep_blank_values=True)),
+                      raw, self.headers, f"http://{host}", sandbox)
+        try:
+            reply = sandbox.handle(req)
+        except Exception:  # a sandbox bug must still answer, and loudly
+            traceback.print_exc()
+            reply = Reply(500, [dumps({"error": "sandbox internal error"})])
+        sandbox.request_log.record(self.command, split.path, reply.status)
+        if reply is DROP:
+            self.close_connection = True
+            return
+        self._write(reply)
+
+    def _write(self, reply: Reply) -> None:
+        length = sum(len(c) for c in reply.chunks)
+        phrase = HTTPStatus(reply.status).phrase if reply.status in HTTPStatus._value2member_map_ else ""
+        lines = [f"HTTP/1.1 {reply.status} {phrase}", f"Server: {self.server_version}",
+                 f"Content-Type: {reply.content_type}", f"Content-Length: {length}"]
+        lines += [f"{k}: {v}" for k, v in reply.headers.items()]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            if length <= 4 << 20:  # one write: head and body leave in the same segment(s)
+                self.wfile.write(head + b"".join(reply.chunks))
+            else:
+                self.wfile.write(head)
+                for chunk in reply.chunks:
+                    self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+
+# ---------------------------------------------------------------------- CLI helper
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def serve_forever(host: str = "127.0.0.1", port: int = 8000, options: SandboxOptions | None = None,
+                  out: Callable[[str], Any] = _print) -> None:
+    """Run a sandbox in the foreground until interrupted, printing its URL and env first."""
+    started = time.perf_counter()
+    sandbox = Sandbox(options or SandboxOptions())
+    sandbox.start(host, port)
+    out(f"invsync sandbox: {sandbox.options.products} products (seed {sandbox.options.seed}) "
+        f"generated in {time.perf_counter() - started:.1f} s, serving on {sandbox.url}")
+    for key, value in sandbox.env().items():
+        out(f"export {key}={value}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        out("invsync sandbox: stopping")
+    finally:
+        sandbox.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.sandbox [--host H] [--port N] [--products N] [--seed N] [--rate-limit-scale X]`."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.sandbox", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--products", type=int, default=SandboxOptions.products)
+    parser.add_argument("--seed", type=int, default=SandboxOptions.seed)
+    parser.add_argument("--rate-limit-scale", type=float, default=1.0)
+    parser.add_argument("--wb-row-cap", type=int, default=SandboxOptions.wb_row_cap)
+    args = parser.parse_args(argv)
+    options = SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale,
+                             wb_row_cap=args.wb_row_cap)
+    serve_forever(args.host, args.port, options)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

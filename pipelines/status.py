@@ -1,0 +1,103 @@
+"""`invsync status`: can the stock numbers be trusted right now?
+
+Per marketplace: the last successful sync and its age, the last attempt and its outcome,
+row and unit totals, the last error. Exit code 0 when everything is fresh, 1 when some data
+is older than 6 hours (STALE), 2 when older than 24 hours or never synced (CRITICAL), so it
+works as a cron or monitoring check.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from pipelines.config import Settings
+from pipelines.warehouse import Warehouse, warehouse_for
+
+STALE_AFTER_HOURS = 6
+CRITICAL_AFTER_HOURS = 24
+LEVELS = {"fresh": 0, "stale": 1, "critical": 2}
+
+
+def _age_hours(ts: Any, now: datetime) -> float | None:
+    if ts is None:
+        return None
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return round((now - ts).total_seconds() / 3600, 2)
+
+
+def marketplace_status(wh: Warehouse, marketplace: str, now: datetime, enabled: bool) -> dict[str, Any]:
+    def latest(condition: str) -> dict[str, Any] | None:
+        rows = wh.query(
+            f"select * from sync_logs where marketplace = %s and {condition} order by started_at desc, id desc limit 1",
+            (marketplace,),
+        )
+        return rows[0] if rows else None
+
+    success = latest("status in ('success', 'partial')")
+    attempt = latest("status <> 'running'")
+    failed = latest("status = 'failed'")
+    totals = {"rows": 0, "units_present": 0, "units_available": 0}
+    if wh.table_exists("inventory_data"):
+        row = wh.query(
+            "select count(*) as n, coalesce(sum(quantity_present), 0) as present, "
+            "coalesce(sum(quantity_available), 0) as available from inventory_data where marketplace = %s",
+            (marketplace,),
+        )[0]
+        totals = {"rows": int(row["n"]), "units_present": int(row["present"]), "units_available": int(row["available"])}
+    age = _age_hours(success["finished_at"] if success else None, now)
+    if age is None or age > CRITICAL_AFTER_HOURS:
+        level = "critical"
+    elif age > STALE_AFTER_HOURS:
+        level = "stale"
+    else:
+        level = "fresh"
+    return {
+        "marketplace": marketplace,
+        "configured": enabled,
+        "level": level,
+        "last_success_at": str(success["finished_at"]) if success else None,
+        "age_hours": age,
+        "last_attempt_at": str(attempt["started_at"]) if attempt else None,
+        "last_attempt_status": attempt["status"] if attempt else None,
+        "last_error": failed["error_message"] if failed else None,
+        **totals,
+    }
+
+
+def collect_status(settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
+    from migrations import runner as migrations
+
+    now = now or datetime.now(timezone.utc)
+    wh = warehouse_for(settings.warehouse)
+    migrations.up(wh)
+    wanted = [("ozon", settings.ozon_enabled), ("wb", settings.wb_enabled)]
+    return [marketplace_status(wh, name, now, enabled) for name, enabled in wanted]
+
+
+def exit_code(statuses: list[dict[str, Any]]) -> int:
+    """Only marketplaces that are configured or have history count towards the exit code."""
+    relevant = [s for s in statuses if s["configured"] or s["last_attempt_at"]]
+    return max((LEVELS[s["level"]] for s in relevant), default=LEVELS["critical"])
+
+
+def run_status(settings: Settings, as_json: bool = False, now: datetime | None = None) -> int:
+    statuses = collect_status(settings, now)
+    code = exit_code(statuses)
+    if as_json:
+        print(json.dumps({"exit_code": code, "marketplaces": statuses}, ensure_ascii=False, default=str, indent=2))
+        return code
+    for s in statuses:
+        label = {"fresh": "OK", "stale": "STALE", "critical": "CRITICAL"}[s["level"]]
+        age = f"{s['age_hours']} h ago" if s["age_hours"] is not None else "never"
+        print(f"{s['marketplace']:5} {label:8} last success {s['last_success_at'] or '-'} ({age}); "
+              f"last attempt {s['last_attempt_status'] or '-'} at {s['last_attempt_at'] or '-'}")
+        print(f"      {s['rows']} rows, {s['units_present']} units present, {s['units_available']} available"
+              + ("" if s["configured"] else "  [no credentials configured]"))
+        if s["last_error"]:
+            print(f"      last error: {s['last_error']}")
+    return code

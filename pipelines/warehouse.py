@@ -1,0 +1,115 @@
+"""Small, explicit access to the warehouse (DuckDB file or MySQL/MariaDB database).
+
+The product's own tables (`sync_logs`, validation results) and the read-side commands
+(`status`, `report`) use this module; dlt and dbt bring their own connections. Connections
+are opened per unit of work and closed again, because DuckDB allows one writer per file and
+dlt and dbt open the same file in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+from pipelines.config import ConfigError, WarehouseTarget
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not be reached or a statement failed; the message masks the password."""
+
+
+class Warehouse:
+    """A DB-API connection wrapper with one parameter style (`%s`) for both dialects."""
+
+    def __init__(self, target: WarehouseTarget):
+        self.target = target
+
+    @property
+    def dialect(self) -> str:
+        return "duckdb" if self.target.is_duckdb else "mysql"
+
+    @property
+    def schema(self) -> str:
+        """Where dbt models and ops tables live: DuckDB `main`, MySQL the URL's database."""
+        return "main" if self.target.is_duckdb else self.target.database
+
+    def _connect(self) -> Any:
+        if self.target.is_duckdb:
+            import duckdb
+
+            assert self.target.path is not None
+            self.target.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return duckdb.connect(str(self.target.path))
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot open DuckDB file {self.target.path}: {exc}") from None
+        import pymysql
+
+        try:
+            return pymysql.connect(
+                host=self.target.host,
+                port=self.target.port,
+                user=self.target.user,
+                password=self.target.password,
+                database=self.target.database,
+                charset="utf8mb4",
+                autocommit=False,
+                connect_timeout=10,
+            )
+        except pymysql.err.OperationalError as exc:
+            code = exc.args[0] if exc.args else "?"
+            reason = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+            reason = reason.replace(self.target.password, "***") if self.target.password else reason
+            raise WarehouseError(
+                f"cannot connect to MySQL at {self.target.host}:{self.target.port} database "
+                f"'{self.target.database}' as '{self.target.user}' (error {code}: {reason})"
+            ) from None
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection inside a transaction: committed on success, rolled back on error, closed always."""
+        conn = self._connect()
+        try:
+            if self.target.is_duckdb:
+                conn.execute("begin transaction")
+            yield conn
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%s", "?") if self.target.is_duckdb else sql
+
+    def execute(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self.target.is_duckdb:
+            return conn.execute(self._sql(sql), list(params))
+        cur = conn.cursor()
+        cur.execute(sql, tuple(params))
+        return cur
+
+    def query(self, sql: str, params: Sequence[Any] = (), conn: Any = None) -> list[dict[str, Any]]:
+        """Run a SELECT and return rows as dicts."""
+        if conn is None:
+            with self.connection() as own:
+                return self.query(sql, params, own)
+        cur = self.execute(conn, sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
+        rows = self.query(
+            "select count(*) as n from information_schema.tables where table_schema = %s and table_name = %s",
+            (schema or self.schema, name),
+            conn,
+        )
+        return bool(rows[0]["n"])
+
+
+def warehouse_for(target: WarehouseTarget) -> Warehouse:
+    if target.kind not in ("duckdb", "mysql"):
+        raise ConfigError(f"unsupported warehouse kind {target.kind}")
+    return Warehouse(target)

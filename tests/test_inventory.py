@@ -1,0 +1,137 @@
+"""From raw tables to `inventory_data`: dbt models, incremental upserts, publish rules.
+
+Runs the real sync (sandbox over HTTP → dlt → dbt) on DuckDB and on MariaDB.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.dbt_build import run_dbt
+from pipelines.publish import publish
+from pipelines.runner import run_sync
+from pipelines.warehouse import warehouse_for
+from tests.conftest import settings_for
+
+KEY = ("marketplace", "sku", "warehouse_id", "stock_type")
+CONTRACT_COLUMNS = {
+    "marketplace", "sku", "marketplace_product_id", "offer_id", "product_id", "barcode", "product_name",
+    "warehouse_id", "warehouse_name", "stock_type", "quantity_present", "quantity_reserved",
+    "quantity_available", "last_sync_at", "updated_at",
+}
+
+
+@pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
+def warehouse_url(request) -> str:
+    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
+
+
+def sync(settings, **kwargs):
+    return run_sync(settings, backoff_base=0.01, after_landing=publish, **kwargs)
+
+
+def inventory(settings) -> dict[tuple, dict]:
+    rows = warehouse_for(settings.warehouse).query("select * from inventory_data")
+    return {tuple(r[k] for k in KEY): r for r in rows}
+
+
+def truth(sandbox) -> dict[tuple, dict]:
+    return {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory()}
+
+
+def assert_matches_truth(settings, sandbox) -> dict[tuple, dict]:
+    """Every expected row is in inventory_data with the right quantities; extra rows are zero."""
+    got, want = inventory(settings), truth(sandbox)
+    for key, expected in want.items():
+        assert key in got, f"missing {key}"
+        row = got[key]
+        for q in ("quantity_present", "quantity_reserved", "quantity_available"):
+            assert int(row[q]) == expected[q], (key, q, row[q], expected[q])
+    for key in set(got) - set(want):
+        assert int(got[key]["quantity_present"]) == 0, f"{key} should have gone to zero"
+    return got
+
+
+def test_sync_builds_inventory_data_that_matches_the_sandbox(sandbox, warehouse_url) -> None:
+    settings = settings_for(sandbox.env(), warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
+    result = sync(settings)
+    assert result.clean, result.summary()
+    got = assert_matches_truth(settings, sandbox)
+    assert set(next(iter(got.values()))) >= CONTRACT_COLUMNS
+    assert {k[0] for k in got} == {"ozon", "wb"}
+    assert {k[3] for k in got} >= {"FBO", "FBS", "realFBS"}
+    # Totals per marketplace equal what the sandbox reports for its account.
+    summary = sandbox.account.summary()
+    for marketplace in ("ozon", "wb"):
+        present = sum(int(r["quantity_present"]) for k, r in got.items() if k[0] == marketplace)
+        assert present == summary[marketplace]["present"]
+    # The data team's `dbt build` passes on the same warehouse.
+    run_dbt(settings, ["build"])
+
+
+def _prefix(url: str) -> str:
+    # On MySQL each test gets its own database; raw datasets get the same name as prefix.
+    return url.rsplit("/", 1)[1] + "_" if url.startswith("mysql") else ""
+
+
+def test_second_sync_is_incremental_and_follows_the_sandbox(sandbox, warehouse_url) -> None:
+    settings = settings_for(sandbox.env(), warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
+    assert sync(settings).ok
+    before = inventory(settings)
+    truth_before = truth(sandbox)
+
+    sandbox.tick()
+    second = sync(settings)
+    assert second.clean, second.summary()
+    after = assert_matches_truth(settings, sandbox)
+    truth_after = truth(sandbox)
+
+    changed = {k for k in truth_after if k not in truth_before
+               or truth_after[k]["quantity_present"] != truth_before[k]["quantity_present"]
+               or truth_after[k]["quantity_reserved"] != truth_before[k]["quantity_reserved"]}
+    gone = {k for k in truth_before if k not in truth_after and truth_before[k]["quantity_present"]}
+    assert changed, "the sandbox tick should have changed something"
+    moved = {k for k, r in after.items() if k not in before or r["updated_at"] != before[k]["updated_at"]}
+    assert moved == changed | gone  # updated_at moves exactly for changed rows
+    for key in set(before) - moved:
+        assert after[key]["updated_at"] == before[key]["updated_at"]
+    # Every row was confirmed by the second sync of its marketplace.
+    for marketplace in ("ozon", "wb"):
+        stamps = {r["last_sync_at"] for k, r in after.items() if k[0] == marketplace}
+        old = {r["last_sync_at"] for k, r in before.items() if k[0] == marketplace}
+        assert len(stamps) == 1 and len(old) == 1 and stamps.pop() > old.pop()
+    # An item that sold out is zero now.
+    sold_out = [k for k in changed if k in truth_after and truth_after[k]["quantity_present"] == 0
+                and truth_before.get(k, {}).get("quantity_present")]
+    for key in sold_out:
+        assert int(after[key]["quantity_present"]) == 0
+
+
+def test_failed_ozon_sync_leaves_ozon_rows_untouched(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import Fault
+
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings).ok
+    before = inventory(settings)
+    sandbox.tick()
+    sandbox.add_fault(Fault(kind="server_error", path="/v2/product/info/stocks-by-warehouse/fbs", status=500, count=None))
+    second = sync(settings)
+    assert second.results["ozon"].status == "failed"
+    assert second.results["wb"].status in ("success", "partial")
+    after = inventory(settings)
+    ozon_before = {k: v for k, v in before.items() if k[0] == "ozon"}
+    ozon_after = {k: v for k, v in after.items() if k[0] == "ozon"}
+    assert ozon_after == ozon_before
+    # A person running `dbt build` afterwards does not publish the failed load either.
+    run_dbt(settings, ["build", "--select", "inventory_data"])
+    assert {k: v for k, v in inventory(settings).items() if k[0] == "ozon"} == ozon_before
+
+
+def test_full_resync_rebuilds_from_complete_snapshots(sandbox, duckdb_url) -> None:
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings).ok
+    sandbox.tick(3)
+    result = sync(settings, full=True)
+    assert result.clean, result.summary()
+    assert all(r.record.sync_type == "full" for r in result.results.values())
+    assert_matches_truth(settings, sandbox)

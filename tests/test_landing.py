@@ -1,0 +1,182 @@
+"""Raw landing with dlt against the sandbox over real HTTP, into a real DuckDB file."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import pytest
+
+from pipelines import sync_log
+from pipelines.runner import run_sync
+from pipelines.warehouse import warehouse_for
+from tests.conftest import settings_for
+
+
+def raw_count(settings, dataset: str, table: str, where: str = "") -> int:
+    con = duckdb.connect(str(settings.warehouse.path), read_only=True)
+    try:
+        return con.execute(f"select count(*) from {dataset}.{table} {where}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def raw_query(settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse.path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_endpoint_lands_all_pages(sandbox, duckdb_url) -> None:
+    settings = settings_for(sandbox.env(), duckdb_url)
+    result = run_sync(settings, backoff_base=0.01)
+    assert result.ok, result.summary()
+    account = sandbox.account
+    truth = account.summary()
+
+    # Ozon v4: every non-archived product lands, at least one row each (empty `stocks` keeps one row).
+    assert raw_query(settings, "select count(distinct product_id) from raw_ozon.product_stocks")[0][0] == truth["ozon"]["products"]
+    expected = account.expected_inventory()
+    ozon_fbo = [r for r in expected if r["marketplace"] == "ozon" and r["stock_type"] == "FBO"]
+    ozon_fbs = [r for r in expected if r["marketplace"] == "ozon" and r["stock_type"] in ("FBS", "realFBS")]
+    wb_fbo = [r for r in expected if r["marketplace"] == "wb" and r["stock_type"] == "FBO"]
+    wb_fbs = [r for r in expected if r["marketplace"] == "wb" and r["stock_type"] == "FBS"]
+    assert raw_count(settings, "raw_ozon", "analytics_stocks") == len(ozon_fbo)
+    assert raw_count(settings, "raw_ozon", "fbs_stocks") == len(ozon_fbs)
+    assert raw_count(settings, "raw_wb", "supplier_stocks") == len(wb_fbo)
+    assert raw_count(settings, "raw_wb", "fbs_stocks") == len(wb_fbs)
+    assert raw_count(settings, "raw_ozon", "warehouses") >= 2
+    assert raw_count(settings, "raw_ozon", "product_info") == raw_count(settings, "raw_ozon", "products")
+    # Every row carries the load id and the fetch time; Cyrillic survives.
+    assert raw_count(settings, "raw_wb", "supplier_stocks", "where _dlt_load_id is null or _fetched_at is null") == 0
+    names = {r[0] for r in raw_query(settings, "select distinct warehouse_name from raw_wb.supplier_stocks")}
+    assert names & {r["warehouse_name"] for r in wb_fbo} == names
+
+    wh = warehouse_for(settings.warehouse)
+    for marketplace in ("ozon", "wb"):
+        row = sync_log.latest(wh, marketplace)
+        assert row["status"] == "success" and row["sync_type"] == "incremental"
+        assert row["records_fetched"] > 0 and row["api_requests"] > 0 and row["load_id"]
+
+
+def test_second_sync_lands_only_changes_for_wb_and_a_fresh_snapshot_for_ozon(sandbox, duckdb_url) -> None:
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert run_sync(settings, backoff_base=0.01).ok
+    wb_rows_first = raw_count(settings, "raw_wb", "supplier_stocks")
+    sandbox.tick()
+    second = run_sync(settings, backoff_base=0.01)
+    assert second.ok, second.summary()
+    wb = second.results["wb"]
+    fetched_second = wb.row_counts["supplier_stocks"]
+    # Only what changed comes back (plus the boundary rows of the cursor), far fewer than all rows.
+    assert 0 < fetched_second < wb_rows_first / 2
+    # The merged table is still the whole picture and matches the sandbox exactly.
+    expected_wb = {(r["sku"], r["warehouse_name"]): r["quantity_present"]
+                   for r in sandbox.account.expected_inventory() if r["marketplace"] == "wb" and r["stock_type"] == "FBO"}
+    landed = {(r[0], r[1]): r[2] for r in raw_query(settings, "select barcode, warehouse_name, quantity_full from raw_wb.supplier_stocks")}
+    assert landed == expected_wb
+    # Ozon is a fresh complete snapshot: one load id only.
+    loads = raw_query(settings, "select distinct _dlt_load_id from raw_ozon.product_stocks")
+    assert loads == [(second.results["ozon"].record.load_id,)]
+
+
+def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="rate_limit", path="/api/v1/supplier/stocks", count=3, retry_after=0.4))
+    settings = settings_for(sandbox.env(), duckdb_url)
+    started = time.monotonic()
+    result = run_sync(settings, which="wb", backoff_base=0.01)
+    elapsed = time.monotonic() - started
+    assert result.ok, result.summary()
+    rec = result.results["wb"].record
+    assert rec.retries >= 3
+    # The three injected 429s said "retry in 0.4 s" and we waited exactly that, three times
+    # (the sandbox's own 1/min limiter, scaled, may add a 429 of its own).
+    assert rec.details["retry_waits"].count(0.4) == 3
+    assert rec.details["rate_limited"] >= 3
+    assert elapsed >= 3 * 0.4
+
+
+def test_server_errors_then_success_land_once(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="server_error", path="/v4/product/info/stocks", count=2, status=503))
+    settings = settings_for(sandbox.env(), duckdb_url)
+    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    assert result.ok, result.summary()
+    assert result.results["ozon"].record.retries == 2
+    dupes = raw_query(settings, "select product_id, type, count(*) from raw_ozon.product_stocks group by all having count(*) > 1")
+    assert dupes == []
+
+
+def test_bad_credentials_fail_fast_with_a_clear_message_and_a_failed_row(sandbox, duckdb_url) -> None:
+    env = {**sandbox.env(), "OZON_API_KEY": "wrong-key-0000-1111"}
+    settings = settings_for(env, duckdb_url)
+    started = time.monotonic()
+    result = run_sync(settings, which="ozon", backoff_base=1.0)
+    assert time.monotonic() - started < 5  # no retries with a 1 s backoff
+    ozon = result.results["ozon"]
+    assert ozon.status == "failed" and not result.ok
+    assert "Ozon" in ozon.message and "/v4/product/info/stocks" in ozon.message and "401" in ozon.message
+    assert "wrong-key-0000-1111" not in ozon.message
+    row = sync_log.latest(warehouse_for(settings.warehouse), "ozon")
+    assert row["status"] == "failed" and "authorization failed" in row["error_message"]
+    assert row["api_requests"] == 1 and row["retries"] == 0
+
+
+def test_truncated_json_is_retried_then_reported(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="truncate", path="/v2/warehouse/list", count=1))
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert run_sync(settings, which="ozon", backoff_base=0.01).ok
+
+    sandbox.add_fault(Fault(kind="truncate", path="/v2/warehouse/list", count=None))
+    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    ozon = result.results["ozon"]
+    assert ozon.status == "failed"
+    assert "invalid or truncated JSON" in ozon.message and "/v2/warehouse/list" in ozon.message
+    assert ozon.record.retries == settings.max_retries
+
+
+def test_unknown_field_lands_as_a_new_column(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="extra_field", path="/api/v1/supplier/stocks", field="newField2026", count=None))
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert run_sync(settings, which="wb", backoff_base=0.01).ok
+    assert raw_count(settings, "raw_wb", "supplier_stocks", "where new_field2026 is not null") > 0
+
+
+def test_retired_ozon_fbo_method_falls_back(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="retired", path="/v1/analytics/stocks", count=None))
+    settings = settings_for(sandbox.env(), duckdb_url)
+    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    assert result.ok, result.summary()
+    assert result.results["ozon"].counts["fbo_method"] == "stock_on_warehouses"
+    expected = [r for r in sandbox.account.expected_inventory() if r["marketplace"] == "ozon" and r["stock_type"] == "FBO"]
+    assert raw_count(settings, "raw_ozon", "stock_on_warehouses") == len(expected)
+
+
+def test_retired_wb_statistics_falls_back_to_the_remains_report(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="retired", path="/api/v1/supplier/stocks", count=None))
+    settings = settings_for(sandbox.env(), duckdb_url)
+    result = run_sync(settings, which="wb", backoff_base=0.01)
+    assert result.ok, result.summary()
+    assert result.results["wb"].counts["fbo_method"] == "warehouse_remains"
+    assert raw_count(settings, "raw_wb", "warehouse_remains") > 0
+
+
+def test_marketplace_without_credentials_is_skipped(sandbox, duckdb_url) -> None:
+    env = {k: v for k, v in sandbox.env().items() if not k.startswith("WB_API_TOKEN")}
+    settings = settings_for(env, duckdb_url)
+    result = run_sync(settings, backoff_base=0.01)
+    assert result.results["wb"].status == "skipped" and "WB_API_TOKEN" in result.results["wb"].message
+    assert result.results["ozon"].status == "success" and result.ok
