@@ -59,29 +59,43 @@ def written_rows(wh: Warehouse, marketplace: str, synced_at: Any) -> int:
     return int(rows[0]["n"] or 0)
 
 
-def publish(
-    settings: Settings,
-    wh: Warehouse,
-    results: dict[str, MarketplaceResult],
-    auditor: Auditor | None | str = "default",
-    override: str | None = None,
-) -> None:
-    """Build, audit and publish every marketplace that landed; finish its sync_logs row."""
-    landed = {name: r for name, r in results.items() if r.status == "success" and r.record and r.record.load_id}
-    if not landed:
-        return
-    loads = {name: r.record.load_id for name, r in landed.items()}
+def landed_results(results: Mapping[str, MarketplaceResult]) -> dict[str, MarketplaceResult]:
+    """The marketplaces whose landing succeeded and that still wait for their publish."""
+    return {n: r for n, r in results.items() if r.status == "success" and r.record and r.record.load_id
+            and r.record.status == "running"}
+
+
+def loads_of(landed: Mapping[str, MarketplaceResult]) -> dict[str, str]:
+    return {name: r.record.load_id for name, r in landed.items()}
+
+
+def stage(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult]) -> bool:
+    """Write: build staging and `int_inventory__snapshot` for exactly the landed loads."""
     try:
         run_dbt(settings, ["seed"])
-        run_dbt(settings, ["run", "--select", "+int_inventory__snapshot"], {"publish_loads": loads})
+        run_dbt(settings, ["run", "--select", "+int_inventory__snapshot"], {"publish_loads": loads_of(landed)})
     except DbtError as exc:
         _fail_all(wh, landed, f"dbt staging failed: {exc}")
-        return
+        return False
+    return True
 
-    audit = _default_auditor() if auditor == "default" else auditor
-    run_id = next(iter(landed.values())).record.run_id
-    outcomes = audit(settings, wh, landed, run_id) if audit else {}
-    to_publish: dict[str, str] = {}
+
+def audit(
+    settings: Settings,
+    wh: Warehouse,
+    landed: Mapping[str, MarketplaceResult],
+    auditor: Auditor | None | str = "default",
+    override: str | None = None,
+) -> dict[str, MarketplaceResult]:
+    """Audit: run the checks; return the marketplaces that may be published.
+
+    A critical failure marks the marketplace `failed` in sync_logs (its previous good data
+    stays) unless an operator `override` ("who: why") is given, which is recorded.
+    """
+    check = _default_auditor() if auditor == "default" else auditor
+    run_id = next(iter(landed.values())).record.run_id if landed else "manual"
+    outcomes = check(settings, wh, landed, run_id) if (check and landed) else {}
+    approved: dict[str, MarketplaceResult] = {}
     for name, result in landed.items():
         rec = result.record
         stats = snapshot_stats(wh, name)
@@ -98,38 +112,53 @@ def publish(
                 rec.finish("failed", "publish blocked by critical checks: " + "; ".join(outcome.critical))
                 sync_log.update(wh, rec)
                 continue
-            if outcome.critical and override:
-                rec.warnings.append(f"critical checks overridden by operator: {override}")
+            if outcome.critical:
+                rec.warnings.append(f"critical checks overridden by operator {override}")
                 rec.details["override"] = override
-        to_publish[name] = loads[name]
+        approved[name] = result
+    return approved
 
-    if to_publish:
-        try:
-            run_dbt(settings, ["run", "--select", "int_sync__publishable", "inventory_data"], {"publish_loads": to_publish})
-        except DbtError as exc:
-            _fail_all(wh, {n: landed[n] for n in to_publish}, f"dbt publish failed: {exc}")
-            return
-        try:
-            # The data is published by now: failing tests are reported, they cannot block.
-            run_dbt(settings, ["test", "--select", "inventory_data"], {"publish_loads": to_publish})
-        except DbtError as exc:
-            for name in to_publish:
-                landed[name].record.warnings.append(f"dbt tests on inventory_data failed: {exc}")
 
-    for name in to_publish:
-        result = landed[name]
+def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, MarketplaceResult]) -> None:
+    """Publish: merge the approved snapshots into `inventory_data`, test it, finish sync_logs."""
+    if not approved:
+        return
+    loads = {"publish_loads": loads_of(approved)}
+    try:
+        run_dbt(settings, ["run", "--select", "int_sync__publishable", "inventory_data"], loads)
+    except DbtError as exc:
+        _fail_all(wh, approved, f"dbt publish failed: {exc}")
+        return
+    try:
+        # The data is published by now: failing tests are reported, they cannot block.
+        run_dbt(settings, ["test", "--select", "inventory_data"], loads)
+    except DbtError as exc:
+        for result in approved.values():
+            result.record.warnings.append(f"dbt tests on inventory_data failed: {exc}")
+    finish_published(wh, approved)
+
+
+def finish_published(wh: Warehouse, approved: Mapping[str, MarketplaceResult]) -> None:
+    """End the sync_logs rows of published marketplaces as `success` or `partial`."""
+    for name, result in approved.items():
         rec = result.record
-        rec.records_written = written_rows(wh, name, _naive(rec.started_at))
-        status = "partial" if rec.records_rejected or rec.warnings else "success"
-        result.status = status
-        rec.finish(status, rec.error_message)
+        rec.records_written = written_rows(wh, name, sync_log.naive_utc(rec.started_at))
+        result.status = "partial" if rec.records_rejected or rec.warnings else "success"
+        rec.finish(result.status, rec.error_message)
         sync_log.update(wh, rec)
 
 
-def _naive(ts: Any) -> Any:
-    from pipelines.sync_log import _naive_utc
-
-    return _naive_utc(ts)
+def publish(
+    settings: Settings,
+    wh: Warehouse,
+    results: dict[str, MarketplaceResult],
+    auditor: Auditor | None | str = "default",
+    override: str | None = None,
+) -> None:
+    """Write–audit–publish every marketplace that landed (the runner's `after_landing`)."""
+    landed = landed_results(results)
+    if landed and stage(settings, wh, landed):
+        publish_inventory(settings, wh, audit(settings, wh, landed, auditor, override))
 
 
 def _fail_all(wh: Warehouse, results: Mapping[str, MarketplaceResult], message: str) -> None:

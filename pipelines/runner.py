@@ -134,38 +134,66 @@ def _root_cause(exc: BaseException) -> BaseException:
         seen = inner
 
 
+def begin_landing(wh: Warehouse, marketplace: str, run_id: str, full: bool) -> MarketplaceResult:
+    """Record the start of a marketplace's sync (`running` row in sync_logs)."""
+    rec = SyncRecord(run_id=run_id, marketplace=marketplace, sync_type="full" if full else "incremental",
+                     started_at=datetime.now(timezone.utc))
+    sync_log.insert(wh, rec)
+    return MarketplaceResult(marketplace, "failed", rec)
+
+
+def record_landed(wh: Warehouse, result: MarketplaceResult, pipeline: dlt.Pipeline, stats: SyncStats) -> None:
+    """After dlt loaded: keep the load id and row counts; the row stays `running` until published."""
+    rec = result.record
+    trace = pipeline.last_trace
+    rec.load_id = trace.last_load_info.loads_ids[-1] if trace and trace.last_load_info and trace.last_load_info.loads_ids else None
+    normalize_info = trace.last_normalize_info if trace else None
+    row_counts = dict(normalize_info.row_counts) if normalize_info else {}
+    result.row_counts = {k: v for k, v in row_counts.items() if not k.startswith("_dlt")}
+    rec.records_fetched = sum(result.row_counts.values())
+    result.status = "success"
+    _record_stats(wh, result, stats)
+
+
+def record_failed(settings: Settings, wh: Warehouse, result: MarketplaceResult, exc: BaseException, stats: SyncStats) -> None:
+    cause = _root_cause(exc)
+    message = settings.mask(str(cause) or type(cause).__name__)
+    log.error("%s sync failed: %s", result.marketplace, message)
+    result.status, result.message = "failed", message
+    result.record.finish("failed", message)
+    _record_stats(wh, result, stats)
+
+
+def _record_stats(wh: Warehouse, result: MarketplaceResult, stats: SyncStats) -> None:
+    rec = result.record
+    rec.api_requests, rec.retries = stats.requests, stats.retries
+    rec.details = {**rec.details, "counts": result.counts, "requests_by_endpoint": dict(stats.by_endpoint),
+                   "rate_limited": stats.rate_limited, "retry_waits": [round(w, 3) for w in stats.waits[:50]]}
+    sync_log.update(wh, rec)
+
+
 def land_marketplace(
     settings: Settings, wh: Warehouse, marketplace: str, run_id: str, full: bool, backoff_base: float = 1.0
 ) -> MarketplaceResult:
     """Land one marketplace's raw tables and record the attempt in `sync_logs`."""
-    sync_type = "full" if full else "incremental"
-    rec = SyncRecord(run_id=run_id, marketplace=marketplace, sync_type=sync_type, started_at=datetime.now(timezone.utc))
-    sync_log.insert(wh, rec)
+    result = begin_landing(wh, marketplace, run_id, full)
     stats = SyncStats()
-    counts: dict[str, Any] = {}
-    result = MarketplaceResult(marketplace, "failed", rec, counts=counts)
     try:
         pipeline = make_pipeline(settings, marketplace)
-        source = build_source(settings, marketplace, stats, counts, full, backoff_base)
-        info = pipeline.run(source)
-        rec.load_id = info.loads_ids[-1] if info.loads_ids else None
-        row_counts = dict(pipeline.last_trace.last_normalize_info.row_counts) if pipeline.last_trace.last_normalize_info else {}
-        result.row_counts = {k: v for k, v in row_counts.items() if not k.startswith("_dlt")}
-        rec.records_fetched = sum(result.row_counts.values())
-        rec.records_written = rec.records_fetched
-        result.status = "success"  # landed; the sync_logs row stays `running` until published
+        pipeline.run(build_source(settings, marketplace, stats, result.counts, full, backoff_base))
+        record_landed(wh, result, pipeline, stats)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
-        cause = _root_cause(exc)
-        message = settings.mask(str(cause) or type(cause).__name__)
-        log.error("%s sync failed: %s", marketplace, message)
-        result.message = message
-        rec.finish("failed", message)
-    finally:
-        rec.api_requests, rec.retries = stats.requests, stats.retries
-        rec.details = {"counts": counts, "requests_by_endpoint": dict(stats.by_endpoint), "rate_limited": stats.rate_limited,
-                       "retry_waits": [round(w, 3) for w in stats.waits[:50]]}
-        sync_log.update(wh, rec)
+        record_failed(settings, wh, result, exc, stats)
     return result
+
+
+def pending_results(wh: Warehouse, run_id: str) -> dict[str, MarketplaceResult]:
+    """Landed-but-unpublished marketplaces of a run, rebuilt from sync_logs (for Dagster steps)."""
+    out = {}
+    for row in wh.query("select * from sync_logs where run_id = %s and status = 'running' and load_id is not null", (run_id,)):
+        rec = sync_log.from_row(row)
+        out[rec.marketplace] = MarketplaceResult(rec.marketplace, "success", rec, counts=rec.details.get("counts", {}))
+    return out
 
 
 def selected_marketplaces(settings: Settings, which: str) -> dict[str, str | None]:

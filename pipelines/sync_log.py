@@ -51,7 +51,7 @@ class SyncRecord:
         self.finished_at = datetime.now(timezone.utc)
 
 
-def _naive_utc(ts: datetime | None) -> datetime | None:
+def naive_utc(ts: datetime | None) -> datetime | None:
     """Both DuckDB TIMESTAMP and MySQL DATETIME store naive values: we store UTC."""
     return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts else None
 
@@ -65,8 +65,8 @@ COLUMNS = (
 
 def _values(rec: SyncRecord) -> list[Any]:
     return [
-        rec.run_id, rec.marketplace, rec.sync_type, rec.status, _naive_utc(rec.started_at),
-        _naive_utc(rec.finished_at), rec.duration_seconds, rec.api_requests, rec.retries,
+        rec.run_id, rec.marketplace, rec.sync_type, rec.status, naive_utc(rec.started_at),
+        naive_utc(rec.finished_at), rec.duration_seconds, rec.api_requests, rec.retries,
         rec.records_fetched, rec.records_written, rec.records_rejected, rec.load_id,
         (rec.error_message or None) and rec.error_message[:4000],
         json.dumps(rec.warnings, ensure_ascii=False) if rec.warnings else None,
@@ -90,6 +90,26 @@ def update(wh: Warehouse, rec: SyncRecord) -> None:
     assignments = ", ".join(f"{c} = %s" for c in COLUMNS)
     with wh.connection() as conn:
         wh.execute(conn, f"update sync_logs set {assignments} where id = %s", [*_values(rec), rec.id])
+
+
+def from_row(row: dict[str, Any]) -> SyncRecord:
+    """A SyncRecord back from its sync_logs row (timestamps are stored as naive UTC)."""
+    def aware(ts: Any) -> datetime | None:
+        if ts is None:
+            return None
+        if isinstance(ts, str):
+            ts = datetime.fromisoformat(ts)
+        return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
+
+    return SyncRecord(
+        id=row["id"], run_id=row["run_id"], marketplace=row["marketplace"], sync_type=row["sync_type"],
+        status=row["status"], started_at=aware(row["started_at"]), finished_at=aware(row["finished_at"]),
+        api_requests=row["api_requests"] or 0, retries=row["retries"] or 0,
+        records_fetched=row["records_fetched"] or 0, records_written=row["records_written"] or 0,
+        records_rejected=row["records_rejected"] or 0, load_id=row["load_id"], error_message=row["error_message"],
+        warnings=json.loads(row["warnings"]) if row["warnings"] else [],
+        details=json.loads(row["details"]) if row["details"] else {},
+    )
 
 
 def latest(wh: Warehouse, marketplace: str, status: str | None = None) -> dict[str, Any] | None:
