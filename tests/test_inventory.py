@@ -135,3 +135,21 @@ def test_full_resync_rebuilds_from_complete_snapshots(sandbox, duckdb_url) -> No
     assert result.clean, result.summary()
     assert all(r.record.sync_type == "full" for r in result.results.values())
     assert_matches_truth(settings, sandbox)
+
+
+@pytest.mark.mysql
+def test_mariadb_and_duckdb_end_with_the_same_inventory(sandbox, duckdb_url, mysql_url) -> None:
+    on_duckdb = settings_for(sandbox.env(), duckdb_url)
+    on_mysql = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=_prefix(mysql_url))
+    assert sync(on_duckdb).clean
+    assert sync(on_mysql).clean
+
+    def rows(settings) -> set[tuple]:
+        columns = sorted(CONTRACT_COLUMNS - {"last_sync_at", "updated_at"})
+        out = set()
+        for r in inventory(settings).values():
+            out.add(tuple(None if r[c] is None else str(r[c]) for c in columns))
+        return out
+
+    duck, maria = rows(on_duckdb), rows(on_mysql)
+    assert len(duck) == len(truth(sandbox)) and duck == maria

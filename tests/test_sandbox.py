@@ -83,15 +83,16 @@ def ok(resp: requests.Response) -> Any:
 
 # ---------------------------------------------------------------------- full fetchers
 def v4_all(box: Sandbox, limit: int = 1000, visibility: str = "ALL") -> list[dict[str, Any]]:
-    s, cursor, items, pages = ozon(box), "", [], 0
+    s, cursor, items, seen = ozon(box), "", [], set()
     while True:
         page = ok(post(s, box, "/v4/product/info/stocks",
                        {"filter": {"visibility": visibility}, "limit": limit, "cursor": cursor}))
-        pages += 1
-        assert pages < 10_000
         if not page["items"]:
             assert page["cursor"] == cursor  # the last page keeps the cursor
             return items
+        ids = {it["product_id"] for it in page["items"]}
+        assert not ids & seen and page["cursor"] != cursor, "a page repeated items or kept the cursor"
+        seen |= ids
         items += page["items"]
         cursor = page["cursor"]
 
@@ -103,7 +104,7 @@ def fbs_all(box: Sandbox, limit: int = 1000) -> list[dict[str, Any]]:
         rows += page["products"]
         if not page["has_next"]:
             return rows
-        assert page["products"], "has_next with an empty page"
+        assert page["products"] and page["cursor"] != cursor, "has_next without progress"
         cursor = page["cursor"]
 
 
@@ -120,11 +121,12 @@ def wb_stocks_all(box: Sandbox, date_from: str = OLD) -> tuple[dict[tuple[str, s
     while True:
         rows = ok(s.get(box.url + "/api/v1/supplier/stocks", params={"dateFrom": date_from}, timeout=10))
         calls += 1
-        assert calls < 1000
+        before = len(seen)
         for r in rows:
             seen[(r["barcode"], r["warehouseName"])] = r
         if len(rows) < cap:
             return seen, calls
+        assert len(seen) > before, "a full page brought no new rows: paging cannot progress"
         date_from = rows[-1]["lastChangeDate"]
 
 
@@ -459,6 +461,7 @@ def test_wb_date_from_rules(sb: Sandbox) -> None:
     pivot = stamps[len(stamps) // 2]
     naive = ok(s.get(url, params={"dateFrom": pivot}, timeout=10))
     assert naive and all(r["lastChangeDate"] >= pivot for r in naive)
+    assert naive[0]["lastChangeDate"] == pivot  # >= : a row stamped exactly dateFrom is included
     as_utc = (datetime.fromisoformat(pivot) - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     zoned = ok(s.get(url, params={"dateFrom": as_utc}, timeout=10))
     assert zoned == naive

@@ -1,7 +1,8 @@
 {#- Casts that work on DuckDB and MySQL/MariaDB (MySQL has no `cast(x as varchar|timestamp|bigint)`). -#}
 
-{% macro as_text(expr) -%}
-  {%- if target.type in ('mysql', 'mariadb') -%} cast({{ expr }} as char)
+{% macro as_text(expr, length=none) -%}
+  {#- `length` bounds the MySQL column (indexable, and what a CREATE TABLE AS SELECT keeps). -#}
+  {%- if target.type in ('mysql', 'mariadb') -%} cast({{ expr }} as char{% if length %}({{ length }}){% endif %})
   {%- else -%} cast({{ expr }} as varchar) {%- endif -%}
 {%- endmacro %}
 

@@ -11,7 +11,8 @@
     unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type'],
     on_schema_change='append_new_columns',
     post_hook=[
-      "{{ stamp_last_sync_at() }}"
+      "{{ stamp_last_sync_at() }}",
+      "{{ ensure_inventory_indexes() }}"
     ]
   )
 }}
@@ -82,18 +83,47 @@ gone as (
       and (c.quantity_present <> 0 or c.quantity_reserved <> 0)
 )
 
-select * from changed
-union all
-select * from gone
+,
+
+upserts as (
+    select * from changed
+    union all
+    select * from gone
+)
 
 {% else %}
+,
 
-select
-    marketplace, sku, marketplace_product_id, offer_id, product_id, barcode,
-    product_name, warehouse_id, warehouse_name, stock_type,
-    quantity_present, quantity_reserved, quantity_available,
-    synced_at as last_sync_at,
-    synced_at as updated_at
-from valid
+upserts as (
+    select
+        marketplace, sku, marketplace_product_id, offer_id, product_id, barcode,
+        product_name, warehouse_id, warehouse_name, stock_type,
+        quantity_present, quantity_reserved, quantity_available,
+        synced_at as last_sync_at,
+        synced_at as updated_at
+    from valid
+)
 
 {% endif %}
+
+select
+    {{ as_text('marketplace', 16) }} as marketplace,
+    {{ as_text('sku', 64) }} as sku,
+    {{ as_text('marketplace_product_id', 64) }} as marketplace_product_id,
+    {{ as_text('offer_id', 255) }} as offer_id,
+    {{ as_text('product_id', 64) }} as product_id,
+    {{ as_text('barcode', 64) }} as barcode,
+    {{ as_text('product_name', 500) }} as product_name,
+    {{ as_text('warehouse_id', 64) }} as warehouse_id,
+    {{ as_text('warehouse_name', 255) }} as warehouse_name,
+    {{ as_text('stock_type', 16) }} as stock_type,
+    {{ as_int('quantity_present') }} as quantity_present,
+    {{ as_int('quantity_reserved') }} as quantity_reserved,
+    {{ as_int('quantity_available') }} as quantity_available,
+    {{ as_timestamp('last_sync_at') }} as last_sync_at,
+    {{ as_timestamp('updated_at') }} as updated_at,
+    -- Legacy compatibility: the importer this replaces had `source` and `snapshot_date`;
+    -- tools that still read them keep working (see migrations/).
+    {{ as_text("case marketplace when 'ozon' then 'Ozon' when 'wb' then 'Wildberries' end", 16) }} as source,
+    cast(last_sync_at as date) as snapshot_date
+from upserts

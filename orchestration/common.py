@@ -1,0 +1,49 @@
+"""Names shared by the assets, jobs, sensors and `dagster.yaml`.
+
+Asset keys, group names and run tags are part of the contract with `dagster.yaml` (the tag
+concurrency limits) and with the alert sensors (which read the tags back from failed runs), so
+they live in one place instead of being spelled out in every module.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+
+MARKETPLACES: tuple[str, ...] = ("ozon", "wb")
+
+# dlt datasets per marketplace. Asset keys use the base names even when INVSYNC_DATASET_PREFIX
+# is set, so the asset graph (and its history) does not change with the installation.
+RAW_DATASET = {"ozon": "raw_ozon", "wb": "raw_wb"}
+DATASET_MARKETPLACE = {v: k for k, v in RAW_DATASET.items()}
+
+# Groups in the asset graph, in pipeline order.
+GROUP_LANDING = "landing"
+GROUP_STAGING = "staging"
+GROUP_AUDIT = "audit"
+GROUP_PUBLISH = "publish"
+
+AUDIT_KEY = AssetKey("inventory_audit")
+INVENTORY_KEY = AssetKey("inventory_data")
+SNAPSHOT_KEY = AssetKey("int_inventory__snapshot")
+SYNC_LOGS_KEY = AssetKey(["ops", "sync_logs"])
+
+# Op names = step keys; alerts name the failing step with them.
+LANDING_OP = {"ozon": "land_ozon", "wb": "land_wb"}
+STAGE_OP = "stage_snapshot"
+PUBLISH_OP = "publish_inventory"
+
+# Run tags. `invsync/<marketplace>` is the concurrency lock of one marketplace (a full resync
+# carries both), `invsync/warehouse` serialises runs on one warehouse (see dagster.yaml).
+TAG_MARKETPLACE = "invsync/marketplace"  # ozon | wb | all: what the run syncs, for people and alerts
+TAG_FULL = "invsync/full"  # "true": landing re-reads complete snapshots (weekly resync, recovery)
+TAG_FORCE_PUBLISH = "invsync/force-publish"  # "who: why": publish despite critical checks
+TAG_WAREHOUSE = "invsync/warehouse"  # duckdb | mysql
+
+
+def lock_tag(marketplace: str) -> str:
+    """The tag key whose concurrency limit (1) keeps two syncs of a marketplace apart."""
+    return f"invsync/{marketplace}"
+
+
+def raw_key(marketplace: str, table: str) -> AssetKey:
+    return AssetKey([RAW_DATASET[marketplace], table])

@@ -1,0 +1,119 @@
+"""`invsync status` exit codes and the stock report (numbers, and a real headless Chromium render)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pipelines.publish import publish
+from pipelines.report import build_report, render_html
+from pipelines.runner import run_sync
+from pipelines.status import run_status
+from tests.conftest import settings_for
+
+
+@pytest.fixture
+def synced(sandbox, duckdb_url):
+    settings = settings_for(sandbox.env(), duckdb_url)
+    result = run_sync(settings, backoff_base=0.01, after_landing=publish)
+    assert result.clean, result.summary()
+    return settings
+
+
+def test_status_exit_codes_follow_freshness(synced, capsys) -> None:
+    now = datetime.now(timezone.utc)
+    assert run_status(synced, now=now) == 0
+    assert run_status(synced, now=now + timedelta(hours=7)) == 1
+    out = capsys.readouterr().out
+    assert "STALE" in out
+    assert run_status(synced, as_json=True, now=now + timedelta(hours=25)) == 2
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["exit_code"] == 2
+    assert {m["marketplace"]: m["level"] for m in payload["marketplaces"]} == {"ozon": "critical", "wb": "critical"}
+    assert all(m["rows"] > 0 and m["units_present"] > 0 for m in payload["marketplaces"])
+
+
+def test_status_of_an_empty_warehouse_is_critical(duckdb_url, capsys) -> None:
+    settings = settings_for({"OZON_CLIENT_ID": "1", "OZON_API_KEY": "k"}, duckdb_url)
+    assert run_status(settings) == 2
+    assert "CRITICAL" in capsys.readouterr().out
+
+
+def test_status_shows_the_last_error(sandbox, synced, capsys) -> None:
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="server_error", path="/v2/warehouse/list", status=502, count=None))
+    assert not run_sync(synced, which="ozon", backoff_base=0.01, after_landing=publish).ok
+    assert run_status(synced) == 0  # the data is still fresh from the good sync
+    out = capsys.readouterr().out
+    assert "last attempt failed" in out and "server error 502" in out
+
+
+def test_report_numbers_match_the_sandbox_account(sandbox, synced) -> None:
+    report = build_report(synced, low_stock=3)
+    truth = sandbox.account.expected_inventory()
+    summary = sandbox.account.summary()
+    totals = report.totals()
+    for marketplace in ("ozon", "wb"):
+        assert totals[marketplace]["present"] == summary[marketplace]["present"]
+        assert totals[marketplace]["available"] == summary[marketplace]["available"]
+    # Stock by marketplace, warehouse and type, recomputed from the sandbox's own truth.
+    expected = defaultdict(int)
+    for r in truth:
+        expected[(r["marketplace"], r["warehouse_name"], r["stock_type"])] += r["quantity_available"]
+    got = {(r["marketplace"], r["warehouse_name"], r["stock_type"]): int(r["available"]) for r in report.stock}
+    assert got == dict(expected)
+    # Cross-marketplace shortages: the same article short on one side, available on the other.
+    per_side = defaultdict(int)
+    for r in truth:
+        per_side[(r["offer_id"], r["marketplace"])] += r["quantity_available"]
+    shortages = {(offer, m) for (offer, m), units in per_side.items()
+                 if units <= 3 and per_side.get((offer, "wb" if m == "ozon" else "ozon"), 0) > 3}
+    assert {(r["offer_id"], r["short_on"]) for r in report.shortages} == shortages
+    assert shortages, "the sandbox account should have some cross-marketplace shortages"
+    # Articles the catalog mapping (dbt seed) does not know are listed, not dropped.
+    assert report.unmapped and all(r["offer_id"] for r in report.unmapped)
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium(synced, tmp_path) -> None:
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("REQUIRE_CHROMIUM") == "1":
+            pytest.fail("REQUIRE_CHROMIUM=1 but chromium is not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    page = tmp_path / "report.html"
+    page.write_text(render_html(build_report(synced)), encoding="utf-8")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for section in ("freshness", "totals", "chart", "stock", "shortages", "unmapped", "catalog-missing", "history", "checks"):
+        assert f'id="{section}"' in dom.stdout
+    assert "data:image/png;base64," in dom.stdout
+    console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and ("Error" in line or "Uncaught" in line)]
+    assert console_errors == []
+
+    shot = tmp_path / "report.png"
+    run = subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 2400)
+    colors = image.getcolors(maxcolors=1_000_000) or []
+    assert len(colors) > 50  # text, tables and the chart were painted, not a blank page
+    # The freshness banner (green cards) is painted near the top of the page.
+    top = image.crop((0, 0, 1280, 400))
+    assert any(g > r + 20 and g > b for _, (r, g, b) in (top.getcolors(maxcolors=1_000_000) or []))
