@@ -121,7 +121,15 @@ def main() -> None:
         wb_fbo = sum(1 for _ in sb.account.iter_expected_inventory("wb")) - sb.account.wbf_on.count(1)
         assert distinct == wb_fbo, (distinct, wb_fbo)
 
-        # Server-side cost of one 1000-item page, without the client's JSON parsing.
+        # Serving cost without the client's JSON parsing: raw bytes of full-size pages.
+        session = requests.Session()
+        session.headers["Authorization"] = WB_API_TOKEN
+        started = time.perf_counter()
+        body = session.get(f"{sb.url}/api/v1/supplier/stocks", params={"dateFrom": "2019-06-20"}).content
+        took = time.perf_counter() - started
+        print(f"wb supplier/stocks one {args.wb_row_cap}-row page, raw bytes only: {took * 1000:.0f} ms "
+              f"({len(body) / 1e6:.1f} MB, {args.wb_row_cap / took:,.0f} rows/s)")
+
         session = requests.Session()
         session.headers.update({"Client-Id": OZON_CLIENT_ID, "Api-Key": OZON_API_KEY})
         raw = []

@@ -40,7 +40,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from pipelines.sandbox import SandboxOptions, serve_forever
 
-    serve_forever(SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale), host=args.host, port=args.port)
+    options = SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale,
+                             tick_changes=args.tick_changes)
+    serve_forever(args.host, args.port, options)
     return 0
 
 
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--products", type=int, default=1000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--rate-limit-scale", type=float, default=1.0, help="scale the emulated rate limits (0 = off)")
+    p.add_argument("--tick-changes", type=float, default=0.05, help="share of stock rows changed per time step")
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("migrate", help="versioned schema migrations of the warehouse's own tables")

@@ -72,8 +72,9 @@ def loads_of(landed: Mapping[str, MarketplaceResult]) -> dict[str, str]:
 def stage(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult]) -> bool:
     """Write: build staging and `int_inventory__snapshot` for exactly the landed loads."""
     try:
-        run_dbt(settings, ["seed"])
-        run_dbt(settings, ["run", "--select", "+int_inventory__snapshot"], {"publish_loads": loads_of(landed)})
+        # One dbt invocation (each one re-reads the project): the catalog seed and the models.
+        run_dbt(settings, ["build", "--select", "+int_inventory__snapshot", "--resource-type", "seed",
+                           "--resource-type", "model"], {"publish_loads": loads_of(landed)})
     except DbtError as exc:
         _fail_all(wh, landed, f"dbt staging failed: {exc}")
         return False

@@ -43,7 +43,7 @@ def _selection(acc: Account, flt: dict[str, Any]) -> tuple[str, list[int] | None
 def _after(acc: Account, chosen: list[int] | None, after_pid: int | None) -> Iterable[int]:
     """Product indices, in product_id order, after the one a cursor points at."""
     if chosen is None:
-        start = 0 if after_pid is None else bisect_right(acc.oz_pid, after_pid) - 1
+        start = 0 if after_pid is None else bisect_right(acc.oz_pid, after_pid)
         return range(start, acc.n_products)
     if after_pid is None:
         return chosen

@@ -121,8 +121,7 @@ def remains_status(req: Request) -> dict[str, Any]:
         task = _task(req)
         task["polls"] += 1
         polls = task["polls"]
-    status = "new" if polls == 1 else "processing" if polls == 2 else "done"
-    task["status"] = status
+        status = task["status"] = "new" if polls == 1 else "processing" if polls == 2 else "done"
     return {"data": {"id": req.params["taskId"], "status": status}}
 
 

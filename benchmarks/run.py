@@ -1,0 +1,319 @@
+"""Benchmarks: how fast a large account syncs, against a baseline measured in the same run.
+
+    make bench                                   # 100,000 products (about a million stock rows)
+    make bench BENCH_ARGS="--products 20000"     # smaller
+
+What it does, each measurement in a fresh child process (so peak memory is that scenario's):
+1. full sync into a new DuckDB file: landing (dlt), staging (dbt), audit (GE), publish (dbt),
+   each phase and the total;
+2. incremental sync after the sandbox changed 1% of the stock;
+3. the baseline: DuckDB bulk-loading the same raw API pages from JSON files (`read_json` into
+   tables, then one SQL upsert into a mart table) — the floor we compare against;
+4. the legacy approach for contrast: row-by-row `INSERT ... ON DUPLICATE KEY UPDATE` into
+   MariaDB, timed on a sample and extrapolated to all rows (said so in the table).
+The sandbox runs in its own process with rate limits off (we measure our code). API requests
+per 1,000 products are reported separately: against the real APIs the rate limits are the bound.
+Results are printed and written to benchmarks/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- child scenarios ---------------------------------------------------------------------------
+def child_sync(url: str, warehouse: str, full: bool) -> dict[str, Any]:
+    from pipelines import publish as wap
+    from pipelines.config import load_settings
+    from pipelines.runner import run_sync
+
+    env = {**os.environ, "WAREHOUSE_URL": f"duckdb:///{warehouse}", "INVSYNC_RATE_LIMIT_SCALE": "0",
+           "OZON_CLIENT_ID": "100200", "OZON_API_KEY": "sandbox-ozon-api-key-0f3c9a1e",
+           "WB_API_TOKEN": "sandbox-wb-token-7d2b41c8", "OZON_API_URL": url, "WB_STATISTICS_API_URL": url,
+           "WB_ANALYTICS_API_URL": url, "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url}
+    settings = load_settings(env)
+    phases: dict[str, float] = {}
+
+    def timed_publish(settings, wh, results) -> None:
+        phases["landing"] = time.perf_counter() - started
+        landed = wap.landed_results(results)
+        t = time.perf_counter()
+        ok = wap.stage(settings, wh, landed)
+        phases["dbt staging"] = time.perf_counter() - t
+        if not ok:
+            return
+        t = time.perf_counter()
+        approved = wap.audit(settings, wh, landed)
+        phases["checks (GE)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        wap.publish_inventory(settings, wh, approved)
+        phases["dbt publish"] = time.perf_counter() - t
+
+    started = time.perf_counter()
+    result = run_sync(settings, full=full, after_landing=timed_publish)
+    phases["total"] = time.perf_counter() - started
+    records = {n: r.record for n, r in result.results.items() if r.record}
+    return {
+        "ok": result.ok,
+        "summary": result.summary(),
+        "phases": phases,
+        "peak_rss_mb": peak_rss_mb(),
+        "requests": {n: rec.api_requests for n, rec in records.items()},
+        "rows_fetched": {n: rec.records_fetched for n, rec in records.items()},
+        "rows_written": {n: rec.records_written for n, rec in records.items()},
+    }
+
+
+def fetch_raw_pages(url: str, folder: Path) -> int:
+    """Save the raw API pages the sync reads (Ozon v4 + per-warehouse, WB stocks) as JSON files."""
+    import requests
+
+    ozon = {"Client-Id": "100200", "Api-Key": "sandbox-ozon-api-key-0f3c9a1e"}
+    wb = {"Authorization": "sandbox-wb-token-7d2b41c8"}
+    s = requests.Session()
+    pages = 0
+
+    def save(name: str, rows: list[dict]) -> None:
+        nonlocal pages
+        (folder / f"{name}_{pages:05d}.json").write_text(json.dumps(rows, ensure_ascii=False))
+        pages += 1
+
+    cursor, skus = "", []
+    while True:
+        a = s.post(url + "/v4/product/info/stocks", headers=ozon,
+                   json={"filter": {"visibility": "ALL"}, "limit": 1000, "cursor": cursor}).json()
+        if not a["items"]:
+            break
+        save("ozon_stocks", [{"product_id": i["product_id"], "offer_id": i["offer_id"], **st}
+                             for i in a["items"] for st in i["stocks"]])
+        skus += [str(st["sku"]) for i in a["items"] for st in i["stocks"] if st["type"] == "fbo"]
+        if a["cursor"] == cursor:
+            break
+        cursor = a["cursor"]
+    for start in range(0, len(skus), 100):
+        save("ozon_fbo", s.post(url + "/v1/analytics/stocks", headers=ozon, json={"skus": skus[start:start + 100]}).json()["items"])
+    cursor = ""
+    while True:
+        a = s.post(url + "/v2/product/info/stocks-by-warehouse/fbs", headers=ozon, json={"limit": 1000, "cursor": cursor}).json()
+        if a["products"]:
+            save("ozon_fbs", a["products"])
+        if not a.get("has_next"):
+            break
+        cursor = a["cursor"]
+    date_from, last = "2019-06-20T00:00:00", None
+    while True:
+        rows = s.get(url + "/api/v1/supplier/stocks", headers=wb, params={"dateFrom": date_from}).json()
+        newest = max((r["lastChangeDate"] for r in rows), default=date_from)
+        if not rows or newest == last:
+            break
+        save("wb_stocks", rows)
+        last, date_from = newest, newest
+    return pages
+
+
+BASELINE_UPSERT = """
+insert or replace into mart
+select 'ozon', cast(sku as varchar), cast(warehouse_id as varchar), 'FBO',
+       available_stock_count + requested_stock_count, requested_stock_count, now()
+from ozon_fbo
+union all
+select 'ozon', cast(sku as varchar), cast(warehouse_id as varchar), 'FBS', present, reserved, now() from ozon_fbs
+union all
+select distinct on (barcode, warehouseName) 'wb', barcode, substr(md5(warehouseName), 1, 16), 'FBO',
+       quantityFull, inWayToClient + inWayFromClient, now()
+from wb_stocks
+"""
+
+
+def child_baseline(url: str, workdir: Path) -> dict[str, Any]:
+    import duckdb
+
+    pages_dir = workdir / "pages"
+    pages_dir.mkdir(parents=True, exist_ok=True)
+    pages = fetch_raw_pages(url, pages_dir)  # not timed: the baseline starts from files
+    con = duckdb.connect(str(workdir / "baseline.duckdb"))
+    con.execute("create table mart (marketplace varchar, sku varchar, warehouse_id varchar, stock_type varchar, "
+                "present bigint, reserved bigint, synced_at timestamp, primary key (marketplace, sku, warehouse_id, stock_type))")
+    t = time.perf_counter()
+    for name in ("ozon_stocks", "ozon_fbo", "ozon_fbs", "wb_stocks"):
+        con.execute(f"create or replace table {name} as select * from read_json('{pages_dir}/{name}_*.json', format='array')")
+    loaded = time.perf_counter() - t
+    t = time.perf_counter()
+    con.execute(BASELINE_UPSERT)
+    upsert = time.perf_counter() - t
+    rows = con.execute("select count(*) from mart").fetchone()[0]
+    con.close()
+    return {"phases": {"read_json": loaded, "upsert": upsert, "total": loaded + upsert}, "rows": rows,
+            "pages": pages, "peak_rss_mb": peak_rss_mb()}
+
+
+def child_legacy(warehouse: str, sample: int) -> dict[str, Any]:
+    import duckdb
+    import pymysql
+
+    con = duckdb.connect(warehouse, read_only=True)
+    rows = con.execute(
+        "select marketplace, sku, warehouse_name, stock_type, quantity_present, quantity_reserved, product_id "
+        f"from inventory_data limit {sample}").fetchall()
+    total = con.execute("select count(*) from inventory_data").fetchone()[0]
+    con.close()
+    db = f"bench_legacy_{os.getpid()}"
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    cur = conn.cursor()
+    cur.execute(f"create database {db}")
+    try:
+        cur.execute(f"""create table {db}.inventory_data (product_id varchar(64), sku varchar(64) not null,
+            source varchar(16) not null, warehouse_name varchar(255) not null, stock_type varchar(16) not null,
+            quantity_present int not null, quantity_reserved int not null, snapshot_date date, last_sync_at datetime,
+            primary key (sku, source, warehouse_name, stock_type))""")
+        sql = (f"insert into {db}.inventory_data values (%s, %s, %s, %s, %s, %s, %s, curdate(), now()) "
+               "on duplicate key update quantity_present = values(quantity_present), "
+               "quantity_reserved = values(quantity_reserved), last_sync_at = values(last_sync_at)")
+        t = time.perf_counter()
+        for m, sku, wname, stype, present, reserved, pid in rows:
+            cur.execute(sql, (pid, sku, m, wname, stype, present, reserved))  # one statement, one commit per row
+        elapsed = time.perf_counter() - t
+    finally:
+        cur.execute(f"drop database {db}")
+        conn.close()
+    per_row = elapsed / max(1, len(rows))
+    return {"phases": {"sample": elapsed, "total": per_row * total}, "sample_rows": len(rows), "rows": total,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+# -- the parent: orchestrate, print, write results.md -----------------------------------------
+def run_child(*args: str) -> dict[str, Any]:
+    out = subprocess.run([PY, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark child {args[0]} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def wait_for(url: str, timeout: float = 600) -> None:
+    import requests
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            requests.get(url + "/sandbox/account", timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(1)
+    raise SystemExit("the sandbox did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--legacy-sample", type=int, default=20_000)
+    parser.add_argument("--skip-legacy", action="store_true", help="no MariaDB here")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results.md"))
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        kind, *rest = args.child
+        if kind == "sync":
+            result = child_sync(rest[0], rest[1], full=rest[2] == "full")
+        elif kind == "baseline":
+            result = child_baseline(rest[0], Path(rest[1]))
+        else:
+            result = child_legacy(rest[0], int(rest[1]))
+        print(json.dumps(result, default=str))
+        return
+
+    workdir = Path(tempfile.mkdtemp(prefix="invsync-bench-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    sandbox = subprocess.Popen(
+        [PY, "-c", "from pipelines.sandbox import serve_forever, SandboxOptions; "
+                   f"serve_forever('127.0.0.1', {port}, SandboxOptions(products={args.products}, seed=42, "
+                   "rate_limit_scale=0, tick_changes=0.01))"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t = time.perf_counter()
+        wait_for(url)
+        print(f"sandbox: {args.products} products ready in {time.perf_counter() - t:.1f}s at {url}")
+        import requests
+
+        account = requests.get(url + "/sandbox/account").json()
+        stock_rows = account["ozon"]["rows"] + account["wb"]["rows"]
+        warehouse = str(workdir / "bench.duckdb")
+        full = run_child("sync", url, warehouse, "full")
+        print("full sync:", {k: round(v, 2) for k, v in full["phases"].items()})
+        requests.post(url + "/sandbox/tick", json={"steps": 1})
+        incremental = run_child("sync", url, warehouse, "incremental")
+        print("incremental sync:", {k: round(v, 2) for k, v in incremental["phases"].items()})
+        baseline = run_child("baseline", url, str(workdir))
+        print("baseline:", {k: round(v, 2) for k, v in baseline["phases"].items()})
+        legacy = None if args.skip_legacy else run_child("legacy", warehouse, str(args.legacy_sample))
+        if legacy:
+            print("legacy:", {k: round(v, 2) for k, v in legacy["phases"].items()})
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    report = render(args.products, stock_rows, full, incremental, baseline, legacy)
+    print(report)
+    Path(args.output).write_text(report, encoding="utf-8")
+    print(f"written to {args.output}")
+
+
+def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, legacy: dict | None) -> str:
+    floor = base["phases"]["total"]
+    lines = [
+        "# Benchmark results", "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Account: {products:,} products, {stock_rows:,} stock rows in the sandbox (rate limits off).",
+        "Reproduce: `make bench` (or `make bench BENCH_ARGS=\"--products 20000\"`).", "",
+        "| scenario | phase | wall time (s) | ours / baseline | peak memory (MB) |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for name, res in (("full sync → DuckDB", full), ("incremental sync, 1% changed", incr)):
+        for phase, seconds in res["phases"].items():
+            ratio = f"{seconds / floor:.1f}x" if phase == "total" else ""
+            mem = f"{res['peak_rss_mb']:.0f}" if phase == "total" else ""
+            lines.append(f"| {name} | {phase} | {seconds:.2f} | {ratio} | {mem} |")
+    lines.append(f"| baseline: DuckDB read_json + one upsert | total ({base['rows']:,} rows from {base['pages']} page files) "
+                 f"| {floor:.2f} | 1.0x | {base['peak_rss_mb']:.0f} |")
+    if legacy:
+        lines.append(f"| legacy: row-by-row INSERT … ON DUPLICATE KEY UPDATE (MariaDB) | extrapolated to {legacy['rows']:,} rows "
+                     f"from {legacy['sample_rows']:,} | {legacy['phases']['total']:.1f} | {legacy['phases']['total'] / floor:.1f}x | |")
+    lines += ["", "API requests per 1,000 products (the bound against the real APIs, whose limits we obey):", ""]
+    for marketplace, count in full["requests"].items():
+        lines.append(f"- full sync, {marketplace}: {count} requests → {1000 * count / products:.1f} per 1,000 products")
+    for marketplace, count in incr["requests"].items():
+        lines.append(f"- incremental sync, {marketplace}: {count} requests → {1000 * count / products:.1f} per 1,000 products")
+    lines += ["", "Targets: full sync < 60 s and < 1.5 GB; incremental < 15 s; full sync within 4x the baseline.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

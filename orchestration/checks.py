@@ -1,0 +1,113 @@
+"""Asset checks on `inventory_data` beyond its dbt tests.
+
+- Great Expectations: one check per suite, read from the `validation_results` rows the audit
+  of this run wrote (the audit ran before the publish; the checks show its verdict on the
+  asset people actually use). A failed `critical` expectation is an ERROR, a failed
+  `warning` one a WARN.
+- Freshness, per marketplace, judged like `invsync status` from `sync_logs`: older than 6 hours
+  warns, no successful sync in 24 hours is an error. They run after every publish and hourly
+  (job `check_freshness`), because staleness is precisely what happens when nothing runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from dagster import (
+    AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetChecksDefinition,
+    asset_check, multi_asset_check,
+)
+
+from orchestration.common import INVENTORY_KEY, MARKETPLACES
+from orchestration.health import freshness, freshness_message
+from orchestration.resources import InvsyncResource
+
+GE_SUITES = {
+    "inventory_validity": "Row rules: keys not null, known stock types, quantities not negative.",
+    "inventory_anomalies": "Totals against the previous good state (rows, products, units).",
+    "inventory_warehouse_anomalies": "Units per warehouse against the previous good state.",
+    "inventory_reconciliation": "Distinct products against the count the API reported.",
+}
+
+
+def ge_check_name(suite: str) -> str:
+    return "ge_" + suite.removeprefix("inventory_")
+
+
+def _describe_failure(row: dict[str, Any]) -> str:
+    column = f" {row['column_name']}" if row["column_name"] else ""
+    observed = f" observed {row['observed_value']}" if row["observed_value"] not in (None, "null") else ""
+    unexpected = f", {row['unexpected_count']} unexpected" if row["unexpected_count"] else ""
+    return f"{row['marketplace']}: {row['expectation']}{column} ({row['severity']}){observed}{unexpected}"
+
+
+def evaluate_suite(suite: str, rows: list[dict[str, Any]]) -> AssetCheckResult:
+    """The verdict of one suite over this run's validation_results rows."""
+    name = ge_check_name(suite)
+    mine = [r for r in rows if r["suite"] == suite]
+    if not mine:
+        return AssetCheckResult(check_name=name, asset_key=INVENTORY_KEY, passed=True,
+                                description="Suite not evaluated in this run (e.g. no previous state to compare with).",
+                                metadata={"evaluated": 0})
+    failed = [r for r in mine if not r["success"]]
+    critical = any(r["severity"] == "critical" for r in failed)
+    return AssetCheckResult(
+        check_name=name,
+        asset_key=INVENTORY_KEY,
+        passed=not failed,
+        severity=AssetCheckSeverity.ERROR if critical else AssetCheckSeverity.WARN,
+        description="; ".join(_describe_failure(r) for r in failed[:10]) or "All expectations passed.",
+        metadata={"evaluated": len(mine), "failed": len(failed),
+                  "marketplaces": ", ".join(sorted({r["marketplace"] for r in (failed or mine)}))},
+    )
+
+
+@multi_asset_check(
+    specs=[AssetCheckSpec(ge_check_name(suite), asset=INVENTORY_KEY, description=f"Great Expectations: {text}")
+           for suite, text in GE_SUITES.items()],
+    name="great_expectations_checks",
+    can_subset=True,
+)
+def great_expectations_checks(context: AssetCheckExecutionContext, invsync: InvsyncResource) -> Iterator[AssetCheckResult]:
+    wh = invsync.warehouse()
+    rows = wh.query(
+        "select marketplace, suite, expectation, column_name, severity, success, observed_value, unexpected_count "
+        "from validation_results where run_id = %s",
+        (context.run_id,),
+    )
+    selected = {key.name for key in context.selected_asset_check_keys}
+    for suite in GE_SUITES:
+        if ge_check_name(suite) in selected:
+            yield evaluate_suite(suite, rows)
+
+
+def freshness_result(info: dict[str, Any]) -> AssetCheckResult:
+    """Pass when fresh or not relevant; WARN when stale (> 6 h); ERROR when critical (> 24 h / never)."""
+    name = f"freshness_{info['marketplace']}"
+    metadata = {"level": info["level"], "age_hours": info["age_hours"] if info["age_hours"] is not None else -1.0,
+                "last_success_at": str(info["last_success_at"] or "never")}
+    if not info["relevant"]:
+        return AssetCheckResult(check_name=name, asset_key=INVENTORY_KEY, passed=True, metadata=metadata,
+                                description=f"{info['marketplace']}: not configured and never synced (skipped by design).")
+    return AssetCheckResult(
+        check_name=name,
+        asset_key=INVENTORY_KEY,
+        passed=info["level"] == "fresh",
+        severity=AssetCheckSeverity.ERROR if info["level"] == "critical" else AssetCheckSeverity.WARN,
+        description=freshness_message(info),
+        metadata=metadata,
+    )
+
+
+def build_freshness_check(marketplace: str) -> AssetChecksDefinition:
+    @asset_check(asset=INVENTORY_KEY, name=f"freshness_{marketplace}",
+                 description=f"{marketplace} data is fresh: a successful sync within 6 h (warn) / 24 h (error).")
+    def _freshness(invsync: InvsyncResource) -> AssetCheckResult:
+        settings = invsync.settings()
+        return freshness_result(freshness(invsync.reader(settings), settings, marketplace))
+
+    return _freshness
+
+
+FRESHNESS_CHECKS = {marketplace: build_freshness_check(marketplace) for marketplace in MARKETPLACES}
+ALL_CHECKS = [great_expectations_checks, *FRESHNESS_CHECKS.values()]
