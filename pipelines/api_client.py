@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import orjson
 import requests
 
 log = logging.getLogger(__name__)
@@ -194,8 +195,8 @@ class ApiClient:
                 status = response.status_code
                 if status < 300:
                     try:
-                        return response.json()
-                    except ValueError:
+                        return orjson.loads(response.content)
+                    except orjson.JSONDecodeError:
                         last_problem = f"answered invalid or truncated JSON ({len(response.content)} bytes)"
                 elif status == 429:
                     rate_limited = True

@@ -53,9 +53,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     wh = warehouse_for(_settings().warehouse)
     if args.action == "status":
         print(runner.status(wh))
-    else:
+        return 0
+    try:
         report = (runner.up if args.action == "up" else runner.down)(wh, args.target)
-        print(report)
+    except runner.MigrationRefused as exc:
+        # What was done before the refusal (usually nothing: every step is checked first), then why.
+        if exc.report is not None:
+            print(exc.report)
+        print(f"migrate {args.action} refused, nothing more was changed:")
+        for problem in exc.problems:
+            print(f"  - {problem}")
+        print(f"invsync: migrate {args.action} refused: {len(exc.problems)} problem(s), see above", file=sys.stderr)
+        return 1
+    print(report)
     return 0
 
 
@@ -104,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tick-changes", type=float, default=0.05, help="share of stock rows changed per time step")
     p.set_defaults(func=cmd_sandbox)
 
-    p = sub.add_parser("migrate", help="versioned schema migrations of the warehouse's own tables")
+    p = sub.add_parser("migrate", help="versioned schema migrations of the warehouse's own tables (adopts a legacy importer's tables)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--target", type=int, default=None, help="version to migrate up or down to")
     p.set_defaults(func=cmd_migrate)

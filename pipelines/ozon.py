@@ -146,8 +146,11 @@ def flatten_stock_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]:
     """All Ozon resources. `counts` (optional) receives what the API reported, e.g. `total_items`."""
     counts = counts if counts is not None else {}
+    # Root resources are `parallelized`: dlt pulls their pages in worker threads, so calls to
+    # different endpoints overlap instead of queueing. Each endpoint group still obeys its
+    # pacing (the Pacer is shared and thread-safe) and pages of one resource stay in order.
 
-    @dlt.resource(name="product_stocks", write_disposition="replace")
+    @dlt.resource(name="product_stocks", write_disposition="replace", parallelized=True)
     def product_stocks() -> Iterator[pa.Table]:
         rows_seen = 0
         for items, total in api.stock_pages():
@@ -179,7 +182,7 @@ def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]
             if rows:
                 yield rows_to_table(rows)
 
-    @dlt.resource(name="fbs_stocks", write_disposition="replace")
+    @dlt.resource(name="fbs_stocks", write_disposition="replace", parallelized=True)
     def fbs_stocks() -> Iterator[pa.Table]:
         for rows in api.cursor_pages("/v2/product/info/stocks-by-warehouse/fbs", "products", PAGE_LIMIT):
             yield rows_to_table(rows)
@@ -189,7 +192,7 @@ def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]
         for rows in api.cursor_pages("/v2/warehouse/list", "warehouses", 100):
             yield rows_to_table(rows)
 
-    @dlt.resource(name="products", write_disposition="replace")
+    @dlt.resource(name="products", write_disposition="replace", parallelized=True)
     def products() -> Iterator[pa.Table]:
         for items in api.product_list_pages():
             yield rows_to_table(items)

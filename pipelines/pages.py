@@ -22,27 +22,58 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _plain(value: Any) -> Any:
+def _json_text(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return value
 
 
-def rows_to_table(rows: list[dict[str, Any]], fetched_at: datetime | None = None) -> pa.Table:
-    """Build an Arrow table from a list of flat dicts (see module docstring)."""
-    columns: dict[str, None] = {}
-    for row in rows:
-        for key in row:
-            if key not in columns:
-                columns[key] = None
-    arrays: dict[str, pa.Array] = {}
-    for name in columns:
-        values = [_plain(row.get(name)) for row in rows]
+def _column(values: list[Any]) -> pa.Array:
+    """One column: Arrow infers the type; nested values become JSON text; mixed types become text."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is None or pa.types.is_nested(array.type):
+        texts = [_json_text(v) for v in values]
         try:
-            array = pa.array(values)
+            array = pa.array(texts)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             # Mixed types in one field (say 12 and "12"): keep the text, never drop data.
-            array = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+            array = pa.array([None if v is None else str(v) for v in texts], type=pa.string())
+    return array
+
+
+def _columns_fast(rows: list[dict[str, Any]]) -> dict[str, pa.Array] | None:
+    """All columns in one C++ pass: Arrow infers a struct over the union of the keys.
+
+    None when a field holds mixed types; the per-column path then keeps them as text.
+    """
+    try:
+        struct = pa.array(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if not pa.types.is_struct(struct.type):
+        return None
+    out: dict[str, pa.Array] = {}
+    for i, f in enumerate(struct.type):
+        array = struct.field(i)
+        if pa.types.is_nested(f.type):
+            array = _column([row.get(f.name) for row in rows])
+        out[f.name] = array
+    return out
+
+
+def rows_to_table(rows: list[dict[str, Any]], fetched_at: datetime | None = None) -> pa.Table:
+    """Build an Arrow table from a list of flat dicts (see module docstring)."""
+    fast = _columns_fast(rows) if rows else None
+    if fast is None:
+        names: dict[str, None] = {}
+        for row in rows:
+            names.update(dict.fromkeys(row))
+        fast = {name: _column([row.get(name) for row in rows]) for name in names}
+    arrays: dict[str, pa.Array] = {}
+    for name, array in fast.items():
         if pa.types.is_null(array.type):
             # A column with no value on this page: keep it typed as text so dlt can store it.
             array = array.cast(pa.string())

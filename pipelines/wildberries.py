@@ -173,8 +173,11 @@ def wildberries_source(
     `counts` (optional) receives what the API reported, e.g. the distinct nmIds seen.
     """
     counts = counts if counts is not None else {}
+    # Root resources are `parallelized`: dlt pulls their pages in worker threads, so calls to
+    # different endpoints overlap instead of queueing. Each endpoint group still obeys its
+    # pacing (the Pacer is shared and thread-safe) and pages of one resource stay in order.
 
-    @dlt.resource(name="supplier_stocks", write_disposition="merge", primary_key=("barcode", "warehouseName"))
+    @dlt.resource(name="supplier_stocks", write_disposition="merge", primary_key=("barcode", "warehouseName"), parallelized=True)
     def fbo_stocks() -> Iterator[Any]:
         """FBO stock: `supplier/stocks` since the last `lastChangeDate` seen, else the remains report.
 
@@ -212,7 +215,7 @@ def wildberries_source(
         if rows:
             yield rows_to_table(rows)
 
-    @dlt.resource(name="cards", write_disposition="replace")
+    @dlt.resource(name="cards", write_disposition="replace", parallelized=True)
     def cards() -> Iterator[pa.Table]:
         for page in api.card_pages():
             yield rows_to_table(flatten_cards(page))

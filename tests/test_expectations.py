@@ -104,3 +104,18 @@ def test_override_publishes_anyway_and_records_who_and_why(sandbox, synced) -> N
     assert json.loads(rec["details"])["override"] == "alice: FBS warehouses closed for inventory"
     fbs = [r for k, r in inventory(synced).items() if k[0] == "ozon" and k[3] in ("FBS", "realFBS")]
     assert fbs and all(int(r["quantity_present"]) == 0 for r in fbs)
+
+
+def test_a_sixty_percent_drop_in_one_warehouse_raises_the_anomaly(sandbox, synced) -> None:
+    changed = sandbox.account.scale_warehouse("wb", "Коледино", 0.4)
+    assert changed > 0
+    result = sync(synced, which="wb")
+    wb = result.results["wb"]
+    assert wb.status == "partial", result.summary()  # published, with the anomaly recorded
+    rec = sync_log.latest(warehouse_for(synced.warehouse), "wb")
+    assert "inventory_warehouse_anomalies" in rec["warnings"] and "Коледино" in rec["warnings"]
+    failed = [r for r in results_of(synced, result.run_id, "wb") if not r["success"]]
+    assert [r["suite"] for r in failed] == ["inventory_warehouse_anomalies"]
+    assert failed[0]["unexpected_count"] == 1
+    # Other warehouses moved less than the threshold and passed.
+    assert "Подольск" not in rec["warnings"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import duckdb
@@ -120,11 +121,12 @@ def test_bad_credentials_fail_fast_with_a_clear_message_and_a_failed_row(sandbox
     assert time.monotonic() - started < 5  # no retries with a 1 s backoff
     ozon = result.results["ozon"]
     assert ozon.status == "failed" and not result.ok
-    assert "Ozon" in ozon.message and "/v4/product/info/stocks" in ozon.message and "401" in ozon.message
+    # Resources run in parallel: whichever call fails first is named, with the marketplace.
+    assert re.match(r"Ozon /v\d/[\w/-]+: authorization failed \(401: ", ozon.message), ozon.message
     assert "wrong-key-0000-1111" not in ozon.message
     row = sync_log.latest(warehouse_for(settings.warehouse), "ozon")
     assert row["status"] == "failed" and "authorization failed" in row["error_message"]
-    assert row["api_requests"] == 1 and row["retries"] == 0
+    assert 1 <= row["api_requests"] <= 4 and row["retries"] == 0  # one call per root resource at most
 
 
 def test_truncated_json_is_retried_then_reported(sandbox, duckdb_url) -> None:

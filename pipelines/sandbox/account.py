@@ -355,6 +355,39 @@ class Account:
         self.version += 1
         self._cache.clear()
 
+    def scale_warehouse(self, marketplace: str, warehouse_name: str, factor: float) -> int:
+        """Multiply the FBO stock held in one warehouse by `factor` (0.4 = a 60% drop).
+
+        For anomaly tests: a warehouse that suddenly loses most of its stock. WB rows that
+        change get a new `lastChangeDate` (the clock moves one step) so incremental syncs see
+        them. Returns how many rows changed.
+        """
+        if factor < 0:
+            raise ValueError("factor must be >= 0")
+        with self.lock:
+            if marketplace == "ozon":
+                names = [w.name for w in OZON_FBO_WAREHOUSES]
+                w, width, cols, on = names.index(warehouse_name), N_OZ_FBO, (self.fbo_av, self.fbo_req), self.fbo_on
+            elif marketplace == "wb":
+                names = list(WB_WAREHOUSES)
+                w, width, cols, on = names.index(warehouse_name), N_WB, (self.wb_q, self.wb_to, self.wb_from), self.wb_on
+            else:
+                raise ValueError(f"unknown marketplace {marketplace}")
+            prev, self.clock = self.clock, self.clock + TICK_SECONDS
+            changed = []
+            for s in range(w, len(on), width):
+                if on[s] and any(col[s] for col in cols):
+                    for col in cols:
+                        col[s] = int(col[s] * factor)
+                    changed.append(s)
+            if marketplace == "wb":
+                for j, s in enumerate(changed):
+                    self.wb_ts[s] = prev + 1 + (j * (TICK_SECONDS - 1)) // max(1, len(changed))
+                self._rebuild_order(changed)
+            self.version += 1
+            self._cache.clear()
+            return len(changed)
+
     @staticmethod
     def _sample_slots(r: Any, on: bytearray, share: float) -> list[int]:
         """About `share` of the placed slots, by rejection sampling over the dense slot space."""
