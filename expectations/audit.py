@@ -76,9 +76,22 @@ class _Validator:
         source = self.context.data_sources.add_pandas("warehouse")
         self.batch_definition = source.add_dataframe_asset("frames").add_batch_definition_whole_dataframe("frame")
 
-    def validate(self, frame: pd.DataFrame, suite: Any) -> Any:
+    def validate(self, frame: pd.DataFrame, suite: Any, index_columns: list[str] | None = None) -> Any:
+        """Validate a frame; `index_columns` name the failing rows (their keys) in the results."""
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        return batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 10})
+        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
+        if index_columns:
+            result_format["unexpected_index_column_names"] = index_columns
+        return batch.validate(suite, result_format=result_format)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and the like as plain JSON values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
 
 
 def _describe(result: Any) -> list[dict[str, Any]]:
@@ -95,7 +108,8 @@ def _describe(result: Any) -> list[dict[str, Any]]:
             "success": bool(r.success),
             "observed_value": r.result.get("observed_value"),
             "unexpected_count": r.result.get("unexpected_count"),
-            "unexpected_values": r.result.get("partial_unexpected_list"),
+            # The failing rows by key when the suite names index columns, else the bad values.
+            "unexpected_values": _plain(r.result.get("partial_unexpected_index_list") or r.result.get("partial_unexpected_list")),
         })
     return checks
 
@@ -108,7 +122,8 @@ def _message(check: dict[str, Any]) -> str:
     if observed is not None:
         text += f" observed {observed}"
     if check["unexpected_count"]:
-        text += f", {check['unexpected_count']} unexpected e.g. {check['unexpected_values'][:5]}"
+        examples = json.dumps(check["unexpected_values"][:5], ensure_ascii=False, default=str)
+        text += f", {check['unexpected_count']} unexpected e.g. {examples}"
     return text
 
 
@@ -201,13 +216,13 @@ def audit_marketplace(
         snapshot[col] = pd.to_numeric(snapshot[col])
     in_stock = snapshot[(snapshot["quantity_present"] > 0) & snapshot["rejection_reason"].isna()]
 
-    raw = [validator.validate(snapshot, validity_suite())]
+    raw = [validator.validate(snapshot, validity_suite(), ["marketplace", "sku", "warehouse_id", "stock_type"])]
     previous = previous_state(wh, marketplace)
     if previous["rows"]:
         raw.append(validator.validate(in_stock, anomaly_suite(previous, t)))
         changes = warehouse_changes(wh, snapshot, marketplace)
         if not changes.empty:
-            raw.append(validator.validate(changes, warehouse_suite(t)))
+            raw.append(validator.validate(changes, warehouse_suite(t), ["warehouse"]))
     api_count = api_product_count(marketplace, counts, full)
     if api_count is not None:
         raw.append(validator.validate(landed_products(wh, marketplace), reconciliation_suite(api_count, t)))
