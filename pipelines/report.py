@@ -118,8 +118,10 @@ def build_report(settings: Settings, low_stock: int | None = None) -> Report:
     wh = warehouse_for(settings.warehouse)
     threshold = low_stock_threshold() if low_stock is None else low_stock
     report = Report(datetime.now(timezone.utc), threshold, collect_status(settings))
-    report.history = wh.query(SYNC_HISTORY)
-    report.checks = wh.query(LATEST_CHECKS)
+    if wh.table_exists("sync_logs"):
+        report.history = wh.query(SYNC_HISTORY)
+    if wh.table_exists("validation_results"):
+        report.checks = wh.query(LATEST_CHECKS)
     if wh.table_exists("inventory_data"):
         report.stock = wh.query(STOCK_BY_PLACE)
         report.shortages = wh.query(CROSS_MARKET_SHORTAGES, (threshold, threshold))

@@ -70,13 +70,19 @@ def marketplace_status(wh: Warehouse, marketplace: str, now: datetime, enabled: 
 
 
 def collect_status(settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
-    from migrations import runner as migrations
-
+    """Read-only: a warehouse that was never synced (no sync_logs yet) reports no history."""
     now = now or datetime.now(timezone.utc)
     wh = warehouse_for(settings.warehouse)
-    migrations.up(wh)
     wanted = [("ozon", settings.ozon_enabled), ("wb", settings.wb_enabled)]
+    if not wh.table_exists("sync_logs"):
+        return [never_synced(name, enabled) for name, enabled in wanted]
     return [marketplace_status(wh, name, now, enabled) for name, enabled in wanted]
+
+
+def never_synced(marketplace: str, enabled: bool) -> dict[str, Any]:
+    return {"marketplace": marketplace, "configured": enabled, "level": "critical", "last_success_at": None,
+            "age_hours": None, "last_attempt_at": None, "last_attempt_status": None, "last_error": None,
+            "rows": 0, "units_present": 0, "units_available": 0}
 
 
 def exit_code(statuses: list[dict[str, Any]]) -> int:
