@@ -16,10 +16,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import orjson
 import requests
+
+if TYPE_CHECKING:
+    from pipelines.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -225,3 +228,27 @@ class ApiClient:
             log.warning("%s %s: %s; retry %d in %.2fs", self.marketplace, endpoint, self._mask(last_problem), attempt + 1, wait)
             self._sleep(wait)
         raise self._fail(ApiError, endpoint, f"gave up after {self.max_retries + 1} attempts: {last_problem}")
+
+
+def client_for(
+    settings: "Settings",
+    marketplace: str,
+    headers: Mapping[str, str],
+    pacing: Mapping[str, float],
+    endpoint_groups: Callable[[str], str],
+    stats: SyncStats | None = None,
+    backoff_base: float = 1.0,
+) -> ApiClient:
+    """A client configured from the settings (timeouts, retries, pacing scale, secrets to mask)."""
+    return ApiClient(
+        marketplace,
+        headers,
+        secrets=settings.secrets(),
+        timeout=settings.http_timeout,
+        max_retries=settings.max_retries,
+        backoff_base=backoff_base,
+        pacing=pacing,
+        endpoint_groups=endpoint_groups,
+        rate_limit_scale=settings.rate_limit_scale,
+        stats=stats,
+    )

@@ -14,8 +14,8 @@ import dlt
 import pyarrow as pa
 
 from pipelines.config import Settings
-from pipelines.api_client import ApiClient, EndpointGone, SyncStats
-from pipelines.pages import chunks, rows_to_table, utc_now
+from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
+from pipelines.pages import chunks, rows_to_table
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,8 @@ def endpoint_group(path: str) -> str:
 
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with Ozon's auth headers, pacing and the configured retry policy."""
-    return ApiClient(
-        "ozon",
-        {"Client-Id": settings.ozon_client_id, "Api-Key": settings.ozon_api_key, "Content-Type": "application/json"},
-        secrets=settings.secrets(),
-        timeout=settings.http_timeout,
-        max_retries=settings.max_retries,
-        backoff_base=backoff_base,
-        pacing=PACING,
-        endpoint_groups=endpoint_group,
-        rate_limit_scale=settings.rate_limit_scale,
-        stats=stats,
-    )
+    headers = {"Client-Id": settings.ozon_client_id, "Api-Key": settings.ozon_api_key, "Content-Type": "application/json"}
+    return client_for(settings, "ozon", headers, PACING, endpoint_group, stats, backoff_base)
 
 
 class OzonApi:
@@ -207,5 +197,3 @@ def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]
 
     return [product_stocks, fbo_stocks, fbs_stocks, warehouses, products, product_info]
 
-
-__all__ = ["ozon_source", "OzonApi", "make_client", "flatten_stock_items", "utc_now"]

@@ -16,7 +16,7 @@ import dlt
 import pyarrow as pa
 
 from pipelines.config import Settings
-from pipelines.api_client import ApiClient, EndpointGone, SyncStats
+from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
 from pipelines.pages import chunks, rows_to_table
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,7 @@ def endpoint_group(path: str) -> str:
 
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with WB's token header, pacing and the configured retry policy."""
-    return ApiClient(
-        "wb",
-        {"Authorization": settings.wb_api_token},
-        secrets=settings.secrets(),
-        timeout=settings.http_timeout,
-        max_retries=settings.max_retries,
-        backoff_base=backoff_base,
-        pacing=PACING,
-        endpoint_groups=endpoint_group,
-        rate_limit_scale=settings.rate_limit_scale,
-        stats=stats,
-    )
+    return client_for(settings, "wb", {"Authorization": settings.wb_api_token}, PACING, endpoint_group, stats, backoff_base)
 
 
 class WildberriesApi:
@@ -222,19 +211,20 @@ def wildberries_source(
         yield rows_to_table([])  # end-of-catalog marker: fbs_stocks flushes its last batch
 
     pending: list[str] = []
-    seller_warehouses: list[dict[str, Any]] = []
+    seller_warehouses: list[dict[str, Any]] | None = None  # fetched once, on the first batch
 
     @dlt.transformer(name="fbs_stocks", data_from=cards, write_disposition="replace")
     def fbs_stocks(page: pa.Table) -> Iterator[pa.Table]:
         """Stock per seller warehouse for every barcode in the catalog, 1000 barcodes per call."""
+        nonlocal seller_warehouses
         if page.num_rows and "barcode" in page.column_names:
             pending.extend(str(b) for b in page.column("barcode").to_pylist() if b)
         end_of_catalog = page.num_rows == 0
         while len(pending) >= FBS_SKUS_PER_CALL or (end_of_catalog and pending):
             batch = pending[:FBS_SKUS_PER_CALL]
             del pending[:FBS_SKUS_PER_CALL]
-            if not seller_warehouses:
-                seller_warehouses.extend(api.fbs_warehouses())
+            if seller_warehouses is None:
+                seller_warehouses = api.fbs_warehouses()
             for warehouse in seller_warehouses:
                 stocks = api.fbs_stocks(warehouse["id"], batch)
                 if stocks:
