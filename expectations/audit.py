@@ -143,11 +143,11 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str) -
     """Units per warehouse now vs before, as a share of before (-0.6 = a 60% drop)."""
     if not wh.table_exists("inventory_data"):
         return pd.DataFrame(columns=["warehouse", "change"])
-    before = pd.DataFrame(wh.query(
+    before = wh.frame(
         "select warehouse_id, max(warehouse_name) as warehouse_name, sum(quantity_present) as units_before "
         "from inventory_data where marketplace = %s group by warehouse_id",
         (marketplace,),
-    ))
+    )
     if before.empty:
         return pd.DataFrame(columns=["warehouse", "change"])
     now = snapshot[snapshot["rejection_reason"].isna()].groupby("warehouse_id", as_index=False)["quantity_present"].sum()
@@ -172,7 +172,7 @@ def landed_products(wh: Warehouse, marketplace: str) -> pd.DataFrame:
     model = "stg_ozon__stocks" if marketplace == "ozon" else "stg_wb__stocks"
     if marketplace == "wb" and wh.query("select count(*) as n from stg_wb__warehouse_remains")[0]["n"]:
         model = "stg_wb__warehouse_remains"
-    return pd.DataFrame(wh.query(f"select distinct marketplace_product_id from {model}"))
+    return wh.frame(f"select distinct marketplace_product_id from {model}")
 
 
 def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results: list[Any]) -> Path:
@@ -202,16 +202,12 @@ def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results
 def audit_marketplace(
     wh: Warehouse, validator: _Validator, marketplace: str, counts: Mapping[str, Any], full: bool, t: Thresholds
 ) -> tuple[AuditOutcome, list[Any]]:
-    snapshot = pd.DataFrame(wh.query(
+    snapshot = wh.frame(
         "select marketplace, sku, marketplace_product_id, warehouse_id, warehouse_name, stock_type, "
         "quantity_present, quantity_reserved, quantity_available, rejection_reason "
         "from int_inventory__snapshot where marketplace = %s",
         (marketplace,),
-    ))
-    if snapshot.empty:
-        snapshot = pd.DataFrame(columns=["marketplace", "sku", "marketplace_product_id", "warehouse_id", "warehouse_name",
-                                         "stock_type", "quantity_present", "quantity_reserved", "quantity_available",
-                                         "rejection_reason"])
+    )
     for col in ("quantity_present", "quantity_reserved", "quantity_available"):
         snapshot[col] = pd.to_numeric(snapshot[col])
     in_stock = snapshot[(snapshot["quantity_present"] > 0) & snapshot["rejection_reason"].isna()]

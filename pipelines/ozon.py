@@ -8,6 +8,7 @@ from the table" as "absent from the account". Endpoint facts: `shared/api/ozon.m
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Iterator
 
 import dlt
@@ -150,7 +151,9 @@ def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]
             yield rows_to_table(rows)
         counts["product_stock_rows"] = rows_seen
 
-    @dlt.transformer(name="analytics_stocks", data_from=product_stocks, write_disposition="replace")
+    fallback_lock = threading.Lock()
+
+    @dlt.transformer(name="analytics_stocks", data_from=product_stocks, write_disposition="replace", parallelized=True)
     def fbo_stocks(page: pa.Table) -> Iterator[Any]:
         """FBO stock per Ozon warehouse for the FBO SKUs of each v4 page (fallback: the older method)."""
         if counts.get("fbo_method") == "stock_on_warehouses":
@@ -163,12 +166,15 @@ def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]
             try:
                 rows = api.analytics_stocks(batch)
             except EndpointGone:
+                with fallback_lock:  # pages run in parallel: only the first one falls back
+                    if counts.get("fbo_method") == "stock_on_warehouses":
+                        return
+                    counts["fbo_method"] = "stock_on_warehouses"
                 log.warning("Ozon /v1/analytics/stocks is retired for this account: using /v2/analytics/stock_on_warehouses")
-                counts["fbo_method"] = "stock_on_warehouses"
                 for fallback in api.stock_on_warehouses_pages():
                     yield dlt.mark.with_table_name(rows_to_table(fallback), "stock_on_warehouses")
                 return
-            counts["fbo_method"] = "analytics_stocks"
+            counts.setdefault("fbo_method", "analytics_stocks")
             if rows:
                 yield rows_to_table(rows)
 
@@ -187,7 +193,7 @@ def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]
         for items in api.product_list_pages():
             yield rows_to_table(items)
 
-    @dlt.transformer(name="product_info", data_from=products, write_disposition="replace")
+    @dlt.transformer(name="product_info", data_from=products, write_disposition="replace", parallelized=True)
     def product_info(page: pa.Table) -> Iterator[pa.Table]:
         ids = [i for i in page.column("product_id").to_pylist() if i is not None]
         for batch in chunks(ids, PAGE_LIMIT):

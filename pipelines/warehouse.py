@@ -9,9 +9,12 @@ dlt and dbt open the same file in between.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from pipelines.config import ConfigError, WarehouseTarget
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class WarehouseError(RuntimeError):
@@ -99,6 +102,17 @@ class Warehouse:
         cur = self.execute(conn, sql, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> "pd.DataFrame":
+        """Run a SELECT into a pandas DataFrame (DuckDB's columnar fast path; rows on MySQL)."""
+        import pandas as pd
+
+        with self.connection() as conn:
+            cur = self.execute(conn, sql, params)
+            if self.target.is_duckdb:
+                return cur.df()
+            names = [d[0] for d in cur.description]
+            return pd.DataFrame.from_records(cur.fetchall(), columns=names)
 
     def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
         rows = self.query(
