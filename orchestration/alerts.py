@@ -33,9 +33,11 @@ class Incident:
 
 
 def error_signature(message: str) -> str:
-    """The error without what changes between repeats (ids, counts, times), for incident keys."""
+    """The error without what changes between repeats, for incident keys: ids, long numbers,
+    and the endpoint (a revoked key fails on whichever endpoint dlt happens to call first)."""
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27,}", "<id>", message.lower())
-    text = re.sub(r"\d{3,}(?:\.\d+)?", lambda m: m.group(0) if len(m.group(0)) == 3 else "<n>", text)
+    text = re.sub(r"(?<![\w.])/[\w./{}-]+", "<path>", text)
+    text = re.sub(r"\d{4,}(?:\.\d+)?", "<n>", text)
     return re.sub(r"\s+", " ", text).strip()[:160]
 
 

@@ -9,8 +9,7 @@
   (job `check_freshness`), because staleness is precisely what happens when nothing runs.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
 from typing import Any, Iterator
 
 from dagster import (
@@ -73,7 +72,7 @@ def great_expectations_checks(context: AssetCheckExecutionContext, invsync: Invs
     rows = wh.query(
         "select marketplace, suite, expectation, column_name, severity, success, observed_value, unexpected_count "
         "from validation_results where run_id = %s",
-        (context.run_id,),
+        (context.run.run_id,),
     )
     selected = {key.name for key in context.selected_asset_check_keys}
     for suite in GE_SUITES:

@@ -13,7 +13,7 @@ from typing import Any
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
-from orchestration.common import MARKETPLACES, TAG_WAREHOUSE
+from orchestration.common import TAG_WAREHOUSE
 from pipelines import status, sync_log
 from pipelines.config import Settings
 from pipelines.warehouse import Warehouse
@@ -96,6 +96,3 @@ def warehouse_busy(instance: DagsterInstance) -> bool:
     )
     return bool(records)
 
-
-__all__ = ["MARKETPLACES", "fail_unfinished", "freshness", "freshness_message", "last_attempt_started",
-           "warehouse_busy", "utc_now", "enabled", "has_sync_logs"]

@@ -10,12 +10,15 @@ marketplaces land in parallel (multiprocess executor on MySQL).
 
 from __future__ import annotations
 
-from dagster import AssetSelection, UnresolvedAssetJobDefinition, define_asset_job
+from dagster import AssetSelection, define_asset_job
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from orchestration.assets import LANDING_ASSETS
+from orchestration.assets import LANDING_ASSETS, inventory_audit, publish_inventory, stage_snapshot
 from orchestration.checks import FRESHNESS_CHECKS
 from orchestration.common import MARKETPLACES, TAG_FULL, TAG_MARKETPLACE, TAG_WAREHOUSE, lock_tag
 from orchestration.resources import warehouse_kind
+
+WAP_ASSETS = (stage_snapshot, inventory_audit, publish_inventory)
 
 
 def run_tags(marketplaces: tuple[str, ...], full: bool) -> dict[str, str]:
@@ -27,10 +30,11 @@ def run_tags(marketplaces: tuple[str, ...], full: bool) -> dict[str, str]:
 
 
 def sync_selection(marketplaces: tuple[str, ...]) -> AssetSelection:
-    """The marketplaces' landing assets and everything downstream, with their checks; the
-    freshness check of a marketplace the job does not sync is left out (it would judge data
-    this run cannot change)."""
-    selection = AssetSelection.assets(*(LANDING_ASSETS[m] for m in marketplaces)).downstream()
+    """The marketplaces' landing assets plus the whole stage → audit → publish chain (the dbt
+    steps always build every model, as `invsync sync --marketplace` does), with their checks.
+    The freshness check of a marketplace the job does not sync is left out (it would judge
+    data this run cannot change)."""
+    selection = AssetSelection.assets(*(LANDING_ASSETS[m] for m in marketplaces)) | AssetSelection.assets(*WAP_ASSETS)
     others = [FRESHNESS_CHECKS[m] for m in MARKETPLACES if m not in marketplaces]
     return selection - AssetSelection.checks(*others) if others else selection
 

@@ -63,8 +63,9 @@ class SmtpSettings:
 
 
 def build_message(smtp: SmtpSettings, subject: str, text: str, html: str | None = None,
-                  images: Mapping[str, bytes] | None = None) -> EmailMessage:
-    """A text/HTML message; `images` (content id -> PNG) are attached inline for `cid:` links."""
+                  images: Mapping[str, bytes] | None = None, attachments: Mapping[str, str] | None = None) -> EmailMessage:
+    """A text/HTML message; `images` (content id -> PNG) are attached inline for `cid:` links,
+    `attachments` (file name -> HTML page) as files."""
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = smtp.sender
@@ -77,6 +78,8 @@ def build_message(smtp: SmtpSettings, subject: str, text: str, html: str | None 
         html_part = msg.get_payload()[-1]
         for cid, png in (images or {}).items():
             html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png")
+    for name, page in (attachments or {}).items():
+        msg.add_attachment(page, subtype="html", filename=name)
     return msg
 
 
@@ -104,10 +107,11 @@ class AlertMailer(ConfigurableResource):
     def settings(self) -> SmtpSettings:
         return SmtpSettings.from_env()
 
-    def send(self, subject: str, text: str, html: str | None = None, images: Mapping[str, bytes] | None = None) -> bool:
+    def send(self, subject: str, text: str, html: str | None = None, images: Mapping[str, bytes] | None = None,
+             attachments: Mapping[str, str] | None = None) -> bool:
         """Send to ALERT_EMAIL_TO; False when SMTP is not configured; MailError when sending fails."""
         smtp = self.settings()
         if not smtp.configured:
             return False
-        send_message(smtp, build_message(smtp, subject, text, html, images))
+        send_message(smtp, build_message(smtp, subject, text, html, images, attachments))
         return True

@@ -1,13 +1,14 @@
 """The weekly report email: stock per marketplace and warehouse, sync success rate, freshness,
-top anomalies, and a small chart (PNG rendered with matplotlib's Agg canvas, embedded inline
-as a `cid:` image so that mail clients show it without fetching anything).
+top anomalies, and a small chart.
 
-Everything is read from the warehouse (`inventory_data`, `sync_logs`, `validation_results`),
-so the report shows what people actually get, not what a run believed it did.
+The stock numbers come from `pipelines.report.build_report` (the same report as
+`invsync report`), whose full self-contained HTML page is attached. The mail body adds what
+only a weekly summary needs (the week's success rate and anomalies) and carries its chart as
+a `cid:` inline PNG rendered with matplotlib's Agg canvas: mail clients that block `data:`
+images (Gmail, Outlook) still show it.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
 import html
 import io
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from orchestration.common import MARKETPLACES, TAG_WAREHOUSE
 from orchestration.health import freshness, freshness_message, utc_now
 from orchestration.mailer import AlertMailer
 from orchestration.resources import InvsyncResource, warehouse_kind
+from pipelines import report as stock_report
 from pipelines.config import Settings
 from pipelines.warehouse import Warehouse
 
@@ -31,9 +33,8 @@ PERIOD_DAYS = 7
 @dataclass
 class WeeklyReport:
     generated_at: datetime
-    stock: list[dict[str, Any]] = field(default_factory=list)  # marketplace, warehouse, stock_type, rows, present, available
-    totals: dict[str, dict[str, int]] = field(default_factory=dict)  # marketplace -> {stock_type: units present}
-    syncs: dict[str, dict[str, int]] = field(default_factory=dict)  # marketplace -> {status: count}
+    stock: stock_report.Report  # `invsync report`: stock per marketplace, warehouse and type
+    syncs: dict[str, dict[str, int]] = field(default_factory=dict)  # marketplace -> {status: count} this week
     freshness: list[dict[str, Any]] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
 
@@ -42,40 +43,35 @@ class WeeklyReport:
         total = sum(counts.values())
         return None if not total else (counts.get("success", 0) + counts.get("partial", 0)) / total
 
+    def units_by_type(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for row in self.stock.stock:
+            by_type = out.setdefault(row["marketplace"], {})
+            by_type[row["stock_type"]] = by_type.get(row["stock_type"], 0) + int(row["present"] or 0)
+        return out
+
 
 def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> WeeklyReport:
     now = now or utc_now()
     since = (now - timedelta(days=PERIOD_DAYS)).astimezone(timezone.utc).replace(tzinfo=None)
-    report = WeeklyReport(generated_at=now)
-    if wh.table_exists("inventory_data"):
-        report.stock = wh.query(
-            "select marketplace, coalesce(warehouse_name, warehouse_id) as warehouse, stock_type, count(*) as n_rows, "
-            "sum(quantity_present) as present, sum(quantity_available) as available from inventory_data "
-            "group by marketplace, coalesce(warehouse_name, warehouse_id), stock_type "
-            "order by marketplace, sum(quantity_present) desc"
-        )
-        for row in report.stock:
-            by_type = report.totals.setdefault(row["marketplace"], {})
-            by_type[row["stock_type"]] = by_type.get(row["stock_type"], 0) + int(row["present"] or 0)
-    if wh.table_exists("sync_logs"):
-        for row in wh.query("select marketplace, status, count(*) as n from sync_logs where started_at >= %s "
-                            "and status <> 'running' group by marketplace, status", (since,)):
-            report.syncs.setdefault(row["marketplace"], {})[row["status"]] = int(row["n"])
-        for row in wh.query("select marketplace, sum(records_rejected) as n from sync_logs where started_at >= %s "
-                            "group by marketplace", (since,)):
-            if row["n"]:
-                report.anomalies.append({"marketplace": row["marketplace"], "check": "rows rejected (not published)",
-                                         "severity": "warning", "count": int(row["n"]), "observed": ""})
-    if wh.table_exists("validation_results"):
-        for row in wh.query(
-            "select marketplace, suite, expectation, column_name, severity, count(*) as n, max(observed_value) as observed "
-            "from validation_results where validated_at >= %s and success = %s "
-            "group by marketplace, suite, expectation, column_name, severity order by count(*) desc limit 10",
-            (since, False),
-        ):
-            column = f" {row['column_name']}" if row["column_name"] else ""
-            report.anomalies.append({"marketplace": row["marketplace"], "check": f"{row['suite']}: {row['expectation']}{column}",
-                                     "severity": row["severity"], "count": int(row["n"]), "observed": row["observed"] or ""})
+    report = WeeklyReport(generated_at=now, stock=stock_report.build_report(settings))
+    for row in wh.query("select marketplace, status, count(*) as n from sync_logs where started_at >= %s "
+                        "and status <> 'running' group by marketplace, status", (since,)):
+        report.syncs.setdefault(row["marketplace"], {})[row["status"]] = int(row["n"])
+    for row in wh.query("select marketplace, sum(records_rejected) as n from sync_logs where started_at >= %s "
+                        "group by marketplace", (since,)):
+        if row["n"]:
+            report.anomalies.append({"marketplace": row["marketplace"], "check": "rows rejected (not published)",
+                                     "severity": "warning", "count": int(row["n"]), "observed": ""})
+    for row in wh.query(
+        "select marketplace, suite, expectation, column_name, severity, count(*) as n, max(observed_value) as observed "
+        "from validation_results where validated_at >= %s and success = %s "
+        "group by marketplace, suite, expectation, column_name, severity order by count(*) desc limit 10",
+        (since, False),
+    ):
+        column = f" {row['column_name']}" if row["column_name"] else ""
+        report.anomalies.append({"marketplace": row["marketplace"], "check": f"{row['suite']}: {row['expectation']}{column}",
+                                 "severity": row["severity"], "count": int(row["n"]), "observed": row["observed"] or ""})
     report.anomalies.sort(key=lambda a: (a["severity"] != "critical", -a["count"]))
     report.anomalies = report.anomalies[:10]
     report.freshness = [freshness(wh, settings, m, now) for m in MARKETPLACES]
@@ -83,17 +79,18 @@ def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> W
 
 
 def render_chart(report: WeeklyReport) -> bytes:
-    """Units present per marketplace and stock type, as a small PNG (no display needed)."""
+    """Units present per marketplace and stock type, as a small PNG (no display, no pyplot state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    types = sorted({t for by_type in report.totals.values() for t in by_type}) or ["FBO"]
+    totals = report.units_by_type()
+    types = sorted({t for by_type in totals.values() for t in by_type}) or ["FBO"]
     fig = Figure(figsize=(6, 3), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    width = 0.8 / max(1, len(MARKETPLACES))
+    width = 0.8 / len(MARKETPLACES)
     for i, marketplace in enumerate(MARKETPLACES):
-        values = [report.totals.get(marketplace, {}).get(t, 0) for t in types]
+        values = [totals.get(marketplace, {}).get(t, 0) for t in types]
         ax.bar([x + i * width for x in range(len(types))], values, width, label=marketplace)
     ax.set_xticks([x + width * (len(MARKETPLACES) - 1) / 2 for x in range(len(types))], types)
     ax.set_ylabel("units present")
@@ -118,22 +115,26 @@ def _rate(report: WeeklyReport, marketplace: str) -> str:
 
 
 def _stock_rows(report: WeeklyReport) -> list[list[Any]]:
+    """Per marketplace its largest warehouses; the rest summed up (the attachment has them all)."""
     rows: list[list[Any]] = []
     for marketplace in MARKETPLACES:
-        mine = [r for r in report.stock if r["marketplace"] == marketplace]
+        mine = sorted((r for r in report.stock.stock if r["marketplace"] == marketplace),
+                      key=lambda r: -int(r["present"] or 0))
         for r in mine[:WAREHOUSES_PER_MARKETPLACE]:
-            rows.append([marketplace, r["warehouse"], r["stock_type"], int(r["n_rows"]), int(r["present"] or 0), int(r["available"] or 0)])
+            rows.append([marketplace, r["warehouse_name"] or "?", r["stock_type"], int(r["skus"]),
+                         int(r["present"] or 0), int(r["available"] or 0)])
         rest = mine[WAREHOUSES_PER_MARKETPLACE:]
         if rest:
-            rows.append([marketplace, f"{len(rest)} more", "", sum(int(r["n_rows"]) for r in rest),
+            rows.append([marketplace, f"{len(rest)} more", "", sum(int(r["skus"]) for r in rest),
                          sum(int(r["present"] or 0) for r in rest), sum(int(r["available"] or 0) for r in rest)])
     return rows
 
 
 def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
+    totals = report.stock.totals()
     fresh_rows = [[f["marketplace"], f["level"].upper() if f["relevant"] else "not configured", freshness_message(f)]
                   for f in report.freshness]
-    totals = [[m, _rate(report, m), sum(report.totals.get(m, {}).values())] for m in MARKETPLACES]
+    week = [[m, _rate(report, m), totals.get(m, {}).get("present", 0)] for m in MARKETPLACES]
     anomalies = [[a["marketplace"], a["check"], a["severity"], a["count"], a["observed"]] for a in report.anomalies]
     return (
         "<html><body style='font-family: sans-serif'>"
@@ -141,43 +142,47 @@ def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
         f"<p><img src='cid:{chart_cid}' alt='stock chart' width='600'></p>"
         "<h3>Freshness</h3>" + _table(["marketplace", "state", "last successful sync"], fresh_rows)
         + f"<h3>Syncs in the last {PERIOD_DAYS} days</h3>"
-        + _table(["marketplace", "success rate", "units present now"], totals)
+        + _table(["marketplace", "success rate", "units present now"], week)
         + "<h3>Stock per marketplace and warehouse</h3>"
         + _table(["marketplace", "warehouse", "type", "rows", "present", "available"], _stock_rows(report))
         + "<h3>Top anomalies</h3>"
         + (_table(["marketplace", "check", "severity", "times", "observed"], anomalies) if anomalies else "<p>None.</p>")
-        + "</body></html>"
+        + "<p>The full stock report (shortages, catalog mapping, sync history) is attached.</p></body></html>"
     )
 
 
 def render_text(report: WeeklyReport) -> str:
+    totals = report.stock.totals()
     lines = [f"invsync weekly report — {report.generated_at:%Y-%m-%d %H:%M} UTC", ""]
     for f in report.freshness:
         lines.append(f"{f['marketplace']}: {f['level'] if f['relevant'] else 'not configured'}; "
                      f"syncs {_rate(report, f['marketplace'])}; "
-                     f"{sum(report.totals.get(f['marketplace'], {}).values())} units present")
-    lines += ["", "Top anomalies:"] + [f"  {a['marketplace']} {a['check']} ({a['severity']}) x{a['count']}"
-                                       for a in report.anomalies] or ["  none"]
+                     f"{totals.get(f['marketplace'], {}).get('present', 0)} units present")
+    lines += ["", "Top anomalies:"]
+    lines += [f"  {a['marketplace']} {a['check']} ({a['severity']}) x{a['count']}" for a in report.anomalies] or ["  none"]
     return "\n".join(lines) + "\n"
 
 
-def build_email(report: WeeklyReport) -> tuple[str, str, str, dict[str, bytes]]:
+def build_email(report: WeeklyReport) -> tuple[str, str, str, dict[str, bytes], dict[str, str]]:
+    """(subject, text, html, inline images by content id, attachments by file name)."""
     subject = f"[invsync] weekly report {report.generated_at:%Y-%m-%d}"
-    return subject, render_text(report), render_html(report), {CHART_CID: render_chart(report)}
+    attachment = {f"inventory-report-{report.generated_at:%Y-%m-%d}.html": stock_report.render_html(report.stock)}
+    return subject, render_text(report), render_html(report), {CHART_CID: render_chart(report)}, attachment
 
 
 @op(description="Collect the week's numbers from the warehouse and mail the report.")
 def send_weekly_report(context: OpExecutionContext, invsync: InvsyncResource, mailer: AlertMailer) -> None:
     settings = invsync.settings()
-    report = collect(invsync.reader(settings), settings)
-    subject, text, body, images = build_email(report)
-    if mailer.send(subject, settings.mask(text), settings.mask(body), images):
+    report = collect(invsync.warehouse(settings), settings)
+    subject, text, body, images, attachments = build_email(report)
+    if mailer.send(subject, settings.mask(text), settings.mask(body), images,
+                   {name: settings.mask(page) for name, page in attachments.items()}):
         context.log.info(f"sent: {subject}")
     else:
         context.log.warning("SMTP_HOST/ALERT_EMAIL_TO not set: the weekly report was not mailed")
 
 
 @job(name="weekly_report", tags={TAG_WAREHOUSE: warehouse_kind()},
-     description="Weekly stock report email (HTML with an inline chart).")
+     description="Weekly stock report email (HTML with an inline chart, the full report attached).")
 def weekly_report() -> None:
     send_weekly_report()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dagster import DefaultScheduleStatus, JobDefinition, ScheduleDefinition, UnresolvedAssetJobDefinition
+from dagster import DefaultScheduleStatus, JobDefinition, ScheduleDefinition
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.jobs import check_freshness, full_resync, sync_ozon, sync_wb
 

@@ -7,8 +7,7 @@ back with `runner.pending_results`. An operator can override a block by launchin
 with the tag `invsync/force-publish: "who: why"` (the CLI's `--force-publish`).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
 import json
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
@@ -24,13 +23,13 @@ from pipelines import publish, runner, sync_log
 def inventory_audit(context: AssetExecutionContext, invsync: InvsyncResource) -> MaterializeResult:
     settings = invsync.settings()
     wh = invsync.warehouse(settings)
-    landed = runner.pending_results(wh, context.run_id)
+    landed = runner.pending_results(wh, context.run.run_id)
     override = context.run.tags.get(TAG_FORCE_PUBLISH) or None
     try:
         approved = publish.audit(settings, wh, landed, override=override)
     except Exception as exc:  # noqa: BLE001 - the rows must not stay `running`
         message = settings.mask(f"audit failed: {exc}")
-        fail_unfinished(wh, context.run_id, message)
+        fail_unfinished(wh, context.run.run_id, message)
         raise Failure(description=message) from None
     for result in approved.values():  # the publish step is another process: persist the audit's notes
         sync_log.update(wh, result.record)

@@ -9,8 +9,7 @@ A marketplace without credentials is skipped, never failed: its assets report "s
 that the other marketplace of a full resync is still published.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
 import tempfile
 import traceback
 from pathlib import Path
@@ -77,14 +76,15 @@ def land(context: AssetExecutionContext, dlt_resource: DagsterDltResource, invsy
     reason = runner.selected_marketplaces(settings, marketplace)[marketplace]
     if reason:
         context.log.warning(f"{marketplace} {reason}")
-        for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string()):
-            yield MaterializeResult(asset_key=key, metadata={"skipped": reason})
+        for spec in context.assets_def.specs:  # in dlt's resource order: a feeding resource first
+            if spec.key in context.selected_asset_keys:
+                yield MaterializeResult(asset_key=spec.key, metadata={"skipped": reason})
         return
 
     runner.configure_dlt()
     wh = invsync.warehouse(settings)
     full = context.run.tags.get(TAG_FULL, "").lower() == "true"
-    result = runner.begin_landing(wh, marketplace, context.run_id, full)
+    result = runner.begin_landing(wh, marketplace, context.run.run_id, full)
     stats = SyncStats()
     try:
         pipeline = runner.make_pipeline(settings, marketplace)

@@ -13,13 +13,14 @@ and makes `inventory_data` depend on the audit, so landing → staging → audit
 graph.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
 import json
+import re
+import shutil
 from typing import Any, Iterator, Mapping
 
 from dagster import AssetExecutionContext, AssetKey, Failure, Output
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, dbt_assets
 
 from orchestration.common import (
     AUDIT_KEY, DATASET_MARKETPLACE, GROUP_PUBLISH, GROUP_STAGING, INVENTORY_KEY, PUBLISH_OP, STAGE_OP, raw_key,
@@ -62,6 +63,11 @@ TRANSLATOR = InvsyncDbtTranslator(
 MANIFEST = prepare_manifest(DBT_PROJECT)
 
 
+def clean_error(text: str) -> str:
+    """dbt's error text without terminal colour codes (it ends up in sync_logs and emails)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def _vars(loads: Mapping[str, str]) -> list[str]:
     return ["--vars", json.dumps({"publish_loads": dict(loads)})]
 
@@ -72,16 +78,25 @@ def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, i
     """Write: build the snapshot of the loads this run landed (nothing landed: nothing to do)."""
     settings = invsync.settings()
     wh = invsync.warehouse(settings)
-    landed = runner.pending_results(wh, context.run_id)
+    landed = runner.pending_results(wh, context.run.run_id)
     if not landed:
         context.log.info("No marketplace landed in this run: nothing to stage.")
         return
     try:
-        yield from dbt.cli(["build", *_vars(publish.loads_of(landed))], context=context).stream()
+        invocation = dbt.cli(["build", *_vars(publish.loads_of(landed))], context=context)
+        yield from invocation.stream()
     except Exception as exc:  # noqa: BLE001 - the rows must not stay `running`
-        message = settings.mask(f"dbt staging failed: {exc}")
-        fail_unfinished(wh, context.run_id, message)
+        message = settings.mask(clean_error(f"dbt staging failed: {exc}"))
+        fail_unfinished(wh, context.run.run_id, message)
         raise Failure(description=message) from None
+    discard(invocation)
+
+
+def discard(invocation: DbtCliInvocation) -> None:
+    """Remove a successful invocation's artifacts: dagster-dbt gives every dbt call its own
+    folder under dbt_project/target, which would grow with every run. A failed call keeps its
+    folder, since the error message points at the dbt.log in it."""
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
 
 
 def _failed_nodes(run_results: Mapping[str, Any], prefix: str) -> list[str]:
@@ -102,22 +117,23 @@ def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource
     """
     settings = invsync.settings()
     wh = invsync.warehouse(settings)
-    approved = runner.pending_results(wh, context.run_id)
+    approved = runner.pending_results(wh, context.run.run_id)
     loads = publish.loads_of(approved)
     try:
-        dbt.cli(["run", "--select", "int_sync__publishable", *_vars(loads)]).wait()
+        discard(dbt.cli(["run", "--select", "int_sync__publishable", *_vars(loads)]).wait())
         invocation = dbt.cli(["build", *_vars(loads)], context=context, raise_on_error=False)
         events = list(invocation.stream())
         results = invocation.get_artifact("run_results.json")
     except Exception as exc:  # noqa: BLE001
-        message = settings.mask(f"dbt publish failed: {exc}")
-        fail_unfinished(wh, context.run_id, message)
+        message = settings.mask(clean_error(f"dbt publish failed: {exc}"))
+        fail_unfinished(wh, context.run.run_id, message)
         raise Failure(description=message) from None
     model_errors = _failed_nodes(results, "model.")
     if model_errors:
-        message = settings.mask("dbt publish failed: " + "; ".join(model_errors))
-        fail_unfinished(wh, context.run_id, message)
+        message = settings.mask(clean_error("dbt publish failed: " + "; ".join(model_errors)))
+        fail_unfinished(wh, context.run.run_id, message)
         raise Failure(description=message)
+    discard(invocation)
     test_failures = _failed_nodes(results, "test.")
     for result in approved.values():
         if test_failures:

@@ -1,0 +1,500 @@
+"""The Dagster orchestration: definitions load, the graph syncs the sandbox, alerts are mailed.
+
+Real everything on loopback: the HTTP sandbox, a DuckDB file per test, dbt as a subprocess,
+an SMTP server (aiosmtpd) that collects what the sensors and the report send, and
+`dagster dev` itself for the smoke test.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from pipelines.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DAGSTER = Path(sys.executable).with_name("dagster")
+KEY = ("marketplace", "sku", "warehouse_id", "stock_type")
+WRONG_OZON_KEY = "wrong-ozon-api-key-3f9c1a77"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    from aiosmtpd.controller import Controller
+
+    handler, port = Inbox(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_TLS": "none", "SMTP_USER": "",
+                        "SMTP_PASSWORD": "", "ALERT_EMAIL_FROM": "invsync@test.local",
+                        "ALERT_EMAIL_TO": "ops@test.local, stock@test.local"}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+    """Point `load_settings()` (what the assets read at run time) at the sandbox and a tmp DuckDB.
+    Empty values override a developer's `.env`."""
+    base = {"OZON_CLIENT_ID": "", "OZON_API_KEY": "", "WB_API_TOKEN": "", "INVSYNC_DATASET_PREFIX": "",
+            "INVSYNC_RATE_LIMIT_SCALE": "0.01", "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4"}
+    for name, value in {**base, **values}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def defs() -> Any:
+    from orchestration.definitions import build_defs
+    from orchestration.resources import InvsyncResource
+
+    return build_defs(invsync=InvsyncResource(backoff_base=0.01))
+
+
+@pytest.fixture
+def instance() -> Iterator[Any]:
+    from dagster import instance_for_test
+
+    with instance_for_test() as inst:
+        yield inst
+
+
+def warehouse() -> Any:
+    from pipelines.warehouse import warehouse_for
+
+    return warehouse_for(load_settings().warehouse)
+
+
+def sync_rows(run_id: str) -> dict[str, dict[str, Any]]:
+    return {r["marketplace"]: r for r in warehouse().query("select * from sync_logs where run_id = %s", (run_id,))}
+
+
+def evaluate(sensor_def: Any, instance: Any, cursor: str | None, defs: Any) -> str | None:
+    """One sensor tick as the daemon runs it; returns the new cursor."""
+    from dagster import build_sensor_context
+
+    resources = {"invsync": defs.resources["invsync"], "mailer": defs.resources["mailer"]}
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                   repository_def=defs.get_repository_def())
+    sensor_def(context)
+    return context.cursor
+
+
+def body(msg: EmailMessage, subtype: str = "plain") -> str:
+    part = msg.get_body(preferencelist=(subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return part.get_content()
+
+
+# --------------------------------------------------------------------------- definitions
+
+
+def test_definitions_validate_and_match_the_instance_config() -> None:
+    env = {**os.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]}
+    done = subprocess.run([str(DAGSTER), "definitions", "validate", "-m", "orchestration.definitions"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    from dagster._core.instance.config import dagster_instance_config_schema
+    from dagster._config import Shape, process_config
+
+    from orchestration.definitions import defs
+    from orchestration.schedules import TIMEZONE
+
+    # Every lock tag a sync job carries is limited to one run in dagster.yaml.
+    limits = {(l["key"], l.get("value")): l["limit"]
+              for l in yaml.safe_load((ROOT / "dagster.yaml").read_text())["concurrency"]["runs"]["tag_concurrency_limits"]}
+    for job_name, locks in {"sync_ozon": {"invsync/ozon"}, "sync_wb": {"invsync/wb"},
+                            "full_resync": {"invsync/ozon", "invsync/wb"}}.items():
+        tags = defs.resolve_job_def(job_name).tags
+        assert {k for k in tags if k in ("invsync/ozon", "invsync/wb")} == locks, job_name
+        assert all(limits[(k, None)] == 1 for k in locks | {"invsync/warehouse"})
+    assert defs.resolve_job_def("full_resync").tags["invsync/full"] == "true"
+    assert "invsync/full" not in defs.resolve_job_def("sync_ozon").tags
+
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["sync_ozon_every_6h"].cron_schedule == "0 0,6,12,18 * * *"
+    assert schedules["sync_wb_every_6h"].cron_schedule == "0 3,9,15,21 * * *"
+    assert schedules["full_resync_weekly"].job_name == "full_resync"
+    assert {s.execution_timezone for s in defs.schedules} == {TIMEZONE}
+    assert {s.name for s in defs.sensors} == {"run_failure_alerts", "check_alerts", "missed_sync_alerts"}
+
+    # Both instance configs are valid Dagster instance configs (prod: with its env vars set).
+    for path, env_vars in ((ROOT / "dagster.yaml", {}), (ROOT / "orchestration" / "dagster.prod.yaml", {
+            "DAGSTER_MYSQL_HOST": "db", "DAGSTER_MYSQL_DB": "dagster", "DAGSTER_MYSQL_USER": "u", "DAGSTER_MYSQL_PASSWORD": "p"})):
+        os.environ.update(env_vars)
+        try:
+            result = process_config(Shape(dagster_instance_config_schema()), yaml.safe_load(path.read_text()))
+        finally:
+            for name in env_vars:
+                os.environ.pop(name)
+        assert result.success, (path, [e.message for e in result.errors or []])
+
+
+def test_dbt_manifest_is_prepared_when_missing(tmp_path: Path) -> None:
+    """A fresh checkout has no dbt_project/target: loading the definitions parses the project."""
+    from dagster_dbt import DbtProject
+
+    from orchestration.resources import prepare_manifest
+    from pipelines.dbt_build import DBT_PROJECT_DIR
+
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=tmp_path / "target")
+    assert not project.manifest_path.exists()
+    manifest = json.loads(prepare_manifest(project).read_text())
+    assert {"model.invsync.inventory_data", "model.invsync.int_inventory__snapshot"} <= set(manifest["nodes"])
+    assert "source.invsync.raw_ozon.product_stocks" in manifest["sources"]
+
+
+def test_schedule_timezone_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.schedules import schedule_timezone
+
+    monkeypatch.delenv("INVSYNC_SCHEDULE_TIMEZONE", raising=False)
+    assert schedule_timezone() == "Europe/Moscow"
+    monkeypatch.setenv("INVSYNC_SCHEDULE_TIMEZONE", "Asia/Yekaterinburg")
+    assert schedule_timezone() == "Asia/Yekaterinburg"
+    monkeypatch.setenv("INVSYNC_SCHEDULE_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ValueError, match="INVSYNC_SCHEDULE_TIMEZONE"):
+        schedule_timezone()
+
+
+def test_lineage_is_one_graph(defs: Any) -> None:
+    from dagster import AssetKey
+
+    graph = defs.get_repository_def().asset_graph
+    parents = {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
+    # dbt sources are the dlt assets (no orphan source assets), and publish waits for the audit.
+    assert AssetKey(["raw_ozon", "product_stocks"]) in parents[AssetKey("stg_ozon__stocks")]
+    assert AssetKey(["raw_wb", "supplier_stocks"]) in parents[AssetKey("stg_wb__warehouse_remains")]
+    assert AssetKey(["raw_ozon", "analytics_stocks"]) in parents[AssetKey("stg_ozon__fbo_stocks")]
+    assert AssetKey("int_inventory__snapshot") in parents[AssetKey("inventory_audit")]
+    assert {AssetKey("inventory_audit"), AssetKey("int_inventory__snapshot")} <= parents[AssetKey("inventory_data")]
+    raw = {k for k in parents if k.path[0] in ("raw_ozon", "raw_wb")}
+    assert all(graph.get(k).is_materializable for k in raw)
+    assert len(raw) == 10
+    checks = {k.name for k in graph.asset_check_keys if k.asset_key == AssetKey("inventory_data")}
+    assert {"ge_validity", "ge_anomalies", "ge_reconciliation", "freshness_ozon", "freshness_wb",
+            "not_null_inventory_data_sku"} <= checks
+
+
+# --------------------------------------------------------------------------- the graph against the sandbox
+
+
+def test_full_resync_then_incremental_sync_match_the_sandbox(sandbox: Any, duckdb_url: str, defs: Any, instance: Any,
+                                                              inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": duckdb_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01"})
+    job = defs.resolve_job_def("full_resync")
+    result = job.execute_in_process(instance=instance)
+    assert result.success
+
+    graph = defs.get_repository_def().asset_graph
+    expected_assets = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == expected_assets
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.asset_check_key for e in evaluations} == set(graph.asset_check_keys)
+    failed = [(e.asset_check_key.to_user_string(), e.description) for e in evaluations if not e.passed]
+    assert not failed
+    assert_matches_truth(sandbox)
+
+    rows = sync_rows(result.run_id)
+    assert set(rows) == {"ozon", "wb"}
+    assert {r["sync_type"] for r in rows.values()} == {"full"}
+    assert {r["status"] for r in rows.values()} == {"success"}
+    assert all(r["records_written"] > 0 and r["load_id"] for r in rows.values())
+    ge = warehouse().query("select count(*) as n from validation_results where run_id = %s", (result.run_id,))
+    assert ge[0]["n"] > 0
+
+    # Time moves; an incremental Ozon sync follows it and leaves WB alone.
+    sandbox.tick()
+    wb_before = {k: v for k, v in inventory().items() if k[0] == "wb"}
+    second = defs.resolve_job_def("sync_ozon").execute_in_process(instance=instance)
+    assert second.success
+    assert all(e.passed for e in second.get_asset_check_evaluations())
+    rows = sync_rows(second.run_id)
+    assert set(rows) == {"ozon"} and rows["ozon"]["sync_type"] == "incremental" and rows["ozon"]["status"] == "success"
+    ozon_truth = {k: v for k, v in truth(sandbox).items() if k[0] == "ozon"}
+    assert_rows_match({k: v for k, v in inventory().items() if k[0] == "ozon"}, ozon_truth)
+    assert {k: v for k, v in inventory().items() if k[0] == "wb"} == wb_before
+
+    # Write–audit–publish: an Ozon account that suddenly answers empty is blocked by the audit.
+    from dagster import AssetCheckSeverity
+
+    from orchestration.sensors import check_alerts
+    from pipelines.sandbox import Fault
+
+    before = inventory()
+    cursor = evaluate(check_alerts, instance, None, defs)
+    assert inbox.messages == []  # everything so far passed and is fresh
+    sandbox.add_fault(Fault(kind="empty_account", count=None))
+    blocked = defs.resolve_job_def("sync_ozon").execute_in_process(instance=instance)
+    assert blocked.success  # a blocked publish is the audit working, not a broken run
+    row = sync_rows(blocked.run_id)["ozon"]
+    assert row["status"] == "failed" and "publish blocked by critical checks" in row["error_message"]
+    assert inventory() == before
+    verdicts = {e.asset_check_key.name: e for e in blocked.get_asset_check_evaluations()}
+    assert not verdicts["ge_anomalies"].passed and verdicts["ge_anomalies"].severity == AssetCheckSeverity.ERROR
+    evaluate(check_alerts, instance, cursor, defs)
+    subjects = [m["Subject"] for m in inbox.messages]
+    assert "[invsync] ERROR ozon: check ge_anomalies on inventory_data failed" in subjects
+
+
+def inventory() -> dict[tuple, dict[str, Any]]:
+    return {tuple(r[k] for k in KEY): r for r in warehouse().query("select * from inventory_data")}
+
+
+def truth(sandbox: Any) -> dict[tuple, dict[str, Any]]:
+    return {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory()}
+
+
+def assert_rows_match(got: dict[tuple, dict[str, Any]], want: dict[tuple, dict[str, Any]]) -> None:
+    for key, expected in want.items():
+        assert key in got, f"missing {key}"
+        for q in ("quantity_present", "quantity_reserved", "quantity_available"):
+            assert int(got[key][q]) == expected[q], (key, q, got[key][q], expected[q])
+    for key in set(got) - set(want):
+        assert int(got[key]["quantity_present"]) == 0, f"{key} should have gone to zero"
+
+
+def assert_matches_truth(sandbox: Any) -> None:
+    got = inventory()
+    assert {k[0] for k in got} == {"ozon", "wb"}
+    assert_rows_match(got, truth(sandbox))
+
+
+def test_marketplace_without_credentials_is_skipped_not_failed(sandbox: Any, duckdb_url: str, defs: Any,
+                                                                 instance: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {k: v for k, v in sandbox.env().items() if not k.startswith("WB_API_TOKEN")}
+    use_env(monkeypatch, {**env, "WAREHOUSE_URL": duckdb_url, "WB_API_TOKEN": ""})
+    result = defs.resolve_job_def("sync_wb").execute_in_process(instance=instance)
+    assert result.success
+    landed = [e for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw_wb"]
+    assert landed and all("skipped" in e.materialization.metadata for e in landed)
+    # Nothing landed, so nothing was staged, audited or published, and no sync_logs row exists.
+    assert not any(e.asset_key.path[0] != "raw_wb" for e in result.get_asset_materialization_events())
+    assert not warehouse().query("select * from sync_logs")
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, defs: Any, instance: Any,
+                                                   inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.sensors import run_failure_alerts
+    from pipelines.sandbox import Fault
+
+    use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": duckdb_url, "OZON_API_KEY": WRONG_OZON_KEY,
+                          "WB_API_TOKEN": ""})
+    job = defs.resolve_job_def("sync_ozon")
+    first = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not first.success
+    row = sync_rows(first.run_id)["ozon"]
+    assert row["status"] == "failed" and "401" in row["error_message"] and WRONG_OZON_KEY not in row["error_message"]
+
+    cursor = evaluate(run_failure_alerts, instance, None, defs)
+    assert len(inbox.messages) == 1
+    msg = inbox.messages[0]
+    text = body(msg)
+    assert "ozon" in msg["Subject"] and "sync_ozon" in msg["Subject"]
+    assert "Step: land_ozon" in text and "Marketplace: ozon" in text
+    assert "401" in text and "authorization failed" in text.lower()
+    assert WRONG_OZON_KEY not in msg.as_string()
+    assert "land_ozon" in body(msg, "html")
+    assert msg["To"] == "ops@test.local, stock@test.local"
+
+    cursor = evaluate(run_failure_alerts, instance, cursor, defs)  # the same tick again: nothing new
+    again = job.execute_in_process(instance=instance, raise_on_error=False)  # the same error again
+    assert not again.success
+    cursor = evaluate(run_failure_alerts, instance, cursor, defs)
+    assert len(inbox.messages) == 1
+
+    # Another incident (a server error at another endpoint) is mailed, once.
+    monkeypatch.setenv("OZON_API_KEY", sandbox.env()["OZON_API_KEY"])
+    sandbox.add_fault(Fault(kind="server_error", path="/v4/product/info/stocks", status=503, count=None))
+    third = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not third.success
+    cursor = evaluate(run_failure_alerts, instance, cursor, defs)
+    cursor = evaluate(run_failure_alerts, instance, cursor, defs)
+    assert len(inbox.messages) == 2
+    assert "503" in body(inbox.messages[1]) and "Step: land_ozon" in body(inbox.messages[1])
+    assert sync_rows(third.run_id)["ozon"]["status"] == "failed"
+
+    # A successful Ozon run closes the incidents; the same 401 afterwards is news again.
+    sandbox.clear_faults()
+    monkeypatch.setenv("OZON_API_KEY", "")
+    monkeypatch.setenv("OZON_CLIENT_ID", "")
+    assert job.execute_in_process(instance=instance).success  # no credentials: skipped, not failed
+    cursor = evaluate(run_failure_alerts, instance, cursor, defs)
+    assert json.loads(cursor)["open"] == {} and len(inbox.messages) == 2
+    monkeypatch.setenv("OZON_CLIENT_ID", sandbox.env()["OZON_CLIENT_ID"])
+    monkeypatch.setenv("OZON_API_KEY", WRONG_OZON_KEY)
+    assert not job.execute_in_process(instance=instance, raise_on_error=False).success
+    evaluate(run_failure_alerts, instance, cursor, defs)
+    assert len(inbox.messages) == 3 and "401" in body(inbox.messages[2])
+
+
+def test_stale_data_and_missed_schedule_are_mailed(duckdb_url: str, defs: Any, instance: Any, inbox: Inbox,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster import AssetCheckSeverity
+
+    from orchestration.sensors import check_alerts, missed_sync_alerts
+    from pipelines import runner, sync_log
+    from pipelines.sync_log import SyncRecord
+
+    use_env(monkeypatch, {"WAREHOUSE_URL": duckdb_url, "OZON_CLIENT_ID": "123", "OZON_API_KEY": "k-secret-1234567",
+                          "WB_API_TOKEN": "t-secret-7654321"})
+    wh = runner.prepare_warehouse(load_settings())
+    now = datetime.now(timezone.utc)
+
+    def synced(marketplace: str, hours_ago: float, status: str = "success") -> None:
+        rec = SyncRecord(run_id=f"r-{marketplace}-{hours_ago}", marketplace=marketplace, sync_type="incremental",
+                         started_at=now - timedelta(hours=hours_ago, minutes=5))
+        sync_log.insert(wh, rec)
+        rec.finish(status)
+        rec.finished_at = now - timedelta(hours=hours_ago)
+        sync_log.update(wh, rec)
+
+    synced("ozon", 8)  # stale: warns
+    synced("wb", 30)  # critical: no success in 24 h
+    cursor = evaluate(check_alerts, instance, None, defs)
+    cursor = evaluate(check_alerts, instance, cursor, defs)
+    assert sorted(m["Subject"] for m in inbox.messages) == [
+        "[invsync] ERROR wb: no successful sync in 24 hours",
+        "[invsync] WARNING ozon: data older than 6 hours",
+    ]
+    assert "freshness_ozon" in body(next(m for m in inbox.messages if "ozon" in m["Subject"]))
+
+    # The same verdicts as asset checks (the hourly `check_freshness` job).
+    result = defs.resolve_job_def("check_freshness").execute_in_process(instance=instance)
+    verdicts = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+    assert not verdicts["freshness_ozon"].passed and verdicts["freshness_ozon"].severity == AssetCheckSeverity.WARN
+    assert not verdicts["freshness_wb"].passed and verdicts["freshness_wb"].severity == AssetCheckSeverity.ERROR
+
+    # Ozon syncs again: its incident clears without mail; WB stays one open incident.
+    synced("ozon", 0.1)
+    cursor = evaluate(check_alerts, instance, cursor, defs)
+    assert len(inbox.messages) == 2
+    assert json.loads(cursor)["open"].keys() == {"freshness:wb:critical"}
+
+    # Missed schedule: WB's last sync started 30 h ago, several 6-hourly ticks went by.
+    watching = json.dumps({"open": {}, "position": {"watch_since": (now - timedelta(days=3)).timestamp()}})
+    cursor = evaluate(missed_sync_alerts, instance, watching, defs)
+    cursor = evaluate(missed_sync_alerts, instance, cursor, defs)
+    missed = [m for m in inbox.messages if "scheduled sync did not run" in m["Subject"]]
+    assert [m["Subject"] for m in missed] == ["[invsync] ERROR wb: scheduled sync did not run"]
+    assert "sync_wb_every_6h" in body(missed[0])
+    assert not any(s in m.as_string() for m in inbox.messages for s in ("k-secret-1234567", "t-secret-7654321"))
+
+
+def test_weekly_report_email_has_stock_and_chart(sandbox: Any, duckdb_url: str, defs: Any, instance: Any,
+                                                   inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.publish import publish
+    from pipelines.runner import run_sync
+
+    use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": duckdb_url})
+    assert run_sync(load_settings(), backoff_base=0.01, after_landing=publish).clean
+    wh = warehouse()
+    with wh.connection() as conn:  # one failed expectation this week: it must show up as an anomaly
+        wh.execute(conn, "insert into validation_results (run_id, marketplace, suite, expectation, column_name, severity, "
+                         "success, observed_value, validated_at) values ('r1', 'wb', 'inventory_anomalies', "
+                         "'expect_column_sum_to_be_between', 'quantity_present', 'critical', false, '12', %s)",
+                   (datetime.now(timezone.utc).replace(tzinfo=None),))
+
+    result = defs.resolve_job_def("weekly_report").execute_in_process(instance=instance)
+    assert result.success
+    assert len(inbox.messages) == 1
+    msg = inbox.messages[0]
+    assert msg["Subject"].startswith("[invsync] weekly report")
+    html = body(msg, "html")
+    summary = sandbox.account.summary()
+    for marketplace in ("ozon", "wb"):
+        assert f"<td>{marketplace}</td>" in html
+        assert f"<td>{summary[marketplace]['present']}</td>" in html  # units present now, per marketplace
+    assert "expect_column_sum_to_be_between" in html and "100%" in html
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1
+    cid = images[0]["Content-ID"].strip("<>")
+    assert f"cid:{cid}" in html
+    assert images[0].get_content().startswith(b"\x89PNG")
+    attached = [p for p in msg.iter_attachments() if p.get_content_type() == "text/html"]
+    assert len(attached) == 1 and attached[0].get_filename().startswith("inventory-report-")
+    assert "Inventory report" in attached[0].get_content()
+
+
+# --------------------------------------------------------------------------- dagster dev
+
+
+def test_dagster_dev_serves_the_ui(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "WAREHOUSE_URL": f"duckdb:///{tmp_path / 'wh.duckdb'}",
+           "OZON_CLIENT_ID": "", "OZON_API_KEY": "", "WB_API_TOKEN": "", "SMTP_HOST": ""}
+    log = (tmp_path / "dagster_dev.log").open("w")
+    proc = subprocess.Popen([str(DAGSTER), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    query = json.dumps({"query": "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"})
+    try:
+        deadline, info, jobs = time.monotonic() + 120, None, set()
+        while time.monotonic() < deadline and not jobs:
+            assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as answer:
+                    info = json.load(answer)
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query.encode(),
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    nodes = json.load(answer)["data"]["repositoriesOrError"].get("nodes", [])
+                    jobs = {j["name"] for n in nodes for j in n["jobs"]}
+            except (urllib.error.URLError, ConnectionError, TimeoutError, KeyError):
+                pass
+            time.sleep(1)
+        assert info and "dagster_webserver_version" in info, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+        assert {"sync_ozon", "sync_wb", "full_resync", "weekly_report"} <= jobs
+    finally:  # stop the whole process group (webserver, daemon, code servers): Ctrl-C, then harder
+        for sig, grace in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                break
+        log.close()
