@@ -20,7 +20,7 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
 from pipelines import runner
 from pipelines.config import ConfigError, Settings, load_settings
-from pipelines.dbt_build import DBT_PROJECT_DIR, dbt_env
+from pipelines.dbt_build import DBT_PROJECT_DIR, dbt_env, temporary_environment
 from pipelines.warehouse import Warehouse, warehouse_for
 
 
@@ -79,16 +79,8 @@ def dbt_environment(settings: Settings | None = None) -> Iterator[None]:
     except ConfigError:
         values = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     values.setdefault("DBT_INDIRECT_SELECTION", os.environ.get("DBT_INDIRECT_SELECTION", "buildable"))
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
+    with temporary_environment(values):
         yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 class InvsyncDbtCliResource(DbtCliResource):

@@ -43,7 +43,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def temporary_environment(values: dict[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -66,7 +66,7 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict[str, Any] | None
     cli = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
     if dbt_vars:
         cli += ["--vars", json.dumps(dbt_vars)]
-    with _environment(dbt_env(settings)):
+    with temporary_environment(dbt_env(settings)):
         result = dbtRunner().invoke(cli)
     if not result.success:
         raise DbtError(settings.mask(f"dbt {' '.join(args)} failed: {describe_failures(result)}"))
