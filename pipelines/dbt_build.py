@@ -56,10 +56,11 @@ def temporary_environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_dbt(settings: Settings, args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
+def run_dbt(settings: Settings, args: list[str], dbt_vars: dict[str, Any] | None = None, check: bool = True) -> Any:
     """Invoke dbt (e.g. `["run", "--select", "inventory_data"]`) and return its result.
 
-    Raises DbtError naming the failed nodes (secrets masked) when dbt reports failure.
+    Raises DbtError naming the failed nodes (secrets masked) when dbt reports failure, unless
+    `check` is false (the caller then reads the node results itself).
     """
     from dbt.cli.main import dbtRunner
 
@@ -68,9 +69,24 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict[str, Any] | None
         cli += ["--vars", json.dumps(dbt_vars)]
     with temporary_environment(dbt_env(settings)):
         result = dbtRunner().invoke(cli)
-    if not result.success:
-        raise DbtError(settings.mask(f"dbt {' '.join(args)} failed: {describe_failures(result)}"))
+    if check and not result.success:
+        raise DbtError(failure_message(settings, args, result))
     return result
+
+
+def failure_message(settings: Settings, args: list[str], result: Any) -> str:
+    return settings.mask(f"dbt {' '.join(args)} failed: {describe_failures(result)}")
+
+
+def failed_models(result: Any) -> list[str]:
+    """Models of a `dbt build` that did not build (errored, or skipped after a failed test)."""
+    if result.exception is not None:
+        return ["(dbt did not run)"]
+    return [
+        getattr(r.node, "name", "?")
+        for r in getattr(result.result, "results", None) or []
+        if getattr(r.node, "resource_type", None) == "model" and str(r.status).lower() != "success"
+    ]
 
 
 def describe_failures(result: Any) -> str:

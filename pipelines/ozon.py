@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import dlt
 import pyarrow as pa
@@ -134,9 +134,20 @@ def flatten_stock_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @dlt.source(name="ozon", max_table_nesting=0)
-def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]:
-    """All Ozon resources. `counts` (optional) receives what the API reported, e.g. `total_items`."""
+def ozon_source(
+    api: OzonApi, counts: dict[str, Any] | None = None, full: bool = False, known_product_ids: Iterable[Any] = ()
+) -> list[Any]:
+    """All Ozon resources.
+
+    Stock is a complete snapshot on every sync (Ozon has no "changed since" for stock). The
+    catalog is not: `known_product_ids` (the runner reads them from `product_info`) lets an
+    incremental sync ask `/v3/product/info/list` only for products it has not seen, and skip
+    the product list; a `full` sync reads and replaces the whole catalog.
+    `counts` (optional) receives what the API reported, e.g. `total_items`.
+    """
     counts = counts if counts is not None else {}
+    known = set() if full else {str(i) for i in known_product_ids if i is not None}
+    catalog_delta = bool(known)
     # Root resources are `parallelized`: dlt pulls their pages in worker threads, so calls to
     # different endpoints overlap instead of queueing. Each endpoint group still obeys its
     # pacing (the Pacer is shared and thread-safe) and pages of one resource stay in order.
@@ -190,16 +201,27 @@ def ozon_source(api: OzonApi, counts: dict[str, Any] | None = None) -> list[Any]
 
     @dlt.resource(name="products", write_disposition="replace", parallelized=True)
     def products() -> Iterator[pa.Table]:
+        """The product list (archived flags, stock presence): read on full syncs only."""
+        if catalog_delta:
+            return
         for items in api.product_list_pages():
             yield rows_to_table(items)
 
-    @dlt.transformer(name="product_info", data_from=products, write_disposition="replace", parallelized=True)
+    @dlt.transformer(name="product_info", data_from=product_stocks, write_disposition="replace", parallelized=True)
     def product_info(page: pa.Table) -> Iterator[pa.Table]:
-        ids = [i for i in page.column("product_id").to_pylist() if i is not None]
+        """Catalog attributes (name, barcodes) of the products on each v4 page not known yet."""
+        if "product_id" not in page.column_names:
+            return
+        ids = [i for i in dict.fromkeys(page.column("product_id").to_pylist()) if i is not None and str(i) not in known]
+        counts["catalog_products_fetched"] = counts.get("catalog_products_fetched", 0) + len(ids)
         for batch in chunks(ids, PAGE_LIMIT):
             items = api.product_info(batch)
             if items:
                 yield rows_to_table(items)
 
+    counts["catalog"] = "new products" if catalog_delta else "all products"
+    if catalog_delta:
+        product_info.apply_hints(write_disposition="merge", primary_key="id")
+        # A replace resource that yields nothing would empty its table: keep the last list.
+        products.apply_hints(write_disposition="append")
     return [product_stocks, fbo_stocks, fbs_stocks, warehouses, products, product_info]
-

@@ -13,6 +13,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+import orjson
 import pyarrow as pa
 
 FETCHED_AT = "_fetched_at"
@@ -24,7 +25,10 @@ def utc_now() -> datetime:
 
 def _json_text(value: Any) -> Any:
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # what orjson refuses (integers beyond 64 bits): the standard library
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return value
 
 

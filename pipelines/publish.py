@@ -13,7 +13,7 @@ import logging
 from typing import Any, Callable, Mapping
 
 from pipelines import sync_log
-from pipelines.dbt_build import DbtError, run_dbt
+from pipelines.dbt_build import DbtError, failed_models, failure_message, run_dbt
 from pipelines.runner import MarketplaceResult
 from pipelines.config import Settings
 from pipelines.warehouse import Warehouse
@@ -125,17 +125,16 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
     if not approved:
         return
     loads = {"publish_loads": loads_of(approved)}
-    try:
-        run_dbt(settings, ["run", "--select", "int_sync__publishable", "inventory_data"], loads)
-    except DbtError as exc:
-        _fail_all(wh, approved, f"dbt publish failed: {exc}")
+    # One dbt invocation (each one re-reads the project): the models, then their tests.
+    args = ["build", "--select", "int_sync__publishable", "inventory_data"]
+    result = run_dbt(settings, args, loads, check=False)
+    if failed_models(result):
+        _fail_all(wh, approved, f"dbt publish failed: {failure_message(settings, args, result)}")
         return
-    try:
-        # The data is published by now: failing tests are reported, they cannot block.
-        run_dbt(settings, ["test", "--select", "inventory_data"], loads)
-    except DbtError as exc:
-        for result in approved.values():
-            result.record.warnings.append(f"dbt tests on inventory_data failed: {exc}")
+    if not result.success:
+        # The data is published by now: failing tests on it are reported, they cannot block.
+        for r in approved.values():
+            r.record.warnings.append(f"dbt tests on inventory_data failed: {failure_message(settings, args, result)}")
     finish_published(wh, approved)
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import dlt
 
@@ -115,13 +115,32 @@ def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
     )
 
 
-def build_source(settings: Settings, marketplace: str, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float) -> Any:
+# The catalog column each source needs from its last landing to fetch only what is new.
+STORED_CATALOG = {"ozon": ("product_info", "id"), "wb": ("cards", "barcode")}
+
+
+def stored_catalog(settings: Settings, wh: Warehouse, marketplace: str) -> list[Any]:
+    """Product ids (Ozon) or barcodes (WB) of the catalog already landed; empty before the first."""
+    table, column = STORED_CATALOG[marketplace]
+    dataset = settings.raw_ozon_dataset if marketplace == "ozon" else settings.raw_wb_dataset
+    if not wh.table_exists(table, schema=dataset):
+        return []
+    rows = wh.query(f"select distinct {column} as v from {dataset}.{table} where {column} is not null")
+    return [row["v"] for row in rows]
+
+
+def build_source(
+    settings: Settings, marketplace: str, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float,
+    known_catalog: Sequence[Any] = (),
+) -> Any:
     if marketplace == "ozon":
         client = ozon.make_client(settings, stats, backoff_base)
-        return ozon.ozon_source(ozon.OzonApi(client, settings.ozon_api_url), counts=counts)
+        return ozon.ozon_source(ozon.OzonApi(client, settings.ozon_api_url), counts=counts, full=full,
+                                known_product_ids=known_catalog)
     client = wildberries.make_client(settings, stats, backoff_base)
     api = wildberries.WildberriesApi(client, settings)
-    return wildberries.wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts)
+    return wildberries.wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts,
+                                         known_barcodes=known_catalog)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -180,7 +199,8 @@ def land_marketplace(
     stats = SyncStats()
     try:
         pipeline = make_pipeline(settings, marketplace)
-        pipeline.run(build_source(settings, marketplace, stats, result.counts, full, backoff_base))
+        known = [] if full else stored_catalog(settings, wh, marketplace)
+        pipeline.run(build_source(settings, marketplace, stats, result.counts, full, backoff_base, known))
         record_landed(wh, result, pipeline, stats)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
         record_failed(settings, wh, result, exc, stats)

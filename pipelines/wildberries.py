@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterator
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator
 
 import dlt
 import pyarrow as pa
@@ -115,18 +116,38 @@ class WildberriesApi:
         answer = self.post(self.marketplace, f"/api/v3/stocks/{warehouse_id}", {"skus": barcodes})
         return (answer or {}).get("stocks") or []
 
-    def card_pages(self) -> Iterator[list[dict[str, Any]]]:
+    def card_pages(self, since: datetime | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Card pages, newest `updatedAt` first (the method's default order).
+
+        With `since`, paging stops at the first card updated before it: only cards created or
+        edited since then come back, which is what an incremental sync needs.
+        """
         cursor: dict[str, Any] = {"limit": CARDS_PAGE_LIMIT}
+        seen: set[Any] = set()  # cards with equal updatedAt may repeat across a page boundary
         while True:
             body = {"settings": {"cursor": cursor, "filter": {"withPhoto": -1}}}
             answer = self.post(self.content, "/content/v2/get/cards/list", body) or {}
             cards = answer.get("cards") or []
-            if cards:
-                yield cards
+            fresh = [c for c in cards if c.get("nmID") not in seen]
+            reached_since = False
+            if since is not None:
+                kept = [c for c in fresh if (card_time(c) or since) >= since]
+                reached_since, fresh = len(kept) < len(fresh), kept
+            seen.update(c.get("nmID") for c in fresh)
+            if fresh:
+                yield fresh
             page = answer.get("cursor") or {}
-            if not cards or int(page.get("total") or 0) < CARDS_PAGE_LIMIT:
+            if reached_since or not cards or int(page.get("total") or 0) < CARDS_PAGE_LIMIT:
                 return
             cursor = {"limit": CARDS_PAGE_LIMIT, "updatedAt": page.get("updatedAt"), "nmID": page.get("nmID")}
+
+
+def card_time(card: dict[str, Any]) -> datetime | None:
+    """A card's `updatedAt` as an aware datetime (None when missing or unreadable)."""
+    try:
+        return datetime.fromisoformat(str(card.get("updatedAt")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def flatten_remains(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -153,15 +174,24 @@ def flatten_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @dlt.source(name="wb", max_table_nesting=0)
 def wildberries_source(
-    api: WildberriesApi, fbo_source: str = "stocks", full: bool = False, counts: dict[str, Any] | None = None
+    api: WildberriesApi,
+    fbo_source: str = "stocks",
+    full: bool = False,
+    counts: dict[str, Any] | None = None,
+    known_barcodes: Iterable[str] = (),
 ) -> list[Any]:
     """All WB resources.
 
     `fbo_source` is `stocks` (the statistics method, incremental) or `remains` (the report);
-    `full` re-reads the complete statistics picture and replaces the table instead of merging.
+    `full` re-reads the complete statistics picture and the whole catalog and replaces the
+    tables instead of merging. `known_barcodes` are the barcodes of the catalog landed before
+    (the runner reads them from `cards`): given them, an incremental sync reads only the cards
+    edited since the last one and still asks FBS stock for every barcode.
     `counts` (optional) receives what the API reported, e.g. the distinct nmIds seen.
     """
     counts = counts if counts is not None else {}
+    known = [] if full else list(dict.fromkeys(b for b in known_barcodes if b))
+    catalog_delta = bool(known)
     # Root resources are `parallelized`: dlt pulls their pages in worker threads, so calls to
     # different endpoints overlap instead of queueing. Each endpoint group still obeys its
     # pacing (the Pacer is shared and thread-safe) and pages of one resource stay in order.
@@ -206,11 +236,31 @@ def wildberries_source(
 
     @dlt.resource(name="cards", write_disposition="replace", parallelized=True)
     def cards() -> Iterator[pa.Table]:
-        for page in api.card_pages():
+        """The catalog: every card on a full sync; on an incremental one the cards edited since.
+
+        The newest `updatedAt` seen is kept in dlt's resource state, committed with the load.
+        """
+        state = dlt.current.resource_state()
+        since = card_time({"updatedAt": state.get("updated_at")}) if catalog_delta else None
+        newest = since
+        fetched = 0
+        for page in api.card_pages(since):
+            fetched += len(page)
+            times = [t for t in map(card_time, page) if t is not None] + ([newest] if newest else [])
+            newest = max(times, default=None)
             yield rows_to_table(flatten_cards(page))
+        if newest is not None:
+            state["updated_at"] = newest.isoformat()
+        counts["catalog"] = "changed cards" if since else "all cards"
+        counts["cards_fetched"] = fetched
         yield rows_to_table([])  # end-of-catalog marker: fbs_stocks flushes its last batch
 
-    pending: list[str] = []
+    if catalog_delta:
+        # Edited cards replace all their rows (a barcode removed from a card goes with it).
+        cards.apply_hints(write_disposition={"disposition": "merge", "strategy": "delete-insert"}, merge_key="nmID")
+
+    pending: list[str] = list(known)  # the stored catalog's barcodes, then each new card's
+    queued: set[str] = set(known)
     seller_warehouses: list[dict[str, Any]] | None = None  # fetched once, on the first batch
 
     @dlt.transformer(name="fbs_stocks", data_from=cards, write_disposition="replace")
@@ -218,7 +268,10 @@ def wildberries_source(
         """Stock per seller warehouse for every barcode in the catalog, 1000 barcodes per call."""
         nonlocal seller_warehouses
         if page.num_rows and "barcode" in page.column_names:
-            pending.extend(str(b) for b in page.column("barcode").to_pylist() if b)
+            for barcode in page.column("barcode").to_pylist():
+                if barcode and str(barcode) not in queued:
+                    queued.add(str(barcode))
+                    pending.append(str(barcode))
         end_of_catalog = page.num_rows == 0
         while len(pending) >= FBS_SKUS_PER_CALL or (end_of_catalog and pending):
             batch = pending[:FBS_SKUS_PER_CALL]

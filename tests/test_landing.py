@@ -83,6 +83,51 @@ def test_second_sync_lands_only_changes_for_wb_and_a_fresh_snapshot_for_ozon(san
     assert loads == [(second.results["ozon"].record.load_id,)]
 
 
+def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_catalog(sandbox, duckdb_url) -> None:
+    settings = settings_for(sandbox.env(), duckdb_url)
+    first = run_sync(settings, backoff_base=0.01)
+    assert first.ok, first.summary()
+    assert first.results["wb"].counts["catalog"] == "all cards"
+    assert first.results["ozon"].counts["catalog"] == "all products"
+    products_listed = raw_count(settings, "raw_ozon", "products")
+    before = sandbox.account.summary()
+    newest_card = max(sandbox.account.card_updated)
+    sandbox.tick()  # changes stock and adds one to three new products on both marketplaces
+    after = sandbox.account.summary()
+    new_products = after["wb"]["cards"] - before["wb"]["cards"]
+    assert new_products > 0
+
+    second = run_sync(settings, backoff_base=0.01)
+    assert second.ok, second.summary()
+    wb, ozon = second.results["wb"], second.results["ozon"]
+    # WB: only the cards updated since the newest one seen are read (the new ones and the
+    # boundary card itself: `updatedAt` ties are re-read and merged), then paging stops.
+    since_last = sum(1 for t in sandbox.account.card_updated if t >= newest_card)
+    assert since_last >= new_products + 1
+    assert wb.counts["catalog"] == "changed cards" and wb.counts["cards_fetched"] == since_last
+    assert wb.record.details["requests_by_endpoint"]["/content/v2/get/cards/list"] == 1
+    # ... yet the catalog table still holds every barcode, and FBS stock was asked for all of
+    # them, the new products' barcodes included.
+    assert raw_count(settings, "raw_wb", "cards") == after["wb"]["barcodes"]
+    expected_fbs = {(r["sku"], r["warehouse_id"]): r["quantity_present"] for r in sandbox.account.expected_inventory("wb")
+                    if r["stock_type"] == "FBS"}
+    landed_fbs = {(str(r[0]), str(r[1])): r[2] for r in raw_query(settings, "select sku, warehouse_id, amount from raw_wb.fbs_stocks")}
+    assert landed_fbs == expected_fbs
+    # Ozon: no product list, product info only for the products not seen before.
+    requests = ozon.record.details["requests_by_endpoint"]
+    assert "/v3/product/list" not in requests and requests["/v3/product/info/list"] == 1
+    assert ozon.counts["catalog"] == "new products" and ozon.counts["catalog_products_fetched"] == new_products
+    assert raw_count(settings, "raw_ozon", "product_info") == after["ozon"]["products"]
+    assert raw_count(settings, "raw_ozon", "products") == products_listed  # kept, not emptied
+
+    # A full resync reads and replaces the whole catalog again.
+    full = run_sync(settings, full=True, backoff_base=0.01)
+    assert full.ok, full.summary()
+    assert full.results["wb"].counts["catalog"] == "all cards"
+    assert full.results["ozon"].counts["catalog_products_fetched"] == after["ozon"]["products"]
+    assert raw_count(settings, "raw_ozon", "products") == after["ozon"]["products"]
+
+
 def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
     from pipelines.sandbox import Fault
 

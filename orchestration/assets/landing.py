@@ -88,7 +88,8 @@ def land(context: AssetExecutionContext, dlt_resource: DagsterDltResource, invsy
     stats = SyncStats()
     try:
         pipeline = runner.make_pipeline(settings, marketplace)
-        source = runner.build_source(settings, marketplace, stats, result.counts, full, invsync.backoff_base)
+        known = [] if full else runner.stored_catalog(settings, wh, marketplace)
+        source = runner.build_source(settings, marketplace, stats, result.counts, full, invsync.backoff_base, known)
         events = list(dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
                                        dagster_dlt_translator=TRANSLATOR))
         runner.record_landed(wh, result, pipeline, stats)

@@ -1,4 +1,5 @@
--- Catalog attributes per SKU (/v3/product/info/list).
+-- Catalog attributes per SKU (/v3/product/info/list). The whole table is the catalog
+-- (incremental syncs add new products to it), so it is not narrowed to the published load.
 select
     {{ as_text('id') }} as marketplace_product_id,
     offer_id,
@@ -6,4 +7,3 @@ select
     name as product_name,
     {{ first_json_item('barcodes') }} as barcode
 from {{ source('raw_ozon', 'product_info') }}
-where _dlt_load_id = {{ publish_load_id('ozon') }}

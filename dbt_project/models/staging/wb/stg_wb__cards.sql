@@ -1,4 +1,6 @@
 -- Product cards, one row per barcode: nmID, vendorCode and title for FBS rows and names.
+-- The whole table is the catalog (incremental syncs merge edited cards into it), so it is not
+-- narrowed to the published load like the stock tables.
 select
     {{ as_text('barcode') }} as sku,
     {{ as_text('nm_id') }} as marketplace_product_id,
@@ -6,5 +8,4 @@ select
     title as product_name,
     tech_size
 from {{ source('raw_wb', 'cards') }}
-where _dlt_load_id = {{ publish_load_id('wb') }}
-  and barcode is not null
+where barcode is not null
