@@ -76,7 +76,7 @@ def child_sync(url: str, warehouse: str, full: bool) -> dict[str, Any]:
         phases["dbt publish"] = time.perf_counter() - t
 
     started = time.perf_counter()
-    result = run_sync(settings, full=full, after_landing=timed_publish)
+    result = run_sync(settings, full=full, after_landing=timed_publish, warm_up=wap.warm_up)
     phases["total"] = time.perf_counter() - started
     records = {n: r.record for n, r in result.results.items() if r.record}
     return {

@@ -17,7 +17,7 @@ def _settings() -> Settings:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from pipelines.runner import run_sync
-    from pipelines.publish import publish
+    from pipelines.publish import publish, warm_up
 
     settings = _settings()
     after = publish
@@ -26,7 +26,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         import getpass
 
         after = functools.partial(publish, override=f"{getpass.getuser()}: {args.force_publish}")
-    result = run_sync(settings, which=args.marketplace, full=args.full, after_landing=after)
+    result = run_sync(settings, which=args.marketplace, full=args.full, after_landing=after, warm_up=warm_up)
     print(result.summary())
     return 0 if result.ok else 1
 

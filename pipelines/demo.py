@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from pipelines.config import DEFAULT_WAREHOUSE_URL, Settings, load_settings
-from pipelines.publish import publish
+from pipelines.publish import publish, warm_up
 from pipelines.runner import run_sync
 from pipelines.warehouse import warehouse_for
 
@@ -44,7 +44,7 @@ def run_demo(products: int = 300, seed: int = 42) -> int:
         settings = demo_settings(sandbox.env())
         print(f"sandbox: {products} products (seed {seed}) at {sandbox.url}")
         print(f"warehouse: {settings.warehouse.display()}")
-        result = run_sync(settings, full=True, after_landing=publish)
+        result = run_sync(settings, full=True, after_landing=publish, warm_up=warm_up)
         print(result.summary())
         truth = sandbox.account.summary()
 

@@ -1,16 +1,26 @@
 """The sync runner: land each marketplace with dlt, record it in `sync_logs`, summarise.
 
-Used by `invsync sync`, `invsync demo` and the Dagster assets. Marketplaces run in parallel
-threads (they share no rate limits); a marketplace without credentials is skipped, not
-failed. dlt only loads after a complete extraction and keeps its own state, so an
-interrupted sync resumes (pending packages are loaded first) or restarts without duplicates.
+Used by `invsync sync`, `invsync demo` and the Dagster assets. Marketplaces land in parallel
+(they share no rate limits); a marketplace without credentials is skipped, not failed.
+Each marketplace's extraction and normalization (API calls, JSON parsing, Parquet writing:
+CPU-bound Python) run in a child process of their own, so two marketplaces use two cores
+instead of sharing one interpreter lock; the load into the warehouse stays in this process,
+the only one that writes to it. dlt only loads after a complete extraction and keeps its own
+state, so an interrupted sync resumes (pending packages are loaded first) or restarts
+without duplicates.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import threading
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -161,13 +171,20 @@ def begin_landing(wh: Warehouse, marketplace: str, run_id: str, full: bool) -> M
     return MarketplaceResult(marketplace, "failed", rec)
 
 
-def record_landed(wh: Warehouse, result: MarketplaceResult, pipeline: dlt.Pipeline, stats: SyncStats) -> None:
-    """After dlt loaded: keep the load id and row counts; the row stays `running` until published."""
+def record_landed(
+    wh: Warehouse, result: MarketplaceResult, pipeline: dlt.Pipeline, stats: SyncStats,
+    row_counts: dict[str, int] | None = None,
+) -> None:
+    """After dlt loaded: keep the load id and row counts; the row stays `running` until published.
+
+    `row_counts` come with the call when the normalize step ran in another process.
+    """
     rec = result.record
     trace = pipeline.last_trace
     rec.load_id = trace.last_load_info.loads_ids[-1] if trace and trace.last_load_info and trace.last_load_info.loads_ids else None
-    normalize_info = trace.last_normalize_info if trace else None
-    row_counts = dict(normalize_info.row_counts) if normalize_info else {}
+    if row_counts is None:
+        normalize_info = trace.last_normalize_info if trace else None
+        row_counts = dict(normalize_info.row_counts) if normalize_info else {}
     result.row_counts = {k: v for k, v in row_counts.items() if not k.startswith("_dlt")}
     rec.records_fetched = sum(result.row_counts.values())
     result.status = "success"
@@ -191,6 +208,68 @@ def _record_stats(wh: Warehouse, result: MarketplaceResult, stats: SyncStats) ->
     sync_log.update(wh, rec)
 
 
+class LandingError(RuntimeError):
+    """The child process that called the API reported a failure (message already masked)."""
+
+
+def extract_in_child(
+    settings: Settings, marketplace: str, full: bool, backoff_base: float, known_catalog: Sequence[Any]
+) -> dict[str, Any]:
+    """Call the API and write a normalized load package; runs in a child process.
+
+    Returns plain data (it crosses the process boundary): the error if any, the request
+    counters, what the API reported and the rows per table. It never opens the warehouse.
+    """
+    configure_dlt()
+    stats = SyncStats()
+    counts: dict[str, Any] = {}
+    error, row_counts = None, {}
+    try:
+        pipeline = make_pipeline(settings, marketplace)
+        pipeline.extract(build_source(settings, marketplace, stats, counts, full, backoff_base, known_catalog))
+        row_counts = dict(pipeline.normalize().row_counts)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
+        cause = _root_cause(exc)
+        error = settings.mask(str(cause) or type(cause).__name__)
+    return {
+        "error": error, "counts": counts, "row_counts": row_counts,
+        "stats": {"requests": stats.requests, "retries": stats.retries, "rate_limited": stats.rate_limited,
+                  "waits": list(stats.waits), "by_endpoint": dict(stats.by_endpoint)},
+    }
+
+
+def run_child(job: dict[str, Any]) -> dict[str, Any]:
+    """Run `extract_in_child(**job)` in a fresh interpreter (`pipelines.landing_child`) and return its result.
+
+    A plain subprocess rather than `multiprocessing`: it never re-imports the caller's main
+    script, so `run_sync` works from any script, notebook or scheduler.
+    """
+    with tempfile.TemporaryDirectory(prefix="invsync-landing-") as folder:
+        job_file, outcome_file = Path(folder) / "job.pickle", Path(folder) / "outcome.pickle"
+        job_file.write_bytes(pickle.dumps(job))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([sys.executable, "-m", "pipelines.landing_child", str(job_file), str(outcome_file)],
+                              env=env, cwd=str(PROJECT_ROOT))
+        if done.returncode != 0 or not outcome_file.exists():
+            raise LandingError(f"the landing process of {job['marketplace']} ended with exit code {done.returncode}")
+        return pickle.loads(outcome_file.read_bytes())
+
+
+def _stats_from(data: dict[str, Any]) -> SyncStats:
+    return SyncStats(requests=data["requests"], retries=data["retries"], rate_limited=data["rate_limited"],
+                     waits=data["waits"], by_endpoint=Counter(data["by_endpoint"]))
+
+
+def load_pending(pipeline: dlt.Pipeline) -> None:
+    """Restore dlt's state from the warehouse if needed, then load what an interrupted sync left."""
+    pipeline.sync_destination()
+    if pipeline.list_extracted_load_packages():
+        pipeline.normalize()
+    if pipeline.list_normalized_load_packages():
+        log.warning("%s: loading the packages an interrupted sync left behind", pipeline.pipeline_name)
+        pipeline.load()
+
+
 def land_marketplace(
     settings: Settings, wh: Warehouse, marketplace: str, run_id: str, full: bool, backoff_base: float = 1.0
 ) -> MarketplaceResult:
@@ -198,10 +277,17 @@ def land_marketplace(
     result = begin_landing(wh, marketplace, run_id, full)
     stats = SyncStats()
     try:
-        pipeline = make_pipeline(settings, marketplace)
+        load_pending(make_pipeline(settings, marketplace))
         known = [] if full else stored_catalog(settings, wh, marketplace)
-        pipeline.run(build_source(settings, marketplace, stats, result.counts, full, backoff_base, known))
-        record_landed(wh, result, pipeline, stats)
+        outcome = run_child(dict(settings=settings, marketplace=marketplace, full=full,
+                                 backoff_base=backoff_base, known_catalog=known))
+        stats = _stats_from(outcome["stats"])
+        result.counts.update(outcome["counts"])
+        if outcome["error"]:
+            raise LandingError(outcome["error"])
+        pipeline = make_pipeline(settings, marketplace)  # a fresh instance reads the child's package
+        pipeline.load()
+        record_landed(wh, result, pipeline, stats, outcome["row_counts"])
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
         record_failed(settings, wh, result, exc, stats)
     return result
@@ -253,15 +339,32 @@ def prepare_warehouse(settings: Settings) -> Warehouse:
     return wh
 
 
+def _quietly(task: Callable[[], None]) -> Callable[[], None]:
+    """A warm-up must never fail a sync: the step it prepares reports its own errors."""
+    def run() -> None:
+        try:
+            task()
+        except Exception:  # noqa: BLE001
+            log.debug("warm-up failed", exc_info=True)
+    return run
+
+
 def run_sync(
     settings: Settings,
     which: str = "all",
     full: bool = False,
     backoff_base: float = 1.0,
     after_landing: Callable[[Settings, Warehouse, dict[str, MarketplaceResult]], None] | None = None,
+    warm_up: Callable[[], None] | None = None,
 ) -> SyncResult:
-    """Land the selected marketplaces in parallel, then hand over to `after_landing` (dbt, checks)."""
+    """Land the selected marketplaces in parallel, then hand over to `after_landing` (dbt, checks).
+
+    `warm_up` (e.g. `publish.warm_up`) runs in a background thread while the landing
+    processes work: the next step's slow imports happen while this process waits anyway.
+    """
     configure_dlt()
+    if warm_up is not None:
+        threading.Thread(target=_quietly(warm_up), name="invsync-warm-up", daemon=True).start()
     wh = prepare_warehouse(settings)
     run_id = str(uuid.uuid4())
     plan = selected_marketplaces(settings, which)

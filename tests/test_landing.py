@@ -128,6 +128,27 @@ def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_cat
     assert raw_count(settings, "raw_ozon", "products") == after["ozon"]["products"]
 
 
+def test_a_package_an_interrupted_sync_left_behind_is_loaded_first(sandbox, duckdb_url, caplog) -> None:
+    from pipelines.runner import extract_in_child
+
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert run_sync(settings, which="wb", backoff_base=0.01).ok
+    # A sync that died after the API calls, before the load: its package waits on disk.
+    outcome = extract_in_child(settings, "wb", full=True, backoff_base=0.01, known_catalog=[])
+    assert outcome["error"] is None and outcome["row_counts"]["supplier_stocks"] > 0
+    sandbox.tick()
+    with caplog.at_level("WARNING"):
+        result = run_sync(settings, which="wb", backoff_base=0.01)
+    assert result.ok, result.summary()
+    assert "loading the packages an interrupted sync left behind" in caplog.text
+    # The fresh load came after it, and the table is the current picture, without duplicates.
+    expected = {(r["sku"], r["warehouse_name"]): r["quantity_present"]
+                for r in sandbox.account.expected_inventory("wb") if r["stock_type"] == "FBO"}
+    landed = {(r[0], r[1]): r[2] for r in raw_query(settings, "select barcode, warehouse_name, quantity_full from raw_wb.supplier_stocks")}
+    assert landed == expected
+    assert raw_query(settings, "select max(_dlt_load_id) from raw_wb.fbs_stocks")[0][0] == result.results["wb"].record.load_id
+
+
 def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
     from pipelines.sandbox import Fault
 
