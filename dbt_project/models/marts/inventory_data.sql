@@ -76,10 +76,11 @@ gone as (
         p.synced_at as updated_at
     from current_rows c
     inner join publishable p on p.marketplace = c.marketplace
-    left join snapshot s
-      on s.marketplace = c.marketplace and s.sku = c.sku
-     and s.warehouse_id = c.warehouse_id and s.stock_type = c.stock_type
-    where s.sku is null
+    where not exists (  -- an anti-join: only the snapshot's keys are held in memory
+        select 1 from snapshot s
+        where s.marketplace = c.marketplace and s.sku = c.sku
+          and s.warehouse_id = c.warehouse_id and s.stock_type = c.stock_type
+    )
       and (c.quantity_present <> 0 or c.quantity_reserved <> 0)
 )
 
