@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from migrations.steps import ADOPT_INVENTORY, ADOPT_SYNC_LOGS, MIGRATIONS, Migration, MigrationRefused, Plan, recorded_backups
 from pipelines.warehouse import Warehouse
@@ -50,21 +49,9 @@ def current_version(wh: Warehouse) -> int:
     return int(rows[0]["v"] or 0)
 
 
-@contextlib.contextmanager
-def _lock(wh: Warehouse) -> Iterator[None]:
-    """One migrating process per database (MySQL named lock; DuckDB allows one writer anyway)."""
-    if wh.dialect != "mysql":
-        yield
-        return
-    name = f"invsync_migrate:{wh.schema}"[:64]
-    with wh.connection() as conn:
-        got = wh.query("select get_lock(%s, %s) as got", (name, LOCK_WAIT_SECONDS), conn)[0]["got"]
-        if got != 1:
-            raise RuntimeError(f"another process has been migrating {wh.schema} for {LOCK_WAIT_SECONDS}s; try again later")
-        try:
-            yield
-        finally:
-            wh.query("select release_lock(%s) as released", (name,), conn)
+def _lock(wh: Warehouse) -> contextlib.AbstractContextManager[None]:
+    """One migrating process per database."""
+    return wh.exclusive("invsync_migrate", LOCK_WAIT_SECONDS, "migrating")
 
 
 def _plan(result: list[str] | Plan) -> Plan:

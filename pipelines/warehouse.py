@@ -114,6 +114,26 @@ class Warehouse:
             names = [d[0] for d in cur.description]
             return pd.DataFrame.from_records(cur.fetchall(), columns=names)
 
+    @contextlib.contextmanager
+    def exclusive(self, name: str, wait_seconds: float, what: str) -> Iterator[None]:
+        """Run a step in one process at a time per database (a MySQL named lock).
+
+        DuckDB needs none: a DuckDB file has a single writing process anyway. Raises
+        WarehouseError naming `what` when another process holds the lock for `wait_seconds`.
+        """
+        if self.target.is_duckdb:
+            yield
+            return
+        lock = f"{name}:{self.schema}"[:64]
+        with self.connection() as conn:
+            got = self.query("select get_lock(%s, %s) as got", (lock, wait_seconds), conn)[0]["got"]
+            if got != 1:
+                raise WarehouseError(f"another process has been {what} in {self.schema} for {wait_seconds:g}s; try again later")
+            try:
+                yield
+            finally:
+                self.query("select release_lock(%s) as released", (lock,), conn)
+
     def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
         rows = self.query(
             "select count(*) as n from information_schema.tables where table_schema = %s and table_name = %s",
