@@ -163,6 +163,7 @@ def ozon_source(
         counts["product_stock_rows"] = rows_seen
 
     fallback_lock = threading.Lock()
+    counts_lock = threading.Lock()
 
     @dlt.transformer(name="analytics_stocks", data_from=product_stocks, write_disposition="replace", parallelized=True)
     def fbo_stocks(page: pa.Table) -> Iterator[Any]:
@@ -213,7 +214,8 @@ def ozon_source(
         if "product_id" not in page.column_names:
             return
         ids = [i for i in dict.fromkeys(page.column("product_id").to_pylist()) if i is not None and str(i) not in known]
-        counts["catalog_products_fetched"] = counts.get("catalog_products_fetched", 0) + len(ids)
+        with counts_lock:  # pages run in parallel threads
+            counts["catalog_products_fetched"] = counts.get("catalog_products_fetched", 0) + len(ids)
         for batch in chunks(ids, PAGE_LIMIT):
             items = api.product_info(batch)
             if items:

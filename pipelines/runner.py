@@ -244,6 +244,8 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     A plain subprocess rather than `multiprocessing`: it never re-imports the caller's main
     script, so `run_sync` works from any script, notebook or scheduler.
     """
+    # The job holds the settings, secrets included: it lives in a private temporary folder
+    # (mode 0700) for as long as the child runs.
     with tempfile.TemporaryDirectory(prefix="invsync-landing-") as folder:
         job_file, outcome_file = Path(folder) / "job.pickle", Path(folder) / "outcome.pickle"
         job_file.write_bytes(pickle.dumps(job))

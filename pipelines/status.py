@@ -15,6 +15,9 @@ from typing import Any
 from pipelines.config import Settings
 from pipelines.warehouse import Warehouse, warehouse_for
 
+# The sync_logs columns status and report read (a legacy importer's table has none of these).
+SYNC_LOG_COLUMNS = {"marketplace", "status", "started_at", "finished_at", "error_message"}
+
 STALE_AFTER_HOURS = 6
 CRITICAL_AFTER_HOURS = 24
 LEVELS = {"fresh": 0, "stale": 1, "critical": 2}
@@ -69,13 +72,35 @@ def marketplace_status(wh: Warehouse, marketplace: str, now: datetime, enabled: 
     }
 
 
+class UnmigratedWarehouse(RuntimeError):
+    """`sync_logs` is not in this version's layout (typically the legacy importer's table)."""
+
+
+def check_sync_log_layout(wh: Warehouse) -> None:
+    rows = wh.query(
+        "select column_name as name from information_schema.columns where table_schema = %s and table_name = %s",
+        (wh.schema, "sync_logs"),
+    )
+    missing = SYNC_LOG_COLUMNS - {str(r["name"]).lower() for r in rows}
+    if missing:
+        raise UnmigratedWarehouse(
+            f"sync_logs in {wh.schema} lacks the columns {', '.join(sorted(missing))}: it is not in this version's "
+            "layout (a legacy importer's table?). Run `invsync migrate up` to adopt it: it keeps a backup, and "
+            "`invsync migrate down` restores it exactly."
+        )
+
+
 def collect_status(settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Read-only: a warehouse that was never synced (no sync_logs yet) reports no history."""
+    """Read-only: a warehouse that was never synced (no sync_logs yet) reports no history.
+
+    Raises UnmigratedWarehouse when `sync_logs` has another layout (it never migrates).
+    """
     now = now or datetime.now(timezone.utc)
     wh = warehouse_for(settings.warehouse)
     wanted = [("ozon", settings.ozon_enabled), ("wb", settings.wb_enabled)]
     if not wh.table_exists("sync_logs"):
         return [never_synced(name, enabled) for name, enabled in wanted]
+    check_sync_log_layout(wh)
     return [marketplace_status(wh, name, now, enabled) for name, enabled in wanted]
 
 
@@ -92,7 +117,12 @@ def exit_code(statuses: list[dict[str, Any]]) -> int:
 
 
 def run_status(settings: Settings, as_json: bool = False, now: datetime | None = None) -> int:
-    statuses = collect_status(settings, now)
+    try:
+        statuses = collect_status(settings, now)
+    except UnmigratedWarehouse as exc:
+        # Nothing can be trusted until it is migrated: critical, with what to do.
+        print(json.dumps({"exit_code": 2, "error": str(exc)}) if as_json else f"CRITICAL {exc}")
+        return LEVELS["critical"]
     code = exit_code(statuses)
     if as_json:
         print(json.dumps({"exit_code": code, "marketplaces": statuses}, ensure_ascii=False, default=str, indent=2))

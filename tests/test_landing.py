@@ -124,6 +124,7 @@ def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_cat
     full = run_sync(settings, full=True, backoff_base=0.01)
     assert full.ok, full.summary()
     assert full.results["wb"].counts["catalog"] == "all cards"
+    assert raw_count(settings, "raw_wb", "cards") == after["wb"]["barcodes"]  # replaced, not appended
     assert full.results["ozon"].counts["catalog_products_fetched"] == after["ozon"]["products"]
     assert raw_count(settings, "raw_ozon", "products") == after["ozon"]["products"]
 

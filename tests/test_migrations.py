@@ -659,3 +659,21 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     assert again.clean, again.summary()
     after = inventory_by_key(wh)
     assert set(after) == set(got) and all(after[k]["quantity_present"] == 0 for k in gone)
+
+
+@pytest.mark.mysql
+def test_status_and_report_on_unmigrated_legacy_tables_say_what_to_do_and_change_nothing(mysql_url, monkeypatch, capsys) -> None:
+    wh = seed_legacy(mysql_url)
+    before = everything(wh)
+    monkeypatch.setenv("WAREHOUSE_URL", mysql_url)
+    assert main(["status"]) == 2  # critical: nothing can be trusted before the migration
+    out = capsys.readouterr().out
+    assert out.startswith("CRITICAL sync_logs in ") and "lacks the columns finished_at, marketplace" in out
+    assert "invsync migrate up" in out
+    assert main(["report"]) == 1
+    assert "invsync migrate up" in capsys.readouterr().err
+    assert everything(wh) == before
+    assert runner.up(wh).current_version == LATEST
+    main(["status"])  # after the migration the adopted history is read
+    out = capsys.readouterr().out
+    assert out.startswith("ozon") and "\nwb " in out and "lacks the columns" not in out
