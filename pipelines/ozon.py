@@ -1,8 +1,10 @@
 """dlt source for the Ozon Seller API: stock totals, stock per warehouse, warehouses, catalog.
 
-Every resource is a complete snapshot (`replace`): dlt only loads after the whole extraction
-succeeded, so a failed sync leaves the previous snapshot in place and dbt can treat "absent
-from the table" as "absent from the account". Endpoint facts: `shared/api/ozon.md`.
+Every stock resource is a complete snapshot (`replace`): dlt only loads after the whole
+extraction succeeded, so a failed sync leaves the previous snapshot in place and dbt can treat
+"absent from the table" as "absent from the account". The catalog (`product_info`) is a
+snapshot on full syncs and grows by the unseen products on incremental ones.
+Endpoint facts: `shared/api/ozon.md`.
 """
 
 from __future__ import annotations

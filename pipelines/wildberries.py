@@ -3,7 +3,9 @@
 FBO stock comes from the statistics method `supplier/stocks`, fetched incrementally by
 `lastChangeDate` and merged on (barcode, warehouse), or from the warehouse-remains report
 (a complete snapshot). The statistics method is being retired, so a 404/410 there switches to
-the report automatically. Endpoint facts: `shared/api/wildberries.md`.
+the report automatically. The cards (the catalog) are read whole on a full sync and, on an
+incremental one, only those edited since the last (newest `updatedAt` first); FBS stock is
+asked for every barcode each time. Endpoint facts: `shared/api/wildberries.md`.
 """
 
 from __future__ import annotations
