@@ -1,9 +1,11 @@
-"""Entry point of the child process that calls one marketplace's API (see `runner.land_marketplace`).
+"""Entry point of the child process that calls one marketplace's API (see `runner.LandingChild`).
 
-    python -m pipelines.landing_child <job.pickle> <outcome.pickle>
+    python -m pipelines.landing_child <outcome.pickle>   (the job arrives pickled on stdin)
 
-The job file holds the arguments of `runner.extract_in_child`; the outcome file receives its
-result. Files, not pipes: whatever a library prints cannot corrupt the hand-over.
+The parent starts this process first and prepares the landing while it imports dlt and the
+sources; then it sends the arguments of `runner.extract_in_child` on stdin (secrets never
+touch the disk). The result goes to the outcome file, not stdout: whatever a library prints
+cannot corrupt the hand-over. Closing stdin without a job ends the process quietly.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import sys
 from pathlib import Path
 
 
-def main(job_path: str, outcome_path: str) -> int:
-    from pipelines.runner import extract_in_child
+def main(outcome_path: str) -> int:
+    from pipelines.runner import extract_in_child  # the slow imports, done while the parent prepares
 
-    job = pickle.loads(Path(job_path).read_bytes())
+    try:
+        job = pickle.load(sys.stdin.buffer)
+    except EOFError:  # the parent gave up before sending a job
+        return 3
     outcome = extract_in_child(**job)
     Path(outcome_path).write_bytes(pickle.dumps(outcome))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1]))

@@ -238,23 +238,51 @@ def extract_in_child(
     }
 
 
-def run_child(job: dict[str, Any]) -> dict[str, Any]:
-    """Run `extract_in_child(**job)` in a fresh interpreter (`pipelines.landing_child`) and return its result.
+class LandingChild:
+    """The child interpreter that runs `extract_in_child` (`pipelines.landing_child`).
 
-    A plain subprocess rather than `multiprocessing`: it never re-imports the caller's main
-    script, so `run_sync` works from any script, notebook or scheduler.
+    Started before the parent prepares the landing, so the seconds the child spends importing
+    dlt and the sources overlap with that preparation. A plain subprocess rather than
+    `multiprocessing`: it never re-imports the caller's main script, so `run_sync` works from
+    any script, notebook or scheduler.
     """
-    # The job holds the settings, secrets included: it lives in a private temporary folder
-    # (mode 0700) for as long as the child runs.
-    with tempfile.TemporaryDirectory(prefix="invsync-landing-") as folder:
-        job_file, outcome_file = Path(folder) / "job.pickle", Path(folder) / "outcome.pickle"
-        job_file.write_bytes(pickle.dumps(job))
+
+    def __init__(self, marketplace: str) -> None:
+        self.marketplace = marketplace
+        self._folder = tempfile.TemporaryDirectory(prefix="invsync-landing-")
+        self._outcome = Path(self._folder.name) / "outcome.pickle"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run([sys.executable, "-m", "pipelines.landing_child", str(job_file), str(outcome_file)],
-                              env=env, cwd=str(PROJECT_ROOT))
-        if done.returncode != 0 or not outcome_file.exists():
-            raise LandingError(f"the landing process of {job['marketplace']} ended with exit code {done.returncode}")
-        return pickle.loads(outcome_file.read_bytes())
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.landing_child", str(self._outcome)],
+            stdin=subprocess.PIPE, env=env, cwd=str(PROJECT_ROOT),
+        )
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Send the job (settings, secrets included, over the pipe) and wait for the outcome."""
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(pickle.dumps(job))
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass  # the child died early: its exit code says so below
+        code = self._process.wait()
+        if code != 0 or not self._outcome.exists():
+            raise LandingError(f"the landing process of {self.marketplace} ended with exit code {code}")
+        return pickle.loads(self._outcome.read_bytes())
+
+    def __enter__(self) -> "LandingChild":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.poll() is None:  # the parent failed before sending the job
+            if self._process.stdin is not None and not self._process.stdin.closed:
+                self._process.stdin.close()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._folder.cleanup()
 
 
 def _stats_from(data: dict[str, Any]) -> SyncStats:
@@ -279,10 +307,11 @@ def land_marketplace(
     result = begin_landing(wh, marketplace, run_id, full)
     stats = SyncStats()
     try:
-        load_pending(make_pipeline(settings, marketplace))
-        known = [] if full else stored_catalog(settings, wh, marketplace)
-        outcome = run_child(dict(settings=settings, marketplace=marketplace, full=full,
-                                 backoff_base=backoff_base, known_catalog=known))
+        with LandingChild(marketplace) as child:
+            load_pending(make_pipeline(settings, marketplace))
+            known = [] if full else stored_catalog(settings, wh, marketplace)
+            outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full,
+                                     backoff_base=backoff_base, known_catalog=known))
         stats = _stats_from(outcome["stats"])
         result.counts.update(outcome["counts"])
         if outcome["error"]:

@@ -150,6 +150,16 @@ def test_a_package_an_interrupted_sync_left_behind_is_loaded_first(sandbox, duck
     assert raw_query(settings, "select max(_dlt_load_id) from raw_wb.fbs_stocks")[0][0] == result.results["wb"].record.load_id
 
 
+def test_a_landing_process_ends_quietly_when_the_parent_fails_before_sending_the_job() -> None:
+    from pipelines.runner import LandingChild
+
+    with pytest.raises(RuntimeError, match="warehouse unreachable"):
+        with LandingChild("wb") as child:
+            process = child._process
+            raise RuntimeError("warehouse unreachable")  # e.g. load_pending could not connect
+    assert process.returncode == 3  # it saw no job and ended; nothing was called or written
+
+
 def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
     from pipelines.sandbox import Fault
 
