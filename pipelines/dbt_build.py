@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from pipelines.config import PROJECT_ROOT, Settings
 
@@ -56,18 +56,23 @@ def temporary_environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_dbt(settings: Settings, args: list[str], dbt_vars: dict[str, Any] | None = None, check: bool = True) -> Any:
+def publish_loads_env(loads: Mapping[str, str] | None) -> dict[str, str]:
+    """The variable the `publish_load_id` macro reads: which load of each marketplace to build."""
+    return {"INVSYNC_PUBLISH_LOADS": json.dumps(dict(loads or {}), sort_keys=True)}
+
+
+def run_dbt(settings: Settings, args: list[str], publish_loads: Mapping[str, str] | None = None, check: bool = True) -> Any:
     """Invoke dbt (e.g. `["run", "--select", "inventory_data"]`) and return its result.
 
-    Raises DbtError naming the failed nodes (secrets masked) when dbt reports failure, unless
-    `check` is false (the caller then reads the node results itself).
+    `publish_loads` ({marketplace: load id}) picks the loads the models build; without it
+    they build each marketplace's latest successful sync. Raises DbtError naming the failed
+    nodes (secrets masked) when dbt reports failure, unless `check` is false (the caller then
+    reads the node results itself).
     """
     from dbt.cli.main import dbtRunner
 
     cli = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"]
-    if dbt_vars:
-        cli += ["--vars", json.dumps(dbt_vars)]
-    with temporary_environment(dbt_env(settings)):
+    with temporary_environment({**dbt_env(settings), **publish_loads_env(publish_loads)}):
         result = dbtRunner().invoke(cli)
     if check and not result.success:
         raise DbtError(failure_message(settings, args, result))

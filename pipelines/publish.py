@@ -88,7 +88,7 @@ def stage(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceRes
     try:
         # One dbt invocation (each one re-reads the project): the catalog seed and the models.
         run_dbt(settings, ["build", "--select", "+int_inventory__snapshot", "--resource-type", "seed",
-                           "--resource-type", "model"], {"publish_loads": loads_of(landed)})
+                           "--resource-type", "model"], loads_of(landed))
     except DbtError as exc:
         _fail_all(wh, landed, f"dbt staging failed: {exc}")
         return False
@@ -138,7 +138,7 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
     """Publish: merge the approved snapshots into `inventory_data`, test it, finish sync_logs."""
     if not approved:
         return
-    loads = {"publish_loads": loads_of(approved)}
+    loads = loads_of(approved)
     # One dbt invocation (each one re-reads the project): the models, then their tests.
     args = ["build", "--select", "int_sync__publishable", "inventory_data"]
     result = run_dbt(settings, args, loads, check=False)

@@ -1,11 +1,13 @@
 {#-
-  Which load of a marketplace is published. The sync runner passes the load it has just
-  checked in `var('publish_loads')`; without it (a person running `dbt build`) it is the load
-  of the marketplace's latest finished sync, and only if that sync succeeded: after a failed or
+  Which load of a marketplace is published. The sync runner passes the loads it has just
+  checked in the environment variable INVSYNC_PUBLISH_LOADS (JSON, {"ozon": "<load id>", ...};
+  an environment variable rather than a dbt var, because a changed `--vars` makes dbt re-parse
+  the whole project). Without it (a person running `dbt build`) it is the load of the
+  marketplace's latest finished sync, and only if that sync succeeded: after a failed or
   blocked sync nothing of that marketplace is published until a good one lands.
 -#}
 {% macro publish_load_id(marketplace) -%}
-  {%- set loads = var('publish_loads', {}) -%}
+  {%- set loads = fromjson(env_var('INVSYNC_PUBLISH_LOADS', '{}') or '{}') -%}
   {%- if loads is mapping and loads.get(marketplace) -%}
     '{{ loads[marketplace] }}'
   {%- else -%}

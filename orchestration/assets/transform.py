@@ -1,7 +1,7 @@
 """dbt as Dagster assets: the write and publish halves of write–audit–publish.
 
 - `stage_snapshot` builds the seed, staging models and `int_inventory__snapshot` (plus
-  `int_sync__publishable`) for exactly the loads this run landed (`--vars publish_loads`),
+  `int_sync__publishable`) for exactly the loads this run landed (INVSYNC_PUBLISH_LOADS),
   like `pipelines.publish.stage`. Their dbt tests run too and appear as asset checks.
 - `publish_inventory` merges the audited snapshot into `inventory_data` for the marketplaces
   the audit approved, like `pipelines.publish.publish_inventory`, then ends their `sync_logs`
@@ -28,6 +28,7 @@ from orchestration.common import (
 from orchestration.health import fail_unfinished
 from orchestration.resources import DBT_PROJECT, InvsyncDbtCliResource, InvsyncResource, prepare_manifest
 from pipelines import publish, runner
+from pipelines.dbt_build import publish_loads_env, temporary_environment
 
 # Tables that a resource writes under another name (a fallback method's answer).
 TABLE_PRODUCED_BY = {
@@ -68,8 +69,10 @@ def clean_error(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-def _vars(loads: Mapping[str, str]) -> list[str]:
-    return ["--vars", json.dumps({"publish_loads": dict(loads)})]
+def dbt_for_loads(dbt: InvsyncDbtCliResource, args: list[str], loads: Mapping[str, str], **kwargs: Any) -> DbtCliInvocation:
+    """Start a dbt command that builds exactly `loads` (read by the `publish_load_id` macro)."""
+    with temporary_environment(publish_loads_env(loads)):
+        return dbt.cli(args, **kwargs)  # the dbt process starts here, with this environment
 
 
 @dbt_assets(manifest=MANIFEST, project=DBT_PROJECT, select="+int_inventory__snapshot", name=STAGE_OP,
@@ -83,7 +86,7 @@ def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, i
         context.log.info("No marketplace landed in this run: nothing to stage.")
         return
     try:
-        invocation = dbt.cli(["build", *_vars(publish.loads_of(landed))], context=context)
+        invocation = dbt_for_loads(dbt, ["build"], publish.loads_of(landed), context=context)
         yield from invocation.stream()
     except Exception as exc:  # noqa: BLE001 - the rows must not stay `running`
         message = settings.mask(clean_error(f"dbt staging failed: {exc}"))
@@ -120,8 +123,8 @@ def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource
     approved = runner.pending_results(wh, context.run.run_id)
     loads = publish.loads_of(approved)
     try:
-        discard(dbt.cli(["run", "--select", "int_sync__publishable", *_vars(loads)]).wait())
-        invocation = dbt.cli(["build", *_vars(loads)], context=context, raise_on_error=False)
+        discard(dbt_for_loads(dbt, ["run", "--select", "int_sync__publishable"], loads).wait())
+        invocation = dbt_for_loads(dbt, ["build"], loads, context=context, raise_on_error=False)
         events = list(invocation.stream())
         results = invocation.get_artifact("run_results.json")
     except Exception as exc:  # noqa: BLE001
