@@ -176,6 +176,7 @@ def ozon_source(
             return
         types = page.column("type").to_pylist()
         skus = sorted({str(s) for s, t in zip(page.column("sku").to_pylist(), types) if t == "fbo" and s is not None})
+        answered: list[dict[str, Any]] = []  # one table per v4 page, not per call: less per-item overhead
         for batch in chunks(skus, ANALYTICS_SKUS_PER_CALL):
             try:
                 rows = api.analytics_stocks(batch)
@@ -189,8 +190,9 @@ def ozon_source(
                     yield dlt.mark.with_table_name(rows_to_table(fallback), "stock_on_warehouses")
                 return
             counts.setdefault("fbo_method", "analytics_stocks")
-            if rows:
-                yield rows_to_table(rows)
+            answered.extend(rows)
+        if answered:
+            yield rows_to_table(answered)
 
     @dlt.resource(name="fbs_stocks", write_disposition="replace", parallelized=True)
     def fbs_stocks() -> Iterator[pa.Table]:

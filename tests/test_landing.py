@@ -242,6 +242,32 @@ def test_retired_ozon_fbo_method_falls_back(sandbox, duckdb_url) -> None:
     assert raw_count(settings, "raw_ozon", "stock_on_warehouses") == len(expected)
 
 
+def test_ozon_fbo_method_retired_mid_sync_publishes_the_complete_fallback_answer_only(tmp_path) -> None:
+    from pipelines.publish import publish
+    from pipelines.sandbox import Fault, Sandbox, SandboxOptions
+
+    # Three v4 pages, so some pages' analytics answers are landed before the method goes.
+    with Sandbox(SandboxOptions(products=2500, seed=11, rate_limit_scale=0)) as sandbox:
+        probe = run_sync(settings_for(sandbox.env(), f"duckdb:///{tmp_path}/probe.duckdb"), which="ozon", backoff_base=0.01)
+        calls = probe.results["ozon"].record.details["requests_by_endpoint"]["/v1/analytics/stocks"]
+        # /v1/analytics/stocks answers every call but the last, then it is switched off.
+        sandbox.add_fault(Fault(kind="retired", path="/v1/analytics/stocks", after=calls - 1, count=None))
+        settings = settings_for(sandbox.env(), f"duckdb:///{tmp_path}/warehouse.duckdb")
+        result = run_sync(settings, which="ozon", backoff_base=0.01, after_landing=publish)
+        assert result.ok, result.summary()
+        assert result.results["ozon"].counts["fbo_method"] == "stock_on_warehouses"
+        load = result.results["ozon"].record.load_id
+        # The load holds both answers: the earlier pages' rows and the older method's complete one ...
+        assert raw_count(settings, "raw_ozon", "analytics_stocks", f"where _dlt_load_id = '{load}'") > 0
+        expected = {(r["sku"], r["warehouse_name"]): r["quantity_present"]
+                    for r in sandbox.account.expected_inventory("ozon") if r["stock_type"] == "FBO"}
+    # ... and only the complete one is published: every FBO row once, no double counting.
+    fbo = raw_query(settings, "select sku, warehouse_name, quantity_present from inventory_data "
+                              "where marketplace = 'ozon' and stock_type = 'FBO'")
+    assert len(fbo) == len(expected)
+    assert {(r[0], r[1]): r[2] for r in fbo} == expected
+
+
 def test_retired_wb_statistics_falls_back_to_the_remains_report(sandbox, duckdb_url) -> None:
     from pipelines.sandbox import Fault
 
@@ -254,8 +280,13 @@ def test_retired_wb_statistics_falls_back_to_the_remains_report(sandbox, duckdb_
 
 
 def test_marketplace_without_credentials_is_skipped(sandbox, duckdb_url) -> None:
+    from pipelines.publish import publish
+
     env = {k: v for k, v in sandbox.env().items() if not k.startswith("WB_API_TOKEN")}
     settings = settings_for(env, duckdb_url)
-    result = run_sync(settings, backoff_base=0.01)
+    result = run_sync(settings, backoff_base=0.01, after_landing=publish)
     assert result.results["wb"].status == "skipped" and "WB_API_TOKEN" in result.results["wb"].message
-    assert result.results["ozon"].status == "success" and result.ok
+    assert result.results["ozon"].status == "success" and result.ok, result.summary()
+    # A seller on one marketplace publishes too: the other's raw tables never exist.
+    published = dict(raw_query(settings, "select marketplace, count(*) from inventory_data group by marketplace"))
+    assert published == {"ozon": len(sandbox.account.expected_inventory("ozon"))}

@@ -4,7 +4,8 @@ Why: retries, back-off, schema drift, rejection of bad rows and "never zero on a
 sync" can only be tested if the API can be made to fail in exactly those ways. A `Fault`
 names its kind, the path it hits (None = every API path, "/prefix*" = a prefix, or the route
 template such as "/api/v3/stocks/{warehouseId}") and how many requests it affects (None =
-until cleared). Each request that a fault acts on uses up one of its count.
+until cleared). Each request that a fault acts on uses up one of its count. `after` lets that
+many matching requests through first (e.g. a method retired in the middle of a sync).
 
 Kinds, and when they act:
 - before the handler (the first matching one of these answers instead of the handler):
@@ -44,12 +45,15 @@ class Fault:
     field: str | None = None
     value: Any = "sandbox"
     method: str | None = None
+    after: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind '{self.kind}'; one of {', '.join(FAULT_KINDS)}")
         if self.count is not None and self.count < 0:
             raise ValueError("fault count must be >= 0 or None")
+        if self.after < 0:
+            raise ValueError("fault `after` must be >= 0")
         if self.kind == "extra_field" and not self.field:
             self.field = "new_field_2026"
         if self.kind == "missing_field" and not self.field:
@@ -110,6 +114,9 @@ class FaultSet:
         with self._lock:
             for fault in self._faults:
                 if fault.kind in kinds and fault.count != 0 and fault.matches(method, path, template):
+                    if fault.after:
+                        fault.after -= 1  # still letting requests through
+                        continue
                     if fault.count is not None:
                         fault.count -= 1
                     taken.append(fault)

@@ -12,6 +12,13 @@ select
     _dlt_load_id as load_id
 from {{ optional_source('raw_ozon', 'analytics_stocks', ['sku', 'offer_id', 'name', 'warehouse_id', 'warehouse_name', 'available_stock_count', 'requested_stock_count', '_dlt_load_id']) }} a
 where _dlt_load_id = {{ publish_load_id('ozon') }}
+  -- A sync that found the method retired half-way re-read everything with the older one:
+  -- then only that complete answer counts.
+  and not exists (
+      select 1
+      from {{ optional_source('raw_ozon', 'stock_on_warehouses', ['_dlt_load_id']) }} older
+      where older._dlt_load_id = {{ publish_load_id('ozon') }}
+  )
 
 union all
 

@@ -8,5 +8,5 @@ select
     {{ as_int('present') }} as quantity_present,
     {{ as_int('reserved') }} as quantity_reserved,
     _dlt_load_id as load_id
-from {{ source('raw_ozon', 'fbs_stocks') }}
+from {{ optional_source('raw_ozon', 'fbs_stocks', ['sku', 'offer_id', 'product_id', 'warehouse_id', 'warehouse_name', 'present', 'reserved', '_dlt_load_id']) }}
 where _dlt_load_id = {{ publish_load_id('ozon') }}

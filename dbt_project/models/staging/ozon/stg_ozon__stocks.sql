@@ -8,5 +8,5 @@ select
     {{ as_int('reserved') }} as quantity_reserved,
     _dlt_load_id as load_id,
     _fetched_at as fetched_at
-from {{ source('raw_ozon', 'product_stocks') }}
+from {{ optional_source('raw_ozon', 'product_stocks', ['product_id', 'offer_id', 'sku', 'type', 'present', 'reserved', '_dlt_load_id', '_fetched_at']) }}
 where _dlt_load_id = {{ publish_load_id('ozon') }}

@@ -2,7 +2,7 @@
 select
     {{ as_text('warehouse_id') }} as warehouse_id,
     name as warehouse_name,
-    case when is_rfbs then 'realFBS' else 'FBS' end as stock_type,
+    case when lower({{ as_text('is_rfbs') }}) in ('true', '1') then 'realFBS' else 'FBS' end as stock_type,
     status
-from {{ source('raw_ozon', 'warehouses') }}
+from {{ optional_source('raw_ozon', 'warehouses', ['warehouse_id', 'name', 'is_rfbs', 'status', '_dlt_load_id']) }}
 where _dlt_load_id = {{ publish_load_id('ozon') }}

@@ -7,5 +7,5 @@ select
     vendor_code as offer_id,
     title as product_name,
     tech_size
-from {{ source('raw_wb', 'cards') }}
+from {{ optional_source('raw_wb', 'cards', ['barcode', 'nm_id', 'vendor_code', 'title', 'tech_size']) }}
 where barcode is not null

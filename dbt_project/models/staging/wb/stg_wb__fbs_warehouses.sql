@@ -2,5 +2,5 @@
 select
     {{ as_text('id') }} as warehouse_id,
     name as warehouse_name
-from {{ source('raw_wb', 'fbs_warehouses') }}
+from {{ optional_source('raw_wb', 'fbs_warehouses', ['id', 'name', '_dlt_load_id']) }}
 where _dlt_load_id = {{ publish_load_id('wb') }}

@@ -11,5 +11,5 @@ select
     {{ as_int('quantity') }} as quantity_available,
     last_change_date,
     _fetched_at as fetched_at
-from {{ source('raw_wb', 'supplier_stocks') }}
+from {{ optional_source('raw_wb', 'supplier_stocks', ['barcode', 'nm_id', 'supplier_article', 'warehouse_name', 'quantity_full', 'in_way_to_client', 'in_way_from_client', 'quantity', 'last_change_date', '_fetched_at']) }}
 where {{ publish_load_id('wb') }} is not null
