@@ -57,8 +57,12 @@ def temporary_environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def publish_loads_env(loads: Mapping[str, str] | None) -> dict[str, str]:
-    """The variable the `publish_load_id` macro reads: which load of each marketplace to build."""
-    return {"INVSYNC_PUBLISH_LOADS": json.dumps(dict(loads or {}), sort_keys=True)}
+    """The variable the `publish_load_id` macro reads: which load of each marketplace to build.
+
+    None leaves it empty (as for a person running dbt: each marketplace's last published
+    load); a mapping publishes exactly those loads and no other marketplace.
+    """
+    return {"INVSYNC_PUBLISH_LOADS": "" if loads is None else json.dumps(dict(loads), sort_keys=True)}
 
 
 def run_dbt(settings: Settings, args: list[str], publish_loads: Mapping[str, str] | None = None, check: bool = True) -> Any:

@@ -10,6 +10,7 @@ cannot corrupt the hand-over. Closing stdin without a job ends the process quiet
 
 from __future__ import annotations
 
+import logging
 import pickle
 import sys
 from pathlib import Path
@@ -22,6 +23,9 @@ def main(outcome_path: str) -> int:
         job = pickle.load(sys.stdin.buffer)
     except EOFError:  # the parent gave up before sending a job
         return 3
+    # The parent's log level (`invsync -v`), so retries and progress are reported alike.
+    logging.basicConfig(level=job.pop("log_level", logging.WARNING),
+                        format=f"%(asctime)s %(levelname)s %(name)s [{job['marketplace']} landing]: %(message)s")
     outcome = extract_in_child(**job)
     Path(outcome_path).write_bytes(pickle.dumps(outcome))
     return 0

@@ -20,9 +20,6 @@ from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
-# How long a sync waits for another one's write-audit-publish step to finish.
-PUBLISH_LOCK_WAIT_SECONDS = 900
-
 # audit(settings, warehouse, landed results, run id) -> {marketplace: AuditOutcome}
 Auditor = Callable[[Settings, Warehouse, Mapping[str, MarketplaceResult], str], Mapping[str, Any]]
 
@@ -171,13 +168,8 @@ def publish(
 ) -> None:
     """Write–audit–publish every marketplace that landed (the runner's `after_landing`)."""
     landed = landed_results(results)
-    if not landed:
-        return
-    # Staging, the audited snapshot and the merge share tables: one sync at a time (MySQL;
-    # DuckDB has a single writer anyway). Dagster serialises its runs with a run tag instead.
-    with wh.exclusive("invsync_publish", PUBLISH_LOCK_WAIT_SECONDS, "publishing a sync"):
-        if stage(settings, wh, landed):
-            publish_inventory(settings, wh, audit(settings, wh, landed, auditor, override))
+    if landed and stage(settings, wh, landed):
+        publish_inventory(settings, wh, audit(settings, wh, landed, auditor, override))
 
 
 def _fail_all(wh: Warehouse, results: Mapping[str, MarketplaceResult], message: str) -> None:

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 MARKETPLACES = ("ozon", "wb")
 
+# How long a sync waits for another sync of the same warehouse to finish (MySQL).
+SYNC_LOCK_WAIT_SECONDS = 900
+
 # dlt settings the product relies on, injected once: keep the load id on Arrow rows, no
 # telemetry, normalize in-process (Arrow pages need no worker pool).
 DLT_DEFAULTS = {
@@ -182,6 +185,8 @@ def record_landed(
     rec = result.record
     trace = pipeline.last_trace
     rec.load_id = trace.last_load_info.loads_ids[-1] if trace and trace.last_load_info and trace.last_load_info.loads_ids else None
+    if rec.load_id is None:  # nothing of this sync reached the warehouse: it must not count as done
+        raise LandingError(f"{result.marketplace}: dlt loaded no package for this sync; the previous data stays")
     if row_counts is None:
         normalize_info = trace.last_normalize_info if trace else None
         row_counts = dict(normalize_info.row_counts) if normalize_info else {}
@@ -311,7 +316,8 @@ def land_marketplace(
             load_pending(make_pipeline(settings, marketplace))
             known = [] if full else stored_catalog(settings, wh, marketplace)
             outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full,
-                                     backoff_base=backoff_base, known_catalog=known))
+                                     backoff_base=backoff_base, known_catalog=known,
+                                     log_level=logging.getLogger().getEffectiveLevel()))
         stats = _stats_from(outcome["stats"])
         result.counts.update(outcome["counts"])
         if outcome["error"]:
@@ -394,9 +400,27 @@ def run_sync(
     processes work: the next step's slow imports happen while this process waits anyway.
     """
     configure_dlt()
-    if warm_up is not None:
-        threading.Thread(target=_quietly(warm_up), name="invsync-warm-up", daemon=True).start()
     wh = prepare_warehouse(settings)
+    # Syncs of one warehouse share dlt's working folders, the raw tables and the audited
+    # snapshot: one at a time, from landing to publish (a MySQL named lock; a DuckDB file
+    # has a single writing process anyway).
+    with wh.exclusive("invsync_sync", SYNC_LOCK_WAIT_SECONDS, "syncing"):
+        return _sync(settings, wh, which, full, backoff_base, after_landing, warm_up)
+
+
+def _sync(
+    settings: Settings,
+    wh: Warehouse,
+    which: str,
+    full: bool,
+    backoff_base: float,
+    after_landing: Callable[[Settings, Warehouse, dict[str, MarketplaceResult]], None] | None,
+    warm_up: Callable[[], None] | None,
+) -> SyncResult:
+    warming = None
+    if warm_up is not None:
+        warming = threading.Thread(target=_quietly(warm_up), name="invsync-warm-up", daemon=True)
+        warming.start()
     run_id = str(uuid.uuid4())
     plan = selected_marketplaces(settings, which)
     results: dict[str, MarketplaceResult] = {
@@ -408,6 +432,8 @@ def run_sync(
         for name, future in futures.items():
             results[name] = future.result()
     failure: str | None = None
+    if warming is not None:
+        warming.join()  # its imports finish before the step that uses them starts
     if after_landing is not None:
         try:
             after_landing(settings, wh, results)

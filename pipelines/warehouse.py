@@ -9,12 +9,16 @@ dlt and dbt open the same file in between.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from pipelines.config import ConfigError, WarehouseTarget
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+log = logging.getLogger(__name__)
 
 
 class WarehouseError(RuntimeError):
@@ -132,7 +136,10 @@ class Warehouse:
             try:
                 yield
             finally:
-                self.query("select release_lock(%s) as released", (lock,), conn)
+                try:
+                    self.query("select release_lock(%s) as released", (lock,), conn)
+                except Exception as exc:  # noqa: BLE001 - a lost connection released it already
+                    log.warning("could not release the lock %s (%s): the server drops it with the connection", lock, exc)
 
     def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
         rows = self.query(

@@ -127,7 +127,8 @@ class WildberriesApi:
         cursor: dict[str, Any] = {"limit": CARDS_PAGE_LIMIT}
         seen: set[Any] = set()  # cards with equal updatedAt may repeat across a page boundary
         while True:
-            body = {"settings": {"cursor": cursor, "filter": {"withPhoto": -1}}}
+            # Newest first, said explicitly: the `since` cut-off relies on this order.
+            body = {"settings": {"sort": {"ascending": False}, "cursor": cursor, "filter": {"withPhoto": -1}}}
             answer = self.post(self.content, "/content/v2/get/cards/list", body) or {}
             cards = answer.get("cards") or []
             fresh = [c for c in cards if c.get("nmID") not in seen]

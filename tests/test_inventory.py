@@ -156,25 +156,25 @@ def test_mariadb_and_duckdb_end_with_the_same_inventory(sandbox, duckdb_url, mys
 
 
 @pytest.mark.mysql
-def test_overlapping_syncs_publish_one_at_a_time(sandbox, mysql_url, monkeypatch) -> None:
+def test_overlapping_syncs_of_one_warehouse_take_turns(sandbox, mysql_url, monkeypatch) -> None:
     import pymysql
 
-    from pipelines import publish as wap
+    from pipelines import runner
+    from pipelines.warehouse import WarehouseError
 
     settings = settings_for(sandbox.env(), mysql_url)
-    monkeypatch.setattr(wap, "PUBLISH_LOCK_WAIT_SECONDS", 1)
+    monkeypatch.setattr(runner, "SYNC_LOCK_WAIT_SECONDS", 1)
     wh = warehouse_for(settings.warehouse)
     target = settings.warehouse
     other = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password)
     try:
-        with other.cursor() as cur:  # another sync is in its write-audit-publish step right now
-            cur.execute("select get_lock(%s, 0)", (f"invsync_publish:{wh.schema}",))
-        blocked = sync(settings)
-        assert not blocked.ok
-        for name in ("ozon", "wb"):
-            message = blocked.results[name].record.error_message
-            assert "another process has been publishing a sync" in message and "try again later" in message
-        assert not wh.table_exists("inventory_data")  # nothing was staged or published
+        with other.cursor() as cur:  # another sync of this warehouse is running right now
+            cur.execute("select get_lock(%s, 0)", (f"invsync_sync:{wh.schema}",))
+        with pytest.raises(WarehouseError, match="another process has been syncing in .* try again later"):
+            sync(settings)
+        # Nothing was landed, staged or published, and no sync_logs row claims otherwise.
+        assert not wh.table_exists("inventory_data")
+        assert wh.query("select count(*) as n from sync_logs")[0]["n"] == 0
     finally:
         other.close()
     assert sync(settings).ok  # the lock went with the other session

@@ -1,21 +1,25 @@
 {#-
-  Which load of a marketplace is published. The sync runner passes the loads it has just
-  checked in the environment variable INVSYNC_PUBLISH_LOADS (JSON, {"ozon": "<load id>", ...};
-  an environment variable rather than a dbt var, because a changed `--vars` makes dbt re-parse
-  the whole project). Without it (a person running `dbt build`) it is the load of the
-  marketplace's latest finished sync, and only if that sync succeeded: after a failed or
-  blocked sync nothing of that marketplace is published until a good one lands.
+  Which load of a marketplace is published.
+  - A sync passes the loads it has just checked in the environment variable
+    INVSYNC_PUBLISH_LOADS (JSON, {"ozon": "<load id>", ...}; an environment variable rather
+    than a dbt var, because a changed `--vars` makes dbt re-parse the whole project). A
+    marketplace it does not list is not published (null): its raw tables may hold another
+    sync's unchecked load.
+  - Unset (a person running `dbt build`): the load of the marketplace's latest sync that
+    landed one, and only if that sync was published (success or partial). A load that is
+    still running, failed its checks or was interrupted publishes nothing until a good one lands.
 -#}
 {% macro publish_load_id(marketplace) -%}
-  {%- set loads = fromjson(env_var('INVSYNC_PUBLISH_LOADS', '{}') or '{}') -%}
-  {%- if loads is mapping and loads.get(marketplace) -%}
-    '{{ loads[marketplace] }}'
+  {%- set passed = env_var('INVSYNC_PUBLISH_LOADS', '') -%}
+  {%- if passed -%}
+    {%- set loads = fromjson(passed) -%}
+    {%- if loads is mapping and loads.get(marketplace) -%} '{{ loads[marketplace] }}' {%- else -%} null {%- endif -%}
   {%- else -%}
     (select latest.load_id from (
         select load_id, status from {{ source('ops', 'sync_logs') }}
-        where marketplace = '{{ marketplace }}' and status in ('success', 'partial', 'failed')
+        where marketplace = '{{ marketplace }}' and load_id is not null
         order by started_at desc, id desc limit 1
-     ) latest where latest.status = 'success')
+     ) latest where latest.status in ('success', 'partial'))
   {%- endif -%}
 {%- endmacro %}
 

@@ -87,6 +87,9 @@ def land(context: AssetExecutionContext, dlt_resource: DagsterDltResource, invsy
     result = runner.begin_landing(wh, marketplace, context.run.run_id, full)
     stats = SyncStats()
     try:
+        # A package an interrupted sync left behind loads first: dlt's `run` would load it
+        # instead of extracting, and this run would publish old stock as fresh.
+        runner.load_pending(runner.make_pipeline(settings, marketplace))
         pipeline = runner.make_pipeline(settings, marketplace)
         known = [] if full else runner.stored_catalog(settings, wh, marketplace)
         source = runner.build_source(settings, marketplace, stats, result.counts, full, invsync.backoff_base, known)

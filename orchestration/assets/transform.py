@@ -115,8 +115,7 @@ def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource
 
     `int_sync__publishable` (a view) is rebuilt first with only the approved loads, as the CLI
     does: a marketplace the audit blocked must not reach `inventory_data`. With nothing
-    approved the view falls back to each marketplace's last successful sync, so the merge
-    changes nothing.
+    approved the view is empty, so the merge changes nothing.
     """
     settings = invsync.settings()
     wh = invsync.warehouse(settings)
