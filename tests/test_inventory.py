@@ -179,3 +179,23 @@ def test_overlapping_syncs_of_one_warehouse_take_turns(sandbox, mysql_url, monke
         other.close()
     assert sync(settings).ok  # the lock went with the other session
     assert_matches_truth(settings, sandbox)
+
+
+def test_a_sync_of_one_marketplace_leaves_the_other_untouched_even_after_an_interrupted_landing(sandbox, duckdb_url) -> None:
+    from pipelines.runner import land_marketplace, prepare_warehouse
+
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings).ok
+    before = {k: v for k, v in inventory(settings).items() if k[0] == "ozon"}
+    sandbox.tick()
+    # An Ozon sync that landed (its load replaced the raw snapshot tables) and then died
+    # before its publish: its sync_logs row stays `running`.
+    wh = prepare_warehouse(settings)
+    interrupted = land_marketplace(settings, wh, "ozon", "interrupted-run", full=False, backoff_base=0.01)
+    assert interrupted.record.status == "running" and interrupted.record.load_id
+    # A WB-only sync must neither publish that unchecked load nor read Ozon as "gone".
+    assert sync(settings, which="wb").ok
+    assert {k: v for k, v in inventory(settings).items() if k[0] == "ozon"} == before
+    # Nor does a person running dbt by hand: the latest Ozon load was never published.
+    run_dbt(settings, ["build", "--select", "+inventory_data"])
+    assert {k: v for k, v in inventory(settings).items() if k[0] == "ozon"} == before
