@@ -19,7 +19,7 @@ from typing import Any
 
 from pipelines.config import Settings
 from pipelines.status import collect_status
-from pipelines.warehouse import Warehouse, warehouse_for
+from pipelines.warehouse import warehouse_for
 
 DEFAULT_LOW_STOCK = 5
 
