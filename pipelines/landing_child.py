@@ -11,12 +11,30 @@ cannot corrupt the hand-over. Closing stdin without a job ends the process quiet
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import sys
+import threading
+import time
 from pathlib import Path
 
 
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this process when the sync that started it is gone (killed by cron's `timeout`, say):
+    an orphan would go on writing into the dlt folder the next sync uses."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(4)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(outcome_path: str) -> int:
+    exit_with_parent()
     from pipelines.runner import extract_in_child  # the slow imports, done while the parent prepares
 
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -158,6 +159,48 @@ def test_a_landing_process_ends_quietly_when_the_parent_fails_before_sending_the
             process = child._process
             raise RuntimeError("warehouse unreachable")  # e.g. load_pending could not connect
     assert process.returncode == 3  # it saw no job and ended; nothing was called or written
+
+
+def test_a_landing_process_ends_when_the_sync_that_started_it_is_killed(sandbox, duckdb_url, tmp_path) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from pipelines.sandbox import Fault
+
+    sandbox.add_fault(Fault(kind="slow", path="/v4/product/info/stocks", delay=30, count=None))
+    # A sync process whose landing child is waiting on a slow API when the sync gets killed.
+    script = tmp_path / "sync.py"
+    script.write_text(
+        "import json, sys\n"
+        "from pipelines.runner import LandingChild\n"
+        "from tests.conftest import settings_for\n"
+        f"settings = settings_for(json.loads({json.dumps(json.dumps(sandbox.env()))}), {duckdb_url!r})\n"
+        "child = LandingChild('ozon')\n"
+        "print(child._process.pid, flush=True)\n"
+        "child.run(dict(settings=settings, marketplace='ozon', full=True, backoff_base=0.01, known_catalog=[]))\n"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    sync = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root,
+                            env={**os.environ, "PYTHONPATH": root})
+    child_pid = int(sync.stdout.readline())
+    time.sleep(3)  # the child is in its API calls by now
+    os.kill(sync.pid, signal.SIGKILL)
+    sync.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child_pid}") and _state(child_pid) != "Z":
+        time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{child_pid}") or _state(child_pid) == "Z", "the landing process outlived its sync"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
