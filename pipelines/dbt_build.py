@@ -69,7 +69,7 @@ def run_dbt(settings: Settings, args: list[str], publish_loads: Mapping[str, str
     """Invoke dbt (e.g. `["run", "--select", "inventory_data"]`) and return its result.
 
     `publish_loads` ({marketplace: load id}) picks the loads the models build; without it
-    they build each marketplace's latest successful sync. Raises DbtError naming the failed
+    they build each marketplace's latest load, if it was published (see macros/publish.sql). Raises DbtError naming the failed
     nodes (secrets masked) when dbt reports failure, unless `check` is false (the caller then
     reads the node results itself).
     """
