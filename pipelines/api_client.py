@@ -72,6 +72,17 @@ class SyncStats:
             self.rate_limited += int(rate_limited)
             self.waits.append(wait)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (the lock stays behind), e.g. to hand the counters to another process."""
+        with self._lock:
+            return {"requests": self.requests, "retries": self.retries, "rate_limited": self.rate_limited,
+                    "waits": list(self.waits), "by_endpoint": dict(self.by_endpoint)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SyncStats":
+        return cls(requests=data["requests"], retries=data["retries"], rate_limited=data["rate_limited"],
+                   waits=list(data["waits"]), by_endpoint=Counter(data["by_endpoint"]))
+
 
 class Pacer:
     """Client-side pacing: at most one call per `interval` seconds for each endpoint group."""

@@ -109,6 +109,10 @@ class Settings:
     def raw_wb_dataset(self) -> str:
         return f"{self.dataset_prefix}raw_wb"
 
+    def raw_dataset(self, marketplace: str) -> str:
+        """The dlt dataset (DuckDB schema, MySQL database) of a marketplace's raw tables."""
+        return self.raw_ozon_dataset if marketplace == "ozon" else self.raw_wb_dataset
+
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for masking in logs and errors."""
         values = [self.ozon_api_key, self.wb_api_token, self.warehouse.password]

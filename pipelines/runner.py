@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -118,11 +117,10 @@ def destination(settings: Settings) -> Any:
 
 
 def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
-    dataset = settings.raw_ozon_dataset if marketplace == "ozon" else settings.raw_wb_dataset
     return dlt.pipeline(
         pipeline_name=f"invsync_{marketplace}",
         destination=destination(settings),
-        dataset_name=dataset,
+        dataset_name=settings.raw_dataset(marketplace),
         pipelines_dir=str(state_dir(settings)),
         progress="log" if os.environ.get("INVSYNC_PROGRESS") else None,
     )
@@ -135,7 +133,7 @@ STORED_CATALOG = {"ozon": ("product_info", "id"), "wb": ("cards", "barcode")}
 def stored_catalog(settings: Settings, wh: Warehouse, marketplace: str) -> list[Any]:
     """Product ids (Ozon) or barcodes (WB) of the catalog already landed; empty before the first."""
     table, column = STORED_CATALOG[marketplace]
-    dataset = settings.raw_ozon_dataset if marketplace == "ozon" else settings.raw_wb_dataset
+    dataset = settings.raw_dataset(marketplace)
     if not wh.table_exists(table, schema=dataset):
         return []
     rows = wh.query(f"select distinct {column} as v from {dataset}.{table} where {column} is not null")
@@ -196,9 +194,14 @@ def record_landed(
     _record_stats(wh, result, stats)
 
 
-def record_failed(settings: Settings, wh: Warehouse, result: MarketplaceResult, exc: BaseException, stats: SyncStats) -> None:
+def failure_text(settings: Settings, exc: BaseException) -> str:
+    """What went wrong, in one line: the innermost cause, secrets masked."""
     cause = _root_cause(exc)
-    message = settings.mask(str(cause) or type(cause).__name__)
+    return settings.mask(str(cause) or type(cause).__name__)
+
+
+def record_failed(settings: Settings, wh: Warehouse, result: MarketplaceResult, exc: BaseException, stats: SyncStats) -> None:
+    message = failure_text(settings, exc)
     log.error("%s sync failed: %s", result.marketplace, message)
     result.status, result.message = "failed", message
     result.record.finish("failed", message)
@@ -234,13 +237,8 @@ def extract_in_child(
         pipeline.extract(build_source(settings, marketplace, stats, counts, full, backoff_base, known_catalog))
         row_counts = dict(pipeline.normalize().row_counts)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
-        cause = _root_cause(exc)
-        error = settings.mask(str(cause) or type(cause).__name__)
-    return {
-        "error": error, "counts": counts, "row_counts": row_counts,
-        "stats": {"requests": stats.requests, "retries": stats.retries, "rate_limited": stats.rate_limited,
-                  "waits": list(stats.waits), "by_endpoint": dict(stats.by_endpoint)},
-    }
+        error = failure_text(settings, exc)
+    return {"error": error, "counts": counts, "row_counts": row_counts, "stats": stats.as_dict()}
 
 
 class LandingChild:
@@ -290,11 +288,6 @@ class LandingChild:
         self._folder.cleanup()
 
 
-def _stats_from(data: dict[str, Any]) -> SyncStats:
-    return SyncStats(requests=data["requests"], retries=data["retries"], rate_limited=data["rate_limited"],
-                     waits=data["waits"], by_endpoint=Counter(data["by_endpoint"]))
-
-
 def load_pending(pipeline: dlt.Pipeline) -> None:
     """Restore dlt's state from the warehouse if needed, then load what an interrupted sync left."""
     pipeline.sync_destination()
@@ -318,7 +311,7 @@ def land_marketplace(
             outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full,
                                      backoff_base=backoff_base, known_catalog=known,
                                      log_level=logging.getLogger().getEffectiveLevel()))
-        stats = _stats_from(outcome["stats"])
+        stats = SyncStats.from_dict(outcome["stats"])
         result.counts.update(outcome["counts"])
         if outcome["error"]:
             raise LandingError(outcome["error"])
