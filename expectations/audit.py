@@ -145,23 +145,49 @@ def previous_state(wh: Warehouse, marketplace: str) -> dict[str, float]:
     return {"rows": float(row["rows_"]), "products": float(row["products"]), "units": float(row["units"])}
 
 
+POOLED_FBO_PLACES = "all FBO places (named and aggregate)"
+
+
 def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str) -> pd.DataFrame:
-    """Units per warehouse now vs before, as a share of before (-0.6 = a 60% drop)."""
+    """Units per warehouse now vs before, as a share of before (-0.6 = a 60% drop).
+
+    When the marketplace changed how it splits its own warehouses (WB reporting named
+    warehouses one sync and aggregate places such as "Склад WB" the next, or back), the FBO
+    places are compared as one pool: units moved between places, they did not vanish.
+    """
     if not wh.table_exists("inventory_data"):
         return pd.DataFrame(columns=["warehouse", "change"])
+    kind = "warehouse_kind" if "warehouse_kind" in wh.columns("inventory_data") else "cast(null as char(1))"
     before = wh.frame(
-        "select warehouse_id, max(warehouse_name) as warehouse_name, sum(quantity_present) as units_before "
-        "from inventory_data where marketplace = %s group by warehouse_id",
+        f"select warehouse_id, stock_type, max(warehouse_name) as warehouse_name, max({kind}) as warehouse_kind, "
+        "sum(quantity_present) as units_before "
+        "from inventory_data where marketplace = %s group by warehouse_id, stock_type",
         (marketplace,),
     )
     if before.empty:
         return pd.DataFrame(columns=["warehouse", "change"])
-    now = snapshot[snapshot["rejection_reason"].isna()].groupby("warehouse_id", as_index=False)["quantity_present"].sum()
-    merged = before.merge(now, on="warehouse_id", how="left").fillna({"quantity_present": 0})
-    merged["units_before"] = merged["units_before"].astype(float)
+    now = (snapshot[snapshot["rejection_reason"].isna()]
+           .groupby(["warehouse_id", "stock_type"], as_index=False)
+           .agg(quantity_present=("quantity_present", "sum"), warehouse_kind=("warehouse_kind", "max"),
+                warehouse_name=("warehouse_name", "max")))
+
+    def aggregate_fbo(frame: pd.DataFrame, units: str) -> set[str]:
+        rows = frame[(frame["warehouse_kind"] == "aggregate") & (frame["stock_type"] == "FBO") & (frame[units] > 0)]
+        return set(rows["warehouse_id"])
+
+    before["units_before"] = before["units_before"].astype(float)
+    pooled = aggregate_fbo(before, "units_before") != aggregate_fbo(now, "quantity_present")
+    for frame in (before, now):
+        frame["place"] = frame["warehouse_id"]
+        frame["label"] = frame["warehouse_name"].fillna(frame["warehouse_id"])
+        if pooled:
+            fbo = frame["stock_type"] == "FBO"
+            frame.loc[fbo, "place"] = frame.loc[fbo, "label"] = POOLED_FBO_PLACES
+    before = before.groupby("place", as_index=False).agg(units_before=("units_before", "sum"), warehouse=("label", "max"))
+    now = now.groupby("place", as_index=False)["quantity_present"].sum()
+    merged = before.merge(now, on="place", how="left").fillna({"quantity_present": 0})
     merged = merged[merged["units_before"] > 0]
     merged["change"] = (merged["quantity_present"].astype(float) - merged["units_before"]) / merged["units_before"]
-    merged["warehouse"] = merged["warehouse_name"].fillna(merged["warehouse_id"])
     return merged[["warehouse", "change", "units_before", "quantity_present"]].reset_index(drop=True)
 
 
@@ -170,12 +196,12 @@ def api_product_count(marketplace: str, counts: Mapping[str, Any], full: bool) -
     if marketplace == "ozon":
         value = counts.get("total_items")
     else:
-        value = counts.get("nm_ids_fetched") if (full or counts.get("fbo_method") == "warehouse_remains") else None
+        value = counts.get("nm_ids_fetched")  # every sync reads a complete FBO report
     return int(value) if value is not None else None
 
 
 def landed_products(wh: Warehouse, marketplace: str) -> pd.DataFrame:
-    model = "stg_ozon__stocks" if marketplace == "ozon" else "stg_wb__stocks"
+    model = "stg_ozon__stocks" if marketplace == "ozon" else "stg_wb__fbo_stocks"
     if marketplace == "wb" and wh.query("select count(*) as n from stg_wb__warehouse_remains")[0]["n"]:
         model = "stg_wb__warehouse_remains"
     return wh.frame(f"select distinct marketplace_product_id from {model}")
@@ -209,7 +235,7 @@ def audit_marketplace(
     wh: Warehouse, validator: _Validator, marketplace: str, counts: Mapping[str, Any], full: bool, t: Thresholds
 ) -> tuple[AuditOutcome, list[Any]]:
     snapshot = wh.frame(
-        "select marketplace, sku, marketplace_product_id, warehouse_id, warehouse_name, stock_type, "
+        "select marketplace, sku, marketplace_product_id, warehouse_id, warehouse_name, warehouse_kind, stock_type, "
         "quantity_present, quantity_reserved, quantity_available, rejection_reason "
         "from int_inventory__snapshot where marketplace = %s",
         (marketplace,),

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {500, 502, 503, 504, 520, 521, 522, 524}
 GONE_STATUS = {404, 410}
-NO_RETRY_STATUS = {400, 401, 403}
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -47,7 +46,16 @@ class AuthError(ApiError):
 
 
 class EndpointGone(ApiError):
-    """404/410: the method is retired (or unknown). Callers may fall back to another method."""
+    """404/410: the method is retired (or unknown). Callers may fall back to another method.
+
+    Not every 404 is this: Ozon answers a bad Api-Key with 404 too (`auth_failure` of the
+    marketplace's client tells them apart), and that is an `AuthError`.
+    """
+
+
+def default_auth_failure(status: int, body: Any) -> bool:
+    """401 and 403 are authorization failures on every marketplace."""
+    return status in (401, 403)
 
 
 @dataclass
@@ -93,6 +101,16 @@ class Pacer:
         self._lock = threading.Lock()
         self._sleep = sleep
 
+    def charge(self, group: str, calls: float) -> None:
+        """Count `calls` more calls against a group, e.g. WB's 10 for a 4XX or a server-reported
+        empty bucket (`Ratelimit-Remaining: 0`): the next call waits that much longer."""
+        interval = self._intervals.get(group, 0.0)
+        if interval <= 0 or calls <= 0:
+            return
+        with self._lock:
+            start = max(time.monotonic(), self._next_allowed.get(group, 0.0))
+            self._next_allowed[group] = start + interval * calls
+
     def wait(self, group: str) -> None:
         interval = self._intervals.get(group, 0.0)
         if interval <= 0:
@@ -117,19 +135,50 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     return None
 
 
-def error_text(response: requests.Response) -> str:
-    """The useful part of an error body in either marketplace's format."""
+def error_body(response: requests.Response) -> Any:
+    """The parsed error body, or None when it is not JSON (an nginx page, plain text)."""
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
+        return None
+
+
+def error_text(response: requests.Response) -> str:
+    """The useful part of an error body in any of the marketplaces' formats.
+
+    Ozon `{code, message}`, WB `{title, detail}`, WB marketplace `{code: "SKUUploadDisabled",
+    message}`, WB content `{errorText}`, WB statistics `{errors: [...]}`.
+    """
+    body = error_body(response)
+    if body is None:
         return response.text[:300].strip() or response.reason
     if isinstance(body, dict):
-        for key in ("message", "detail", "title"):
+        text = ""
+        for key in ("message", "detail", "errorText", "title"):
             if body.get(key):
-                return str(body[key])
-        if body.get("errors"):
-            return "; ".join(map(str, body["errors"]))
+                text = str(body[key])
+                break
+        if not text and body.get("errors"):
+            errors = body["errors"]
+            text = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
+        code = body.get("code")
+        if isinstance(code, str) and code and "message" in body and code not in text:
+            text = f"{code}: {text}" if text else code  # WB marketplace names the error in `code`
+        if text:
+            return text[:300]
     return json.dumps(body, ensure_ascii=False)[:300]
+
+
+def remaining_calls(response: requests.Response) -> int | None:
+    """What the server says is left of its bucket (Ozon `Ratelimit-Remaining`, WB `X-Ratelimit-Remaining`)."""
+    for header in ("X-Ratelimit-Remaining", "Ratelimit-Remaining"):
+        value = response.headers.get(header)
+        if value is not None:
+            try:
+                return int(float(value))
+            except ValueError:
+                return None
+    return None
 
 
 class ApiClient:
@@ -137,6 +186,10 @@ class ApiClient:
 
     `endpoint_groups` maps a path prefix to a pacing group; `pacing` gives each group its
     minimum interval in seconds (scaled by `rate_limit_scale`; 0 turns pacing off).
+    `error_cost` says how many calls a 4XX answer costs in a group (WB counts any 4XX on its
+    marketplace API as 10 requests). `auth_failure(status, body)` tells an authorization
+    failure from the rest (Ozon answers a bad key with 404 code 5).
+    A 204 answer returns None: the marketplaces use it for "no data".
     """
 
     def __init__(
@@ -153,8 +206,12 @@ class ApiClient:
         rate_limit_scale: float = 1.0,
         stats: SyncStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        error_cost: Mapping[str, float] | None = None,
+        auth_failure: Callable[[int, Any], bool] = default_auth_failure,
     ):
         self.marketplace = marketplace
+        self._error_cost = dict(error_cost or {})
+        self._auth_failure = auth_failure
         self.session = requests.Session()
         self.session.headers.update(headers)
         self.session.headers.setdefault("User-Agent", "invsync/0.1")
@@ -180,6 +237,19 @@ class ApiClient:
     def _backoff(self, attempt: int) -> float:
         base = self.backoff_base * (2**attempt)
         return min(MAX_BACKOFF_SECONDS, base + random.uniform(0, self.backoff_base))
+
+    def _rejected(self, endpoint: str, response: requests.Response) -> ApiError:
+        """The error for an answer that must not be retried: auth, retired method, or a bad request."""
+        status = response.status_code
+        if self._auth_failure(status, error_body(response)):
+            return self._fail(
+                AuthError, endpoint,
+                f"authorization failed ({status}: {error_text(response)}); check the credentials and their permissions",
+                status,
+            )
+        if status in GONE_STATUS:
+            return self._fail(EndpointGone, endpoint, f"method not found ({status}: {error_text(response)})", status)
+        return self._fail(ApiError, endpoint, f"request rejected ({status}: {error_text(response)})", status)
 
     # -- the one request method ----------------------------------------------------------------
     def request(
@@ -207,6 +277,10 @@ class ApiClient:
                 last_problem = f"connection failed ({type(exc).__name__})"
             else:
                 status = response.status_code
+                if remaining_calls(response) == 0:
+                    self._pacer.charge(group, 1)  # the server's bucket is empty: let it refill
+                if status == 204:
+                    return None
                 if status < 300:
                     try:
                         return orjson.loads(response.content)
@@ -218,19 +292,10 @@ class ApiClient:
                     last_problem = f"rate limited (429: {error_text(response)})"
                 elif status in RETRYABLE_STATUS:
                     last_problem = f"server error {status}: {error_text(response)}"
-                elif status in (401, 403):
-                    raise self._fail(
-                        AuthError, endpoint,
-                        f"authorization failed ({status}: {error_text(response)}); "
-                        "check the credentials and their permissions",
-                        status,
-                    )
-                elif status in GONE_STATUS:
-                    raise self._fail(
-                        EndpointGone, endpoint, f"method not found ({status}: {error_text(response)})", status
-                    )
                 else:
-                    raise self._fail(ApiError, endpoint, f"request rejected ({status}: {error_text(response)})", status)
+                    if 400 <= status < 500:
+                        self._pacer.charge(group, self._error_cost.get(group, 1) - 1)
+                    raise self._rejected(endpoint, response)
             if attempt == self.max_retries:
                 break
             if wait is None:
@@ -249,6 +314,8 @@ def client_for(
     endpoint_groups: Callable[[str], str],
     stats: SyncStats | None = None,
     backoff_base: float = 1.0,
+    error_cost: Mapping[str, float] | None = None,
+    auth_failure: Callable[[int, Any], bool] = default_auth_failure,
 ) -> ApiClient:
     """A client configured from the settings (timeouts, retries, pacing scale, secrets to mask)."""
     return ApiClient(
@@ -262,4 +329,6 @@ def client_for(
         endpoint_groups=endpoint_groups,
         rate_limit_scale=settings.rate_limit_scale,
         stats=stats,
+        error_cost=error_cost,
+        auth_failure=auth_failure,
     )

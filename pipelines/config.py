@@ -25,7 +25,9 @@ DEFAULT_WB_MARKETPLACE_API_URL = "https://marketplace-api.wildberries.ru"
 DEFAULT_WB_CONTENT_API_URL = "https://content-api.wildberries.ru"
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/inventory.duckdb"
 
-WB_FBO_SOURCES = ("stocks", "remains")
+WB_FBO_SOURCES = ("auto", "stocks-report", "remains")
+# Values of earlier versions, read as their successor (GET /api/v1/supplier/stocks is gone).
+WB_FBO_SOURCE_ALIASES = {"stocks": "auto"}
 
 
 class ConfigError(ValueError):
@@ -83,9 +85,9 @@ class Settings:
     warehouse: WarehouseTarget = field(
         default_factory=lambda: parse_warehouse_url(DEFAULT_WAREHOUSE_URL)
     )
-    # Which WB source to read FBO stock from: the statistics `supplier/stocks` method or the
-    # warehouse-remains report. The other one is the automatic fallback on 404/410.
-    wb_fbo_source: str = "stocks"
+    # Which WB method gives FBO stock: `auto` (the stocks report, the warehouse-remains report
+    # when the token may not use it or it is gone), `stocks-report` or `remains` only.
+    wb_fbo_source: str = "auto"
     # Multiplies every client-side pacing interval; 0 turns pacing off (sandbox, benchmarks).
     rate_limit_scale: float = 1.0
     http_timeout: float = 60.0
@@ -247,7 +249,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     warehouse_url = get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
     warehouse = parse_warehouse_url(warehouse_url)
 
-    wb_fbo_source = get("WB_FBO_SOURCE") or "stocks"
+    wb_fbo_source = get("WB_FBO_SOURCE") or "auto"
+    wb_fbo_source = WB_FBO_SOURCE_ALIASES.get(wb_fbo_source, wb_fbo_source)
     if wb_fbo_source not in WB_FBO_SOURCES:
         raise ConfigError(f"WB_FBO_SOURCE '{wb_fbo_source}' is not one of: {', '.join(WB_FBO_SOURCES)}")
 

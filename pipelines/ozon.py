@@ -1,47 +1,76 @@
 """dlt source for the Ozon Seller API: stock totals, stock per warehouse, warehouses, catalog.
 
+The stock plan (`shared/api/ozon.md` §1), method by method:
+
+| need | method (fallback) | raw table |
+| --- | --- | --- |
+| totals per product and scheme | `/v4/product/info/stocks` | `product_stocks` |
+| FBO present/reserved per Ozon warehouse | `/v1/product/info/stocks-by-warehouse/fbo` (`/v1/analytics/stocks`) | `fbo_stocks` (`analytics_stocks`) |
+| FBO warehouse names | `/v1/warehouse/ozon/list` | `ozon_warehouses` |
+| seller warehouses (FBS / rFBS) | `/v2/warehouse/list` | `warehouses` |
+| FBS/rFBS per seller warehouse | `/v1/product/info/warehouse/stocks` per warehouse (`/v2/product/info/stocks-by-warehouse/fbs` by SKU) | `fbs_stocks` |
+| catalog | `/v3/product/list`, `/v3/product/info/list` | `products`, `product_info` |
+
+Per-warehouse methods always get id chunks, never empty filters. A fallback is taken only
+when the method itself is gone (404/410 that is not Ozon's bad-key 404). The fallback then
+answers for everything (SKUs answered before the switch are asked again), staging reads only
+its rows for that load (`analytics_stocks` rows present; `fbs_stocks.method`), and the sync's
+`sync_logs` row carries a warning naming the method that went away.
+
 Every stock resource is a complete snapshot (`replace`): dlt only loads after the whole
-extraction succeeded, so a failed sync leaves the previous snapshot in place and dbt can treat
-"absent from the table" as "absent from the account". The catalog (`product_info`) is a
-snapshot on full syncs and grows by the unseen products on incremental ones.
-Endpoint facts: `shared/api/ozon.md`.
+extraction succeeded, so a failed sync leaves the previous snapshot in place.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Iterable, Iterator
 
 import dlt
 import pyarrow as pa
 
-from pipelines.config import Settings
 from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
+from pipelines.config import Settings
 from pipelines.pages import chunks, rows_to_table
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 1000
+IDS_PER_CALL = 1000  # SKUs per call of the per-warehouse stock methods
 ANALYTICS_SKUS_PER_CALL = 100
+SELLER_WAREHOUSES_LIMIT = 200
 
 # Minimum seconds between calls, per endpoint group (scaled by INVSYNC_RATE_LIMIT_SCALE).
-# Ozon allows 50 rps per Client-Id overall; analytics methods are much stricter.
-PACING = {"default": 1 / 40, "analytics": 1.0, "report": 1.0}
+# Ozon allows 50 rps per Client-Id overall; analytics reads get 429 above about 2 rps.
+PACING = {"default": 1 / 40, "analytics": 1.0}
+
+# Method names as recorded in the `sync_logs` counts (and `fbs_stocks.method`).
+FBO_METHOD, FBO_FALLBACK = "stocks_by_warehouse_fbo", "analytics_stocks"
+FBS_METHOD, FBS_FALLBACK = "warehouse_stocks", "stocks_by_warehouse_fbs"
 
 
 def endpoint_group(path: str) -> str:
-    if path.startswith(("/v1/analytics", "/v2/analytics")):
-        return "analytics"
-    if path.startswith("/v1/report"):
-        return "report"
-    return "default"
+    return "analytics" if path.startswith("/v1/analytics") else "default"
+
+
+def is_bad_key(status: int, body: Any) -> bool:
+    """Ozon's authorization failures: 401, 403, and the 404 code 5 "Invalid Api-Key…".
+
+    A 404 alone proves nothing (retired methods answer 404 too, with the same gRPC code 5),
+    so the message decides: only a 404 that talks about the key is a bad key.
+    """
+    if status in (401, 403):
+        return True
+    if status != 404 or not isinstance(body, dict):
+        return False
+    message = str(body.get("message") or "").lower()
+    return "api-key" in message or "api key" in message or "apikey" in message
 
 
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with Ozon's auth headers, pacing and the configured retry policy."""
     headers = {"Client-Id": settings.ozon_client_id, "Api-Key": settings.ozon_api_key, "Content-Type": "application/json"}
-    return client_for(settings, "ozon", headers, PACING, endpoint_group, stats, backoff_base)
+    return client_for(settings, "ozon", headers, PACING, endpoint_group, stats, backoff_base, auth_failure=is_bad_key)
 
 
 class OzonApi:
@@ -52,10 +81,13 @@ class OzonApi:
         self.base_url = base_url.rstrip("/")
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self.client.request("POST", self.base_url + path, endpoint=path, json_body=body)
+        return self.client.request("POST", self.base_url + path, endpoint=path, json_body=body) or {}
 
     def stock_pages(self) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
-        """`/v4/product/info/stocks` pages: (items, total_items). The answer is not wrapped in `result`."""
+        """`/v4/product/info/stocks` pages: (items, total_items). The answer is not wrapped in `result`.
+
+        `total_items` is read, else the deprecated `total`, else None (both may be gone).
+        """
         cursor = ""
         seen: set[Any] = set()  # a cursor that does not move may repeat the last page's items
         while True:
@@ -72,15 +104,14 @@ class OzonApi:
                 return
             cursor = next_cursor
 
-    def cursor_pages(self, path: str, key: str, limit: int) -> Iterator[list[dict[str, Any]]]:
-        """Cursor + `has_next` paging (`/v2/product/info/stocks-by-warehouse/fbs`, `/v2/warehouse/list`)."""
+    def cursor_pages(self, path: str, key: str, body: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Cursor + `has_next` paging: repeat `body` with the returned cursor while `has_next`."""
         cursor = ""
-        body: dict[str, Any] = {"limit": limit}
-        if path.endswith("/fbs"):
-            body.update({"sku": [], "offer_id": []})
         while True:
             answer = self.post(path, {**body, "cursor": cursor})
-            rows = answer.get(key) or []
+            rows = answer.get(key)
+            if not isinstance(rows, list):  # e.g. a retired v1 method's `{"result": [...]}`
+                raise ValueError(f"Ozon {path} answered without a `{key}` array: {str(answer)[:200]}")
             if rows:
                 yield rows
             next_cursor = answer.get("cursor") or ""
@@ -88,20 +119,30 @@ class OzonApi:
                 return
             cursor = next_cursor
 
+    def fbo_stocks(self, skus: list[str]) -> Iterator[list[dict[str, Any]]]:
+        """FBO present/reserved per Ozon warehouse for up to 1000 SKUs (note the plural `skus`)."""
+        return self.cursor_pages("/v1/product/info/stocks-by-warehouse/fbo", "products", {"limit": PAGE_LIMIT, "skus": skus})
+
     def analytics_stocks(self, skus: list[str]) -> list[dict[str, Any]]:
+        """FBO analytics per SKU × warehouse (and cluster aggregate rows) for up to 100 SKUs."""
         return self.post("/v1/analytics/stocks", {"skus": skus}).get("items") or []
 
-    def stock_on_warehouses_pages(self) -> Iterator[list[dict[str, Any]]]:
-        """The older FBO method, offset paging until a short page."""
-        offset = 0
-        while True:
-            answer = self.post("/v2/analytics/stock_on_warehouses", {"limit": PAGE_LIMIT, "offset": offset, "warehouse_type": "ALL"})
-            rows = (answer.get("result") or {}).get("rows") or []
-            if rows:
-                yield rows
-            if len(rows) < PAGE_LIMIT:
-                return
-            offset += len(rows)
+    def ozon_warehouses(self) -> list[dict[str, Any]]:
+        return self.post("/v1/warehouse/ozon/list", {}).get("warehouses") or []
+
+    def seller_warehouses(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for page in self.cursor_pages("/v2/warehouse/list", "warehouses", {"limit": SELLER_WAREHOUSES_LIMIT}):
+            rows.extend(page)
+        return rows
+
+    def warehouse_stocks(self, warehouse_id: Any) -> Iterator[list[dict[str, Any]]]:
+        """Everything on one seller warehouse (`/v1/product/info/warehouse/stocks`)."""
+        return self.cursor_pages("/v1/product/info/warehouse/stocks", "stocks", {"warehouse_id": warehouse_id, "limit": PAGE_LIMIT})
+
+    def fbs_stocks_by_sku(self, skus: list[str]) -> Iterator[list[dict[str, Any]]]:
+        """FBS/rFBS rows per seller warehouse for up to 1000 SKUs (note the singular `sku`)."""
+        return self.cursor_pages("/v2/product/info/stocks-by-warehouse/fbs", "products", {"limit": PAGE_LIMIT, "sku": skus})
 
     def product_list_pages(self) -> Iterator[list[dict[str, Any]]]:
         last_id = ""
@@ -135,6 +176,15 @@ def flatten_stock_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def skus_of_type(page: pa.Table, types: Iterable[str]) -> list[str]:
+    """The distinct SKUs of a v4 page's rows whose `type` is one of `types`, as strings."""
+    if "type" not in page.column_names or "sku" not in page.column_names:
+        return []
+    wanted = set(types)
+    pairs = zip(page.column("sku").to_pylist(), page.column("type").to_pylist())
+    return sorted({str(s) for s, t in pairs if s is not None and str(t).lower() in wanted})
+
+
 @dlt.source(name="ozon", max_table_nesting=0)
 def ozon_source(
     api: OzonApi, counts: dict[str, Any] | None = None, full: bool = False, known_product_ids: Iterable[Any] = ()
@@ -145,14 +195,13 @@ def ozon_source(
     catalog is not: `known_product_ids` (the runner reads them from `product_info`) lets an
     incremental sync ask `/v3/product/info/list` only for products it has not seen, and skip
     the product list; a `full` sync reads and replaces the whole catalog.
-    `counts` (optional) receives what the API reported, e.g. `total_items`.
+    `counts` (optional) receives what the API reported (`total_items`), the methods used
+    (`fbo_method`, `fbs_method`) and `warnings` for the sync record.
     """
     counts = counts if counts is not None else {}
+    warnings: list[str] = counts.setdefault("warnings", [])
     known = set() if full else {str(i) for i in known_product_ids if i is not None}
     catalog_delta = bool(known)
-    # Root resources are `parallelized`: dlt pulls their pages in worker threads, so calls to
-    # different endpoints overlap instead of queueing. Each endpoint group still obeys its
-    # pacing (the Pacer is shared and thread-safe) and pages of one resource stay in order.
 
     @dlt.resource(name="product_stocks", write_disposition="replace", parallelized=True)
     def product_stocks() -> Iterator[pa.Table]:
@@ -164,45 +213,86 @@ def ozon_source(
             yield rows_to_table(rows)
         counts["product_stock_rows"] = rows_seen
 
-    fallback_lock = threading.Lock()
-    counts_lock = threading.Lock()
+    fbo_done: list[str] = []  # SKUs the FBO method answered, re-asked if it is retired mid-sync
 
-    @dlt.transformer(name="analytics_stocks", data_from=product_stocks, write_disposition="replace", parallelized=True)
-    def fbo_stocks(page: pa.Table) -> Iterator[Any]:
-        """FBO stock per Ozon warehouse for the FBO SKUs of each v4 page (fallback: the older method)."""
-        if counts.get("fbo_method") == "stock_on_warehouses":
-            return
-        if "type" not in page.column_names or "sku" not in page.column_names:
-            return
-        types = page.column("type").to_pylist()
-        skus = sorted({str(s) for s, t in zip(page.column("sku").to_pylist(), types) if t == "fbo" and s is not None})
-        answered: list[dict[str, Any]] = []  # one table per v4 page, not per call: less per-item overhead
+    def analytics(skus: list[str]) -> Iterator[Any]:
+        answered: list[dict[str, Any]] = []  # one table per v4 page, not per call
         for batch in chunks(skus, ANALYTICS_SKUS_PER_CALL):
-            try:
-                rows = api.analytics_stocks(batch)
-            except EndpointGone:
-                with fallback_lock:  # pages run in parallel: only the first one falls back
-                    if counts.get("fbo_method") == "stock_on_warehouses":
-                        return
-                    counts["fbo_method"] = "stock_on_warehouses"
-                log.warning("Ozon /v1/analytics/stocks is retired for this account: using /v2/analytics/stock_on_warehouses")
-                for fallback in api.stock_on_warehouses_pages():
-                    yield dlt.mark.with_table_name(rows_to_table(fallback), "stock_on_warehouses")
-                return
-            counts.setdefault("fbo_method", "analytics_stocks")
-            answered.extend(rows)
+            answered.extend(api.analytics_stocks(batch))
+        if skus and not answered:
+            # Staging tells the fallback's load by its rows: with none, the FBO method's
+            # partial answer would pass for a complete one and zero the rest.
+            raise ValueError(f"Ozon /v1/analytics/stocks answered no rows for {len(skus)} FBO SKUs")
         if answered:
-            yield rows_to_table(answered)
+            yield dlt.mark.with_table_name(rows_to_table(answered), "analytics_stocks")
 
-    @dlt.resource(name="fbs_stocks", write_disposition="replace", parallelized=True)
-    def fbs_stocks() -> Iterator[pa.Table]:
-        for rows in api.cursor_pages("/v2/product/info/stocks-by-warehouse/fbs", "products", PAGE_LIMIT):
+    @dlt.transformer(name="fbo_stocks", data_from=product_stocks, write_disposition="replace")
+    def fbo_stocks(page: pa.Table) -> Iterator[Any]:
+        """FBO present/reserved per Ozon warehouse for the FBO SKUs of each v4 page.
+
+        Pages run one after another (not in parallel) so that a switch to the fallback is
+        seen by every later page, and the SKUs answered before the switch are asked again:
+        the fallback's answer is then complete on its own.
+        """
+        skus = skus_of_type(page, ("fbo",))
+        if counts.get("fbo_method") != FBO_FALLBACK:
+            try:
+                for batch in chunks(skus, IDS_PER_CALL):
+                    for rows in api.fbo_stocks(batch):
+                        yield rows_to_table(rows)
+                    fbo_done.extend(batch)
+                counts["fbo_method"] = FBO_METHOD
+                return
+            except EndpointGone as gone:
+                counts["fbo_method"] = FBO_FALLBACK
+                warnings.append(
+                    f"Ozon FBO per warehouse: {gone}; fell back to /v1/analytics/stocks, which gives units "
+                    "available for sale only (no reserved count per warehouse; supply-request and transit "
+                    "units are not counted)")
+                log.warning(warnings[-1])
+                skus = sorted(set(fbo_done) | set(skus))
+        yield from analytics(skus)
+
+    @dlt.resource(name="ozon_warehouses", write_disposition="replace", parallelized=True)
+    def ozon_warehouses() -> Iterator[pa.Table]:
+        """Names of Ozon's own warehouses (the FBO method gives ids only)."""
+        try:
+            rows = api.ozon_warehouses()
+        except EndpointGone as gone:
+            warnings.append(f"Ozon FBO warehouse names: {gone}; FBO rows keep their warehouse ids as names")
+            return
+        if rows:
             yield rows_to_table(rows)
 
-    @dlt.resource(name="warehouses", write_disposition="replace")
-    def warehouses() -> Iterator[pa.Table]:
-        for rows in api.cursor_pages("/v2/warehouse/list", "warehouses", 100):
-            yield rows_to_table(rows)
+    seller_warehouses: list[dict[str, Any]] = []
+
+    @dlt.transformer(name="fbs_stocks", data_from=product_stocks, write_disposition="replace")
+    def fbs_stocks(page: pa.Table) -> Iterator[Any]:
+        """FBS/rFBS stock per seller warehouse.
+
+        Preferred: everything on each seller warehouse, read once (on the first v4 page).
+        When that method is gone: the by-SKU method with the FBS/rFBS SKUs of every v4 page.
+        """
+        if "fbs_method" not in counts:
+            seller_warehouses.extend(api.seller_warehouses())
+            if seller_warehouses:
+                yield dlt.mark.with_table_name(rows_to_table(seller_warehouses), "warehouses")
+            try:
+                for warehouse in seller_warehouses:
+                    for rows in api.warehouse_stocks(warehouse.get("warehouse_id")):
+                        yield rows_to_table([{**r, "method": FBS_METHOD} for r in rows])
+                counts["fbs_method"] = FBS_METHOD
+                return
+            except EndpointGone as gone:
+                counts["fbs_method"] = FBS_FALLBACK
+                warnings.append(f"Ozon FBS per warehouse: {gone}; fell back to /v2/product/info/stocks-by-warehouse/fbs")
+                log.warning(warnings[-1])
+                # Rows of warehouses read before the method went away are in this load too:
+                # their `method` column tells staging to read only the fallback's rows.
+        if counts["fbs_method"] == FBS_FALLBACK and seller_warehouses:
+            for batch in chunks(skus_of_type(page, ("fbs", "rfbs")), IDS_PER_CALL):
+                for rows in api.fbs_stocks_by_sku(batch):
+                    yield dlt.mark.with_table_name(rows_to_table([{**r, "method": FBS_FALLBACK} for r in rows]), "fbs_stocks")
 
     @dlt.resource(name="products", write_disposition="replace", parallelized=True)
     def products() -> Iterator[pa.Table]:
@@ -218,8 +308,7 @@ def ozon_source(
         if "product_id" not in page.column_names:
             return
         ids = [i for i in dict.fromkeys(page.column("product_id").to_pylist()) if i is not None and str(i) not in known]
-        with counts_lock:  # pages run in parallel threads
-            counts["catalog_products_fetched"] = counts.get("catalog_products_fetched", 0) + len(ids)
+        counts["catalog_products_fetched"] = counts.get("catalog_products_fetched", 0) + len(ids)
         for batch in chunks(ids, PAGE_LIMIT):
             items = api.product_info(batch)
             if items:
@@ -230,4 +319,4 @@ def ozon_source(
         product_info.apply_hints(write_disposition="merge", primary_key="id")
         # A replace resource that yields nothing would empty its table: keep the last list.
         products.apply_hints(write_disposition="append")
-    return [product_stocks, fbo_stocks, fbs_stocks, warehouses, products, product_info]
+    return [product_stocks, fbo_stocks, ozon_warehouses, fbs_stocks, products, product_info]

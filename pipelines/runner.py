@@ -127,11 +127,11 @@ def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
 
 
 # The catalog column each source needs from its last landing to fetch only what is new.
-STORED_CATALOG = {"ozon": ("product_info", "id"), "wb": ("cards", "barcode")}
+STORED_CATALOG = {"ozon": ("product_info", "id"), "wb": ("cards", "chrt_id")}
 
 
 def stored_catalog(settings: Settings, wh: Warehouse, marketplace: str) -> list[Any]:
-    """Product ids (Ozon) or barcodes (WB) of the catalog already landed; empty before the first."""
+    """Product ids (Ozon) or sizes (WB `chrtID`) of the catalog already landed; empty before the first."""
     table, column = STORED_CATALOG[marketplace]
     dataset = settings.raw_dataset(marketplace)
     if not wh.table_exists(table, schema=dataset):
@@ -151,7 +151,7 @@ def build_source(
     client = wildberries.make_client(settings, stats, backoff_base)
     api = wildberries.WildberriesApi(client, settings)
     return wildberries.wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts,
-                                         known_barcodes=known_catalog)
+                                         known_chrt_ids=known_catalog)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -312,6 +312,8 @@ def land_marketplace(
                                      backoff_base=backoff_base, known_catalog=known,
                                      log_level=logging.getLogger().getEffectiveLevel()))
         stats = SyncStats.from_dict(outcome["stats"])
+        # Fallbacks taken and retired methods met: warnings on the sync record, shown by `status`.
+        result.record.warnings.extend(outcome["counts"].pop("warnings", []))
         result.counts.update(outcome["counts"])
         if outcome["error"]:
             raise LandingError(outcome["error"])

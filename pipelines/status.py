@@ -1,6 +1,7 @@
 """`invsync status`: can the stock numbers be trusted right now?
 
 Per marketplace: the last successful sync and its age, the last attempt and its outcome,
+its warnings (a fallback method taken, a retired method met) and the API methods it used,
 row and unit totals, the last error. Exit code 0 when everything is fresh, 1 when some data
 is older than 6 hours (STALE), 2 when older than 24 hours or never synced (CRITICAL), so it
 works as a cron or monitoring check.
@@ -68,8 +69,26 @@ def marketplace_status(wh: Warehouse, marketplace: str, now: datetime, enabled: 
         "last_attempt_at": str(attempt["started_at"]) if attempt else None,
         "last_attempt_status": attempt["status"] if attempt else None,
         "last_error": failed["error_message"] if failed else None,
+        "last_attempt_warnings": _json_list(attempt.get("warnings")) if attempt else [],
+        "methods": _methods(attempt.get("details")) if attempt else {},
         **totals,
     }
+
+
+def _json_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    data = json.loads(value) if isinstance(value, str) else value
+    return [str(v) for v in data] if isinstance(data, list) else [str(data)]
+
+
+def _methods(details: Any) -> dict[str, str]:
+    """Which API method answered each stock need in that sync (`*_method` counts)."""
+    if not details:
+        return {}
+    data = json.loads(details) if isinstance(details, str) else details
+    counts = (data or {}).get("counts") or {}
+    return {k[: -len("_method")]: str(v) for k, v in counts.items() if k.endswith("_method") and v}
 
 
 class UnmigratedWarehouse(RuntimeError):
@@ -77,11 +96,7 @@ class UnmigratedWarehouse(RuntimeError):
 
 
 def check_sync_log_layout(wh: Warehouse) -> None:
-    rows = wh.query(
-        "select column_name as name from information_schema.columns where table_schema = %s and table_name = %s",
-        (wh.schema, "sync_logs"),
-    )
-    missing = SYNC_LOG_COLUMNS - {str(r["name"]).lower() for r in rows}
+    missing = SYNC_LOG_COLUMNS - wh.columns("sync_logs")
     if missing:
         raise UnmigratedWarehouse(
             f"sync_logs in {wh.schema} lacks the columns {', '.join(sorted(missing))}: it is not in this version's "
@@ -107,7 +122,7 @@ def collect_status(settings: Settings, now: datetime | None = None) -> list[dict
 def never_synced(marketplace: str, enabled: bool) -> dict[str, Any]:
     return {"marketplace": marketplace, "configured": enabled, "level": "critical", "last_success_at": None,
             "age_hours": None, "last_attempt_at": None, "last_attempt_status": None, "last_error": None,
-            "rows": 0, "units_present": 0, "units_available": 0}
+            "last_attempt_warnings": [], "methods": {}, "rows": 0, "units_present": 0, "units_available": 0}
 
 
 def exit_code(statuses: list[dict[str, Any]]) -> int:
@@ -134,6 +149,10 @@ def run_status(settings: Settings, as_json: bool = False, now: datetime | None =
               f"last attempt {s['last_attempt_status'] or '-'} at {s['last_attempt_at'] or '-'}")
         print(f"      {s['rows']} rows, {s['units_present']} units present, {s['units_available']} available"
               + ("" if s["configured"] else "  [no credentials configured]"))
+        if s["methods"]:
+            print("      methods: " + ", ".join(f"{need} {method}" for need, method in sorted(s["methods"].items())))
+        for warning in s["last_attempt_warnings"]:
+            print(f"      warning: {warning[:300]}")
         if s["last_error"]:
             print(f"      last error: {s['last_error']}")
     return code

@@ -150,6 +150,15 @@ class Warehouse:
         return bool(rows[0]["n"])
 
 
+    def columns(self, table: str, schema: str | None = None) -> set[str]:
+        """The (lower-case) column names of a table; empty when it does not exist."""
+        rows = self.query(
+            "select column_name as name from information_schema.columns where table_schema = %s and table_name = %s",
+            (schema or self.schema, table),
+        )
+        return {str(r["name"]).lower() for r in rows}
+
+
 def warehouse_for(target: WarehouseTarget) -> Warehouse:
     if target.kind not in ("duckdb", "mysql"):
         raise ConfigError(f"unsupported warehouse kind {target.kind}")

@@ -1,11 +1,20 @@
-"""dlt source for the Wildberries seller APIs: FBO stock, FBS stock, FBS warehouses, cards.
+"""dlt source for the Wildberries seller APIs: FBO stock, seller-warehouse stock, cards.
 
-FBO stock comes from the statistics method `supplier/stocks`, fetched incrementally by
-`lastChangeDate` and merged on (barcode, warehouse), or from the warehouse-remains report
-(a complete snapshot). The statistics method is being retired, so a 404/410 there switches to
-the report automatically. The cards (the catalog) are read whole on a full sync and, on an
-incremental one, only those edited since the last (newest `updatedAt` first); FBS stock is
-asked for every barcode each time. Endpoint facts: `shared/api/wildberries.md`.
+The stock plan (`shared/api/wildberries.md` §1), method by method:
+
+| need | method (fallback) | raw table |
+| --- | --- | --- |
+| sizes: chrtID → nmID, vendorCode, techSize, barcodes | `POST /content/v2/get/cards/list` | `cards` |
+| FBO per size and WB warehouse, with in-way counts | `POST /api/analytics/v1/stocks-report/wb-warehouses` (warehouse-remains report) | `wb_warehouse_stocks` (`warehouse_remains`) |
+| seller warehouses and their `deliveryType` | `GET /api/v3/warehouses` | `fbs_warehouses` |
+| stock per size on each seller warehouse | `POST /api/v3/stocks/{warehouseId}` with `chrtIds` (≤1000) | `fbs_stocks` |
+
+`GET /api/v1/supplier/stocks` was removed in June 2026 and is never called; `skus` (barcodes)
+is never sent. The stocks report is refused to plain Basic tokens (401/403) and may be
+unavailable: then the remains report answers (`WB_FBO_SOURCE=auto`, the default), and the
+sync's `sync_logs` row carries a warning. A `204 No Content` from either report is an empty,
+complete snapshot. FBO stock is a complete snapshot on every sync; the cards are read whole
+on a full sync and, on an incremental one, only those edited since the last.
 """
 
 from __future__ import annotations
@@ -18,26 +27,32 @@ from typing import Any, Callable, Iterable, Iterator
 import dlt
 import pyarrow as pa
 
+from pipelines.api_client import ApiClient, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
-from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
 from pipelines.pages import chunks, rows_to_table
 
 log = logging.getLogger(__name__)
 
-FULL_PICTURE_DATE = "2019-06-20T00:00:00"
 CARDS_PAGE_LIMIT = 100
-FBS_SKUS_PER_CALL = 1000
+CHRT_IDS_PER_CALL = 1000
+STOCKS_REPORT_LIMIT = 250_000
+STOCKS_REPORT_WB = "/api/analytics/v1/stocks-report/wb-warehouses"
 REPORT_POLL_SECONDS = 5.0
 REPORT_MAX_POLLS = 120
 
 # Minimum seconds between calls per API group, from WB's published limits
 # (scaled by INVSYNC_RATE_LIMIT_SCALE; 0 turns pacing off).
-PACING = {"statistics": 60.0, "analytics": 60.0, "analytics_poll": 5.0, "marketplace": 0.2, "content": 0.6}
+PACING = {"stocks_report": 20.0, "analytics": 60.0, "analytics_poll": 5.0, "marketplace": 0.2, "content": 0.6}
+# WB counts any 4XX answer of its marketplace API as 10 requests.
+ERROR_COST = {"marketplace": 10}
+
+# Method names as recorded in the `sync_logs` counts.
+FBO_METHOD, FBO_FALLBACK = "stocks_report_wb_warehouses", "warehouse_remains"
 
 
 def endpoint_group(path: str) -> str:
-    if path.startswith("/api/v1/supplier"):
-        return "statistics"
+    if path.startswith("/api/analytics/v1/stocks-report"):
+        return "stocks_report"
     if path.startswith("/api/v1/warehouse_remains/tasks"):
         return "analytics_poll"
     if path.startswith("/api/v1/warehouse_remains"):
@@ -49,7 +64,21 @@ def endpoint_group(path: str) -> str:
 
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with WB's token header, pacing and the configured retry policy."""
-    return client_for(settings, "wb", {"Authorization": settings.wb_api_token}, PACING, endpoint_group, stats, backoff_base)
+    return client_for(settings, "wb", {"Authorization": settings.wb_api_token}, PACING, endpoint_group, stats,
+                      backoff_base, error_cost=ERROR_COST)
+
+
+def report_items(answer: Any, path: str) -> list[dict[str, Any]]:
+    """The rows of a stocks-report answer: `{"data": {"items": [...]}}`; None (204) = no rows."""
+    if answer is None:
+        return []
+    data = answer.get("data") if isinstance(answer, dict) else None
+    items = data.get("items") if isinstance(data, dict) else None
+    if items is None and isinstance(answer, dict) and "data" not in answer:
+        items = answer.get("items")
+    if not isinstance(items, list):
+        raise ValueError(f"Wildberries {path} answered no data.items array: {str(answer)[:200]}")
+    return items
 
 
 class WildberriesApi:
@@ -57,7 +86,6 @@ class WildberriesApi:
 
     def __init__(self, client: ApiClient, settings: Settings, sleep: Callable[[float], None] = time.sleep):
         self.client = client
-        self.statistics = settings.wb_statistics_api_url
         self.analytics = settings.wb_analytics_api_url
         self.marketplace = settings.wb_marketplace_api_url
         self.content = settings.wb_content_api_url
@@ -70,29 +98,21 @@ class WildberriesApi:
     def post(self, base: str, path: str, body: Any) -> Any:
         return self.client.request("POST", base + path, endpoint=path, json_body=body)
 
-    def supplier_stock_pages(self, date_from: str) -> Iterator[list[dict[str, Any]]]:
-        """Pages of `supplier/stocks` from `date_from`, each next call from the last row's date.
+    def stocks_report_pages(self, path: str) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a stocks-report method (`.../wb-warehouses`, `.../seller-warehouses`).
 
-        `dateFrom` is inclusive, so the rows at the boundary come back on the next page: they
-        are skipped here (a full resync replaces the table, nothing would merge them away);
-        paging stops when a page brings nothing new.
+        Offset paging with the largest page WB allows; no `nmIds` filter, which WB reads as
+        "all products". The end is a short page or `204 No Content` (both are seen).
         """
-        boundary: set[tuple[Any, Any]] = set()  # rows already yielded with lastChangeDate == date_from
+        offset = 0
         while True:
-            rows = self.get(self.statistics, "/api/v1/supplier/stocks", {"dateFrom": date_from})
-            if not isinstance(rows, list):
-                raise ValueError(f"Wildberries /api/v1/supplier/stocks answered {type(rows).__name__}, expected a JSON array")
-            fresh = [
-                r for r in rows
-                if not (str(r.get("lastChangeDate") or "") == date_from and (r.get("barcode"), r.get("warehouseName")) in boundary)
-            ]
-            if not fresh:
+            answer = self.post(self.analytics, path, {"limit": STOCKS_REPORT_LIMIT, "offset": offset})
+            rows = report_items(answer, path)
+            if rows:
+                yield rows
+            if len(rows) < STOCKS_REPORT_LIMIT:
                 return
-            yield fresh
-            newest = max(str(r.get("lastChangeDate") or "") for r in fresh)
-            keys_at_newest = {(r.get("barcode"), r.get("warehouseName")) for r in fresh if str(r.get("lastChangeDate") or "") == newest}
-            boundary = keys_at_newest | (boundary if newest == date_from else set())
-            date_from = newest
+            offset += len(rows)
 
     def warehouse_remains(self) -> list[dict[str, Any]]:
         """Run the warehouse-remains report task to the end and download it."""
@@ -105,7 +125,10 @@ class WildberriesApi:
         for _ in range(REPORT_MAX_POLLS):
             status = ((self.get(self.analytics, base + "/status") or {}).get("data") or {}).get("status")
             if status == "done":
-                return self.get(self.analytics, base + "/download") or []
+                rows = self.get(self.analytics, base + "/download")  # 204 (None) = no data
+                if rows is not None and not isinstance(rows, list):
+                    raise ValueError(f"Wildberries warehouse_remains download answered {type(rows).__name__}, expected a JSON array")
+                return rows or []
             if status in ("purged", "canceled"):
                 raise ValueError(f"Wildberries warehouse_remains task {task_id} ended as '{status}'")
             self._sleep(self.poll_seconds)
@@ -114,8 +137,9 @@ class WildberriesApi:
     def fbs_warehouses(self) -> list[dict[str, Any]]:
         return self.get(self.marketplace, "/api/v3/warehouses") or []
 
-    def fbs_stocks(self, warehouse_id: int, barcodes: list[str]) -> list[dict[str, Any]]:
-        answer = self.post(self.marketplace, f"/api/v3/stocks/{warehouse_id}", {"skus": barcodes})
+    def seller_stocks(self, warehouse_id: int, chrt_ids: list[int]) -> list[dict[str, Any]]:
+        """`amount` per size (`chrtId`) on one seller warehouse; `skus` (barcodes) is switched off."""
+        answer = self.post(self.marketplace, f"/api/v3/stocks/{warehouse_id}", {"chrtIds": chrt_ids})
         return (answer or {}).get("stocks") or []
 
     def card_pages(self, since: datetime | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -164,72 +188,72 @@ def flatten_remains(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def flatten_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (card, size, barcode), card fields repeated."""
+    """One row per (card, size, barcode), card fields repeated.
+
+    `barcode_position` keeps the barcode's place in `sizes[].skus`: the size's first barcode
+    is its `sku` in `inventory_data`.
+    """
     rows = []
     for card in cards:
         outer = {k: v for k, v in card.items() if k not in ("sizes", "photos", "video", "characteristics", "tags", "dimensions")}
         for size in card.get("sizes") or [{}]:
             size_fields = {k: v for k, v in size.items() if k != "skus"}
-            for barcode in size.get("skus") or [None]:
-                rows.append({**outer, **size_fields, "barcode": barcode})
+            for position, barcode in enumerate(size.get("skus") or [None]):
+                rows.append({**outer, **size_fields, "barcode": barcode, "barcode_position": position})
     return rows
 
 
 @dlt.source(name="wb", max_table_nesting=0)
 def wildberries_source(
     api: WildberriesApi,
-    fbo_source: str = "stocks",
+    fbo_source: str = "auto",
     full: bool = False,
     counts: dict[str, Any] | None = None,
-    known_barcodes: Iterable[str] = (),
+    known_chrt_ids: Iterable[Any] = (),
 ) -> list[Any]:
     """All WB resources.
 
-    `fbo_source` is `stocks` (the statistics method, incremental) or `remains` (the report);
-    `full` re-reads the complete statistics picture and the whole catalog and replaces the
-    tables instead of merging. `known_barcodes` are the barcodes of the catalog landed before
-    (the runner reads them from `cards`): given them, an incremental sync reads only the cards
-    edited since the last one and still asks FBS stock for every barcode.
-    `counts` (optional) receives what the API reported, e.g. the distinct nmIds seen.
+    `fbo_source`: `auto` (the stocks report, the remains report when it is refused or gone),
+    `stocks-report` or `remains` (only that one). `full` re-reads the whole catalog and
+    replaces it instead of merging. `known_chrt_ids` are the sizes of the catalog landed
+    before (the runner reads them from `cards`): given them, an incremental sync reads only
+    the cards edited since the last one and still asks seller-warehouse stock for every size.
+    `counts` (optional) receives what the API reported, the method used and `warnings`.
     """
     counts = counts if counts is not None else {}
-    known = [] if full else list(dict.fromkeys(b for b in known_barcodes if b))
+    warnings: list[str] = counts.setdefault("warnings", [])
+    known = [] if full else list(dict.fromkeys(int(c) for c in known_chrt_ids if c is not None))
     catalog_delta = bool(known)
-    # Root resources are `parallelized`: dlt pulls their pages in worker threads, so calls to
-    # different endpoints overlap instead of queueing. Each endpoint group still obeys its
-    # pacing (the Pacer is shared and thread-safe) and pages of one resource stay in order.
 
-    @dlt.resource(name="supplier_stocks", write_disposition="merge", primary_key=("barcode", "warehouseName"), parallelized=True)
+    @dlt.resource(name="wb_warehouse_stocks", write_disposition="replace", parallelized=True)
     def fbo_stocks() -> Iterator[Any]:
-        """FBO stock: `supplier/stocks` since the last `lastChangeDate` seen, else the remains report.
-
-        The cursor lives in dlt's resource state, which dlt commits only with a successful load,
-        so an interrupted sync starts again from the same point (the merge removes duplicates).
-        """
-        state = dlt.current.resource_state()
-        if fbo_source == "stocks":
-            date_from = FULL_PICTURE_DATE if full else state.get("last_change_date", FULL_PICTURE_DATE)
-            newest, nm_ids = date_from, set()
+        """FBO stock per size and WB warehouse: the stocks report, else the remains report."""
+        nm_ids: set[Any] = set()
+        yielded = 0
+        if fbo_source in ("auto", "stocks-report"):
             try:
-                for rows in api.supplier_stock_pages(date_from):
+                for rows in api.stocks_report_pages(STOCKS_REPORT_WB):
                     nm_ids.update(r.get("nmId") for r in rows)
-                    newest = max(newest, max(str(r.get("lastChangeDate") or "") for r in rows))
+                    yielded += len(rows)
                     yield rows_to_table(rows)
-                state["last_change_date"] = newest
-                counts["fbo_method"] = "supplier_stocks"
+                counts["fbo_method"] = FBO_METHOD
                 counts["nm_ids_fetched"] = len(nm_ids)
                 return
-            except EndpointGone:
-                log.warning("Wildberries /api/v1/supplier/stocks is retired: using the warehouse-remains report")
+            except (AuthError, EndpointGone) as refused:
+                if fbo_source != "auto":
+                    raise
+                warnings.append(f"WB FBO stock: {refused}; fell back to the warehouse-remains report "
+                                "(in-way units per size, not per warehouse)")
+                log.warning(warnings[-1])
         items = api.warehouse_remains()
-        counts["fbo_method"] = "warehouse_remains"
+        if yielded and not items:
+            # Staging tells the fallback's load by its rows: with none, the partial report
+            # would pass for a complete one.
+            raise ValueError("Wildberries warehouse-remains report answered no data after the stocks report failed mid-way")
+        counts["fbo_method"] = FBO_FALLBACK
         counts["nm_ids_fetched"] = len({i.get("nmId") for i in items})
-        hints = dlt.mark.make_hints(table_name="warehouse_remains", write_disposition="replace", primary_key=())
         for page in chunks(flatten_remains(items), 50_000):
-            yield dlt.mark.with_hints(rows_to_table(page), hints, create_table_variant=True)
-
-    if full:
-        fbo_stocks.apply_hints(write_disposition="replace")
+            yield dlt.mark.with_table_name(rows_to_table(page), "warehouse_remains")
 
     @dlt.resource(name="fbs_warehouses", write_disposition="replace")
     def fbs_warehouses() -> Iterator[pa.Table]:
@@ -259,30 +283,30 @@ def wildberries_source(
         yield rows_to_table([])  # end-of-catalog marker: fbs_stocks flushes its last batch
 
     if catalog_delta:
-        # Edited cards replace all their rows (a barcode removed from a card goes with it).
+        # Edited cards replace all their rows (a size or barcode removed from a card goes with it).
         cards.apply_hints(write_disposition={"disposition": "merge", "strategy": "delete-insert"}, merge_key="nmID")
 
-    pending: list[str] = list(known)  # the stored catalog's barcodes, then each new card's
-    queued: set[str] = set(known)
+    pending: list[int] = list(known)  # the stored catalog's sizes, then each new card's
+    queued: set[int] = set(known)
     seller_warehouses: list[dict[str, Any]] | None = None  # fetched once, on the first batch
 
     @dlt.transformer(name="fbs_stocks", data_from=cards, write_disposition="replace")
     def fbs_stocks(page: pa.Table) -> Iterator[pa.Table]:
-        """Stock per seller warehouse for every barcode in the catalog, 1000 barcodes per call."""
+        """Stock per seller warehouse for every size (`chrtId`) in the catalog, 1000 per call."""
         nonlocal seller_warehouses
-        if page.num_rows and "barcode" in page.column_names:
-            for barcode in page.column("barcode").to_pylist():
-                if barcode and str(barcode) not in queued:
-                    queued.add(str(barcode))
-                    pending.append(str(barcode))
+        if page.num_rows and "chrt_id" in page.column_names:
+            for chrt in page.column("chrt_id").to_pylist():
+                if chrt is not None and int(chrt) not in queued:
+                    queued.add(int(chrt))
+                    pending.append(int(chrt))
         end_of_catalog = page.num_rows == 0
-        while len(pending) >= FBS_SKUS_PER_CALL or (end_of_catalog and pending):
-            batch = pending[:FBS_SKUS_PER_CALL]
-            del pending[:FBS_SKUS_PER_CALL]
+        while len(pending) >= CHRT_IDS_PER_CALL or (end_of_catalog and pending):
+            batch = pending[:CHRT_IDS_PER_CALL]
+            del pending[:CHRT_IDS_PER_CALL]
             if seller_warehouses is None:
                 seller_warehouses = api.fbs_warehouses()
             for warehouse in seller_warehouses:
-                stocks = api.fbs_stocks(warehouse["id"], batch)
+                stocks = api.seller_stocks(warehouse["id"], batch)
                 if stocks:
                     yield rows_to_table([{"warehouse_id": warehouse["id"], **s} for s in stocks])
 

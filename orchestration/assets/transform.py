@@ -32,8 +32,9 @@ from pipelines.dbt_build import publish_loads_env, temporary_environment
 
 # Tables that a resource writes under another name (a fallback method's answer).
 TABLE_PRODUCED_BY = {
-    ("raw_ozon", "stock_on_warehouses"): "analytics_stocks",  # Ozon's older FBO method
-    ("raw_wb", "warehouse_remains"): "supplier_stocks",  # WB's report fallback for FBO stock
+    ("raw_ozon", "analytics_stocks"): "fbo_stocks",  # Ozon's FBO fallback method
+    ("raw_ozon", "warehouses"): "fbs_stocks",  # the seller warehouse list, read with their stock
+    ("raw_wb", "warehouse_remains"): "wb_warehouse_stocks",  # WB's report fallback for FBO stock
 }
 
 

@@ -13,12 +13,15 @@ fbo as (
         coalesce(p.marketplace_product_id, '') as marketplace_product_id,
         coalesce(f.offer_id, p.offer_id) as offer_id,
         f.warehouse_id,
-        f.warehouse_name,
+        -- The FBO method gives ids only: names from Ozon's warehouse list, else the id itself.
+        coalesce(f.warehouse_name, n.warehouse_name, concat('Ozon warehouse ', f.warehouse_id)) as warehouse_name,
+        'physical' as warehouse_kind,
         'FBO' as stock_type,
         f.quantity_present,
         f.quantity_reserved
     from {{ ref('stg_ozon__fbo_stocks') }} f
     left join product_by_sku p on p.sku = f.sku
+    left join {{ ref('stg_ozon__ozon_warehouses') }} n on n.warehouse_id = f.warehouse_id
 ),
 
 fbs as (
@@ -28,6 +31,7 @@ fbs as (
         s.offer_id,
         s.warehouse_id,
         coalesce(s.warehouse_name, w.warehouse_name) as warehouse_name,
+        'physical' as warehouse_kind,
         coalesce(w.stock_type, 'FBS') as stock_type,
         s.quantity_present,
         s.quantity_reserved
@@ -38,7 +42,7 @@ fbs as (
 fbp as (
     select
         sku, marketplace_product_id, offer_id,
-        'ozon-fbp' as warehouse_id, 'FBP' as warehouse_name, stock_type,
+        'ozon-fbp' as warehouse_id, 'FBP' as warehouse_name, 'aggregate' as warehouse_kind, stock_type,
         quantity_present, quantity_reserved
     from {{ ref('stg_ozon__stocks') }}
     where stock_type = 'FBP'

@@ -14,7 +14,7 @@ names as (
     from {{ ref('stg_ozon__products') }} group by sku
     union all
     select 'wb' as marketplace, sku, max(product_name) as product_name, max(sku) as barcode
-    from {{ ref('stg_wb__cards') }} group by sku
+    from {{ ref('stg_wb__cards') }} where sku is not null group by sku
 ),
 
 catalog as (
@@ -27,10 +27,11 @@ select
     s.marketplace_product_id,
     s.offer_id,
     c.product_id,
-    case when s.marketplace = 'wb' then s.sku else n.barcode end as barcode,
+    n.barcode,
     n.product_name,
     s.warehouse_id,
     s.warehouse_name,
+    s.warehouse_kind,
     s.stock_type,
     s.quantity_present,
     s.quantity_reserved,

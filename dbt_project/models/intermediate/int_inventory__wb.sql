@@ -1,41 +1,90 @@
--- WB stock at the inventory grain: FBO per WB warehouse (statistics method, or the remains
--- report when that is what the published load used) and FBS per seller warehouse.
-with remains as (
+-- WB stock at the inventory grain (sku, warehouse, stock type).
+--
+-- The sku is the size's first barcode from its card (stock itself comes per size, chrt_id); a
+-- size whose card or barcode is unknown still gets its row, under `chrt:<chrt_id>`.
+-- WB FBO places are keyed by name (`name_key`), whichever method answered: the stocks report
+-- and the remains report name the same places, so a switch between them, or WB's switch from
+-- named warehouses to aggregate places, zeroes the old places and totals per size stay exact.
+--   stocks report: present = quantity + in-way both ways, reserved = in-way, available = quantity;
+--   remains report (fallback): quantity per place, and the size's in-way units at one
+--   aggregate place (the report does not split them by warehouse);
+--   seller warehouses: present = available = amount, stock type from the warehouse's deliveryType.
+with sizes as (
+    select chrt_id, sku, marketplace_product_id, offer_id
+    from (
+        select
+            chrt_id, sku, marketplace_product_id, offer_id,
+            row_number() over (partition by chrt_id order by barcode_position, sku) as position
+        from {{ ref('stg_wb__cards') }}
+        where chrt_id is not null
+    ) ranked
+    where position = 1
+),
+
+remains as (
     select * from {{ ref('stg_wb__warehouse_remains') }}
 ),
 
-fbo as (
-    select sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name,
-           'FBO' as stock_type, quantity_present, quantity_reserved
-    from {{ ref('stg_wb__stocks') }}
-    where not exists (select 1 from remains)
-    union all
-    select sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name,
-           'FBO' as stock_type, quantity_present, quantity_reserved
-    from remains
-),
-
-cards as (
-    select sku, max(marketplace_product_id) as marketplace_product_id, max(offer_id) as offer_id
-    from {{ ref('stg_wb__cards') }}
-    group by sku
-),
-
-fbs as (
+stocks_report as (
     select
-        f.sku,
-        coalesce(c.marketplace_product_id, '') as marketplace_product_id,
-        c.offer_id,
+        coalesce(s.sku, concat('chrt:', r.chrt_id)) as sku,
+        coalesce(s.marketplace_product_id, r.marketplace_product_id) as marketplace_product_id,
+        s.offer_id,
+        {{ name_key('r.warehouse_name') }} as warehouse_id,
+        r.warehouse_name,
+        {{ wb_place_kind('r.warehouse_name') }} as warehouse_kind,
+        'FBO' as stock_type,
+        r.quantity + r.in_way_to_client + r.in_way_from_client as quantity_present,
+        r.in_way_to_client + r.in_way_from_client as quantity_reserved
+    from {{ ref('stg_wb__fbo_stocks') }} r
+    left join sizes s on s.chrt_id = r.chrt_id
+    where not exists (select 1 from remains)
+),
+
+remains_places as (
+    select
+        sku, marketplace_product_id, offer_id,
+        {{ name_key('warehouse_name') }} as warehouse_id,
+        warehouse_name,
+        {{ wb_place_kind('warehouse_name') }} as warehouse_kind,
+        'FBO' as stock_type,
+        quantity as quantity_present,
+        0 as quantity_reserved
+    from remains
+    where entry_kind = 'warehouse'
+    union all
+    select
+        sku, max(marketplace_product_id), max(offer_id),
+        {{ name_key("'" ~ wb_in_way_place() ~ "'") }},
+        '{{ wb_in_way_place() }}',
+        'aggregate',
+        'FBO',
+        sum(quantity),
+        sum(quantity)
+    from remains
+    where entry_kind in ('in_way_to_client', 'in_way_from_client')
+    group by sku
+    having sum(quantity) <> 0
+),
+
+seller as (
+    select
+        coalesce(s.sku, concat('chrt:', f.chrt_id)) as sku,
+        coalesce(s.marketplace_product_id, '') as marketplace_product_id,
+        s.offer_id,
         f.warehouse_id,
         w.warehouse_name,
-        'FBS' as stock_type,
+        'physical' as warehouse_kind,
+        coalesce(w.stock_type, 'FBS') as stock_type,
         f.quantity_present,
         0 as quantity_reserved
     from {{ ref('stg_wb__fbs_stocks') }} f
-    left join cards c on c.sku = f.sku
+    left join sizes s on s.chrt_id = f.chrt_id
     left join {{ ref('stg_wb__fbs_warehouses') }} w on w.warehouse_id = f.warehouse_id
 )
 
-select * from fbo
+select * from stocks_report
 union all
-select * from fbs
+select * from remains_places
+union all
+select * from seller

@@ -32,9 +32,11 @@ valid as (
 )
 
 {% if is_incremental() %}
+{#- A table from before `warehouse_kind` existed gets the column from this run (append_new_columns). -#}
+{%- set has_kind = 'warehouse_kind' in adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
 ,
 current_rows as (
-    select t.*
+    select t.*{% if not has_kind %}, cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as warehouse_kind{% endif %}
     from {{ this }} t
     inner join publishable p on p.marketplace = t.marketplace
 ),
@@ -42,7 +44,7 @@ current_rows as (
 changed as (
     select
         v.marketplace, v.sku, v.marketplace_product_id, v.offer_id, v.product_id, v.barcode,
-        v.product_name, v.warehouse_id, v.warehouse_name, v.stock_type,
+        v.product_name, v.warehouse_id, v.warehouse_name, v.warehouse_kind, v.stock_type,
         v.quantity_present, v.quantity_reserved, v.quantity_available,
         v.synced_at as last_sync_at,
         case
@@ -62,6 +64,7 @@ changed as (
        or coalesce(c.product_id, '') <> coalesce(v.product_id, '')
        or coalesce(c.product_name, '') <> coalesce(v.product_name, '')
        or coalesce(c.warehouse_name, '') <> coalesce(v.warehouse_name, '')
+       or coalesce(c.warehouse_kind, '') <> coalesce(v.warehouse_kind, '')
        or coalesce(c.offer_id, '') <> coalesce(v.offer_id, '')
 ),
 
@@ -70,7 +73,7 @@ gone as (
     -- so a bad row never zeroes good data): set to zero.
     select
         c.marketplace, c.sku, c.marketplace_product_id, c.offer_id, c.product_id, c.barcode,
-        c.product_name, c.warehouse_id, c.warehouse_name, c.stock_type,
+        c.product_name, c.warehouse_id, c.warehouse_name, c.warehouse_kind, c.stock_type,
         0 as quantity_present, 0 as quantity_reserved, 0 as quantity_available,
         p.synced_at as last_sync_at,
         p.synced_at as updated_at
@@ -98,7 +101,7 @@ upserts as (
 upserts as (
     select
         marketplace, sku, marketplace_product_id, offer_id, product_id, barcode,
-        product_name, warehouse_id, warehouse_name, stock_type,
+        product_name, warehouse_id, warehouse_name, warehouse_kind, stock_type,
         quantity_present, quantity_reserved, quantity_available,
         synced_at as last_sync_at,
         synced_at as updated_at
@@ -126,5 +129,6 @@ select
     -- Legacy compatibility: the importer this replaces had `source` and `snapshot_date`;
     -- tools that still read them keep working (see migrations/).
     {{ as_text("case marketplace when 'ozon' then 'Ozon' when 'wb' then 'Wildberries' end", 16) }} as source,
-    cast(last_sync_at as date) as snapshot_date
+    cast(last_sync_at as date) as snapshot_date,
+    {{ as_text('warehouse_kind', 16) }} as warehouse_kind
 from upserts

@@ -1,35 +1,41 @@
--- FBO stock per Ozon warehouse, from whichever method the published load used:
--- /v1/analytics/stocks (present = available + requested, reserved = requested) or the older
--- /v2/analytics/stock_on_warehouses (present = free_to_sell + reserved), which has names only.
+-- FBO stock per SKU and Ozon warehouse, from the method the published load used.
+-- Preferred, /v1/product/info/stocks-by-warehouse/fbo: present and reserved as Ozon gives them.
+-- Fallback, /v1/analytics/stocks (the load holds its rows only when the method above was
+-- gone): units available for sale only, so present = available and reserved = 0. Its cluster
+-- aggregate rows (warehouse_id 0, no name) double-count and are dropped; supply-request
+-- (`requested_stock_count`) and transit units are never stock.
+with analytics as (
+    select *
+    from {{ optional_source('raw_ozon', 'analytics_stocks', ['sku', 'offer_id', 'name', 'warehouse_id', 'warehouse_name', 'available_stock_count', '_dlt_load_id']) }} a
+    where _dlt_load_id = {{ publish_load_id('ozon') }}
+)
+
+select
+    {{ as_text('sku') }} as sku,
+    offer_id,
+    cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as product_name,
+    {{ as_text('warehouse_id') }} as warehouse_id,
+    cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as warehouse_name,
+    {{ as_int('present') }} as quantity_present,
+    {{ as_int('reserved') }} as quantity_reserved,
+    'stocks_by_warehouse_fbo' as method,
+    _dlt_load_id as load_id
+from {{ optional_source('raw_ozon', 'fbo_stocks', ['sku', 'offer_id', 'warehouse_id', 'present', 'reserved', '_dlt_load_id']) }} f
+where _dlt_load_id = {{ publish_load_id('ozon') }}
+  and not exists (select 1 from analytics)
+
+union all
+
 select
     {{ as_text('sku') }} as sku,
     offer_id,
     name as product_name,
     {{ as_text('warehouse_id') }} as warehouse_id,
     warehouse_name,
-    {{ as_int('available_stock_count') }} + {{ as_int('requested_stock_count') }} as quantity_present,
-    {{ as_int('requested_stock_count') }} as quantity_reserved,
+    {{ as_int('available_stock_count') }} as quantity_present,
+    0 as quantity_reserved,
+    'analytics_stocks' as method,
     _dlt_load_id as load_id
-from {{ optional_source('raw_ozon', 'analytics_stocks', ['sku', 'offer_id', 'name', 'warehouse_id', 'warehouse_name', 'available_stock_count', 'requested_stock_count', '_dlt_load_id']) }} a
-where _dlt_load_id = {{ publish_load_id('ozon') }}
-  -- A sync that found the method retired half-way re-read everything with the older one:
-  -- then only that complete answer counts.
-  and not exists (
-      select 1
-      from {{ optional_source('raw_ozon', 'stock_on_warehouses', ['_dlt_load_id']) }} older
-      where older._dlt_load_id = {{ publish_load_id('ozon') }}
-  )
-
-union all
-
-select
-    {{ as_text('sku') }} as sku,
-    item_code as offer_id,
-    item_name as product_name,
-    {{ name_key('warehouse_name') }} as warehouse_id,
-    warehouse_name,
-    {{ as_int('free_to_sell_amount') }} + {{ as_int('reserved_amount') }} as quantity_present,
-    {{ as_int('reserved_amount') }} as quantity_reserved,
-    _dlt_load_id as load_id
-from {{ optional_source('raw_ozon', 'stock_on_warehouses', ['sku', 'item_code', 'item_name', 'warehouse_name', 'free_to_sell_amount', 'reserved_amount', '_dlt_load_id']) }} s
-where _dlt_load_id = {{ publish_load_id('ozon') }}
+from analytics
+where {{ as_text('warehouse_id') }} <> '0'
+  and coalesce(warehouse_name, '') <> ''

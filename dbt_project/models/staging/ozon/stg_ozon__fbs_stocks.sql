@@ -1,12 +1,21 @@
--- FBS and rFBS stock per seller warehouse (/v2/product/info/stocks-by-warehouse/fbs).
-select
-    {{ as_text('sku') }} as sku,
-    offer_id,
-    {{ as_text('product_id') }} as marketplace_product_id,
-    {{ as_text('warehouse_id') }} as warehouse_id,
-    warehouse_name,
-    {{ as_int('present') }} as quantity_present,
-    {{ as_int('reserved') }} as quantity_reserved,
-    _dlt_load_id as load_id
-from {{ optional_source('raw_ozon', 'fbs_stocks', ['sku', 'offer_id', 'product_id', 'warehouse_id', 'warehouse_name', 'present', 'reserved', '_dlt_load_id']) }}
-where _dlt_load_id = {{ publish_load_id('ozon') }}
+-- FBS and rFBS stock per seller warehouse (published load only), from the method the load
+-- used: /v1/product/info/warehouse/stocks per warehouse, or, when that method went away
+-- during the sync, only the complete answer of /v2/product/info/stocks-by-warehouse/fbs.
+with landed as (
+    select
+        {{ as_text('sku') }} as sku,
+        offer_id,
+        {{ as_text('product_id') }} as marketplace_product_id,
+        {{ as_text('warehouse_id') }} as warehouse_id,
+        warehouse_name,
+        {{ as_int('present') }} as quantity_present,
+        {{ as_int('reserved') }} as quantity_reserved,
+        coalesce(method, 'warehouse_stocks') as method,
+        _dlt_load_id as load_id
+    from {{ optional_source('raw_ozon', 'fbs_stocks', ['sku', 'offer_id', 'product_id', 'warehouse_id', 'warehouse_name', 'present', 'reserved', 'method', '_dlt_load_id']) }} f
+    where _dlt_load_id = {{ publish_load_id('ozon') }}
+)
+
+select * from landed
+where method = 'stocks_by_warehouse_fbs'
+   or not exists (select 1 from landed fallback where fallback.method = 'stocks_by_warehouse_fbs')
