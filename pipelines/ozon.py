@@ -32,6 +32,7 @@ import pyarrow as pa
 from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
 from pipelines.pages import chunks, rows_to_table
+from pipelines.progress import plan
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,12 @@ def ozon_source(
     def product_stocks() -> Iterator[pa.Table]:
         rows_seen = 0
         for items, total in api.stock_pages():
+            if "total_items" not in counts and total:
+                pages = -(-int(total) // PAGE_LIMIT)  # each page also costs an FBO call and, when new, a catalog call
+                for endpoint in ("/v4/product/info/stocks", "/v1/product/info/stocks-by-warehouse/fbo"):
+                    plan(counts, endpoint, pages)
+                if not catalog_delta:
+                    plan(counts, "/v3/product/info/list", pages)
             counts["total_items"] = total
             rows = flatten_stock_items(items)
             rows_seen += len(rows)

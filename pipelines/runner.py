@@ -31,6 +31,7 @@ import dlt
 from pipelines import ozon, sync_log, wildberries
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.api_client import SyncStats
+from pipelines.progress import ProgressReporter
 from pipelines.sync_log import SyncRecord
 from pipelines.warehouse import Warehouse, warehouse_for
 from migrations import runner as migrations
@@ -234,7 +235,8 @@ def extract_in_child(
     error, row_counts = None, {}
     try:
         pipeline = make_pipeline(settings, marketplace)
-        pipeline.extract(build_source(settings, marketplace, stats, counts, full, backoff_base, known_catalog))
+        with ProgressReporter(marketplace, stats, counts):
+            pipeline.extract(build_source(settings, marketplace, stats, counts, full, backoff_base, known_catalog))
         row_counts = dict(pipeline.normalize().row_counts)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
         error = failure_text(settings, exc)

@@ -30,6 +30,7 @@ import pyarrow as pa
 from pipelines.api_client import ApiClient, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
 from pipelines.pages import chunks, rows_to_table
+from pipelines.progress import plan
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ def wildberries_source(
         nm_ids: set[Any] = set()
         yielded = 0
         if fbo_source in ("auto", "stocks-report"):
+            plan(counts, STOCKS_REPORT_WB, 1)
             try:
                 for rows in api.stocks_report_pages(STOCKS_REPORT_WB):
                     nm_ids.update(r.get("nmId") for r in rows)

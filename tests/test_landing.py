@@ -44,17 +44,26 @@ def test_every_endpoint_lands_all_pages(sandbox, duckdb_url) -> None:
     ozon_fbo = [r for r in expected if r["marketplace"] == "ozon" and r["stock_type"] == "FBO"]
     ozon_fbs = [r for r in expected if r["marketplace"] == "ozon" and r["stock_type"] in ("FBS", "realFBS")]
     wb_fbo = [r for r in expected if r["marketplace"] == "wb" and r["stock_type"] == "FBO"]
-    wb_fbs = [r for r in expected if r["marketplace"] == "wb" and r["stock_type"] == "FBS"]
-    assert raw_count(settings, "raw_ozon", "analytics_stocks") == len(ozon_fbo)
+    wb_seller = [r for r in expected if r["marketplace"] == "wb" and r["stock_type"] != "FBO"]
+    assert raw_count(settings, "raw_ozon", "fbo_stocks") == len(ozon_fbo)
     assert raw_count(settings, "raw_ozon", "fbs_stocks") == len(ozon_fbs)
-    assert raw_count(settings, "raw_wb", "supplier_stocks") == len(wb_fbo)
-    assert raw_count(settings, "raw_wb", "fbs_stocks") == len(wb_fbs)
+    assert raw_count(settings, "raw_wb", "wb_warehouse_stocks") == len(wb_fbo)
+    assert raw_count(settings, "raw_wb", "fbs_stocks") == len(wb_seller)
     assert raw_count(settings, "raw_ozon", "warehouses") >= 2
+    assert raw_count(settings, "raw_ozon", "ozon_warehouses") >= 2
     assert raw_count(settings, "raw_ozon", "product_info") == raw_count(settings, "raw_ozon", "products")
     # Every row carries the load id and the fetch time; Cyrillic survives.
-    assert raw_count(settings, "raw_wb", "supplier_stocks", "where _dlt_load_id is null or _fetched_at is null") == 0
-    names = {r[0] for r in raw_query(settings, "select distinct warehouse_name from raw_wb.supplier_stocks")}
-    assert names & {r["warehouse_name"] for r in wb_fbo} == names
+    assert raw_count(settings, "raw_wb", "wb_warehouse_stocks", "where _dlt_load_id is null or _fetched_at is null") == 0
+    names = {r[0] for r in raw_query(settings, "select distinct warehouse_name from raw_wb.wb_warehouse_stocks")}
+    assert names == {r["warehouse_name"] for r in wb_fbo}
+    # The fallbacks were not needed, and the record says which methods answered.
+    assert raw_count(settings, "raw_ozon", "fbs_stocks", "where method <> 'warehouse_stocks'") == 0
+    assert result.results["ozon"].counts["fbo_method"] == "stocks_by_warehouse_fbo"
+    assert result.results["ozon"].counts["fbs_method"] == "warehouse_stocks"
+    assert result.results["wb"].counts["fbo_method"] == "stocks_report_wb_warehouses"
+    # Never the removed WB method, never barcodes for seller stock, never empty Ozon filters.
+    assert sandbox.request_log.hits(path="/api/v1/supplier/stocks") == 0
+    assert sandbox.request_log.hits(status=400) == 0
 
     wh = warehouse_for(settings.warehouse)
     for marketplace in ("ozon", "wb"):
@@ -63,25 +72,20 @@ def test_every_endpoint_lands_all_pages(sandbox, duckdb_url) -> None:
         assert row["records_fetched"] > 0 and row["api_requests"] > 0 and row["load_id"]
 
 
-def test_second_sync_lands_only_changes_for_wb_and_a_fresh_snapshot_for_ozon(sandbox, duckdb_url) -> None:
+def test_second_sync_lands_a_fresh_complete_stock_snapshot(sandbox, duckdb_url) -> None:
     settings = settings_for(sandbox.env(), duckdb_url)
     assert run_sync(settings, backoff_base=0.01).ok
-    wb_rows_first = raw_count(settings, "raw_wb", "supplier_stocks")
     sandbox.tick()
     second = run_sync(settings, backoff_base=0.01)
     assert second.ok, second.summary()
-    wb = second.results["wb"]
-    fetched_second = wb.row_counts["supplier_stocks"]
-    # Only what changed comes back (plus the boundary rows of the cursor), far fewer than all rows.
-    assert 0 < fetched_second < wb_rows_first / 2
-    # The merged table is still the whole picture and matches the sandbox exactly.
-    expected_wb = {(r["sku"], r["warehouse_name"]): r["quantity_present"]
-                   for r in sandbox.account.expected_inventory() if r["marketplace"] == "wb" and r["stock_type"] == "FBO"}
-    landed = {(r[0], r[1]): r[2] for r in raw_query(settings, "select barcode, warehouse_name, quantity_full from raw_wb.supplier_stocks")}
+    # Stock reports have no "changed since": every sync lands the whole picture, one load only.
+    for marketplace, dataset, table in (("ozon", "raw_ozon", "product_stocks"), ("wb", "raw_wb", "wb_warehouse_stocks")):
+        loads = raw_query(settings, f"select distinct _dlt_load_id from {dataset}.{table}")
+        assert loads == [(second.results[marketplace].record.load_id,)]
+    expected_wb = {(r["marketplace_product_id"], r["warehouse_name"]) for r in sandbox.account.expected_inventory("wb")
+                   if r["stock_type"] == "FBO"}
+    landed = {(str(r[0]), r[1]) for r in raw_query(settings, "select nm_id, warehouse_name from raw_wb.wb_warehouse_stocks")}
     assert landed == expected_wb
-    # Ozon is a fresh complete snapshot: one load id only.
-    loads = raw_query(settings, "select distinct _dlt_load_id from raw_ozon.product_stocks")
-    assert loads == [(second.results["ozon"].record.load_id,)]
 
 
 def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_catalog(sandbox, duckdb_url) -> None:
@@ -107,13 +111,15 @@ def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_cat
     assert since_last >= new_products + 1
     assert wb.counts["catalog"] == "changed cards" and wb.counts["cards_fetched"] == since_last
     assert wb.record.details["requests_by_endpoint"]["/content/v2/get/cards/list"] == 1
-    # ... yet the catalog table still holds every barcode, and FBS stock was asked for all of
-    # them, the new products' barcodes included.
+    # ... yet the catalog table still holds every barcode, and seller-warehouse stock was asked
+    # for every size, the new products' sizes included.
     assert raw_count(settings, "raw_wb", "cards") == after["wb"]["barcodes"]
-    expected_fbs = {(r["sku"], r["warehouse_id"]): r["quantity_present"] for r in sandbox.account.expected_inventory("wb")
-                    if r["stock_type"] == "FBS"}
-    landed_fbs = {(str(r[0]), str(r[1])): r[2] for r in raw_query(settings, "select sku, warehouse_id, amount from raw_wb.fbs_stocks")}
-    assert landed_fbs == expected_fbs
+    expected_seller = {(r["sku"], r["warehouse_id"]): r["quantity_present"] for r in sandbox.account.expected_inventory("wb")
+                       if r["stock_type"] != "FBO"}
+    landed_seller = {(str(r[0]), str(r[1])): r[2] for r in raw_query(
+        settings, "select c.barcode, f.warehouse_id, f.amount from raw_wb.fbs_stocks f "
+                  "join raw_wb.cards c on c.chrt_id = f.chrt_id")}
+    assert landed_seller == expected_seller
     # Ozon: no product list, product info only for the products not seen before.
     requests = ozon.record.details["requests_by_endpoint"]
     assert "/v3/product/list" not in requests and requests["/v3/product/info/list"] == 1
@@ -137,17 +143,21 @@ def test_a_package_an_interrupted_sync_left_behind_is_loaded_first(sandbox, duck
     assert run_sync(settings, which="wb", backoff_base=0.01).ok
     # A sync that died after the API calls, before the load: its package waits on disk.
     outcome = extract_in_child(settings, "wb", full=True, backoff_base=0.01, known_catalog=[])
-    assert outcome["error"] is None and outcome["row_counts"]["supplier_stocks"] > 0
+    assert outcome["error"] is None and outcome["row_counts"]["wb_warehouse_stocks"] > 0
     sandbox.tick()
     with caplog.at_level("WARNING"):
         result = run_sync(settings, which="wb", backoff_base=0.01)
     assert result.ok, result.summary()
     assert "loading the packages an interrupted sync left behind" in caplog.text
     # The fresh load came after it, and the table is the current picture, without duplicates.
-    expected = {(r["sku"], r["warehouse_name"]): r["quantity_present"]
-                for r in sandbox.account.expected_inventory("wb") if r["stock_type"] == "FBO"}
-    landed = {(r[0], r[1]): r[2] for r in raw_query(settings, "select barcode, warehouse_name, quantity_full from raw_wb.supplier_stocks")}
-    assert landed == expected
+    expected: dict[tuple, int] = {}
+    for r in sandbox.account.expected_inventory("wb"):
+        if r["stock_type"] == "FBO":
+            key = (r["marketplace_product_id"], r["warehouse_name"])
+            expected[key] = expected.get(key, 0) + r["quantity_present"]
+    landed = raw_query(settings, "select nm_id, warehouse_name, sum(quantity + in_way_to_client + in_way_from_client) "
+                                 "from raw_wb.wb_warehouse_stocks group by all")
+    assert {(str(r[0]), r[1]): r[2] for r in landed} == expected
     assert raw_query(settings, "select max(_dlt_load_id) from raw_wb.fbs_stocks")[0][0] == result.results["wb"].record.load_id
 
 
@@ -206,7 +216,7 @@ def _state(pid: int) -> str:
 def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
     from pipelines.sandbox import Fault
 
-    sandbox.add_fault(Fault(kind="rate_limit", path="/api/v1/supplier/stocks", count=3, retry_after=0.4))
+    sandbox.add_fault(Fault(kind="rate_limit", path="/api/analytics/v1/stocks-report/wb-warehouses", count=3, retry_after=0.4))
     settings = settings_for(sandbox.env(), duckdb_url)
     started = time.monotonic()
     result = run_sync(settings, which="wb", backoff_base=0.01)
@@ -215,7 +225,7 @@ def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
     rec = result.results["wb"].record
     assert rec.retries >= 3
     # The three injected 429s said "retry in 0.4 s" and we waited exactly that, three times
-    # (the sandbox's own 1/min limiter, scaled, may add a 429 of its own).
+    # (the sandbox's own 3/min limiter, scaled, may add a 429 of its own).
     assert rec.details["retry_waits"].count(0.4) == 3
     assert rec.details["rate_limited"] >= 3
     assert elapsed >= 3 * 0.4
@@ -241,12 +251,16 @@ def test_bad_credentials_fail_fast_with_a_clear_message_and_a_failed_row(sandbox
     assert time.monotonic() - started < 5  # no retries with a 1 s backoff
     ozon = result.results["ozon"]
     assert ozon.status == "failed" and not result.ok
-    # Resources run in parallel: whichever call fails first is named, with the marketplace.
-    assert re.match(r"Ozon /v\d/[\w/-]+: authorization failed \(401: ", ozon.message), ozon.message
+    # Ozon answers a bad key with 404 code 5 "Invalid Api-Key": an authorization failure, not a
+    # retired method. Resources run in parallel: whichever call fails first is named.
+    assert re.match(r"Ozon /v\d/[\w/-]+: authorization failed \(404: Invalid Api-Key", ozon.message), ozon.message
     assert "wrong-key-0000-1111" not in ozon.message
     row = sync_log.latest(warehouse_for(settings.warehouse), "ozon")
     assert row["status"] == "failed" and "authorization failed" in row["error_message"]
     assert 1 <= row["api_requests"] <= 4 and row["retries"] == 0  # one call per root resource at most
+    # No fallback was tried on the strength of that 404.
+    assert sandbox.request_log.hits(path="/v1/analytics/stocks") == 0
+    assert sandbox.request_log.hits(path="/v2/product/info/stocks-by-warehouse/fbs") == 0
 
 
 def test_truncated_json_is_retried_then_reported(sandbox, duckdb_url) -> None:
@@ -267,59 +281,102 @@ def test_truncated_json_is_retried_then_reported(sandbox, duckdb_url) -> None:
 def test_unknown_field_lands_as_a_new_column(sandbox, duckdb_url) -> None:
     from pipelines.sandbox import Fault
 
-    sandbox.add_fault(Fault(kind="extra_field", path="/api/v1/supplier/stocks", field="newField2026", count=None))
+    sandbox.add_fault(Fault(kind="extra_field", path="/api/analytics/v1/stocks-report/wb-warehouses", field="newField2026", count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
     assert run_sync(settings, which="wb", backoff_base=0.01).ok
-    assert raw_count(settings, "raw_wb", "supplier_stocks", "where new_field2026 is not null") > 0
+    assert raw_count(settings, "raw_wb", "wb_warehouse_stocks", "where new_field2026 is not null") > 0
 
 
-def test_retired_ozon_fbo_method_falls_back(sandbox, duckdb_url) -> None:
+FBO_METHOD_PATH = "/v1/product/info/stocks-by-warehouse/fbo"
+
+
+def published(settings, marketplace: str, stock_type: str) -> dict[tuple, tuple]:
+    rows = raw_query(settings, "select sku, warehouse_id, warehouse_name, quantity_present, quantity_reserved, "
+                               f"quantity_available from inventory_data where marketplace = '{marketplace}' "
+                               f"and stock_type = '{stock_type}'")
+    return {(r[0], r[1]): r[2:] for r in rows}
+
+
+def test_retired_ozon_fbo_method_falls_back_to_analytics_with_honest_numbers(sandbox, duckdb_url) -> None:
+    from pipelines.publish import publish
     from pipelines.sandbox import Fault
 
-    sandbox.add_fault(Fault(kind="retired", path="/v1/analytics/stocks", count=None))
+    sandbox.add_fault(Fault(kind="retired", path=FBO_METHOD_PATH, count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    result = run_sync(settings, which="ozon", backoff_base=0.01, after_landing=publish)
     assert result.ok, result.summary()
-    assert result.results["ozon"].counts["fbo_method"] == "stock_on_warehouses"
-    expected = [r for r in sandbox.account.expected_inventory() if r["marketplace"] == "ozon" and r["stock_type"] == "FBO"]
-    assert raw_count(settings, "raw_ozon", "stock_on_warehouses") == len(expected)
+    ozon = result.results["ozon"]
+    assert ozon.counts["fbo_method"] == "analytics_stocks"
+    # Said, not silent: the sync is published with a warning that names what happened.
+    assert ozon.status == "partial"
+    assert any("fell back to /v1/analytics/stocks" in w for w in ozon.record.warnings), ozon.record.warnings
+    # The analytics answer holds cluster aggregate rows; none of them is published.
+    assert raw_count(settings, "raw_ozon", "analytics_stocks", "where warehouse_id = 0") > 0
+    fbo = published(settings, "ozon", "FBO")
+    assert fbo and all(wid != "0" and name for wid, name in ((k[1], v[0]) for k, v in fbo.items()))
+    # Available for sale only: present = available, nothing reserved, never supply requests.
+    truth = {(r["sku"], r["warehouse_id"]): r for r in sandbox.account.expected_inventory("ozon") if r["stock_type"] == "FBO"}
+    for key, (_name, present, reserved, available) in fbo.items():
+        assert reserved == 0 and present == available == truth[key]["quantity_available"], key
+    assert {k for k, r in truth.items() if r["quantity_available"]} <= set(fbo)
 
 
 def test_ozon_fbo_method_retired_mid_sync_publishes_the_complete_fallback_answer_only(tmp_path) -> None:
     from pipelines.publish import publish
     from pipelines.sandbox import Fault, Sandbox, SandboxOptions
 
-    # Three v4 pages, so some pages' analytics answers are landed before the method goes.
+    # Several v4 pages, so some pages' FBO answers are landed before the method goes.
     with Sandbox(SandboxOptions(products=2500, seed=11, rate_limit_scale=0)) as sandbox:
         probe = run_sync(settings_for(sandbox.env(), f"duckdb:///{tmp_path}/probe.duckdb"), which="ozon", backoff_base=0.01)
-        calls = probe.results["ozon"].record.details["requests_by_endpoint"]["/v1/analytics/stocks"]
-        # /v1/analytics/stocks answers every call but the last, then it is switched off.
-        sandbox.add_fault(Fault(kind="retired", path="/v1/analytics/stocks", after=calls - 1, count=None))
+        calls = probe.results["ozon"].record.details["requests_by_endpoint"][FBO_METHOD_PATH]
+        assert calls >= 2
+        # The FBO method answers every call but the last, then it is switched off.
+        sandbox.add_fault(Fault(kind="retired", path=FBO_METHOD_PATH, after=calls - 1, count=None))
         settings = settings_for(sandbox.env(), f"duckdb:///{tmp_path}/warehouse.duckdb")
         result = run_sync(settings, which="ozon", backoff_base=0.01, after_landing=publish)
         assert result.ok, result.summary()
-        assert result.results["ozon"].counts["fbo_method"] == "stock_on_warehouses"
+        assert result.results["ozon"].counts["fbo_method"] == "analytics_stocks"
         load = result.results["ozon"].record.load_id
-        # The load holds both answers: the earlier pages' rows and the older method's complete one ...
-        assert raw_count(settings, "raw_ozon", "analytics_stocks", f"where _dlt_load_id = '{load}'") > 0
-        expected = {(r["sku"], r["warehouse_name"]): r["quantity_present"]
-                    for r in sandbox.account.expected_inventory("ozon") if r["stock_type"] == "FBO"}
+        # The load holds both answers: the earlier pages' rows and the fallback's complete one ...
+        assert raw_count(settings, "raw_ozon", "fbo_stocks", f"where _dlt_load_id = '{load}'") > 0
+        truth = {(r["sku"], r["warehouse_id"]): r["quantity_available"]
+                 for r in sandbox.account.expected_inventory("ozon") if r["stock_type"] == "FBO"}
     # ... and only the complete one is published: every FBO row once, no double counting.
-    fbo = raw_query(settings, "select sku, warehouse_name, quantity_present from inventory_data "
-                              "where marketplace = 'ozon' and stock_type = 'FBO'")
-    assert len(fbo) == len(expected)
-    assert {(r[0], r[1]): r[2] for r in fbo} == expected
+    fbo = published(settings, "ozon", "FBO")
+    assert {k for k, v in truth.items() if v} <= set(fbo) <= set(truth)
+    assert {k: v[1] for k, v in fbo.items()} == {k: truth[k] for k in fbo}
 
 
-def test_retired_wb_statistics_falls_back_to_the_remains_report(sandbox, duckdb_url) -> None:
+def test_wb_stocks_report_refused_to_the_token_falls_back_to_the_remains_report(sandbox, duckdb_url) -> None:
+    from pipelines.publish import publish
     from pipelines.sandbox import Fault
 
-    sandbox.add_fault(Fault(kind="retired", path="/api/v1/supplier/stocks", count=None))
+    sandbox.add_fault(Fault(kind="retired", path="/api/analytics/v1/stocks-report/wb-warehouses", count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, which="wb", backoff_base=0.01)
+    result = run_sync(settings, which="wb", backoff_base=0.01, after_landing=publish)
     assert result.ok, result.summary()
-    assert result.results["wb"].counts["fbo_method"] == "warehouse_remains"
+    wb = result.results["wb"]
+    assert wb.counts["fbo_method"] == "warehouse_remains"
+    assert any("fell back to the warehouse-remains report" in w for w in wb.record.warnings)
     assert raw_count(settings, "raw_wb", "warehouse_remains") > 0
+    # Per size the totals are exact; in-way units sit at one aggregate place (the report
+    # does not split them by warehouse).
+    assert_wb_fbo_totals_per_size(settings, sandbox)
+
+
+def assert_wb_fbo_totals_per_size(settings, sandbox) -> None:
+    def totals(rows) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for sku, present, reserved in rows:
+            p, r = out.get(sku, (0, 0))
+            out[sku] = (p + int(present), r + int(reserved))
+        return {k: v for k, v in out.items() if v != (0, 0)}
+
+    got = totals(raw_query(settings, "select sku, quantity_present, quantity_reserved from inventory_data "
+                                     "where marketplace = 'wb' and stock_type = 'FBO'"))
+    want = totals((r["sku"], r["quantity_present"], r["quantity_reserved"])
+                  for r in sandbox.account.expected_inventory("wb") if r["stock_type"] == "FBO")
+    assert got == want
 
 
 def test_marketplace_without_credentials_is_skipped(sandbox, duckdb_url) -> None:
