@@ -11,6 +11,10 @@ knows the truth a correct sync must end with (`Account.expected_inventory()`).
         sb.tick()                 # time moves
         sb.add_fault(Fault("rate_limit", path="/v4/product/info/stocks", count=3))
         truth = sb.account.expected_inventory()
+        sb.set_wb_aggregation(True)   # WB's "Склад WB" places from now on
+
+Unverified parts of the specs are played one documented way (see SandboxOptions and each
+handler's docstring); a few can be switched through SandboxOptions.
 """
 
 from .account import Account
@@ -19,6 +23,7 @@ from .auth import (
     OZON_CLIENT_ID,
     OZON_REVOKED_API_KEY,
     WB_API_TOKEN,
+    WB_BASIC_TOKEN,
     WB_CONTENT_ONLY_TOKEN,
 )
 from .faults import FAULT_KINDS, Fault
@@ -28,5 +33,5 @@ from .server import RequestLog, Sandbox, SandboxOptions, main, serve_forever
 __all__ = [
     "Account", "FAULT_KINDS", "Fault", "Limit", "OZON_API_KEY", "OZON_CLIENT_ID",
     "OZON_REVOKED_API_KEY", "RATE_LIMITS", "RequestLog", "Sandbox", "SandboxOptions",
-    "WB_API_TOKEN", "WB_CONTENT_ONLY_TOKEN", "main", "serve_forever",
+    "WB_API_TOKEN", "WB_BASIC_TOKEN", "WB_CONTENT_ONLY_TOKEN", "main", "serve_forever",
 ]

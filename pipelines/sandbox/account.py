@@ -11,10 +11,25 @@ Why it looks like this:
 - One truth. The endpoint handlers read these columns and `expected_inventory()` derives the
   warehouse table from the same columns with the project's mapping rules, so a pipeline that
   maps correctly must end with exactly `expected_inventory()`.
+
+The stock model (what each column means, independent of any API's field names):
+- Ozon, per (product, Ozon FBO warehouse): `fbo_pr` present (units physically there),
+  `fbo_res` reserved by buyers (<= present), `fbo_req` units listed in supply requests
+  (planned inbound: NOT stock), `fbo_tr` units in supplies on the way (NOT stock).
+- Ozon, per (product, seller warehouse): `fbs_pr` present, `fbs_res` reserved (<= present).
+- WB, per size (chrtId / barcode slot) x WB warehouse: `wb_q` quantity (sellable now),
+  `wb_to` inWayToClient, `wb_from` inWayFromClient.
+- WB, per size x seller warehouse: `wbf_amt` amount (what the seller set).
+`*_on` flags say a stock record exists (a placement); slots without one hold zeros.
+
+Two view switches change how the APIs present the same stock, and `expected_inventory()`
+follows them: `wb_aggregated` (WB's "Склад WB" aggregation since 15 Aug 2026) and
+`ozon_fbo_zero_rows` (whether the Ozon FBO method lists placements with present = reserved = 0).
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 import threading
@@ -33,10 +48,15 @@ from .reference import (
     OZON_FBO_WAREHOUSES,
     OZON_SELLER_WAREHOUSES,
     TICK_SECONDS,
+    WB_AGGREGATE_ID,
+    WB_AGGREGATE_NAME,
+    WB_AGGREGATE_NAMES,
+    WB_DELIVERY_TYPES,
     WB_SELLER_WAREHOUSES,
     WB_WAREHOUSES,
     Category,
     ean13_20,
+    mix,
     utc_iso,
     wb_warehouse_key,
 )
@@ -98,6 +118,9 @@ _ROLES = _cumulative((0.87, 0.03, 0.05, 0.05))
 _OZ_FBO_K = _cumulative((0.12, 0.2, 0.3, 0.22, 0.16))
 _WB_SIZES = _cumulative((0.2, 0.3, 0.5))
 _WB_FBO_K = _cumulative((0.05, 0.15, 0.25, 0.3, 0.25))
+# Chance that a size has a stock record on each seller warehouse (FBS, DBS, C&C).
+_WB_SELLER_P = (0.35, 0.2, 0.15)
+assert len(_WB_SELLER_P) == len(WB_SELLER_WAREHOUSES)
 
 
 class Account:
@@ -108,7 +131,8 @@ class Account:
     `barcode`). The column attributes are read by the endpoint handlers of this package.
     """
 
-    def __init__(self, products: int = 200, seed: int = 42, tick_changes: float = 0.05) -> None:
+    def __init__(self, products: int = 200, seed: int = 42, tick_changes: float = 0.05, *,
+                 wb_aggregated: bool = False, ozon_fbo_zero_rows: bool = False) -> None:
         if products < 0:
             raise ValueError("products must be >= 0")
         if not 0.0 <= tick_changes <= 1.0:
@@ -119,6 +143,8 @@ class Account:
         self.clock = CLOCK_START
         self.ticks = 0
         self.version = 0  # bumped by every change; page caches are keyed on it
+        self.wb_aggregated = wb_aggregated
+        self.ozon_fbo_zero_rows = ozon_fbo_zero_rows
         self._cache: dict[str, Any] = {}
         base = seed % 89
         self.barcode_base = 1_000_000_000 + base * 50_000_000
@@ -142,8 +168,10 @@ class Account:
         self.bc_count = bytearray()
         # Ozon stock, dense slots: product * N_OZ_FBO + w and product * N_OZ_SELLER + w.
         self.fbo_on = bytearray()
-        self.fbo_av = array("i")  # available_stock_count
-        self.fbo_req = array("i")  # requested_stock_count (reserved)
+        self.fbo_pr = array("i")  # present: units physically in the warehouse
+        self.fbo_res = array("i")  # reserved by buyers (<= present)
+        self.fbo_req = array("i")  # in supply requests: planned inbound, not stock
+        self.fbo_tr = array("i")  # in supplies on the way: not stock
         self.fbs_on = bytearray()
         self.fbs_pr = array("i")  # present
         self.fbs_res = array("i")  # reserved
@@ -182,7 +210,7 @@ class Account:
         """
         ncat, ncol, nadj, nbr = len(CATEGORIES), len(COLORS), len(ADJECTIVES), len(BRANDS)
         seed_base = self.seed % 89
-        fbo_on, fbo_av, fbo_req = self.fbo_on, self.fbo_av, self.fbo_req
+        fbo_on, fbo_pr, fbo_res, fbo_req, fbo_tr = self.fbo_on, self.fbo_pr, self.fbo_res, self.fbo_req, self.fbo_tr
         fbs_on, fbs_pr, fbs_res = self.fbs_on, self.fbs_pr, self.fbs_res
         wb_on, wb_q, wb_to, wb_from, wb_ts = self.wb_on, self.wb_q, self.wb_to, self.wb_from, self.wb_ts
         wbf_on, wbf_amt = self.wbf_on, self.wbf_amt
@@ -223,20 +251,28 @@ class Account:
             self.card_updated.append(updated)
 
             # Ozon FBO: placed in 0-4 of the Ozon warehouses. Columns grow by a block of
-            # zeros (fast), then only the placed slots are written.
+            # zeros (fast), then only the placed slots are written. Supply-request and transit
+            # units come independently of the stock (a placement can hold only planned units).
             placed = role not in (ARCHIVED, EMPTY)
             k = _pick(r, _OZ_FBO_K) if placed else 0
             if born and k == 0:
                 k = 1
             a = len(fbo_on)
             fbo_on.extend(z_fbo)
-            fbo_av.extend(zi_fbo)
+            fbo_pr.extend(zi_fbo)
+            fbo_res.extend(zi_fbo)
             fbo_req.extend(zi_fbo)
+            fbo_tr.extend(zi_fbo)
             for w in _slots(r, N_OZ_FBO, k):
                 fbo_on[a + w] = 1
                 if role != ZERO and r() >= 0.08:
-                    fbo_av[a + w] = int(r() * r() * 120)
-                    fbo_req[a + w] = int(r() * r() * r() * 8)
+                    pr = int(r() * r() * 120)
+                    fbo_pr[a + w] = pr
+                    fbo_res[a + w] = min(pr, int(r() * r() * r() * 8))
+                if r() < 0.3:
+                    fbo_req[a + w] = 1 + int(r() * r() * 40)
+                if r() < 0.2:
+                    fbo_tr[a + w] = 1 + int(r() * r() * 30)
             # Ozon FBS (slots 0, 1) and realFBS (slot 2) on the seller's warehouses.
             b = len(fbs_on)
             fbs_on.extend(z_sel)
@@ -282,7 +318,7 @@ class Account:
                 b = len(wbf_on)
                 wbf_on.extend(z_wbs)
                 wbf_amt.extend(zi_wbs)
-                for w, p in enumerate((0.35, 0.2)):
+                for w, p in enumerate(_WB_SELLER_P):
                     if r() < p:
                         wbf_on[b + w] = 1
                         if r() >= 0.1:
@@ -331,17 +367,20 @@ class Account:
         share = self.tick_changes
 
         # In every group the first change and about one in ten of the others sell out.
-        for w_on, a, b in ((self.fbo_on, self.fbo_av, self.fbo_req), (self.fbs_on, self.fbs_pr, self.fbs_res)):
+        for w_on, a, b in ((self.fbo_on, self.fbo_pr, self.fbo_res), (self.fbs_on, self.fbs_pr, self.fbs_res)):
             for j, s in enumerate(self._sample_slots(r, w_on, share)):
-                a[s], b[s] = _change_pair(r, a[s], b[s], b is self.fbo_req, j == 0 or r() < 0.1)
+                a[s], b[s] = _change_pair(r, a[s], b[s], j == 0 or r() < 0.1)
+                if w_on is self.fbo_on and r() < 0.3:  # supplies are planned, arrive, leave
+                    self.fbo_req[s] = 1 + int(r() * r() * 40) if r() < 0.5 else 0
+                    self.fbo_tr[s] = int(r() * r() * 30) if r() < 0.3 else 0
         changed: list[int] = []
         for j, s in enumerate(self._sample_slots(r, self.wb_on, share)):
-            q, inway = _change_pair(r, self.wb_q[s], self.wb_to[s] + self.wb_from[s], True, j == 0 or r() < 0.1)
+            q, inway = _change_pair(r, self.wb_q[s], self.wb_to[s] + self.wb_from[s], j == 0 or r() < 0.1, free_held=True)
             fr = min(inway, int(r() * 2))  # split the in-way units between the two directions
             self.wb_q[s], self.wb_to[s], self.wb_from[s] = q, inway - fr, fr
             changed.append(s)
         for j, s in enumerate(self._sample_slots(r, self.wbf_on, share)):
-            self.wbf_amt[s] = _change_pair(r, self.wbf_amt[s], 0, False, j == 0 or r() < 0.1)[0]
+            self.wbf_amt[s] = _change_pair(r, self.wbf_amt[s], 0, j == 0 or r() < 0.1)[0]
 
         first_new_bc = len(self.bc_prod)
         self._add_products(r, 1 + int(r() * 3), {}, (prev, self.clock))
@@ -358,6 +397,9 @@ class Account:
     def scale_warehouse(self, marketplace: str, warehouse_name: str, factor: float) -> int:
         """Multiply the FBO stock held in one warehouse by `factor` (0.4 = a 60% drop).
 
+        Ozon: present and reserved (reserved stays <= present); WB: quantity and both in-way
+        counts. `warehouse_name` is the physical warehouse, also while WB aggregation is on.
+
         For anomaly tests: a warehouse that suddenly loses most of its stock. WB rows that
         change get a new `lastChangeDate` (the clock moves one step) so incremental syncs see
         them. Returns how many rows changed.
@@ -367,9 +409,9 @@ class Account:
         with self.lock:
             if marketplace == "ozon":
                 names = [w.name for w in OZON_FBO_WAREHOUSES]
-                w, width, cols, on = names.index(warehouse_name), N_OZ_FBO, (self.fbo_av, self.fbo_req), self.fbo_on
+                w, width, cols, on = names.index(warehouse_name), N_OZ_FBO, (self.fbo_pr, self.fbo_res), self.fbo_on
             elif marketplace == "wb":
-                names = list(WB_WAREHOUSES)
+                names = [w.name for w in WB_WAREHOUSES]
                 w, width, cols, on = names.index(warehouse_name), N_WB, (self.wb_q, self.wb_to, self.wb_from), self.wb_on
             else:
                 raise ValueError(f"unknown marketplace {marketplace}")
@@ -487,20 +529,19 @@ class Account:
 
     def ozon_present(self, i: int) -> int:
         a, b = i * N_OZ_FBO, i * N_OZ_SELLER
-        return (sum(self.fbo_av[a:a + N_OZ_FBO]) + sum(self.fbo_req[a:a + N_OZ_FBO])
-                + sum(self.fbs_pr[b:b + N_OZ_SELLER]))
+        return sum(self.fbo_pr[a:a + N_OZ_FBO]) + sum(self.fbs_pr[b:b + N_OZ_SELLER])
 
     def ozon_stock_totals(self, i: int) -> list[tuple[str, int, int, list[int]]]:
         """The v4 `stocks` of product `i`: (type, present, reserved, seller warehouse ids).
 
-        One entry per type the product is placed in: `fbo` = sum over its Ozon warehouses
-        (present = available + requested), `fbs` / `rfbs` = sums over its seller warehouses.
+        One entry per type the product is placed in: `fbo` = sums of present / reserved over
+        its Ozon warehouses (supply-request and transit units are not stock), `fbs` / `rfbs` =
+        sums over its seller warehouses.
         """
         out: list[tuple[str, int, int, list[int]]] = []
         a = i * N_OZ_FBO
         if any(self.fbo_on[a:a + N_OZ_FBO]):
-            req = sum(self.fbo_req[a:a + N_OZ_FBO])
-            out.append(("fbo", sum(self.fbo_av[a:a + N_OZ_FBO]) + req, req, []))
+            out.append(("fbo", sum(self.fbo_pr[a:a + N_OZ_FBO]), sum(self.fbo_res[a:a + N_OZ_FBO]), []))
         b = i * N_OZ_SELLER
         for kind, rfbs in (("fbs", False), ("rfbs", True)):
             pr = res = 0
@@ -515,21 +556,101 @@ class Account:
         return out
 
     def cached(self, key: str, build: Any) -> Any:
-        """A value derived from the state, rebuilt after every change (tick)."""
+        """A value derived from the state, rebuilt after every change (tick, view switch)."""
         with self.lock:
             if key not in self._cache:
                 self._cache[key] = build()
             return self._cache[key]
 
+    def changed(self) -> None:
+        """Something the answers depend on changed: drop every derived value."""
+        with self.lock:
+            self.version += 1
+            self._cache.clear()
+
+    def set_wb_aggregation(self, enabled: bool) -> None:
+        """Switch WB's aggregated places on or off (takes effect on the next request)."""
+        with self.lock:
+            self.wb_aggregated = bool(enabled)
+            self.changed()
+
     def ozon_count(self, visibility: str) -> int:
         return self.cached(f"count:{visibility}", lambda: sum(
             1 for i in range(self.n_products) if self.ozon_matches(i, visibility)))
 
+    def fbo_listed(self, slot: int) -> bool:
+        """Whether the Ozon FBO method lists this (product, warehouse) slot."""
+        if not self.fbo_on[slot]:
+            return False
+        return self.ozon_fbo_zero_rows or self.fbo_pr[slot] > 0 or self.fbo_res[slot] > 0
+
+    # ------------------------------------------------------------------ WB views
+    def size_barcodes(self, bc: int) -> list[str]:
+        """`sizes[].skus` of a card: the size's barcode, for about one size in eight followed
+        by a second (older) barcode that no stock method knows. The first one is the key."""
+        first = self.barcode(bc)
+        if mix(self.seed, bc, 11) % 8 == 0:
+            return [first, ean13_20(self.barcode_base + bc * 7 + 3)]
+        return [first]
+
+    def wb_places(self, bc: int) -> list[tuple[int, int, int, int]]:
+        """The wb-warehouses rows of size `bc`: (warehouse slot or -1 for "Склад WB", quantity,
+        inWayToClient, inWayFromClient), only places with something non-zero, in warehouseId
+        order. With aggregation on, at most one place summing every WB warehouse."""
+        a = bc * N_WB
+        q_, to_, fr_ = self.wb_q, self.wb_to, self.wb_from
+        if self.wb_aggregated:
+            q, to, fr = sum(q_[a:a + N_WB]), sum(to_[a:a + N_WB]), sum(fr_[a:a + N_WB])
+            return [(-1, q, to, fr)] if q or to or fr else []
+        return [(w, q_[a + w], to_[a + w], fr_[a + w]) for w in range(N_WB)
+                if q_[a + w] or to_[a + w] or fr_[a + w]]
+
+    def wb_place_count(self, bc: int) -> int:
+        a = bc * N_WB
+        q_, to_, fr_ = self.wb_q, self.wb_to, self.wb_from
+        n = sum(1 for s in range(a, a + N_WB) if q_[s] or to_[s] or fr_[s])
+        return min(n, 1) if self.wb_aggregated else n
+
+    def wb_seller_places(self, bc: int) -> list[tuple[int, int]]:
+        """The seller-warehouses report rows of size `bc`: (seller slot, quantity > 0)."""
+        b = bc * N_WB_SELLER
+        return [(w, self.wbf_amt[b + w]) for w in range(N_WB_SELLER) if self.wbf_amt[b + w] > 0]
+
+    def wb_fbo_cumulative(self) -> array:
+        """cum[bc] = wb-warehouses rows of the sizes before `bc` (for offset paging)."""
+        def build() -> array:
+            cum = array("i", bytes(4 * (len(self.bc_prod) + 1)))
+            total = 0
+            for bc in range(len(self.bc_prod)):
+                cum[bc] = total
+                total += self.wb_place_count(bc)
+            cum[len(self.bc_prod)] = total
+            return cum
+        return self.cached("wb_fbo_cum", build)
+
+    def wb_seller_cumulative(self) -> array:
+        """cum[bc] = seller-warehouses report rows of the sizes before `bc`."""
+        def build() -> array:
+            n = len(self.bc_prod)
+            cum = array("i", bytes(4 * (n + 1)))
+            amt, total = self.wbf_amt, 0
+            for bc in range(n):
+                cum[bc] = total
+                b = bc * N_WB_SELLER
+                total += sum(1 for s in range(b, b + N_WB_SELLER) if amt[s] > 0)
+            cum[n] = total
+            return cum
+        return self.cached("wb_seller_cum", build)
+
     def _wb_products_with_rows(self) -> int:
-        on, onf, prod = self.wb_on, self.wbf_on, self.bc_prod
-        found = {prod[bc] for bc in range(len(prod))
-                 if on.find(1, bc * N_WB, (bc + 1) * N_WB) >= 0
-                 or onf.find(1, bc * N_WB_SELLER, (bc + 1) * N_WB_SELLER) >= 0}
+        onf, prod = self.wbf_on, self.bc_prod
+        q_, to_, fr_ = self.wb_q, self.wb_to, self.wb_from
+        found = set()
+        for bc in range(len(prod)):
+            a = bc * N_WB
+            if (onf.find(1, bc * N_WB_SELLER, (bc + 1) * N_WB_SELLER) >= 0
+                    or any(q_[s] or to_[s] or fr_[s] for s in range(a, a + N_WB))):
+                found.add(prod[bc])
         return len(found)
 
     # ------------------------------------------------------------------ truth
@@ -545,25 +666,29 @@ class Account:
         """The truth in the shape of `inventory_data`, one dict per (marketplace, sku, warehouse_id, stock_type).
 
         Keys: marketplace, sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name,
-        stock_type, quantity_present, quantity_reserved, quantity_available (all ids strings).
-        Rows included, each exactly once, zero quantities included:
-        - Ozon FBO: one row per (product, Ozon warehouse) that `/v1/analytics/stocks` returns,
-          i.e. every placement of a non-archived product; warehouse_id = str(analytics
-          warehouse_id); present = available_stock_count + requested_stock_count,
-          reserved = requested_stock_count.
-        - Ozon FBS / realFBS: one row per row of `/v2/product/info/stocks-by-warehouse/fbs`
-          (every placement on a seller warehouse); stock_type realFBS when the warehouse's
-          `is_rfbs` is true; warehouse_id = str(warehouse_id).
-        - WB FBO: one row per row of `/api/v1/supplier/stocks` with an old `dateFrom`
-          (every (barcode, WB warehouse) row, all-zero rows too); warehouse_id = first 16 hex
-          chars of md5(warehouse name); present = quantityFull, reserved = inWayToClient +
-          inWayFromClient, available = quantity.
-        - WB FBS: one row per (barcode, seller warehouse) that `POST /api/v3/stocks/{id}`
-          returns for the account's barcodes; present = available = amount, reserved = 0.
-        Excluded: archived Ozon products (they hold no stock anyway), products with an empty
-        v4 `stocks` array (no placement), v4 per-type totals (they are not warehouse rows).
-        sku is the Ozon sku as a string / the WB barcode; marketplace_product_id is the Ozon
-        product_id / the WB nmId.
+        warehouse_kind, stock_type, quantity_present, quantity_reserved, quantity_available
+        (ids are strings; available = present - reserved). These are the rows a correct client
+        publishes when it reads the PREFERRED methods, exactly the rows their answers contain:
+        - Ozon FBO: one row per row of `/v1/product/info/stocks-by-warehouse/fbo` (placements
+          with present or reserved > 0; every placement when `ozon_fbo_zero_rows`).
+          sku = str(sku), marketplace_product_id = str(product_id), warehouse_id =
+          str(warehouse_id), warehouse_name from `/v1/warehouse/ozon/list`, kind "physical",
+          stock_type "FBO", present / reserved as the method gives them. Supply-request and
+          transit units never count.
+        - Ozon FBS / realFBS: one row per row of `/v1/product/info/warehouse/stocks` (every
+          placement on a seller warehouse, zeros included); stock_type "realFBS" when the
+          warehouse's `is_rfbs` is true, else "FBS"; kind "physical".
+        - WB FBO: one row per row of `/api/analytics/v1/stocks-report/wb-warehouses` (only
+          places with something non-zero). sku = the size's first barcode (`sizes[].skus[0]` of
+          its card), marketplace_product_id = str(nmId), offer_id = vendorCode, warehouse_name
+          = warehouseName, warehouse_id = `wb_warehouse_key(warehouseName)` (also for "Склад
+          WB"), kind "aggregate" for the aggregated names else "physical", stock_type "FBO",
+          present = quantity + inWayToClient + inWayFromClient, reserved = both in-way counts,
+          available = quantity. Follows the aggregation switch.
+        - WB seller warehouses: one row per `{chrtId, amount}` of `POST /api/v3/stocks/{id}`
+          (sizes with a stock record, zeros included); warehouse_id = str(id), stock_type by
+          the warehouse's deliveryType (1 FBS, 2 DBS, 3 DBW, 5 C&C, 6 EDBS), present =
+          available = amount, reserved 0, kind "physical".
         """
         return list(self.iter_expected_inventory(marketplace))
 
@@ -574,63 +699,73 @@ class Account:
             sku, pid, offer = str(self.oz_sku[i]), str(self.oz_pid[i]), self.offer_id(i)
             a = i * N_OZ_FBO
             for w, wh in enumerate(OZON_FBO_WAREHOUSES):
-                if self.fbo_on[a + w]:
-                    av, req = self.fbo_av[a + w], self.fbo_req[a + w]
-                    yield _row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "FBO", av + req, req)
+                if self.fbo_listed(a + w):
+                    yield _row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical", "FBO",
+                               self.fbo_pr[a + w], self.fbo_res[a + w])
             b = i * N_OZ_SELLER
             for w, wh in enumerate(OZON_SELLER_WAREHOUSES):
                 if self.fbs_on[b + w]:
-                    yield _row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name,
+                    yield _row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical",
                                "realFBS" if wh.is_rfbs else "FBS", self.fbs_pr[b + w], self.fbs_res[b + w])
 
     def _expected_wb(self) -> Iterator[dict[str, Any]]:
-        keys = [wb_warehouse_key(n) for n in WB_WAREHOUSES]
+        names = [w.name for w in WB_WAREHOUSES]
+        keys = [wb_warehouse_key(n) for n in names]
+        agg_key = wb_warehouse_key(WB_AGGREGATE_NAME)
         for bc in range(len(self.bc_prod)):
             i = self.bc_prod[bc]
             barcode, nm, offer = self.barcode(bc), str(self.wb_nm[i]), self.offer_id(i)
-            a = bc * N_WB
-            for w, name in enumerate(WB_WAREHOUSES):
-                if self.wb_on[a + w]:
-                    q, inway = self.wb_q[a + w], self.wb_to[a + w] + self.wb_from[a + w]
-                    yield _row("wb", barcode, nm, offer, keys[w], name, "FBO", q + inway, inway)
+            for w, q, to, fr in self.wb_places(bc):
+                name, key = (WB_AGGREGATE_NAME, agg_key) if w < 0 else (names[w], keys[w])
+                kind = "aggregate" if name in WB_AGGREGATE_NAMES else "physical"
+                yield _row("wb", barcode, nm, offer, key, name, kind, "FBO", q + to + fr, to + fr)
             b = bc * N_WB_SELLER
             for w, wh in enumerate(WB_SELLER_WAREHOUSES):
                 if self.wbf_on[b + w]:
-                    yield _row("wb", barcode, nm, offer, str(wh.id), wh.name, "FBS", self.wbf_amt[b + w], 0)
+                    yield _row("wb", barcode, nm, offer, str(wh.id), wh.name, "physical",
+                               WB_DELIVERY_TYPES[wh.delivery_type], self.wbf_amt[b + w], 0)
 
     def summary(self) -> dict[str, Any]:
         """Totals per marketplace over `expected_inventory()` rows, plus the clock.
 
         ozon.products = non-archived products (= v4 `total_items` for visibility ALL);
-        wb.products = distinct nmId that have at least one stock row (FBO or FBS).
+        wb.products = distinct nmId that have at least one expected row (FBO or seller).
         """
         with self.lock:
-            oz_present = sum(self.fbo_av) + sum(self.fbo_req) + sum(self.fbs_pr)
-            oz_reserved = sum(self.fbo_req) + sum(self.fbs_res)
-            wb_inway = sum(self.wb_to) + sum(self.wb_from)
-            wb_present = sum(self.wb_q) + wb_inway + sum(self.wbf_amt)
-            with_rows = self.cached("wb_products_with_rows", self._wb_products_with_rows)
-            return {
-                "ozon": {
-                    "products": self.n_products - self.archived.count(1),
-                    "archived": self.archived.count(1),
-                    "rows": self.fbo_on.count(1) + self.fbs_on.count(1),
-                    "present": oz_present,
-                    "reserved": oz_reserved,
-                    "available": oz_present - oz_reserved,
-                },
-                "wb": {
-                    "products": with_rows,
-                    "cards": self.n_products,
-                    "barcodes": len(self.bc_prod),
-                    "rows": self.wb_on.count(1) + self.wbf_on.count(1),
-                    "present": wb_present,
-                    "reserved": wb_inway,
-                    "available": wb_present - wb_inway,
-                },
-                "clock": utc_iso(self.clock),
-                "ticks": self.ticks,
-            }
+            return copy.deepcopy(self.cached("summary", self._summary))
+
+    def _summary(self) -> dict[str, Any]:
+        if self.ozon_fbo_zero_rows:
+            fbo_rows = self.fbo_on.count(1)
+        else:
+            fbo_rows = sum(1 for p, r in zip(self.fbo_pr, self.fbo_res) if p or r)
+        oz_present = sum(self.fbo_pr) + sum(self.fbs_pr)
+        oz_reserved = sum(self.fbo_res) + sum(self.fbs_res)
+        wb_inway = sum(self.wb_to) + sum(self.wb_from)
+        wb_present = sum(self.wb_q) + wb_inway + sum(self.wbf_amt)
+        wb_fbo_rows = self.wb_fbo_cumulative()[-1]
+        return {
+            "ozon": {
+                "products": self.n_products - self.archived.count(1),
+                "archived": self.archived.count(1),
+                "rows": fbo_rows + self.fbs_on.count(1),
+                "present": oz_present,
+                "reserved": oz_reserved,
+                "available": oz_present - oz_reserved,
+            },
+            "wb": {
+                "products": self._wb_products_with_rows(),
+                "cards": self.n_products,
+                "barcodes": len(self.bc_prod),
+                "rows": wb_fbo_rows + self.wbf_on.count(1),
+                "present": wb_present,
+                "reserved": wb_inway,
+                "available": wb_present - wb_inway,
+                "aggregated": self.wb_aggregated,
+            },
+            "clock": utc_iso(self.clock),
+            "ticks": self.ticks,
+        }
 
 
 def seed_key(seed: int, purpose: str) -> str:
@@ -643,12 +778,12 @@ def _find(arr: array, value: int) -> int | None:
     return j if j < len(arr) and arr[j] == value else None
 
 
-def _change_pair(r: Any, units: int, held: int, free_held: bool, sell_out: bool) -> tuple[int, int]:
+def _change_pair(r: Any, units: int, held: int, sell_out: bool, free_held: bool = False) -> tuple[int, int]:
     """A new (units, held) that differs from the old one; never negative.
 
-    For Ozon FBO `units` is the available count and `held` the requested count (independent,
-    `free_held`); for FBS `units` is present and `held` reserved (held <= units). `sell_out`
-    takes both to zero (when there was anything), otherwise stock goes up or down.
+    For Ozon (FBO and FBS) `units` is present and `held` reserved (held <= units); for WB FBO
+    `units` is the sellable quantity and `held` the in-way units (independent, `free_held`).
+    `sell_out` takes both to zero (when there was anything), otherwise stock goes up or down.
     """
     if sell_out and units + held > 0:
         return 0, 0
@@ -662,11 +797,11 @@ def _change_pair(r: Any, units: int, held: int, free_held: bool, sell_out: bool)
     return units, held
 
 
-def _row(mp: str, sku: str, pid: str, offer: str, wid: str, wname: str, stype: str,
+def _row(mp: str, sku: str, pid: str, offer: str, wid: str, wname: str, kind: str, stype: str,
          present: int, reserved: int) -> dict[str, Any]:
     return {
         "marketplace": mp, "sku": sku, "marketplace_product_id": pid, "offer_id": offer,
-        "warehouse_id": wid, "warehouse_name": wname, "stock_type": stype,
+        "warehouse_id": wid, "warehouse_name": wname, "warehouse_kind": kind, "stock_type": stype,
         "quantity_present": present, "quantity_reserved": reserved,
         "quantity_available": present - reserved,
     }

@@ -9,11 +9,14 @@ many matching requests through first (e.g. a method retired in the middle of a s
 
 Kinds, and when they act:
 - before the handler (the first matching one of these answers instead of the handler):
-  `retired` (404, or `status` e.g. 410), `drop` (connection closed, no answer),
+  `retired` (404, or `status` e.g. 410, with the body a switched-off method gets: Ozon
+  `{"code": 5, "message": "Obsolete method cannot be used"}`, WB "path not found"),
+  `drop` (connection closed, no answer),
   `server_error` (`status` 500/502/503 with a body), `rate_limit` (429 with the real headers
   and body; `retry_after` seconds). `slow` sleeps `delay` seconds, then the request goes on.
 - after a successful handler (all matching ones act): `empty_account` (no items/rows, totals
-  0), `extra_field` (field `field` = `value` added to every item), `missing_field` (field
+  0; the WB stocks-report methods and the remains download answer 204 instead),
+  `extra_field` (field `field` = `value` added to every item), `missing_field` (field
   `field` removed from every item and from the dicts nested in it), `negative_stock` (one row
   gets a negative quantity, e.g. Ozon present=-5, WB quantity=-3 with quantityFull adjusted),
   `truncate` (status 200 and the JSON cut in half, Content-Length matching the bytes sent).
@@ -161,7 +164,7 @@ def apply_post(payload: Any, faults: list[Fault], items_of: ItemsOf | None, nega
     empty = any(f.kind == "empty_account" for f in faults)
     if isinstance(payload, Rows):
         if empty:
-            return Rows(iter(()))
+            return payload.emptied()
         state = {"negated": not negative or negate is None}
 
         def mutate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -30,19 +30,34 @@ except ImportError:  # pragma: no cover
 
 @dataclass
 class Rows:
-    """A bare JSON array produced lazily as batches of row dicts."""
+    """A JSON array produced lazily as batches of row dicts.
+
+    Bare by default; `prefix`/`suffix` wrap it (e.g. `{"data":{"items":[` ... `]}}`).
+    """
 
     batches: Iterable[list[dict[str, Any]]]
+    prefix: bytes = b"["
+    suffix: bytes = b"]"
 
     def map_batches(self, fn: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> "Rows":
-        return Rows(fn(batch) for batch in self.batches)
+        return Rows((fn(batch) for batch in self.batches), self.prefix, self.suffix)
+
+    def emptied(self) -> "Rows":
+        return Rows(iter(()), self.prefix, self.suffix)
+
+
+class NoContent:
+    """A handler's "204 No Content" answer (no body at all)."""
+
+
+NO_CONTENT = NoContent()
 
 
 def encode(payload: Any) -> list[bytes]:
     """Encode a JSON-able object or `Rows` into body chunks."""
     if not isinstance(payload, Rows):
         return [dumps(payload)]
-    chunks: list[bytes] = [b"["]
+    chunks: list[bytes] = [payload.prefix]
     first = True
     for batch in payload.batches:
         if not batch:
@@ -50,5 +65,5 @@ def encode(payload: Any) -> list[bytes]:
         body = dumps(batch)[1:-1]
         chunks.append(body if first else b"," + body)
         first = False
-    chunks.append(b"]")
+    chunks.append(payload.suffix)
     return chunks

@@ -30,19 +30,36 @@ class Limit:
 
 
 # Group -> limit. An Ozon method pays into "ozon" (per Client-Id, all methods) and into its
-# own group when it has one; a WB method pays into its API's group.
+# own group when it has one; a WB method pays into its method's or host's group. A group
+# "<name>:basic" (when present) replaces "<name>" for a Basic WB token (lower limits).
 RATE_LIMITS: dict[str, Limit] = {
-    "ozon": Limit(50, 1.0, 50, "every Ozon method, per Client-Id (50 rps since May 2025)"),
-    "ozon-analytics-stocks": Limit(1, 1.0, 1, "POST /v1/analytics/stocks (undocumented; hard limit)"),
+    "ozon": Limit(50, 1.0, 50, "every Ozon method, per Client-Id: 50 rps (ozon.md §4)"),
+    "ozon-analytics-stocks": Limit(2, 1.0, 2, "POST /v1/analytics/stocks: 2 rps seen by callers (3p)"),
     "ozon-stock-on-warehouses": Limit(5, 1.0, 5, "POST /v2/analytics/stock_on_warehouses (undocumented)"),
     "ozon-report-create": Limit(1, 5.0, 1, "POST /v1/report/warehouse/stock (undocumented)"),
-    "wb-statistics": Limit(1, 60.0, 1, "GET /api/v1/supplier/stocks: 1 per minute"),
-    "wb-remains-create": Limit(1, 60.0, 1, "GET /api/v1/warehouse_remains: 1 per minute"),
-    "wb-remains-status": Limit(1, 5.0, 1, "GET .../tasks/{id}/status: 1 per 5 s"),
-    "wb-remains-download": Limit(1, 60.0, 1, "GET .../tasks/{id}/download: 1 per minute"),
-    "wb-marketplace": Limit(300, 60.0, 20, "marketplace-api (/api/v3/...): 300 per minute, burst 20"),
+    "wb-statistics": Limit(1, 60.0, 1, "GET /api/v1/supplier/stocks (legacy mode only): 1 per minute"),
+    "wb-stocks-report-wb": Limit(3, 60.0, 1, "POST .../stocks-report/wb-warehouses: 3 per minute, burst 1"),
+    "wb-stocks-report-seller": Limit(3, 60.0, 1, "POST .../stocks-report/seller-warehouses: 3 per minute, burst 1"),
+    "wb-remains-create": Limit(1, 60.0, 5, "GET /api/v1/warehouse_remains: 1 per minute, burst 5"),
+    "wb-remains-status": Limit(1, 5.0, 5, "GET .../tasks/{id}/status: 1 per 5 s, burst 5"),
+    "wb-remains-download": Limit(1, 60.0, 1, "GET .../tasks/{id}/download: 1 per minute, burst 1"),
+    "wb-remains-create:basic": Limit(4, 3600.0, 1, "remains create, Basic token: 4 per hour, burst 1"),
+    "wb-remains-status:basic": Limit(4, 3600.0, 1, "remains status, Basic token: 4 per hour, burst 1"),
+    "wb-remains-download:basic": Limit(4, 3600.0, 1, "remains download, Basic token: 4 per hour, burst 1"),
+    "wb-marketplace": Limit(300, 60.0, 20, "marketplace-api (/api/v3/...): 300 per minute, burst 20; a 4XX costs 10"),
+    "wb-marketplace:basic": Limit(150, 60.0, 10, "marketplace-api, Basic token: 150 per minute, burst 10"),
     "wb-content": Limit(100, 60.0, 5, "content-api (/content/...): 100 per minute, burst 5"),
 }
+# Requests a 4XX answer counts as, per WB host (wildberries.md §2.5).
+WB_4XX_COST = {"wb-marketplace": 10}
+
+
+def groups_for(groups: tuple[str, ...], basic: bool, limits: dict[str, Limit] | None = None) -> tuple[str, ...]:
+    """The groups a request pays into: the Basic variants for a Basic token where they exist."""
+    table = limits or RATE_LIMITS
+    if not basic:
+        return groups
+    return tuple(f"{g}:basic" if f"{g}:basic" in table else g for g in groups)
 
 
 @dataclass
@@ -54,6 +71,7 @@ class Decision:
     limit: int
     retry_after: float = 0.0
     reset: float = 0.0
+    group: str = ""  # the group that decided (the one that denied, or the last one)
 
 
 def fmt_seconds(value: float) -> str:
@@ -95,7 +113,7 @@ class RateLimiter:
                 if tokens < 1.0:
                     retry = (1.0 - tokens) * interval
                     if denied is None or retry > denied.retry_after:
-                        denied = Decision(False, 0, limit.burst, retry, (limit.burst - tokens) * interval)
+                        denied = Decision(False, 0, limit.burst, retry, (limit.burst - tokens) * interval, group)
             if denied is not None:
                 for group, tokens in states:
                     self._buckets[(credential, group)] = (tokens, now)
@@ -104,7 +122,34 @@ class RateLimiter:
                 self._buckets[(credential, group)] = (tokens - 1.0, now)
             last = states[-1][1] - 1.0
             interval = binding.interval * self.scale
-            return Decision(True, int(last), binding.burst, 0.0, (binding.burst - last) * interval)
+            return Decision(True, int(last), binding.burst, 0.0, (binding.burst - last) * interval, groups[-1])
+
+    def charge(self, credential: str, groups: Sequence[str], tokens: float) -> int:
+        """Take `tokens` more from every group (a bucket may go below zero: the next requests
+        wait longer). Returns what remains in the last group, floored at 0."""
+        if self.scale == 0 or tokens <= 0:
+            return self.peek(credential, groups[-1])
+        now = self._clock()
+        with self._lock:
+            left = 0.0
+            for group in groups:
+                limit = self.limits[group]
+                interval = limit.interval * self.scale
+                have, at = self._buckets.get((credential, group), (float(limit.burst), now))
+                have = min(float(limit.burst), have + (now - at) / interval) - tokens
+                self._buckets[(credential, group)] = (have, now)
+                left = have
+            return max(0, int(left))
+
+    def peek(self, credential: str, group: str) -> int:
+        """Whole tokens in one bucket now, without taking any."""
+        limit = self.limits[group]
+        if self.scale == 0:
+            return limit.burst
+        now = self._clock()
+        with self._lock:
+            have, at = self._buckets.get((credential, group), (float(limit.burst), now))
+        return max(0, int(min(float(limit.burst), have + (now - at) / (limit.interval * self.scale))))
 
     def reset(self) -> None:
         with self._lock:

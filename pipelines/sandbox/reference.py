@@ -25,12 +25,21 @@ HISTORY_SECONDS = 30 * 24 * 3600
 
 @dataclass(frozen=True)
 class OzonFboWarehouse:
-    """An Ozon fulfilment warehouse as `/v1/analytics/stocks` names it."""
+    """An Ozon fulfilment (FBO) warehouse: `/v1/warehouse/ozon/list` entry, analytics place.
+
+    The same `warehouse_id` is used by `/v1/product/info/stocks-by-warehouse/fbo`,
+    `/v1/warehouse/ozon/list` and `/v1/analytics/stocks` (ozon.md §6.3 leaves this open; the
+    sandbox makes them equal, which is what the FBO method's own docs point to).
+    """
 
     warehouse_id: int
     name: str
     cluster_id: int
     cluster_name: str
+    short_name: str
+    address: str
+    timezone: str = "Europe/Moscow"
+    macrolocal_cluster_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,36 +49,88 @@ class OzonSellerWarehouse:
     warehouse_id: int
     name: str
     is_rfbs: bool
+    address: str = ""
+    latitude: float = 0.0
+    longitude: float = 0.0
+
+
+@dataclass(frozen=True)
+class WbWarehouse:
+    """A WB warehouse (FBO) as the stocks-report methods name it: id, name, region."""
+
+    id: int
+    name: str
+    region: str
+    in_russia: bool = True
 
 
 @dataclass(frozen=True)
 class WbSellerWarehouse:
-    """A seller (FBS) warehouse from WB `/api/v3/warehouses`."""
+    """A seller warehouse from WB `/api/v3/warehouses`; `delivery_type` labels its stock."""
 
     id: int
     name: str
     office_id: int
+    delivery_type: int = 1
+    cargo_type: int = 1
+    region: str = "Центральный"
 
 
+# Two warehouses share the Moscow cluster, so the analytics cluster aggregate rows really sum
+# more than one warehouse. Dense slots of the account follow this order.
 OZON_FBO_WAREHOUSES: tuple[OzonFboWarehouse, ...] = (
-    OzonFboWarehouse(15431806189000, "Хоругвино", 4, "Москва, МО и Дальние регионы"),
-    OzonFboWarehouse(22316498337000, "Тверь", 154, "Тверь"),
-    OzonFboWarehouse(17717042926000, "Казань", 147, "Казань"),
-    OzonFboWarehouse(18044249781000, "Екатеринбург", 148, "Урал"),
-    OzonFboWarehouse(21908345632000, "Новосибирск", 151, "Сибирь"),
-    OzonFboWarehouse(22429004154000, "Санкт-Петербург", 2, "Санкт-Петербург и СЗО"),
+    OzonFboWarehouse(15431806189000, "Хоругвино", 4, "Москва, МО и Дальние регионы", "ХОРУГВИНО_РФЦ",
+                     "Московская обл., г.о. Солнечногорск, д. Хоругвино, 23", macrolocal_cluster_id=101),
+    OzonFboWarehouse(19262731541000, "Ногинск", 4, "Москва, МО и Дальние регионы", "НОГИНСК_РФЦ",
+                     "Московская обл., г.о. Богородский, Ногинск-Технопарк, 12", macrolocal_cluster_id=101),
+    OzonFboWarehouse(22316498337000, "Тверь", 154, "Тверь", "ТВЕРЬ_РФЦ",
+                     "Тверская обл., Калининский м.о., Эммаусс, 1", macrolocal_cluster_id=102),
+    OzonFboWarehouse(17717042926000, "Казань", 147, "Казань", "КАЗАНЬ_РФЦ",
+                     "Республика Татарстан, Зеленодольский р-н, Технополис Сколково, 1", macrolocal_cluster_id=103),
+    OzonFboWarehouse(18044249781000, "Екатеринбург", 148, "Урал", "ЕКАТЕРИНБУРГ_РФЦ",
+                     "Свердловская обл., г. Екатеринбург, ул. Серовский тракт, 11", "Asia/Yekaterinburg", 104),
+    OzonFboWarehouse(21908345632000, "Новосибирск", 151, "Сибирь", "НОВОСИБИРСК_РФЦ",
+                     "Новосибирская обл., Новосибирский р-н, Толмачевский с/с, 8", "Asia/Novosibirsk", 105),
+    OzonFboWarehouse(22429004154000, "Санкт-Петербург", 2, "Санкт-Петербург и СЗО", "СПБ_ШУШАРЫ_РФЦ",
+                     "г. Санкт-Петербург, пос. Шушары, Московское ш., 231", macrolocal_cluster_id=106),
 )
 # Slots 0 and 1 are FBS, slot 2 is realFBS; the stock arrays of the account use this order.
 OZON_SELLER_WAREHOUSES: tuple[OzonSellerWarehouse, ...] = (
-    OzonSellerWarehouse(1020000031415000, "Склад Подольск (FBS)", False),
-    OzonSellerWarehouse(1020000031416000, "Склад Екатеринбург (FBS)", False),
-    OzonSellerWarehouse(1020000089903000, "Мой магазин Москва (rFBS)", True),
+    OzonSellerWarehouse(1020000031415000, "Склад Подольск (FBS)", False,
+                        "Московская обл., г. Подольск, ул. Правды, 20", 55.4312, 37.5447),
+    OzonSellerWarehouse(1020000031416000, "Склад Екатеринбург (FBS)", False,
+                        "г. Екатеринбург, ул. Фронтовых Бригад, 18", 56.8866, 60.6129),
+    OzonSellerWarehouse(1020000089903000, "Мой магазин Москва (rFBS)", True,
+                        "г. Москва, ул. Большая Семёновская, 40", 55.7818, 37.7110),
 )
-WB_WAREHOUSES: tuple[str, ...] = ("Коледино", "Подольск", "Электросталь", "Казань", "Краснодар", "Тула")
+# WB warehouses in warehouseId order (the stocks-report rows are sorted by it within a size).
+# Минск is outside Russia: the aggregated remains report keeps its name (wildberries.md §1.5).
+WB_WAREHOUSES: tuple[WbWarehouse, ...] = (
+    WbWarehouse(507, "Коледино", "Центральный"),
+    WbWarehouse(117501, "Подольск", "Центральный"),
+    WbWarehouse(117986, "Казань", "Приволжский"),
+    WbWarehouse(120762, "Электросталь", "Центральный"),
+    WbWarehouse(130744, "Краснодар", "Южный"),
+    WbWarehouse(168458, "Минск", "Беларусь", in_russia=False),
+    WbWarehouse(206348, "Тула", "Центральный"),
+)
+WB_WAREHOUSE_NAMES: tuple[str, ...] = tuple(w.name for w in WB_WAREHOUSES)
+# The seller's own warehouses on WB: one per delivery scheme the stock must be labelled with.
 WB_SELLER_WAREHOUSES: tuple[WbSellerWarehouse, ...] = (
-    WbSellerWarehouse(1010101, "Мой склад Москва", 15),
-    WbSellerWarehouse(1020304, "Мой склад Казань", 27),
+    WbSellerWarehouse(1010101, "Мой склад Москва", 15, delivery_type=1),
+    WbSellerWarehouse(1020304, "Мой склад Казань", 27, delivery_type=2, region="Приволжский"),
+    WbSellerWarehouse(1030507, "Магазин Тверь (самовывоз)", 0, delivery_type=5),
 )
+# deliveryType of /api/v3/warehouses -> the stock_type the project stores.
+WB_DELIVERY_TYPES: dict[int, str] = {1: "FBS", 2: "DBS", 3: "DBW", 5: "C&C", 6: "EDBS"}
+
+# Aggregated places in use since 15 Aug 2026 (wildberries.md §1.5).
+WB_AGGREGATE_ID = -999999
+WB_AGGREGATE_NAME = "Склад WB"  # wb-warehouses: the only place, warehouseName and regionName
+WB_AGGREGATE_RU = "Склад WB РФ"  # remains report: Russian warehouses except those kept named
+WB_AGGREGATE_SGT_RU = "Склад WB СГТ РФ"  # remains report, oversized goods (not modelled)
+WB_AGGREGATE_NAMES = frozenset({WB_AGGREGATE_NAME, WB_AGGREGATE_RU, WB_AGGREGATE_SGT_RU})
+WB_KEPT_NAMED = frozenset({"Коледино"})  # still named in the aggregated remains report
 # The pseudo-warehouses of the WB warehouse-remains report: totals, never places.
 WB_IN_WAY_TO_CLIENT = "В пути до получателей"
 WB_IN_WAY_FROM_CLIENT = "В пути возвраты на склад WB"

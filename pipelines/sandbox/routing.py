@@ -63,7 +63,9 @@ class Route:
     api: "ozon", "wb-statistics", "wb-analytics", "wb-marketplace", "wb-content" or
     "control"; groups: the rate-limit groups it pays into; items: where the items/rows of the
     answer are (for item faults); negate: makes one item's stock negative; stock: whether
-    `empty_account` applies; retired: answers 404 like a switched-off method.
+    `empty_account` applies; retired: answers 404 like a switched-off method; empty_204: an
+    empty answer is 204 No Content; personal_only: a plain Basic WB token is refused;
+    option: the SandboxOptions flag that must be true for the route to exist (else 404).
     """
 
     method: str
@@ -75,6 +77,9 @@ class Route:
     negate: Callable[[dict[str, Any]], bool] | None = None
     stock: bool = False
     retired: str | None = None
+    empty_204: bool = False
+    personal_only: bool = False
+    option: str | None = None
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -2,9 +2,19 @@
 
 Why one URL: the Ozon and WB paths do not collide, so every `*_API_URL` can point at the
 same loopback server. Each API request goes through the same steps as on the real services:
-route (404 unknown / retired), injected faults, authentication, rate limits, the handler,
-answer faults. HTTP/1.1 keep-alive with Content-Length on every answer, TCP_NODELAY, and the
-head and body written together, so a client pays no Nagle/delayed-ACK stalls per page.
+route (404 unknown / retired / removed), injected faults, authentication, rate limits, the
+handler, answer faults. HTTP/1.1 keep-alive with Content-Length on every answer (none on a
+204), TCP_NODELAY, and the head and body written together, so a client pays no
+Nagle/delayed-ACK stalls per page.
+
+Headers (ozon.md §4, wildberries.md §3): every Ozon 2xx carries `Ratelimit-Remaining`, an
+Ozon 429 carries `Retry-After` (seconds, scaled). Every WB answer except a 429 carries
+`X-Ratelimit-Remaining`; a WB 429 carries `X-Ratelimit-Retry`, `X-Ratelimit-Limit` and
+`X-Ratelimit-Reset`. On marketplace-api a 4XX answer (other than 401 and 429) costs 10 tokens.
+
+Control API (no auth): `POST /sandbox/tick {"steps"}`, `GET /sandbox/account` (summary),
+`GET /sandbox/health`, `GET|POST|DELETE /sandbox/faults`, `GET /sandbox/expected
+[?marketplace=ozon|wb]`, `GET|POST /sandbox/wb-aggregation {"enabled": bool}`.
 """
 
 from __future__ import annotations
@@ -26,29 +36,51 @@ from urllib.parse import parse_qsl, urlsplit
 from . import ozon_api as oz
 from . import wb_api as wb
 from .account import Account
-from .auth import OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, check_ozon, check_wb
-from .errors import ApiError, ozon_error_body, wb_error_body
+from .auth import OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, check_ozon, check_wb, wb_raw_token
+from .errors import PATH_NOT_FOUND, ApiError, ozon_error_body, wb_body
 from .faults import POST_KINDS, PRE_KINDS, Fault, FaultSet, apply_post
-from .jsonio import Rows, dumps, encode
-from .limits import RateLimiter, fmt_seconds
+from .jsonio import NoContent, Rows, dumps, encode
+from .limits import WB_4XX_COST, RateLimiter, fmt_seconds, groups_for
 from .reference import utc_iso
 from .routing import Request, Route, int_field
 
 
 @dataclass
 class SandboxOptions:
-    """How big the account is, how it moves, how hard the limits bite, what goes wrong."""
+    """How big the account is, how it moves, how hard the limits bite, what goes wrong, and
+    which reading of the unverified parts of the specs the sandbox plays.
+
+    ozon_total_field: v4 stocks and v3 product list also carry the deprecated `total`
+      (default off: ozon.md §6.1 says it may be gone since 23 Nov 2026).
+    ozon_fbo_zero_rows: the FBO method also lists placements with present = reserved = 0
+      (default off: only rows with stock or reservations).
+    ozon_unknown_warehouse_error: /v1/product/info/warehouse/stocks answers 400 for an id that
+      is not a seller warehouse (default) instead of an empty page.
+    wb_aggregation: WB's aggregated places ("Склад WB", "Склад WB РФ") from the start; can be
+      switched mid-run with `Sandbox.set_wb_aggregation` or POST /sandbox/wb-aggregation.
+    wb_legacy_supplier_stocks: serve the removed GET /api/v1/supplier/stocks (default 404).
+    wb_basic_token_status: what a plain Basic token gets from the stocks-report methods
+      (401 by default, or 403; wildberries.md §4.3).
+    """
 
     products: int = 200
     seed: int = 42
     rate_limit_scale: float = 1.0  # multiplies every limit interval; 0 = no limits
-    wb_row_cap: int = 60000  # rows per /api/v1/supplier/stocks answer
+    wb_row_cap: int = 60000  # rows per /api/v1/supplier/stocks answer (legacy mode)
     tick_changes: float = 0.05  # share of stock rows changed per tick step
     faults: list[Fault] = field(default_factory=list)
+    ozon_total_field: bool = False
+    ozon_fbo_zero_rows: bool = False
+    ozon_unknown_warehouse_error: bool = True
+    wb_aggregation: bool = False
+    wb_legacy_supplier_stocks: bool = False
+    wb_basic_token_status: int = 401
 
     def __post_init__(self) -> None:
         if self.wb_row_cap < 1:
             raise ValueError("wb_row_cap must be >= 1")
+        if self.wb_basic_token_status not in (401, 403):
+            raise ValueError("wb_basic_token_status must be 401 or 403")
 
 
 class RequestLog(list):
@@ -83,23 +115,36 @@ class Reply:
 
 DROP = Reply(0, [])
 
+# Retired Ozon methods (ozon.md §2.8): 404 with code 5 "Obsolete method cannot be used" (the
+# HTTP status is unverified, §6.6; 404 + code 5 is the hard case: the same pair as a bad key).
+OBSOLETE = "Obsolete method cannot be used"
 RETIRED_OZON = {
     "/v1/product/info/stocks-by-warehouse/fbs": "switched off on 7 April 2026: use /v2/product/info/stocks-by-warehouse/fbs",
     "/v1/warehouse/list": "switched off on 7 April 2026: use /v2/warehouse/list",
     "/v2/product/info/stocks": "retired: use /v4/product/info/stocks",
-    "/v3/product/info/stocks": "retired: use /v4/product/info/stocks",
+    "/v3/product/info/stocks": "switched off on 31 January 2025: use /v4/product/info/stocks",
+    "/v1/analytics/manage/stocks": "switched off in December 2025: use /v1/analytics/stocks",
 }
+# An Ozon path that never existed (ozon.md §4 "method is not allowed"; status unverified).
+OZON_UNKNOWN_METHOD = "method is not allowed"
 
 
 def _routes() -> list[Route]:
     """The route table: every endpoint of shared/api/*.md plus the sandbox control API."""
     ozon = ("ozon",)
+    report = "/api/analytics/v1/stocks-report"
     routes = [
         Route("POST", "/v4/product/info/stocks", "ozon", oz.product_info_stocks, ozon,
               items=lambda o: o["items"], negate=oz.negate_v4, stock=True),
+        Route("POST", "/v1/product/info/stocks-by-warehouse/fbo", "ozon", oz.stocks_by_warehouse_fbo, ozon,
+              items=lambda o: o["products"], negate=oz.negate_present, stock=True),
+        Route("POST", "/v1/warehouse/ozon/list", "ozon", oz.ozon_warehouse_list, ozon,
+              items=lambda o: o["warehouses"]),
+        Route("POST", "/v2/warehouse/list", "ozon", oz.warehouse_list, ozon, items=lambda o: o["warehouses"]),
+        Route("POST", "/v1/product/info/warehouse/stocks", "ozon", oz.warehouse_stocks, ozon,
+              items=lambda o: o["stocks"], negate=oz.negate_present, stock=True),
         Route("POST", "/v2/product/info/stocks-by-warehouse/fbs", "ozon", oz.stocks_by_warehouse_fbs, ozon,
               items=lambda o: o["products"], negate=oz.negate_fbs, stock=True),
-        Route("POST", "/v2/warehouse/list", "ozon", oz.warehouse_list, ozon, items=lambda o: o["warehouses"]),
         Route("POST", "/v1/analytics/stocks", "ozon", oz.analytics_stocks, ozon + ("ozon-analytics-stocks",),
               items=lambda o: o["items"], negate=oz.negate_analytics, stock=True),
         Route("POST", "/v2/analytics/stock_on_warehouses", "ozon", oz.stock_on_warehouses,
@@ -109,13 +154,18 @@ def _routes() -> list[Route]:
         Route("POST", "/v3/product/info/list", "ozon", oz.product_info_list, ozon, items=lambda o: o["items"]),
         Route("POST", "/v1/report/warehouse/stock", "ozon", oz.report_create, ozon + ("ozon-report-create",)),
         Route("POST", "/v1/report/info", "ozon", oz.report_info, ozon),
+        Route("POST", f"{report}/wb-warehouses", "wb-analytics", wb.stocks_report_wb, ("wb-stocks-report-wb",),
+              negate=wb.negate_quantity, stock=True, empty_204=True, personal_only=True),
+        Route("POST", f"{report}/seller-warehouses", "wb-analytics", wb.stocks_report_seller,
+              ("wb-stocks-report-seller",), negate=wb.negate_quantity, stock=True, empty_204=True,
+              personal_only=True),
         Route("GET", "/api/v1/supplier/stocks", "wb-statistics", wb.supplier_stocks, ("wb-statistics",),
-              negate=wb.negate_stock_row, stock=True),
+              negate=wb.negate_stock_row, stock=True, option="wb_legacy_supplier_stocks"),
         Route("GET", "/api/v1/warehouse_remains", "wb-analytics", wb.remains_create, ("wb-remains-create",)),
         Route("GET", "/api/v1/warehouse_remains/tasks/{taskId}/status", "wb-analytics", wb.remains_status,
               ("wb-remains-status",)),
         Route("GET", "/api/v1/warehouse_remains/tasks/{taskId}/download", "wb-analytics", wb.remains_download,
-              ("wb-remains-download",), negate=wb.negate_remains, stock=True),
+              ("wb-remains-download",), negate=wb.negate_remains, stock=True, empty_204=True),
         Route("GET", "/api/v3/warehouses", "wb-marketplace", wb.seller_warehouses, ("wb-marketplace",),
               items=lambda o: o),
         Route("POST", "/api/v3/stocks/{warehouseId}", "wb-marketplace", wb.fbs_stocks, ("wb-marketplace",),
@@ -129,6 +179,8 @@ def _routes() -> list[Route]:
         Route("POST", "/sandbox/faults", "control", _control_faults_add),
         Route("DELETE", "/sandbox/faults", "control", _control_faults_clear),
         Route("GET", "/sandbox/expected", "control", _control_expected),
+        Route("GET", "/sandbox/wb-aggregation", "control", _control_wb_aggregation),
+        Route("POST", "/sandbox/wb-aggregation", "control", _control_wb_aggregation),
         Route("GET", "/sandbox/files/{name}", "control", None),
     ]
     routes += [Route("POST", path, "ozon", None, retired=why) for path, why in RETIRED_OZON.items()]
@@ -162,6 +214,16 @@ def _control_faults_clear(req: Request) -> dict[str, Any]:
     return {"faults": []}
 
 
+def _control_wb_aggregation(req: Request) -> dict[str, Any]:
+    """GET: the state; POST {"enabled": bool}: switch WB's aggregated places on or off."""
+    if req.method == "POST":
+        enabled = req.json_object().get("enabled")
+        if not isinstance(enabled, bool):
+            raise ApiError(400, "enabled must be true or false")
+        req.sandbox.set_wb_aggregation(enabled)
+    return {"enabled": req.account.wb_aggregated}
+
+
 def _control_expected(req: Request) -> Rows:
     market = req.query.get("marketplace") or None
     if market not in (None, "ozon", "wb"):
@@ -190,7 +252,9 @@ class Sandbox:
         elif overrides:
             raise TypeError("pass either options or keyword overrides, not both")
         self.options = options
-        self.account = Account(options.products, options.seed, options.tick_changes)
+        self.account = Account(options.products, options.seed, options.tick_changes,
+                               wb_aggregated=options.wb_aggregation,
+                               ozon_fbo_zero_rows=options.ozon_fbo_zero_rows)
         self.faults = FaultSet([replace(f) for f in options.faults])  # counts are per sandbox
         self.limiter = RateLimiter(options.rate_limit_scale)
         self.request_log = RequestLog()
@@ -264,6 +328,13 @@ class Sandbox:
         self.account.tick(steps)
         return self.account.summary()
 
+    def set_wb_aggregation(self, enabled: bool) -> None:
+        """Switch WB's aggregated places ("Склад WB" / "Склад WB РФ") on or off, mid-run too.
+
+        Stock totals per size stay identical; the WB stocks-report and remains answers and
+        `expected_inventory()` change from the next request on."""
+        self.account.set_wb_aggregation(enabled)
+
     def add_fault(self, fault: Fault) -> None:
         self.faults.add(fault)
 
@@ -274,9 +345,9 @@ class Sandbox:
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """(route, path params, whether the path exists for another method)."""
         route = self._exact.get((method, path))
-        if route is not None:
+        if route is not None and self._enabled(route):
             return route, {}, False
-        other = any(p == path for (_m, p) in self._exact)
+        other = any(p == path and self._enabled(r) for (_m, p), r in self._exact.items())
         for r in self._patterned:
             m = r.regex.match(path)
             if m:
@@ -285,34 +356,58 @@ class Sandbox:
                 other = True
         return None, {}, other
 
+    def _enabled(self, route: Route) -> bool:
+        return route.option is None or bool(getattr(self.options, route.option))
+
     def _error(self, api: str, err: ApiError) -> Reply:
+        content_type = None
         if api == "ozon":
-            body: Any = ozon_error_body(err.status, err.message)
+            body: Any = err.body if err.body is not None else ozon_error_body(err.status, err.message, err.code)
         elif api.startswith("wb-"):
-            if err.legacy:
-                body = {"errors": [err.message]}
-            else:
-                with self.state_lock:
-                    self.counter += 1
-                    n = self.counter
-                body = wb_error_body(err.status, err.message, api, utc_iso(self.account.clock), n, err.title)
+            with self.state_lock:
+                self.counter += 1
+                n = self.counter
+            body, content_type = wb_body(err, api, utc_iso(self.account.clock), n)
         else:
             body = {"error": err.message}
-        return Reply(err.status, [dumps(body)], dict(err.headers))
+        reply = Reply(err.status, [dumps(body)], dict(err.headers))
+        if content_type:
+            reply.content_type = content_type
+        return reply
 
     def handle(self, req: Request) -> Reply:
         """Answer one request (everything but the socket I/O)."""
         route, params, other = self._match(req.method, req.path)
         api = _api_of(req.path)
         if route is None:
-            status = 405 if other else 404
-            return self._error(api, ApiError(status, f"{req.method} {req.path}: "
-                                             + ("method not allowed" if other else "not found")))
+            if other:
+                err = ApiError(405, f"{req.method} {req.path}: method not allowed")
+            elif api == "ozon":
+                err = ApiError(404, OZON_UNKNOWN_METHOD)
+            else:
+                err = ApiError(404, f"{req.method} {req.path}: the path is not served", title=PATH_NOT_FOUND)
+            # WB: the gateway answers an unknown path before any bucket, so no X-Ratelimit-* here.
+            return self._error(api, err)
         req.params = params
         if route.api == "control":
             return self._control(route, req)
+        reply = self._api(route, req)
+        if route.is_wb and reply.status != 429 and reply is not DROP:
+            reply.headers.setdefault("X-Ratelimit-Remaining", str(self._peek_wb(route, req)))
+        return reply
+
+    def _peek_wb(self, route: Route, req: Request) -> int:
+        token = wb_raw_token(req.headers)
+        try:
+            basic = check_wb(req.headers, route.api).is_basic
+        except ApiError:
+            basic = False
+        groups = groups_for(route.groups, basic, self.limiter.limits)
+        return self.limiter.peek(token, groups[-1])
+
+    def _api(self, route: Route, req: Request) -> Reply:
         if route.retired:
-            return self._error(route.api, ApiError(404, f"{req.path} is {route.retired}"))
+            return self._error(route.api, ApiError(404, OBSOLETE))
 
         pre = self.faults.take(req.method, req.path, route.template, ("slow",), first_only=False)
         delay = sum(f.delay for f in pre)
@@ -321,29 +416,53 @@ class Sandbox:
         terminal = self.faults.take(req.method, req.path, route.template, PRE_KINDS, first_only=True)
         if terminal:
             return self._pre_fault(route, terminal[0])
+        basic = False
         try:
-            credential = check_ozon(req.headers) if route.api == "ozon" else check_wb(req.headers, route.api)
+            if route.api == "ozon":
+                credential = check_ozon(req.headers)
+            else:
+                token = check_wb(req.headers, route.api)
+                credential, basic = token.token, token.is_basic
+                if basic and route.personal_only:
+                    status = self.options.wb_basic_token_status
+                    raise ApiError(status, "this method is not available for a Basic token: use a Personal "
+                                   "or Service token, or Basic with a service secret",
+                                   title="unauthorized" if status == 401 else "forbidden")
         except ApiError as err:
             return self._error(route.api, err)
-        decision = self.limiter.acquire(credential, route.groups)
+        groups = groups_for(route.groups, basic, self.limiter.limits)
+        decision = self.limiter.acquire(credential, groups)
         if not decision.allowed:
-            return self._too_many(route, decision.retry_after, decision.limit, decision.reset, False)
+            return self._too_many(route, decision.retry_after, decision.limit, decision.reset, False, decision.group)
 
+        post: list[Fault] = []
         try:
             with self.account.lock:
                 payload = route.handler(req)  # type: ignore[misc]
-                kinds = _post_kinds(route, isinstance(payload, Rows))
-                post = self.faults.take(req.method, req.path, route.template, kinds, first_only=False)
-                if post:
-                    payload = apply_post(payload, post, route.items, route.negate)
-                chunks = encode(payload)
+                if isinstance(payload, NoContent):
+                    reply = Reply(204, [])
+                else:
+                    kinds = _post_kinds(route, isinstance(payload, Rows))
+                    post = self.faults.take(req.method, req.path, route.template, kinds, first_only=False)
+                    if route.empty_204 and any(f.kind == "empty_account" for f in post):
+                        reply = Reply(204, [])
+                    else:
+                        if post:
+                            payload = apply_post(payload, post, route.items, route.negate)
+                        reply = Reply(200, encode(payload))
         except ApiError as err:
-            return self._error(route.api, err)
-        reply = Reply(200, chunks)
+            reply = self._error(route.api, err)
+            cost = WB_4XX_COST.get(route.api, 1)
+            if 400 <= err.status < 500 and cost > 1:
+                remaining = self.limiter.charge(credential, groups, cost - 1)
+                reply.headers["X-Ratelimit-Remaining"] = str(remaining)
+            return reply
         if route.is_wb:
             reply.headers["X-Ratelimit-Remaining"] = str(decision.remaining)
-        if any(f.kind == "truncate" for f in post):
-            body = b"".join(chunks)
+        else:
+            reply.headers["Ratelimit-Remaining"] = str(decision.remaining)
+        if any(f.kind == "truncate" for f in post) and reply.status == 200:
+            body = b"".join(reply.chunks)
             reply.chunks = [body[: len(body) // 2]]
         return reply
 
@@ -370,26 +489,35 @@ class Sandbox:
         if fault.kind == "drop":
             return DROP
         if fault.kind == "retired":
-            return self._error(route.api, ApiError(fault.status or 404, f"{route.template}: method is retired"))
+            if route.api == "ozon":
+                return self._error(route.api, ApiError(fault.status or 404, OBSOLETE))
+            return self._error(route.api, ApiError(fault.status or 404, f"{route.template}: the path is not served",
+                                                   title=PATH_NOT_FOUND))
         if fault.kind == "rate_limit":
             limit = self.limiter.limits[route.groups[-1]].burst
-            return self._too_many(route, fault.retry_after, limit, fault.retry_after, True)
+            return self._too_many(route, fault.retry_after, limit, fault.retry_after, True, route.groups[-1])
         status = fault.status or 500
         if status == 500:
-            return self._error(route.api, ApiError(500, "internal server error"))
+            return self._error(route.api, ApiError(500, "Internal error" if route.api == "ozon" else "internal server error"))
         phrase = f"{status} {HTTPStatus(status).phrase}"
         page = f"<html><head><title>{phrase}</title></head><body><center><h1>{phrase}</h1></center><hr><center>nginx</center></body></html>\n"
         return Reply(status, [page.encode()], content_type="text/html")
 
-    def _too_many(self, route: Route, retry: float, limit: int, reset: float, retry_after_header: bool) -> Reply:
+    def _too_many(self, route: Route, retry: float, limit: int, reset: float, retry_after_header: bool,
+                  group: str = "") -> Reply:
         if route.api == "ozon":
-            return self._error("ozon", ApiError(429, "You have reached request rate limit per second"))
+            message = "You have reached request rate limit per second"
+            if group and group != "ozon":
+                message += f", max rate per sec.: {self.limiter.limits[group].requests}"
+            reply = self._error("ozon", ApiError(429, message))
+            reply.headers["Retry-After"] = fmt_seconds(retry)
+            return reply
         headers = {"X-Ratelimit-Retry": fmt_seconds(retry), "X-Ratelimit-Limit": str(limit),
                    "X-Ratelimit-Reset": fmt_seconds(reset)}
         if retry_after_header:
             headers["Retry-After"] = fmt_seconds(retry)
         return self._error(route.api, ApiError(
-            429, f"Limited by {route.groups[-1]}: retry in {headers['X-Ratelimit-Retry']} s",
+            429, f"limited by {group or route.groups[-1]}: retry in {headers['X-Ratelimit-Retry']} s",
             title="too many requests", headers=headers))
 
 
@@ -409,7 +537,7 @@ def _api_of(path: str) -> str:
     """Which error style an unknown path gets."""
     if path.startswith("/api/v1/supplier"):
         return "wb-statistics"
-    if path.startswith("/api/v1/warehouse_remains"):
+    if path.startswith(("/api/v1/warehouse_remains", "/api/analytics/")):
         return "wb-analytics"
     if path.startswith("/api/"):
         return "wb-marketplace"
@@ -493,8 +621,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _write(self, reply: Reply) -> None:
         length = sum(len(c) for c in reply.chunks)
         phrase = HTTPStatus(reply.status).phrase if reply.status in HTTPStatus._value2member_map_ else ""
-        lines = [f"HTTP/1.1 {reply.status} {phrase}", f"Server: {self.server_version}",
-                 f"Content-Type: {reply.content_type}", f"Content-Length: {length}"]
+        lines = [f"HTTP/1.1 {reply.status} {phrase}", f"Server: {self.server_version}"]
+        if reply.status != 204:  # a 204 has no body and no Content-Length (RFC 9110 §8.6)
+            lines += [f"Content-Type: {reply.content_type}", f"Content-Length: {length}"]
         lines += [f"{k}: {v}" for k, v in reply.headers.items()]
         if self.close_connection:
             lines.append("Connection: close")
@@ -545,9 +674,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SandboxOptions.seed)
     parser.add_argument("--rate-limit-scale", type=float, default=1.0)
     parser.add_argument("--wb-row-cap", type=int, default=SandboxOptions.wb_row_cap)
+    parser.add_argument("--wb-aggregation", action="store_true", help="WB aggregated places from the start")
+    parser.add_argument("--wb-legacy-supplier-stocks", action="store_true", help="serve the removed supplier/stocks")
+    parser.add_argument("--ozon-total-field", action="store_true", help="keep the deprecated `total` field")
     args = parser.parse_args(argv)
     options = SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale,
-                             wb_row_cap=args.wb_row_cap)
+                             wb_row_cap=args.wb_row_cap, wb_aggregation=args.wb_aggregation,
+                             wb_legacy_supplier_stocks=args.wb_legacy_supplier_stocks,
+                             ozon_total_field=args.ozon_total_field)
     serve_forever(args.host, args.port, options)
     return 0
 

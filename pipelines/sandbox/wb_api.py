@@ -1,7 +1,8 @@
-"""Wildberries handlers: statistics stocks, the warehouse-remains report, FBS stock, cards.
+"""Wildberries handlers: stocks reports, the warehouse-remains report, seller stock, cards.
 
-Shapes, paging and validation follow shared/api/wildberries.md. Bare arrays are produced as
-lazy `Rows` batches so a 60,000-row answer never exists as 60,000 dicts at once.
+Shapes, paging and validation follow shared/api/wildberries.md. Big answers are produced as
+lazy `Rows` batches so a 250,000-row page never exists as 250,000 dicts at once. Where the
+spec is open (§4) the choice made is written in the handler's docstring.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from typing import Any, Iterator
 
 from .account import N_WB, N_WB_SELLER, Account
 from .errors import ApiError
-from .jsonio import Rows
+from .jsonio import NO_CONTENT, Rows
 from .reference import (
     CATEGORIES,
+    WB_AGGREGATE_ID,
+    WB_AGGREGATE_NAME,
+    WB_AGGREGATE_RU,
     WB_IN_WAY_FROM_CLIENT,
     WB_IN_WAY_TO_CLIENT,
+    WB_KEPT_NAMED,
     WB_SELLER_WAREHOUSES,
     WB_TOTAL_ON_WAREHOUSES,
     WB_WAREHOUSES,
@@ -29,14 +34,131 @@ from .reference import (
 from .routing import Request, int_field, sub_object
 
 BATCH = 1000
+DATA_ITEMS = (b'{"data":{"items":[', b"]}}")
 
 
-# ---------------------------------------------------------------------- statistics: supplier stocks
+# ---------------------------------------------------------------------- analytics: stocks reports
+def _report_body(req: Request) -> tuple[list[int] | None, set[int] | None, int, int]:
+    """(nmIds or None = all, chrtIds or None, limit, offset) of a stocks-report request."""
+    body = req.json_object()
+    nm_ids = _int_array(body, "nmIds", 1000)
+    chrt_ids = _int_array(body, "chrtIds", None)
+    limit = int_field(body, "limit", 1, 250_000, default=250_000)
+    offset = int_field(body, "offset", 0, 2**31 - 1, default=0)
+    return (nm_ids or None), (set(chrt_ids) if chrt_ids else None), limit, offset
+
+
+def _int_array(body: dict[str, Any], name: str, max_len: int | None) -> list[int]:
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ApiError(400, f"{name} must be an array of integers", title="bad request")
+    if max_len is not None and len(value) > max_len:
+        raise ApiError(400, f"{name}: at most {max_len} values, got {len(value)}", title="bad request")
+    return value
+
+
+def _report_sizes(acc: Account, nm_ids: list[int], chrt_ids: set[int] | None) -> list[int]:
+    """Barcode slots (sizes) of the listed nmIds, in (nmId, chrtId) order."""
+    found = sorted({i for i in (acc.index_by_nm(nm) for nm in nm_ids) if i is not None})
+    return [bc for i in found for bc in acc.barcodes_of(i)
+            if chrt_ids is None or acc.chrt_id(bc) in chrt_ids]
+
+
+def _report_rows(acc: Account, req: Request, places: Any, cum_of: Any, row: Any) -> Any:
+    """Offset paging shared by both stocks reports: rows in (nmId, chrtId, warehouseId) order."""
+    nm_ids, chrt_ids, limit, offset = _report_body(req)
+    if nm_ids is not None:
+        rows = [row(acc, bc, p) for bc in _report_sizes(acc, nm_ids, chrt_ids) for p in places(bc)]
+        page = rows[offset:offset + limit]
+        if not page:
+            return NO_CONTENT
+        return Rows(iter([page]), *DATA_ITEMS)
+    cum = cum_of()
+    total = cum[-1]
+    if offset >= total:
+        return NO_CONTENT
+    end = min(total, offset + limit)
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        bc = bisect_right(cum, offset) - 1
+        skip, left, batch = offset - cum[bc], end - offset, []
+        while left > 0:
+            for p in places(bc):
+                if skip:
+                    skip -= 1
+                    continue
+                batch.append(row(acc, bc, p))
+                left -= 1
+                if not left:
+                    break
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+            bc += 1
+        yield batch
+
+    return Rows(batches(), *DATA_ITEMS)
+
+
+def _wb_row(acc: Account, bc: int, place: tuple[int, int, int, int]) -> dict[str, Any]:
+    w, q, to, fr = place
+    if w < 0:
+        wid, name, region = WB_AGGREGATE_ID, WB_AGGREGATE_NAME, WB_AGGREGATE_NAME
+    else:
+        wh = WB_WAREHOUSES[w]
+        wid, name, region = wh.id, wh.name, wh.region
+    return {"nmId": acc.wb_nm[acc.bc_prod[bc]], "chrtId": acc.chrt_id(bc), "warehouseId": wid,
+            "warehouseName": name, "regionName": region, "quantity": q,
+            "inWayToClient": to, "inWayFromClient": fr}
+
+
+def stocks_report_wb(req: Request) -> Any:
+    """`POST /api/analytics/v1/stocks-report/wb-warehouses` (§2.1).
+
+    Body (all optional): `nmIds` (<= 1000; empty = every product), `chrtIds` (only applied
+    together with `nmIds`, ignored without them), `limit` 1..250000 (default 250000), `offset`.
+    One row per size x WB warehouse with something non-zero (quantity or either in-way count);
+    sorted by nmId, chrtId, warehouseId. Paging: offset; a page shorter than `limit` is the
+    last, and asking at/after the end answers 204 No Content (both signals, §4.4). With WB
+    aggregation on, one row per size: warehouseId -999999, warehouseName and regionName
+    "Склад WB", every unit and in-way count summed. A plain Basic token is refused before this
+    handler (401 by default, `SandboxOptions.wb_basic_token_status`).
+    """
+    acc = req.account
+    return _report_rows(acc, req, acc.wb_places, acc.wb_fbo_cumulative, _wb_row)
+
+
+def _seller_row(acc: Account, bc: int, place: tuple[int, int]) -> dict[str, Any]:
+    w, q = place
+    wh = WB_SELLER_WAREHOUSES[w]
+    return {"nmId": acc.wb_nm[acc.bc_prod[bc]], "chrtId": acc.chrt_id(bc), "warehouseId": wh.id,
+            "warehouseName": wh.name, "regionName": wh.region, "quantity": q}
+
+
+def stocks_report_seller(req: Request) -> Any:
+    """`POST /api/analytics/v1/stocks-report/seller-warehouses` (§2.2): same body and paging
+    as wb-warehouses; one row per size x seller warehouse with quantity > 0 (zero stock records
+    are left out, §4.4), every seller warehouse whatever its deliveryType (FBS, DBS, C&C);
+    quantity = the amount /api/v3/stocks gives. 204 when no rows."""
+    acc = req.account
+    return _report_rows(acc, req, acc.wb_seller_places, acc.wb_seller_cumulative, _seller_row)
+
+
+def negate_quantity(item: dict[str, Any]) -> bool:
+    item["quantity"] = -3
+    return True
+
+
+# ---------------------------------------------------------------------- statistics: supplier stocks (legacy)
 def supplier_stocks(req: Request) -> Rows:
-    """Rows with lastChangeDate >= dateFrom, ascending, at most `wb_row_cap` of them."""
+    """REMOVED method (§2.7), served only with `SandboxOptions.wb_legacy_supplier_stocks`:
+    rows with lastChangeDate >= dateFrom, ascending, at most `wb_row_cap` of them, every
+    (barcode, WB warehouse) placement including all-zero ones, never aggregated."""
     raw = req.query.get("dateFrom")
     if not raw:
-        raise ApiError(400, "dateFrom: required parameter is missing", legacy=True)
+        raise ApiError(400, "dateFrom: field required", legacy=True)
     try:
         since = math.ceil(parse_time(raw))
     except (ValueError, OverflowError):
@@ -68,7 +190,7 @@ def _stock_rows(acc: Account, slots: Any) -> list[dict[str, Any]]:
         q, to, fr = q_[s], to_[s], fr_[s]
         h = mix(seed, s)
         append({
-            "lastChangeDate": msk_iso(ts_[s]), "warehouseName": WB_WAREHOUSES[w],
+            "lastChangeDate": msk_iso(ts_[s]), "warehouseName": WB_WAREHOUSES[w].name,
             "supplierArticle": offer_id(i), "nmId": nm[i], "barcode": barcode(bc),
             "quantity": q, "inWayToClient": to, "inWayFromClient": fr, "quantityFull": q + to + fr,
             "category": cat.wb_category, "subject": cat.wb_subject, "brand": brand_name(i),
@@ -86,32 +208,40 @@ def negate_stock_row(item: dict[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------------- analytics: warehouse remains
-_BOOL_PARAMS = ("groupByBrand", "groupBySubject", "groupBySa", "groupByNm", "groupByBarcode",
-                "groupBySize", "filterPics", "filterVolume")
+_FLAG_PARAMS = ("groupByBrand", "groupBySubject", "groupBySa", "groupByNm", "groupByBarcode", "groupBySize")
+
+
+def _flag(value: str | None) -> bool:
+    return value in ("true", "1")
 
 
 def remains_create(req: Request) -> dict[str, Any]:
-    """Start a report task. The grouping flags are validated but the answer is always per barcode."""
-    for name in _BOOL_PARAMS:
+    """Start a report task; the grouping flags are stored with it and shape the download."""
+    for name in _FLAG_PARAMS:
         value = req.query.get(name)
-        if value is not None and value not in ("true", "false", "0", "1", "-1"):
-            raise ApiError(400, f"{name}: invalid value '{value}'")
+        if value is not None and value not in ("true", "false", "0", "1"):
+            raise ApiError(400, f"{name}: invalid value '{value}'", title="bad request")
+    for name, allowed in (("filterPics", ("-1", "0", "1")), ("filterVolume", ("-1", "0", "3"))):
+        value = req.query.get(name)
+        if value is not None and value not in allowed:
+            raise ApiError(400, f"{name}: invalid value '{value}'", title="bad request")
     locale = req.query.get("locale", "ru")
     if locale not in ("ru", "en", "zh"):
-        raise ApiError(400, f"locale: invalid value '{locale}'")
+        raise ApiError(400, f"locale: invalid value '{locale}'", title="bad request")
+    flags = {name: _flag(req.query.get(name)) for name in _FLAG_PARAMS}
     sb = req.sandbox
     with sb.state_lock:
         sb.counter += 1
         digest = hashlib.md5(f"{req.account.seed}:remains:{sb.counter}".encode()).hexdigest()
         task_id = f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:32]}"
-        sb.tasks[task_id] = {"polls": 0}
+        sb.tasks[task_id] = {"polls": 0, "flags": flags}
     return {"data": {"taskId": task_id}}
 
 
 def _task(req: Request) -> dict[str, Any]:
     task = req.sandbox.tasks.get(req.params["taskId"])
     if task is None:
-        raise ApiError(404, f"task {req.params['taskId']} not found", title="not found")
+        raise ApiError(404, "not found", title="Not Found", origin="api-statistics")
     return task
 
 
@@ -125,81 +255,136 @@ def remains_status(req: Request) -> dict[str, Any]:
     return {"data": {"id": req.params["taskId"], "status": status}}
 
 
-def remains_download(req: Request) -> Rows:
-    """One entry per barcode on WB warehouses, with the warehouses list and the pseudo-totals.
+def remains_download(req: Request) -> Any:
+    """The report (§2.3), built from the current state at download; 204 when it has no rows.
 
-    Real warehouses carry `quantity` (available to sell); «В пути до получателей» and «В пути
-    возвраты на склад WB» sum the in-way units; «Всего находится на складах» is the sum of
-    quantityFull (as in the documented example). Built from the current state at download.
+    Rows follow the grouping flags given at create: `brand` (groupByBrand), `subjectName`
+    (groupBySubject), `vendorCode` (groupBySa), `nmId` + `volume` (groupByNm), `barcode`
+    (groupByBarcode), `techSize` (groupBySize); units of everything grouped together are
+    summed. `warehouses[]` lists only non-zero entries, pseudo entries first (as in the official
+    example): «В пути до получателей» (inWayToClient), «В пути возвраты на склад WB»
+    (inWayFromClient), «Всего находится на складах» = the sum of the real warehouse entries
+    only; then the warehouses. A row with nothing anywhere is left out. With WB aggregation on,
+    the Russian warehouses except Коледино are merged into «Склад WB РФ» (Минск, outside
+    Russia, stays named); «Склад WB СГТ РФ» (oversized goods) is not modelled.
     """
     with req.sandbox.state_lock:
         task = _task(req)
         if task.get("status") != "done":
             raise ApiError(400, "task is not done yet: poll its status first", title="bad request")
+        flags = task["flags"]
     acc = req.account
-    with_rows = [bc for bc in range(len(acc.bc_prod)) if acc.wb_on.find(1, bc * N_WB, (bc + 1) * N_WB) >= 0]
-    return Rows(_batches(with_rows, lambda bc: _remains_item(acc, bc)))
+    units = acc.cached("remains_units", lambda: _remains_units(acc))
+    if not units:
+        return NO_CONTENT
+    if flags["groupByBarcode"] or ((flags["groupBySa"] or flags["groupByNm"]) and flags["groupBySize"]):
+        return Rows(_batches(units, lambda bc: _remains_item(acc, flags, [bc])))
+    if flags["groupBySa"] or flags["groupByNm"]:
+        by_product: dict[int, list[int]] = {}
+        for bc in units:
+            by_product.setdefault(acc.bc_prod[bc], []).append(bc)
+        return Rows(_batches(list(by_product.values()), lambda bcs: _remains_item(acc, flags, bcs)))
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for bc in units:
+        i = acc.bc_prod[bc]
+        key = (acc.brand_name(i) if flags["groupByBrand"] else None,
+               acc.category(i).wb_subject if flags["groupBySubject"] else None,
+               acc.tech_size(bc) if flags["groupBySize"] else None)
+        groups.setdefault(key, []).append(bc)
+    return Rows(_batches(list(groups.values()), lambda bcs: _remains_item(acc, flags, bcs)))
 
 
-def _remains_item(acc: Account, bc: int) -> dict[str, Any]:
-    i = acc.bc_prod[bc]
-    warehouses = []
-    to_total = from_total = q_total = 0
-    for w in range(N_WB):
-        s = bc * N_WB + w
-        if acc.wb_on[s]:
-            warehouses.append({"warehouseName": WB_WAREHOUSES[w], "quantity": acc.wb_q[s]})
-            q_total += acc.wb_q[s]
+def _remains_units(acc: Account) -> list[int]:
+    """Sizes with anything on a WB warehouse (quantity or in-way)."""
+    q_, to_, fr_ = acc.wb_q, acc.wb_to, acc.wb_from
+    return [bc for bc in range(len(acc.bc_prod))
+            if any(q_[s] or to_[s] or fr_[s] for s in range(bc * N_WB, (bc + 1) * N_WB))]
+
+
+def _remains_item(acc: Account, flags: dict[str, bool], bcs: list[int]) -> dict[str, Any]:
+    places: dict[str, int] = {}
+    to_total = from_total = 0
+    for bc in bcs:
+        for w in range(N_WB):
+            s = bc * N_WB + w
             to_total += acc.wb_to[s]
             from_total += acc.wb_from[s]
-    warehouses += [
-        {"warehouseName": WB_IN_WAY_TO_CLIENT, "quantity": to_total},
-        {"warehouseName": WB_IN_WAY_FROM_CLIENT, "quantity": from_total},
-        {"warehouseName": WB_TOTAL_ON_WAREHOUSES, "quantity": q_total + to_total + from_total},
-    ]
-    return {
-        "brand": acc.brand_name(i), "subjectName": acc.category(i).wb_subject,
-        "vendorCode": acc.offer_id(i), "nmId": acc.wb_nm[i], "barcode": acc.barcode(bc),
-        "techSize": acc.tech_size(bc), "volume": round(0.5 + (mix(acc.seed, i) % 40) / 10, 1),
-        "warehouses": warehouses,
-    }
+            q = acc.wb_q[s]
+            if q:
+                wh = WB_WAREHOUSES[w]
+                name = wh.name
+                if acc.wb_aggregated and wh.in_russia and name not in WB_KEPT_NAMED:
+                    name = WB_AGGREGATE_RU
+                places[name] = places.get(name, 0) + q
+    pseudo = ((WB_IN_WAY_TO_CLIENT, to_total), (WB_IN_WAY_FROM_CLIENT, from_total),
+              (WB_TOTAL_ON_WAREHOUSES, sum(places.values())))
+    warehouses = [{"warehouseName": n, "quantity": q} for n, q in pseudo if q]
+    warehouses += [{"warehouseName": n, "quantity": q} for n, q in places.items()]
+    bc = bcs[0]
+    i = acc.bc_prod[bc]
+    item: dict[str, Any] = {}
+    if flags["groupByBrand"]:
+        item["brand"] = acc.brand_name(i)
+    if flags["groupBySubject"]:
+        item["subjectName"] = acc.category(i).wb_subject
+    if flags["groupBySa"]:
+        item["vendorCode"] = acc.offer_id(i)
+    if flags["groupByNm"]:
+        item["nmId"] = acc.wb_nm[i]
+    if flags["groupByBarcode"]:
+        item["barcode"] = acc.barcode(bc)
+    if flags["groupBySize"]:
+        item["techSize"] = acc.tech_size(bc)
+    if flags["groupByNm"]:
+        item["volume"] = round(0.5 + (mix(acc.seed, i) % 40) / 10, 2)
+    item["warehouses"] = warehouses
+    return item
 
 
 def negate_remains(item: dict[str, Any]) -> bool:
-    item["warehouses"][0]["quantity"] = -3
+    item["warehouses"][-1]["quantity"] = -3
     return True
 
 
-# ---------------------------------------------------------------------- marketplace: FBS
+# ---------------------------------------------------------------------- marketplace: seller warehouses
 def seller_warehouses(req: Request) -> list[dict[str, Any]]:
-    return [{"id": w.id, "name": w.name, "officeId": w.office_id, "cargoType": 1, "deliveryType": 1}
+    """`GET /api/v3/warehouses` (§2.4): a bare array; one warehouse per delivery scheme."""
+    return [{"id": w.id, "name": w.name, "officeId": w.office_id, "cargoType": w.cargo_type,
+             "deliveryType": w.delivery_type, "isDeleting": False, "isProcessing": False}
             for w in WB_SELLER_WAREHOUSES]
 
 
+SKU_UPLOAD_DISABLED = {"code": "SKUUploadDisabled",
+                       "message": "Uploading stock is not allowed by 'sku'. Please use the 'chrtId' key"}
+
+
 def fbs_stocks(req: Request) -> dict[str, Any]:
-    """Amounts per barcode (`skus`) or per `chrtIds` on one seller warehouse; unknown ones are left out."""
+    """`POST /api/v3/stocks/{warehouseId}` (§2.5): `{"chrtIds": [1..1000 integers]}` ->
+    `{"stocks": [{"chrtId", "amount"}]}` in the order asked. Sizes without a stock record on
+    that warehouse (and chrtIds the seller does not have) are left out, not given amount 0
+    (§4.5: "probably absent"); a record with amount 0 is listed. Sending `skus` (barcodes)
+    -> 400 SKUUploadDisabled, body exactly as WB's example. Any 4XX here costs 10 tokens."""
     raw_id = req.params["warehouseId"]
     slot = next((k for k, w in enumerate(WB_SELLER_WAREHOUSES) if raw_id.isdigit() and w.id == int(raw_id)), None)
-    if slot is None:
-        raise ApiError(404, f"warehouse {raw_id} not found", title="not found")
     body = req.json_object()
-    skus, chrts = body.get("skus"), body.get("chrtIds")
-    values = skus if skus is not None else chrts
-    if not isinstance(values, list) or not values:
-        raise ApiError(400, "skus (or chrtIds) must be a non-empty array", title="bad request")
-    if len(values) > 1000:
-        raise ApiError(400, f"at most 1000 values per request, got {len(values)}", title="bad request")
+    if "skus" in body:
+        raise ApiError(400, SKU_UPLOAD_DISABLED["message"], body=dict(SKU_UPLOAD_DISABLED))
+    if slot is None:
+        raise ApiError(404, "warehouse not found", code="NotFound")
+    chrts = body.get("chrtIds")
+    if not isinstance(chrts, list) or not chrts:
+        raise ApiError(400, "chrtIds: required, 1 to 1000 integers", code="IncorrectRequestBody")
+    if len(chrts) > 1000:
+        raise ApiError(400, f"chrtIds: at most 1000 values, got {len(chrts)}", code="IncorrectRequestBody")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in chrts):
+        raise ApiError(400, "chrtIds: must hold integers", code="IncorrectRequestBody")
     acc = req.account
     stocks = []
-    for value in values:
-        if skus is not None:
-            bc = acc.bc_by_barcode(value) if isinstance(value, str) else None
-        else:
-            bc = acc.bc_by_chrt(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    for chrt in chrts:
+        bc = acc.bc_by_chrt(chrt)
         if bc is None or not acc.wbf_on[bc * N_WB_SELLER + slot]:
             continue
-        amount = acc.wbf_amt[bc * N_WB_SELLER + slot]
-        stocks.append({"sku": value, "amount": amount} if skus is not None else {"chrtId": value, "amount": amount})
+        stocks.append({"chrtId": chrt, "amount": acc.wbf_amt[bc * N_WB_SELLER + slot]})
     return {"stocks": stocks}
 
 
@@ -210,12 +395,16 @@ def negate_fbs(item: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------------- content: cards
 def cards_list(req: Request) -> dict[str, Any]:
-    """Cards ordered by (updatedAt, nmID), descending unless `sort.ascending`; cursor paging."""
+    """Cards ordered by (updatedAt, nmID): ascending with `sort.ascending` true, else
+    descending; cursor paging (`updatedAt` may be null/absent; `nmID` breaks ties); `limit`
+    1..100 (default 10); `cursor.total` = cards in this answer."""
     body = req.json_object()
     settings = sub_object(body, "settings")
     cursor = sub_object(settings, "cursor")
-    limit = int_field(cursor, "limit", 1, 100)
-    ascending = bool(sub_object(settings, "sort").get("ascending", False))
+    limit = int_field(cursor, "limit", 1, 100, default=10)
+    ascending = sub_object(settings, "sort").get("ascending", False)
+    if not isinstance(ascending, bool):
+        raise ApiError(400, "settings.sort.ascending must be a boolean")
     text = str(sub_object(settings, "filter").get("textSearch") or "").strip()
     acc = req.account
     order, keys = acc.cached("cards_order", lambda: _cards_order(acc))
@@ -224,7 +413,7 @@ def cards_list(req: Request) -> dict[str, Any]:
             key = (int(parse_time(str(cursor.get("updatedAt") or "1970-01-01T00:00:00Z"))),
                    int(cursor.get("nmID") or 0))
         except (TypeError, ValueError):
-            raise ApiError(400, "invalid cursor", title="bad request") from None
+            raise ApiError(400, "invalid cursor") from None
         positions: Any = range(bisect_right(keys, key), len(order)) if ascending else range(bisect_left(keys, key) - 1, -1, -1)
     else:
         positions = range(len(order)) if ascending else range(len(order) - 1, -1, -1)
@@ -239,7 +428,7 @@ def cards_list(req: Request) -> dict[str, Any]:
     if cards:
         out_cursor = {"updatedAt": cards[-1]["updatedAt"], "nmID": cards[-1]["nmID"], "total": len(cards)}
     else:
-        out_cursor = {"updatedAt": cursor.get("updatedAt", ""), "nmID": cursor.get("nmID", 0), "total": 0}
+        out_cursor = {"updatedAt": cursor.get("updatedAt") or "", "nmID": cursor.get("nmID") or 0, "total": 0}
     return {"cards": cards, "cursor": out_cursor}
 
 
@@ -248,23 +437,33 @@ def _cards_order(acc: Account) -> tuple[list[int], list[tuple[int, int]]]:
     return order, [(acc.card_updated[i], acc.wb_nm[i]) for i in order]
 
 
+_TAGS = ((592569, "Популярный", "D1CFD7"), (592570, "Новинка", "FEE0E0"), (592571, "Распродажа", "ECDAFF"))
+
+
 def _card(acc: Account, i: int) -> dict[str, Any]:
     cat = acc.category(i)
     nm = acc.wb_nm[i]
     h = mix(acc.seed, i, 7)
+    vol, part = nm // 100_000, nm // 1000
+    base = f"https://basket-{1 + h % 20:02d}.wbbasket.ru/vol{vol}/part{part}/{nm}/images"
+    tag = _TAGS[h % len(_TAGS)]
     return {
         "nmID": nm, "imtID": acc.wb_imt[i],
         "nmUUID": _uuid(f"{acc.seed}:nm:{nm}"),
         "subjectID": cat.wb_subject_id, "subjectName": cat.wb_subject,
         "vendorCode": acc.offer_id(i), "brand": acc.brand_name(i), "title": acc.name(i),
-        "description": f"{cat.noun} бренда {acc.brand_name(i)}.", "needKiz": False,
-        "photos": [], "video": "",
+        "description": f"{cat.noun} бренда {acc.brand_name(i)}.", "needKiz": False, "kizMarked": False,
+        "photos": [{size: f"{base}/{size}/1.webp" for size in ("big", "c246x328", "c516x688", "square", "tm")}],
+        "video": "",
+        "wholesale": {"enabled": False, "quantum": 0},
         "dimensions": {"length": 10 + h % 30, "width": 10 + (h >> 5) % 20, "height": 2 + (h >> 10) % 15,
-                       "weightBrutto": round(0.2 + (h >> 15) % 30 / 10, 1), "isValid": True},
+                       "weightBrutto": round(0.25 + (h >> 15) % 30 / 10, 2), "isValid": True},
         "characteristics": [{"id": 14177449, "name": "Цвет", "value": [acc.offer_id(i).rsplit("-", 1)[1]]}],
-        "sizes": [{"chrtID": acc.chrt_id(bc), "techSize": acc.tech_size(bc), "wbSize": "",
-                   "skus": [acc.barcode(bc)]} for bc in acc.barcodes_of(i)],
-        "tags": [], "createdAt": utc_iso(acc.created[i]), "updatedAt": utc_iso(acc.card_updated[i]),
+        "sizes": [{"chrtID": acc.chrt_id(bc), "techSize": acc.tech_size(bc),
+                   "wbSize": "" if acc.tech_size(bc) == "0" else acc.tech_size(bc),
+                   "skus": acc.size_barcodes(bc)} for bc in acc.barcodes_of(i)],
+        "tags": [{"id": tag[0], "name": tag[1], "color": tag[2]}],
+        "createdAt": utc_iso(acc.created[i]), "updatedAt": utc_iso(acc.card_updated[i]),
     }
 
 
