@@ -2,9 +2,11 @@
 
 Why: the sandbox must never be the bottleneck of a sync benchmark. This prints the time to
 generate the account, its memory, and rows/s and per-page latency for Ozon
-`/v4/product/info/stocks` (1000 per page) and WB `/api/v1/supplier/stocks` (row-capped).
+`/v4/product/info/stocks` (1000 per page), the Ozon FBO method
+`/v1/product/info/stocks-by-warehouse/fbo` (1000-sku chunks) and the WB stocks report
+`/api/analytics/v1/stocks-report/wb-warehouses` (offset paging, `--wb-limit` rows per page).
 
-    .venv/bin/python benchmarks/sandbox_bench.py [--products 100000] [--seed 42] [--wb-row-cap 60000]
+    .venv/bin/python benchmarks/sandbox_bench.py [--products 100000] [--seed 42] [--wb-limit 250000]
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def page_ozon(sb: Sandbox) -> tuple[int, int, list[float]]:
         resp.raise_for_status()
         page = resp.json()
         latencies.append(time.perf_counter() - started)
-        if not page["items"] or page["cursor"] == cursor:
+        if not page["items"] or not page["cursor"]:
             break
         items += len(page["items"])
         rows += sum(len(item["stocks"]) for item in page["items"])
@@ -66,22 +68,45 @@ def page_ozon(sb: Sandbox) -> tuple[int, int, list[float]]:
     return items, rows, latencies
 
 
-def page_wb(sb: Sandbox) -> tuple[int, list[float], list[int]]:
+def page_fbo(sb: Sandbox, skus: list[int]) -> tuple[int, list[float]]:
+    session = requests.Session()
+    session.headers.update({"Client-Id": OZON_CLIENT_ID, "Api-Key": OZON_API_KEY})
+    rows, latencies = 0, []
+    for j in range(0, len(skus), 1000):
+        cursor = ""
+        while True:
+            started = time.perf_counter()
+            resp = session.post(f"{sb.url}/v1/product/info/stocks-by-warehouse/fbo",
+                                json={"skus": [str(x) for x in skus[j:j + 1000]], "limit": 1000, "cursor": cursor})
+            resp.raise_for_status()
+            page = resp.json()
+            latencies.append(time.perf_counter() - started)
+            rows += len(page["products"])
+            if not page["has_next"]:
+                break
+            cursor = page["cursor"]
+    return rows, latencies
+
+
+def page_wb(sb: Sandbox, limit: int) -> tuple[int, list[float], list[int]]:
     session = requests.Session()
     session.headers["Authorization"] = WB_API_TOKEN
-    cap = sb.options.wb_row_cap
-    date_from, seen, latencies, sizes = "2019-06-20T00:00:00", set(), [], []
+    offset, seen, latencies, sizes = 0, set(), [], []
     while True:
         started = time.perf_counter()
-        resp = session.get(f"{sb.url}/api/v1/supplier/stocks", params={"dateFrom": date_from})
+        resp = session.post(f"{sb.url}/api/analytics/v1/stocks-report/wb-warehouses",
+                            json={"limit": limit, "offset": offset})
         resp.raise_for_status()
-        rows = resp.json()
+        if resp.status_code == 204:
+            latencies.append(time.perf_counter() - started)
+            break
+        rows = resp.json()["data"]["items"]
         latencies.append(time.perf_counter() - started)
         sizes.append(len(rows))
-        seen.update((r["barcode"], r["warehouseName"]) for r in rows)
-        if len(rows) < cap:
+        seen.update((r["chrtId"], r["warehouseId"]) for r in rows)
+        if len(rows) < limit:
             break
-        date_from = rows[-1]["lastChangeDate"]
+        offset += limit
     return len(seen), latencies, sizes
 
 
@@ -89,14 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--wb-row-cap", type=int, default=60_000)
+    parser.add_argument("--wb-limit", type=int, default=250_000, help="rows per wb-warehouses page")
     parser.add_argument("--tracemalloc", action="store_true", help="also measure the account exactly (slow)")
     args = parser.parse_args()
 
     rss_before = rss_mb()
     started = time.perf_counter()
-    sb = Sandbox(SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=0,
-                                wb_row_cap=args.wb_row_cap))
+    sb = Sandbox(SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=0))
     generated = time.perf_counter() - started
     summary = sb.account.summary()
     print(f"account: {args.products} products generated in {generated:.2f} s; "
@@ -111,31 +135,40 @@ def main() -> None:
               f"max {max(lat) * 1000:.1f} ms (request + JSON parse on the client)")
         assert items == summary["ozon"]["products"], (items, summary["ozon"]["products"])
 
+        skus = [sb.account.oz_sku[i] for i in range(sb.account.n_products) if not sb.account.archived[i]]
         started = time.perf_counter()
-        distinct, lat, sizes = page_wb(sb)
+        fbo_rows, lat = page_fbo(sb, skus)
+        took = time.perf_counter() - started
+        print(f"ozon fbo method: {fbo_rows} rows in {len(lat)} pages, {took:.2f} s, {fbo_rows / took:,.0f} rows/s; "
+              f"page latency median {statistics.median(lat) * 1000:.1f} ms")
+        expected_fbo = sum(1 for r in sb.account.iter_expected_inventory("ozon") if r["stock_type"] == "FBO")
+        assert fbo_rows == expected_fbo, (fbo_rows, expected_fbo)
+
+        started = time.perf_counter()
+        distinct, lat, sizes = page_wb(sb, args.wb_limit)
         took = time.perf_counter() - started
         fetched = sum(sizes)
-        print(f"wb supplier/stocks: {fetched} rows ({distinct} distinct) in {len(lat)} pages of <= "
-              f"{args.wb_row_cap}, {took:.2f} s, {fetched / took:,.0f} rows/s; page latency median "
+        print(f"wb stocks-report/wb-warehouses: {fetched} rows ({distinct} distinct) in {len(lat)} requests of <= "
+              f"{args.wb_limit}, {took:.2f} s, {fetched / took:,.0f} rows/s; request latency median "
               f"{statistics.median(lat) * 1000:.0f} ms")
-        wb_fbo = sum(1 for _ in sb.account.iter_expected_inventory("wb")) - sb.account.wbf_on.count(1)
+        wb_fbo = sum(1 for r in sb.account.iter_expected_inventory("wb") if r["stock_type"] == "FBO")
         assert distinct == wb_fbo, (distinct, wb_fbo)
 
-        # Serving cost without the client's JSON parsing: raw bytes of full-size pages.
+        # Serving cost without the client's JSON parsing: raw bytes of one full-size page.
         session = requests.Session()
         session.headers["Authorization"] = WB_API_TOKEN
         started = time.perf_counter()
-        body = session.get(f"{sb.url}/api/v1/supplier/stocks", params={"dateFrom": "2019-06-20"}).content
+        body = session.post(f"{sb.url}/api/analytics/v1/stocks-report/wb-warehouses", json={"limit": args.wb_limit}).content
         took = time.perf_counter() - started
-        print(f"wb supplier/stocks one {args.wb_row_cap}-row page, raw bytes only: {took * 1000:.0f} ms "
-              f"({len(body) / 1e6:.1f} MB, {args.wb_row_cap / took:,.0f} rows/s)")
+        print(f"wb stocks-report one page of <= {args.wb_limit} rows, raw bytes only: {took * 1000:.0f} ms "
+              f"({len(body) / 1e6:.1f} MB)")
 
         session = requests.Session()
         session.headers.update({"Client-Id": OZON_CLIENT_ID, "Api-Key": OZON_API_KEY})
         raw = []
         for _ in range(20):
             started = time.perf_counter()
-            session.post(f"{sb.url}/v4/product/info/stocks", json={"limit": 1000, "cursor": ""}).content
+            session.post(f"{sb.url}/v4/product/info/stocks", json={"filter": {}, "limit": 1000, "cursor": ""}).content
             raw.append(time.perf_counter() - started)
         print(f"ozon v4 1000-item page, raw bytes only: median {statistics.median(raw) * 1000:.1f} ms")
     print(f"process max RSS after paging everything: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
