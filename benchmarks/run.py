@@ -138,6 +138,7 @@ def child_sync(url: str, warehouse: str, full: bool) -> dict[str, Any]:
         "phases": phases,
         "peak_rss_mb": memory.peak_mb,
         "requests": {n: rec.api_requests for n, rec in records.items()},
+        "by_endpoint": {n: rec.details.get("requests_by_endpoint", {}) for n, rec in records.items()},
         "rows_fetched": {n: rec.records_fetched for n, rec in records.items()},
         "rows_written": {n: rec.records_written for n, rec in records.items()},
     }
@@ -157,7 +158,7 @@ def fetch_raw_pages(url: str, folder: Path) -> int:
         (folder / f"{name}_{pages:05d}.json").write_text(json.dumps(rows, ensure_ascii=False))
         pages += 1
 
-    cursor, skus = "", []
+    cursor, fbo_skus = "", []
     while True:
         a = s.post(url + "/v4/product/info/stocks", headers=ozon,
                    json={"filter": {"visibility": "ALL"}, "limit": 1000, "cursor": cursor}).json()
@@ -165,41 +166,46 @@ def fetch_raw_pages(url: str, folder: Path) -> int:
             break
         save("ozon_stocks", [{"product_id": i["product_id"], "offer_id": i["offer_id"], **st}
                              for i in a["items"] for st in i["stocks"]])
-        skus += [str(st["sku"]) for i in a["items"] for st in i["stocks"] if st["type"] == "fbo"]
-        if a["cursor"] == cursor:
+        fbo_skus += [str(st["sku"]) for i in a["items"] for st in i["stocks"] if st["type"] == "fbo"]
+        if not a["cursor"] or a["cursor"] == cursor:
             break
         cursor = a["cursor"]
-    for start in range(0, len(skus), 100):
-        save("ozon_fbo", s.post(url + "/v1/analytics/stocks", headers=ozon, json={"skus": skus[start:start + 100]}).json()["items"])
-    cursor = ""
+
+    def cursor_pages(name: str, path: str, key: str, body: dict) -> None:
+        cursor = ""
+        while True:
+            a = s.post(url + path, headers=ozon, json={**body, "cursor": cursor}).json()
+            if a[key]:
+                save(name, a[key])
+            if not a.get("has_next") or not a.get("cursor"):
+                return
+            cursor = a["cursor"]
+
+    for start in range(0, len(fbo_skus), 1000):
+        cursor_pages("ozon_fbo", "/v1/product/info/stocks-by-warehouse/fbo", "products", {"limit": 1000, "skus": fbo_skus[start:start + 1000]})
+    for warehouse in s.post(url + "/v2/warehouse/list", headers=ozon, json={"limit": 200}).json()["warehouses"]:
+        cursor_pages("ozon_fbs", "/v1/product/info/warehouse/stocks", "stocks", {"limit": 1000, "warehouse_id": warehouse["warehouse_id"]})
+    offset = 0
     while True:
-        a = s.post(url + "/v2/product/info/stocks-by-warehouse/fbs", headers=ozon, json={"limit": 1000, "cursor": cursor}).json()
-        if a["products"]:
-            save("ozon_fbs", a["products"])
-        if not a.get("has_next"):
+        a = s.post(url + "/api/analytics/v1/stocks-report/wb-warehouses", headers=wb, json={"limit": 250_000, "offset": offset})
+        rows = a.json()["data"]["items"] if a.status_code == 200 else []
+        if rows:
+            save("wb_stocks", rows)
+        if len(rows) < 250_000:
             break
-        cursor = a["cursor"]
-    date_from, last = "2019-06-20T00:00:00", None
-    while True:
-        rows = s.get(url + "/api/v1/supplier/stocks", headers=wb, params={"dateFrom": date_from}).json()
-        newest = max((r["lastChangeDate"] for r in rows), default=date_from)
-        if not rows or newest == last:
-            break
-        save("wb_stocks", rows)
-        last, date_from = newest, newest
+        offset += len(rows)
     return pages
 
 
 BASELINE_UPSERT = """
 insert or replace into mart
-select 'ozon', cast(sku as varchar), cast(warehouse_id as varchar), 'FBO',
-       available_stock_count + requested_stock_count, requested_stock_count, now()
+select 'ozon', cast(sku as varchar), cast(warehouse_id as varchar), 'FBO', present, reserved, now()
 from ozon_fbo
 union all
 select 'ozon', cast(sku as varchar), cast(warehouse_id as varchar), 'FBS', present, reserved, now() from ozon_fbs
 union all
-select distinct on (barcode, warehouseName) 'wb', barcode, substr(md5(warehouseName), 1, 16), 'FBO',
-       quantityFull, inWayToClient + inWayFromClient, now()
+select 'wb', cast(chrtId as varchar), substr(md5(warehouseName), 1, 16), 'FBO',
+       quantity + inWayToClient + inWayFromClient, inWayToClient + inWayFromClient, now()
 from wb_stocks
 """
 
@@ -364,8 +370,38 @@ def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, l
         lines.append(f"- full sync, {marketplace}: {count} requests → {1000 * count / products:.1f} per 1,000 products")
     for marketplace, count in incr["requests"].items():
         lines.append(f"- incremental sync, {marketplace}: {count} requests → {1000 * count / products:.1f} per 1,000 products")
+    lines += method_bounds(products, full, incr)
     lines += ["", "Targets: full sync < 60 s and < 1.5 GB; incremental < 15 s; full sync within 4x the baseline.", ""]
     return "\n".join(lines)
+
+
+def method_bounds(products: int, full: dict, incr: dict) -> list[str]:
+    """Per method: requests per 1,000 products, and the wall time of a 100,000-product sync at
+    the method's published limit (the client's pacing interval for its group, the one place the
+    limits are written down: `PACING` in pipelines/ozon.py and pipelines/wildberries.py).
+    Methods of different groups are paced independently; the slowest group bounds the sync."""
+    from pipelines import ozon, wildberries
+
+    sources = {"ozon": ozon, "wb": wildberries}
+    lines = ["", "Per method, and the wall time of a 100,000-product sync at each method's published limit "
+             "(requests scaled linearly from this run):", "",
+             "| sync | marketplace | method | requests | per 1,000 products | interval at the limit (s) | 100,000 products at the limit |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for name, res in (("full", full), ("incremental", incr)):
+        for marketplace, by_endpoint in res.get("by_endpoint", {}).items():
+            module = sources[marketplace]
+            per_group: dict[str, float] = {}
+            for endpoint, count in sorted(by_endpoint.items()):
+                group = module.endpoint_group(endpoint)
+                interval = module.PACING.get(group, 0.0)
+                at_100k = count * 100_000 / products * interval
+                per_group[group] = per_group.get(group, 0.0) + at_100k
+                lines.append(f"| {name} | {marketplace} | `{endpoint}` | {count} | {1000 * count / products:.1f} "
+                             f"| {interval:.3g} | {at_100k / 60:.1f} min |")
+            slowest = max(per_group.items(), key=lambda kv: kv[1], default=("-", 0.0))
+            lines.append(f"| {name} | {marketplace} | **bound** (slowest group: {slowest[0]}) | | | | "
+                         f"**{slowest[1] / 60:.1f} min** |")
+    return lines
 
 
 if __name__ == "__main__":

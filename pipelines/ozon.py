@@ -24,6 +24,7 @@ extraction succeeded, so a failed sync leaves the previous snapshot in place.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Iterable, Iterator
 
 import dlt
@@ -210,8 +211,8 @@ def ozon_source(
         for items, total in api.stock_pages():
             if "total_items" not in counts and total:
                 pages = -(-int(total) // PAGE_LIMIT)  # each page also costs an FBO call and, when new, a catalog call
-                for endpoint in ("/v4/product/info/stocks", "/v1/product/info/stocks-by-warehouse/fbo"):
-                    plan(counts, endpoint, pages)
+                plan(counts, "/v4/product/info/stocks", pages + 1)  # the empty page that ends the paging
+                plan(counts, "/v1/product/info/stocks-by-warehouse/fbo", pages)
                 if not catalog_delta:
                     plan(counts, "/v3/product/info/list", pages)
             counts["total_items"] = total
@@ -220,7 +221,10 @@ def ozon_source(
             yield rows_to_table(rows)
         counts["product_stock_rows"] = rows_seen
 
-    fbo_done: list[str] = []  # SKUs the FBO method answered, re-asked if it is retired mid-sync
+    # v4 pages reach the transformers below in parallel worker threads: the method each need
+    # uses, and the switch to a fallback, are decided under these locks.
+    fbo_lock, fbs_lock, counts_lock = threading.Lock(), threading.Lock(), threading.Lock()
+    fbo_done: list[str] = []  # SKUs the FBO method answered, asked again if it goes away mid-sync
 
     def analytics(skus: list[str]) -> Iterator[Any]:
         answered: list[dict[str, Any]] = []  # one table per v4 page, not per call
@@ -233,31 +237,44 @@ def ozon_source(
         if answered:
             yield dlt.mark.with_table_name(rows_to_table(answered), "analytics_stocks")
 
-    @dlt.transformer(name="fbo_stocks", data_from=product_stocks, write_disposition="replace")
+    @dlt.transformer(name="fbo_stocks", data_from=product_stocks, write_disposition="replace", parallelized=True)
     def fbo_stocks(page: pa.Table) -> Iterator[Any]:
         """FBO present/reserved per Ozon warehouse for the FBO SKUs of each v4 page.
 
-        Pages run one after another (not in parallel) so that a switch to the fallback is
-        seen by every later page, and the SKUs answered before the switch are asked again:
-        the fallback's answer is then complete on its own.
+        When the method goes away, the fallback answers for this page and for every page the
+        method answered before (its rows stay in the load but staging reads only the
+        fallback's); a page answered by the method while another found it gone counts as
+        not answered.
         """
         skus = skus_of_type(page, ("fbo",))
-        if counts.get("fbo_method") != FBO_FALLBACK:
+        with fbo_lock:
+            use_fallback = counts.get("fbo_method") == FBO_FALLBACK
+        if not use_fallback:
+            tables: list[pa.Table] = []
             try:
                 for batch in chunks(skus, IDS_PER_CALL):
-                    for rows in api.fbo_stocks(batch):
-                        yield rows_to_table(rows)
-                    fbo_done.extend(batch)
-                counts["fbo_method"] = FBO_METHOD
-                return
+                    tables.extend(rows_to_table(rows) for rows in api.fbo_stocks(batch))
             except EndpointGone as gone:
-                counts["fbo_method"] = FBO_FALLBACK
-                warnings.append(
-                    f"Ozon FBO per warehouse: {gone}; fell back to /v1/analytics/stocks, which gives units "
-                    "available for sale only (no reserved count per warehouse; supply-request and transit "
-                    "units are not counted)")
-                log.warning(warnings[-1])
-                skus = sorted(set(fbo_done) | set(skus))
+                with fbo_lock:
+                    first = counts.get("fbo_method") != FBO_FALLBACK
+                    counts["fbo_method"] = FBO_FALLBACK
+                    skus = sorted(set(fbo_done) | set(skus))
+                    fbo_done.clear()
+                if first:
+                    warnings.append(
+                        f"Ozon FBO per warehouse: {gone}; fell back to /v1/analytics/stocks, which gives units "
+                        "available for sale only (no reserved count per warehouse; supply-request and transit "
+                        "units are not counted)")
+                    log.warning(warnings[-1])
+            else:
+                with fbo_lock:
+                    answered = counts.get("fbo_method") != FBO_FALLBACK
+                    if answered:
+                        counts["fbo_method"] = FBO_METHOD
+                        fbo_done.extend(skus)
+                if answered:
+                    yield from tables
+                    return
         yield from analytics(skus)
 
     @dlt.resource(name="ozon_warehouses", write_disposition="replace", parallelized=True)
@@ -273,30 +290,34 @@ def ozon_source(
 
     seller_warehouses: list[dict[str, Any]] = []
 
-    @dlt.transformer(name="fbs_stocks", data_from=product_stocks, write_disposition="replace")
+    @dlt.transformer(name="fbs_stocks", data_from=product_stocks, write_disposition="replace", parallelized=True)
     def fbs_stocks(page: pa.Table) -> Iterator[Any]:
         """FBS/rFBS stock per seller warehouse.
 
-        Preferred: everything on each seller warehouse, read once (on the first v4 page).
-        When that method is gone: the by-SKU method with the FBS/rFBS SKUs of every v4 page.
+        Preferred: everything on each seller warehouse, read once, by the first v4 page to
+        arrive (the others wait for its verdict). When that method is gone: the by-SKU method
+        with the FBS/rFBS SKUs of every v4 page.
         """
-        if "fbs_method" not in counts:
-            seller_warehouses.extend(api.seller_warehouses())
-            if seller_warehouses:
-                yield dlt.mark.with_table_name(rows_to_table(seller_warehouses), "warehouses")
-            try:
-                for warehouse in seller_warehouses:
-                    for rows in api.warehouse_stocks(warehouse.get("warehouse_id")):
-                        yield rows_to_table([{**r, "method": FBS_METHOD} for r in rows])
-                counts["fbs_method"] = FBS_METHOD
-                return
-            except EndpointGone as gone:
-                counts["fbs_method"] = FBS_FALLBACK
-                warnings.append(f"Ozon FBS per warehouse: {gone}; fell back to /v2/product/info/stocks-by-warehouse/fbs")
-                log.warning(warnings[-1])
-                # Rows of warehouses read before the method went away are in this load too:
-                # their `method` column tells staging to read only the fallback's rows.
-        if counts["fbs_method"] == FBS_FALLBACK and seller_warehouses:
+        tables: list[Any] = []
+        with fbs_lock:
+            if "fbs_method" not in counts:
+                seller_warehouses.extend(api.seller_warehouses())
+                if seller_warehouses:
+                    tables.append(dlt.mark.with_table_name(rows_to_table(seller_warehouses), "warehouses"))
+                try:
+                    for warehouse in seller_warehouses:
+                        for rows in api.warehouse_stocks(warehouse.get("warehouse_id")):
+                            tables.append(rows_to_table([{**r, "method": FBS_METHOD} for r in rows]))
+                    counts["fbs_method"] = FBS_METHOD
+                except EndpointGone as gone:
+                    counts["fbs_method"] = FBS_FALLBACK
+                    warnings.append(f"Ozon FBS per warehouse: {gone}; fell back to /v2/product/info/stocks-by-warehouse/fbs")
+                    log.warning(warnings[-1])
+                    # Rows of warehouses read before the method went away are in this load too:
+                    # their `method` column tells staging to read only the fallback's rows.
+            by_sku = counts["fbs_method"] == FBS_FALLBACK and bool(seller_warehouses)
+        yield from tables
+        if by_sku:
             for batch in chunks(skus_of_type(page, ("fbs", "rfbs")), IDS_PER_CALL):
                 for rows in api.fbs_stocks_by_sku(batch):
                     yield dlt.mark.with_table_name(rows_to_table([{**r, "method": FBS_FALLBACK} for r in rows]), "fbs_stocks")
@@ -315,7 +336,8 @@ def ozon_source(
         if "product_id" not in page.column_names:
             return
         ids = [i for i in dict.fromkeys(page.column("product_id").to_pylist()) if i is not None and str(i) not in known]
-        counts["catalog_products_fetched"] = counts.get("catalog_products_fetched", 0) + len(ids)
+        with counts_lock:
+            counts["catalog_products_fetched"] = counts.get("catalog_products_fetched", 0) + len(ids)
         for batch in chunks(ids, PAGE_LIMIT):
             items = api.product_info(batch)
             if items:

@@ -296,8 +296,8 @@ def wildberries_source(
     def fbs_stocks(page: pa.Table) -> Iterator[pa.Table]:
         """Stock per seller warehouse for every size (`chrtId`) in the catalog, 1000 per call."""
         nonlocal seller_warehouses
-        if page.num_rows and "chrt_id" in page.column_names:
-            for chrt in page.column("chrt_id").to_pylist():
+        if page.num_rows and "chrtID" in page.column_names:  # the API's own name: dlt renames later
+            for chrt in page.column("chrtID").to_pylist():
                 if chrt is not None and int(chrt) not in queued:
                     queued.add(int(chrt))
                     pending.append(int(chrt))

@@ -200,8 +200,10 @@ def test_lineage_is_one_graph(defs: Any) -> None:
     parents = {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
     # dbt sources are the dlt assets (no orphan source assets), and publish waits for the audit.
     assert AssetKey(["raw_ozon", "product_stocks"]) in parents[AssetKey("stg_ozon__stocks")]
-    assert AssetKey(["raw_wb", "supplier_stocks"]) in parents[AssetKey("stg_wb__warehouse_remains")]
-    assert AssetKey(["raw_ozon", "analytics_stocks"]) in parents[AssetKey("stg_ozon__fbo_stocks")]
+    # A fallback method's table belongs to the resource that writes it.
+    assert AssetKey(["raw_wb", "wb_warehouse_stocks"]) in parents[AssetKey("stg_wb__warehouse_remains")]
+    assert AssetKey(["raw_ozon", "fbo_stocks"]) in parents[AssetKey("stg_ozon__fbo_stocks")]
+    assert AssetKey(["raw_ozon", "fbs_stocks"]) in parents[AssetKey("stg_ozon__warehouses")]
     assert AssetKey("int_inventory__snapshot") in parents[AssetKey("inventory_audit")]
     assert {AssetKey("inventory_audit"), AssetKey("int_inventory__snapshot")} <= parents[AssetKey("inventory_data")]
     raw = {k for k in parents if k.path[0] in ("raw_ozon", "raw_wb")}

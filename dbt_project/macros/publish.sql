@@ -25,13 +25,23 @@
 
 {#-
   A raw table that exists only once its endpoint has returned data (dlt creates tables on
-  first data). Missing: an empty relation with the named columns, so unions still compile.
+  first data), with columns that exist only once some answer carried the field (e.g. the
+  `warehouse_name` only a fallback method sends). Missing table: an empty relation with the
+  named columns, so unions still compile; missing columns: null columns of those names.
 -#}
 {% macro optional_source(source_name, table_name, columns) -%}
   {%- set rel = source(source_name, table_name) -%}
-  {%- if execute and adapter.get_relation(database=rel.database, schema=rel.schema, identifier=rel.identifier) is none -%}
-    (select {% for c in columns %}cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as {{ c }}{% if not loop.last %}, {% endif %}{% endfor %} from (select 1 as one) empty_source where 1 = 0)
+  {%- set text_type = 'char' if target.type in ('mysql', 'mariadb') else 'varchar' -%}
+  {%- set relation = adapter.get_relation(database=rel.database, schema=rel.schema, identifier=rel.identifier) if execute else rel -%}
+  {%- if relation is none -%}
+    (select {% for c in columns %}cast(null as {{ text_type }}) as {{ c }}{% if not loop.last %}, {% endif %}{% endfor %} from (select 1 as one) empty_source where 1 = 0)
   {%- else -%}
-    {{ rel }}
+    {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list if execute else columns -%}
+    {%- set missing = columns | reject('in', present) | list -%}
+    {%- if missing -%}
+      (select landed.*{% for c in missing %}, cast(null as {{ text_type }}) as {{ c }}{% endfor %} from {{ rel }} landed)
+    {%- else -%}
+      {{ rel }}
+    {%- endif -%}
   {%- endif -%}
 {%- endmacro %}
