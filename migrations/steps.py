@@ -720,6 +720,7 @@ INVENTORY_SPEC: list[tuple[str, str, bool]] = [
     ("quantity_present", "bigint(21)", True), ("quantity_reserved", "bigint(21)", True),
     ("quantity_available", "bigint(21)", True), ("last_sync_at", "datetime(6)", True),
     ("updated_at", "datetime(6)", True), ("source", "varchar(16)", True), ("snapshot_date", "date", True),
+    ("warehouse_kind", "varchar(16)", True),
 ]
 # The same names dbt's `ensure_inventory_indexes` post-hook creates when they are missing.
 INVENTORY_INDEXES: list[tuple[str, bool, list[str]]] = [

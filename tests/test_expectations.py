@@ -57,7 +57,7 @@ def test_negative_stock_is_rejected_and_logged(sandbox, synced) -> None:
     from pipelines.sandbox import Fault
 
     before = inventory(synced)
-    sandbox.add_fault(Fault(kind="negative_stock", path="/v2/product/info/stocks-by-warehouse/fbs", count=None))
+    sandbox.add_fault(Fault(kind="negative_stock", path="/v1/product/info/warehouse/stocks", count=1))  # one row
     result = sync(synced, which="ozon")
     ozon = result.results["ozon"]
     assert ozon.status == "partial", result.summary()
@@ -95,7 +95,7 @@ def test_override_publishes_anyway_and_records_who_and_why(sandbox, synced) -> N
 
     from pipelines.sandbox import Fault
 
-    sandbox.add_fault(Fault(kind="empty_account", path="/v2/product/info/stocks-by-warehouse/fbs", count=None))
+    sandbox.add_fault(Fault(kind="empty_account", path="/v1/product/info/warehouse/stocks", count=None))
     after_landing = functools.partial(publish, override="alice: FBS warehouses closed for inventory")
     result = sync(synced, which="ozon", after_landing=after_landing)
     assert result.results["ozon"].status == "partial", result.summary()

@@ -114,7 +114,7 @@ def test_failed_ozon_sync_leaves_ozon_rows_untouched(sandbox, duckdb_url) -> Non
     assert sync(settings).ok
     before = inventory(settings)
     sandbox.tick()
-    sandbox.add_fault(Fault(kind="server_error", path="/v2/product/info/stocks-by-warehouse/fbs", status=500, count=None))
+    sandbox.add_fault(Fault(kind="server_error", path="/v1/product/info/warehouse/stocks", status=500, count=None))
     second = sync(settings)
     assert second.results["ozon"].status == "failed"
     assert second.results["wb"].status in ("success", "partial")

@@ -31,7 +31,7 @@ LATEST = MIGRATIONS[-1].version
 MODEL_COLUMNS = [
     "marketplace", "sku", "marketplace_product_id", "offer_id", "product_id", "barcode", "product_name",
     "warehouse_id", "warehouse_name", "stock_type", "quantity_present", "quantity_reserved", "quantity_available",
-    "last_sync_at", "updated_at", "source", "snapshot_date",
+    "last_sync_at", "updated_at", "source", "snapshot_date", "warehouse_kind",
 ]
 INVENTORY_INDEXES = {
     "ux_inventory_grain": (True, ("marketplace", "sku", "warehouse_id", "stock_type")),
@@ -591,6 +591,8 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     imported_at = datetime(2024, 5, 1, 9, 45)
     legacy: dict[tuple, tuple] = {}
     for r in sandbox.account.expected_inventory():
+        if r["stock_type"] not in ("FBO", "FBS", "realFBS"):  # the legacy ENUM knew no other scheme
+            continue
         key = (r["sku"], source_of[r["marketplace"]], r["warehouse_name"], r["stock_type"])
         legacy.setdefault(key, (None, *key, r["quantity_present"], r["quantity_reserved"], imported_at.date(), imported_at))
     wb_fbo = [k for k in legacy if k[1] == "Wildberries" and k[3] == "FBO" and legacy[k][5] > 0]

@@ -326,7 +326,8 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     first = job.execute_in_process(instance=instance, raise_on_error=False)
     assert not first.success
     row = sync_rows(first.run_id)["ozon"]
-    assert row["status"] == "failed" and "401" in row["error_message"] and WRONG_OZON_KEY not in row["error_message"]
+    assert row["status"] == "failed" and "authorization failed (404: Invalid Api-Key" in row["error_message"]
+    assert WRONG_OZON_KEY not in row["error_message"]
 
     cursor = evaluate(run_failure_alerts, instance, None, defs)
     assert len(inbox.messages) == 1
@@ -334,7 +335,7 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     text = body(msg)
     assert "ozon" in msg["Subject"] and "sync_ozon" in msg["Subject"]
     assert "Step: land_ozon" in text and "Marketplace: ozon" in text
-    assert "401" in text and "authorization failed" in text.lower()
+    assert "Invalid Api-Key" in text and "authorization failed" in text.lower()
     assert WRONG_OZON_KEY not in msg.as_string()
     assert "land_ozon" in body(msg, "html")
     assert msg["To"] == "ops@test.local, stock@test.local"
@@ -356,7 +357,7 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     assert "503" in body(inbox.messages[1]) and "Step: land_ozon" in body(inbox.messages[1])
     assert sync_rows(third.run_id)["ozon"]["status"] == "failed"
 
-    # A successful Ozon run closes the incidents; the same 401 afterwards is news again.
+    # A successful Ozon run closes the incidents; the same bad key afterwards is news again.
     sandbox.clear_faults()
     monkeypatch.setenv("OZON_API_KEY", "")
     monkeypatch.setenv("OZON_CLIENT_ID", "")
@@ -367,7 +368,7 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     monkeypatch.setenv("OZON_API_KEY", WRONG_OZON_KEY)
     assert not job.execute_in_process(instance=instance, raise_on_error=False).success
     evaluate(run_failure_alerts, instance, cursor, defs)
-    assert len(inbox.messages) == 3 and "401" in body(inbox.messages[2])
+    assert len(inbox.messages) == 3 and "Invalid Api-Key" in body(inbox.messages[2])
 
 
 def test_stale_data_and_missed_schedule_are_mailed(duckdb_url: str, defs: Any, instance: Any, inbox: Inbox,
