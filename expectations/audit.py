@@ -136,8 +136,10 @@ def _message(check: dict[str, Any]) -> str:
 def previous_state(wh: Warehouse, marketplace: str) -> dict[str, float]:
     if not wh.table_exists("inventory_data"):
         return {"rows": 0, "products": 0, "units": 0}
+    # `rows` counts stocked items (sku and stock type), not places: WB reporting several named
+    # warehouses one day and one aggregate place the next is the same stock.
     row = wh.query(
-        "select count(*) as rows_, count(distinct marketplace_product_id) as products, "
+        "select count(distinct concat(sku, '|', stock_type)) as rows_, count(distinct marketplace_product_id) as products, "
         "coalesce(sum(quantity_present), 0) as units "
         "from inventory_data where marketplace = %s and quantity_present > 0",
         (marketplace,),
@@ -247,7 +249,9 @@ def audit_marketplace(
     raw = [validator.validate(snapshot, validity_suite(), ["marketplace", "sku", "warehouse_id", "stock_type"])]
     previous = previous_state(wh, marketplace)
     if previous["rows"]:
-        raw.append(validator.validate(in_stock, anomaly_suite(previous, t)))
+        items = in_stock.groupby(["sku", "stock_type"], as_index=False).agg(
+            quantity_present=("quantity_present", "sum"), marketplace_product_id=("marketplace_product_id", "max"))
+        raw.append(validator.validate(items, anomaly_suite(previous, t)))
         changes = warehouse_changes(wh, snapshot, marketplace)
         if not changes.empty:
             raw.append(validator.validate(changes, warehouse_suite(t), ["warehouse"]))

@@ -48,15 +48,16 @@ def validity_suite() -> gx.ExpectationSuite:
 def anomaly_suite(previous: dict[str, float], t: Thresholds) -> gx.ExpectationSuite:
     """Totals of the new snapshot against the previous good state of the same marketplace.
 
-    `previous` holds `rows`, `products` and `units` (rows in stock, distinct products in
-    stock, units present) from inventory_data before this publish.
+    `previous` holds `rows`, `products` and `units` (stocked items, i.e. sku and stock type
+    over all places, distinct products in stock, units present) from inventory_data before
+    this publish; the frame validated has one row per stocked item too.
     """
     suite = gx.ExpectationSuite(name="inventory_anomalies")
     x = gx.expectations
     rows, products, units = previous["rows"], previous["products"], previous["units"]
     if rows >= t.empty_after_rows:
         suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", min_value=1,
-                                 notes=f"the previous state had {int(rows)} rows in stock"))
+                                 notes=f"the previous state had {int(rows)} items in stock"))
     if rows:
         suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical",
                                  min_value=int(rows * (1 - t.critical_drop_share))))

@@ -39,9 +39,12 @@ def truth(sandbox) -> dict[tuple, dict]:
     return {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory()}
 
 
-def assert_matches_truth(settings, sandbox) -> dict[tuple, dict]:
+def assert_matches_truth(settings, sandbox, marketplace: str | None = None) -> dict[tuple, dict]:
     """Every expected row is in inventory_data with the right quantities; extra rows are zero."""
     got, want = inventory(settings), truth(sandbox)
+    if marketplace:
+        got = {k: v for k, v in got.items() if k[0] == marketplace}
+        want = {k: v for k, v in want.items() if k[0] == marketplace}
     for key, expected in want.items():
         assert key in got, f"missing {key}"
         row = got[key]
@@ -199,3 +202,101 @@ def test_a_sync_of_one_marketplace_leaves_the_other_untouched_even_after_an_inte
     # Nor does a person running dbt by hand: the latest Ozon load was never published.
     run_dbt(settings, ["build", "--select", "+inventory_data"])
     assert {k: v for k, v in inventory(settings).items() if k[0] == "ozon"} == before
+
+
+# ---------------------------------------------------------------------- the 2026 stock plan
+def test_ozon_stock_all_reserved_is_kept_and_no_row_is_an_aggregate_or_nameless(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox.account import N_OZ_FBO
+
+    acc = sandbox.account
+    with acc.lock:  # one product's FBO stock at one warehouse is all reserved by buyers
+        slot = next(s for s in range(len(acc.fbo_on)) if acc.fbo_on[s] and acc.fbo_pr[s] > 0
+                    and not acc.archived[s // N_OZ_FBO])
+        acc.fbo_res[slot] = acc.fbo_pr[slot]
+        acc.changed()
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings).clean
+    got = assert_matches_truth(settings, sandbox)
+    sku, wid = str(acc.oz_sku[slot // N_OZ_FBO]), None
+    rows = [r for k, r in got.items() if k[0] == "ozon" and k[1] == sku and k[3] == "FBO" and r["quantity_reserved"]
+            and r["quantity_reserved"] == r["quantity_present"]]
+    assert rows and all(int(r["quantity_available"]) == 0 and int(r["quantity_present"]) > 0 for r in rows)
+    ozon = [r for k, r in got.items() if k[0] == "ozon"]
+    assert all(r["warehouse_id"] not in ("0", "") and r["warehouse_name"] for r in ozon)
+    assert {r["warehouse_kind"] for r in ozon if r["stock_type"] != "FBP"} == {"physical"}
+
+
+def test_ozon_fbo_rows_that_do_not_add_up_to_v4_totals_fail_dbt_under_the_fbo_method(sandbox, duckdb_url) -> None:
+    import duckdb
+
+    from pipelines.dbt_build import DbtError
+
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings).clean
+    run_dbt(settings, ["test", "--select", "ozon_fbo_rows_add_up_to_v4_totals"])  # passes as landed
+    con = duckdb.connect(str(settings.warehouse.path))
+    con.execute("update raw_ozon.fbo_stocks set present = present + 1 where rowid = (select min(rowid) from raw_ozon.fbo_stocks)")
+    con.close()
+    with pytest.raises(DbtError, match="ozon_fbo_rows_add_up_to_v4_totals"):
+        run_dbt(settings, ["test", "--select", "ozon_fbo_rows_add_up_to_v4_totals"])
+
+
+def test_a_revoked_or_wrong_ozon_key_fails_as_authorization_takes_no_fallback_and_changes_nothing(sandbox, duckdb_url) -> None:
+    from pipelines.sandbox import OZON_REVOKED_API_KEY
+
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings).clean
+    before = inventory(settings)
+    sandbox.tick()
+    for key, status in ((OZON_REVOKED_API_KEY, "403"), ("a-key-ozon-never-issued", "404")):
+        bad = settings_for({**sandbox.env(), "OZON_API_KEY": key}, duckdb_url)
+        result = sync(bad, which="ozon")
+        ozon = result.results["ozon"]
+        assert ozon.status == "failed" and f"authorization failed ({status}: " in ozon.message, ozon.message
+        assert key not in ozon.message
+        assert inventory(settings) == before
+    for fallback in ("/v1/analytics/stocks", "/v2/product/info/stocks-by-warehouse/fbs", "/api/v1/warehouse_remains"):
+        assert sandbox.request_log.hits(path=fallback) == 0
+
+
+def test_wb_account_without_fbo_stock_syncs_as_an_empty_fbo_snapshot(sandbox, duckdb_url) -> None:
+    acc = sandbox.account
+    with acc.lock:  # nothing on WB's warehouses: the stocks report answers 204 No Content
+        for column in (acc.wb_q, acc.wb_to, acc.wb_from):
+            for s in range(len(column)):
+                column[s] = 0
+        acc.changed()
+    settings = settings_for(sandbox.env(), duckdb_url)
+    result = sync(settings, which="wb")
+    assert result.clean, result.summary()
+    assert sandbox.request_log.hits(path="/api/analytics/v1/stocks-report/wb-warehouses", status=204) == 1
+    assert result.results["wb"].counts["fbo_method"] == "stocks_report_wb_warehouses"  # 204 is no reason to fall back
+    got = assert_matches_truth(settings, sandbox, "wb")
+    assert not any(k[3] == "FBO" and int(r["quantity_present"]) for k, r in got.items())
+    assert {k[3] for k in got} >= {"FBS", "DBS"}  # the seller's own warehouses are there
+
+
+def test_wb_switch_from_named_to_aggregate_places_keeps_totals_per_size_exact(sandbox, duckdb_url) -> None:
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings).clean
+    named = {k for k, r in inventory(settings).items() if k[0] == "wb" and k[3] == "FBO" and int(r["quantity_present"])}
+    sandbox.set_wb_aggregation(True)
+    result = sync(settings)
+    assert result.ok, result.summary()
+    # The per-warehouse check compares the pool: no warning that units vanished from Коледино.
+    assert not any("inventory_warehouse_anomalies" in w for w in result.results["wb"].record.warnings), \
+        result.results["wb"].record.warnings
+    got = assert_matches_truth(settings, sandbox)
+    aggregate = {k: r for k, r in got.items() if k[0] == "wb" and r["warehouse_kind"] == "aggregate"}
+    assert aggregate and {r["warehouse_name"] for r in aggregate.values()} == {"Склад WB"}
+    assert all(int(got[k]["quantity_present"]) == 0 for k in named)  # nothing left behind
+    per_size_truth: dict[str, int] = {}
+    for r in sandbox.account.expected_inventory("wb"):
+        if r["stock_type"] == "FBO":
+            per_size_truth[r["sku"]] = per_size_truth.get(r["sku"], 0) + r["quantity_present"]
+    per_size: dict[str, int] = {}
+    for k, r in got.items():
+        if k[0] == "wb" and k[3] == "FBO":
+            per_size[k[1]] = per_size.get(k[1], 0) + int(r["quantity_present"])
+    assert {k: v for k, v in per_size.items() if v} == per_size_truth
+    run_dbt(settings, ["build"])  # the data team's build passes on it too
