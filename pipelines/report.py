@@ -23,11 +23,13 @@ from pipelines.warehouse import warehouse_for
 
 DEFAULT_LOW_STOCK = 5
 
+# `kind`: physical, or aggregate for places that are totals over several warehouses (WB's
+# "Склад WB" since Aug 2026); a table last written before the column existed says physical.
 STOCK_BY_PLACE = """
-select marketplace, warehouse_name, stock_type, count(*) as skus,
+select marketplace, warehouse_name, {kind} as warehouse_kind, stock_type, count(*) as skus,
        sum(quantity_present) as present, sum(quantity_reserved) as reserved, sum(quantity_available) as available
 from inventory_data
-group by marketplace, warehouse_name, stock_type
+group by marketplace, warehouse_name, {kind}, stock_type
 order by marketplace, warehouse_name, stock_type
 """
 
@@ -123,7 +125,8 @@ def build_report(settings: Settings, low_stock: int | None = None) -> Report:
     if wh.table_exists("validation_results"):
         report.checks = wh.query(LATEST_CHECKS)
     if wh.table_exists("inventory_data"):
-        report.stock = wh.query(STOCK_BY_PLACE)
+        kind = "coalesce(warehouse_kind, 'physical')" if "warehouse_kind" in wh.columns("inventory_data") else "'physical'"
+        report.stock = wh.query(STOCK_BY_PLACE.format(kind=kind))
         report.shortages = wh.query(CROSS_MARKET_SHORTAGES, (threshold, threshold))
         report.unmapped = wh.query(UNMAPPED_PRODUCTS)
         if wh.table_exists("products"):
@@ -149,7 +152,8 @@ def stock_chart(report: Report) -> str | None:
 
     per_place: dict[tuple[str, str], int] = {}
     for row in report.stock:
-        key = (row["marketplace"], row["warehouse_name"] or "?")
+        name = row["warehouse_name"] or "?"
+        key = (row["marketplace"], f"{name} (aggregate)" if row.get("warehouse_kind") == "aggregate" else name)
         per_place[key] = per_place.get(key, 0) + int(row["available"] or 0)
     labels = [f"{m}: {w}" for m, w in per_place]
     colors = ["#005bff" if m == "ozon" else "#cb11ab" for m, _ in per_place]
@@ -214,8 +218,9 @@ def render_html(report: Report) -> str:
         ("chart", "Stock by warehouse (chart)",
          f'<img alt="Available stock by warehouse" src="{chart}">' if chart else '<p class="empty">No data.</p>'),
         ("stock", "Stock by marketplace, warehouse and type", _table(report.stock, [
-            ("marketplace", "marketplace"), ("warehouse_name", "warehouse"), ("stock_type", "type"), ("skus", "rows"),
-            ("present", "present"), ("reserved", "reserved"), ("available", "available")], "No stock synced yet.")),
+            ("marketplace", "marketplace"), ("warehouse_name", "warehouse"), ("warehouse_kind", "place"),
+            ("stock_type", "type"), ("skus", "rows"), ("present", "present"), ("reserved", "reserved"),
+            ("available", "available")], "No stock synced yet.")),
         ("shortages", f"Out of stock or low (≤ {report.low_stock}) on one marketplace, available on the other",
          _table(report.shortages, [("item", "product"), ("offer_id", "article"), ("product_name", "name"),
                 ("short_on", "short on"), ("short_available", "available there"), ("available_on", "available on"),

@@ -38,6 +38,7 @@ CARDS_PAGE_LIMIT = 100
 CHRT_IDS_PER_CALL = 1000
 STOCKS_REPORT_LIMIT = 250_000
 STOCKS_REPORT_WB = "/api/analytics/v1/stocks-report/wb-warehouses"
+REMAINS_TASK = "/api/v1/warehouse_remains/tasks/{task_id}"
 REPORT_POLL_SECONDS = 5.0
 REPORT_MAX_POLLS = 120
 
@@ -93,11 +94,13 @@ class WildberriesApi:
         self.poll_seconds = REPORT_POLL_SECONDS * settings.rate_limit_scale
         self._sleep = sleep
 
-    def get(self, base: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self.client.request("GET", base + path, endpoint=path, params=params)
+    # `method` names the call in counters and errors by its template (`/api/v3/stocks/{warehouseId}`),
+    # so requests per method add up across warehouses and report tasks.
+    def get(self, base: str, path: str, params: dict[str, Any] | None = None, method: str | None = None) -> Any:
+        return self.client.request("GET", base + path, endpoint=method or path, params=params)
 
-    def post(self, base: str, path: str, body: Any) -> Any:
-        return self.client.request("POST", base + path, endpoint=path, json_body=body)
+    def post(self, base: str, path: str, body: Any, method: str | None = None) -> Any:
+        return self.client.request("POST", base + path, endpoint=method or path, json_body=body)
 
     def stocks_report_pages(self, path: str) -> Iterator[list[dict[str, Any]]]:
         """Pages of a stocks-report method (`.../wb-warehouses`, `.../seller-warehouses`).
@@ -124,9 +127,9 @@ class WildberriesApi:
             raise ValueError(f"Wildberries /api/v1/warehouse_remains answered no taskId: {str(task)[:200]}")
         base = f"/api/v1/warehouse_remains/tasks/{task_id}"
         for _ in range(REPORT_MAX_POLLS):
-            status = ((self.get(self.analytics, base + "/status") or {}).get("data") or {}).get("status")
+            status = ((self.get(self.analytics, base + "/status", method=REMAINS_TASK + "/status") or {}).get("data") or {}).get("status")
             if status == "done":
-                rows = self.get(self.analytics, base + "/download")  # 204 (None) = no data
+                rows = self.get(self.analytics, base + "/download", method=REMAINS_TASK + "/download")  # 204 (None) = no data
                 if rows is not None and not isinstance(rows, list):
                     raise ValueError(f"Wildberries warehouse_remains download answered {type(rows).__name__}, expected a JSON array")
                 return rows or []
@@ -140,7 +143,8 @@ class WildberriesApi:
 
     def seller_stocks(self, warehouse_id: int, chrt_ids: list[int]) -> list[dict[str, Any]]:
         """`amount` per size (`chrtId`) on one seller warehouse; `skus` (barcodes) is switched off."""
-        answer = self.post(self.marketplace, f"/api/v3/stocks/{warehouse_id}", {"chrtIds": chrt_ids})
+        answer = self.post(self.marketplace, f"/api/v3/stocks/{warehouse_id}", {"chrtIds": chrt_ids},
+                           method="/api/v3/stocks/{warehouseId}")
         return (answer or {}).get("stocks") or []
 
     def card_pages(self, since: datetime | None = None) -> Iterator[list[dict[str, Any]]]:

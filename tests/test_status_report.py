@@ -55,6 +55,23 @@ def test_status_shows_the_last_error(sandbox, synced, capsys) -> None:
     assert "last attempt failed" in out and "server error 502" in out
 
 
+def test_status_names_the_methods_used_and_a_fallback_taken(sandbox, synced, capsys) -> None:
+    from pipelines.sandbox import Fault
+
+    assert run_status(synced) == 0
+    out = capsys.readouterr().out
+    assert "methods: fbo stocks_by_warehouse_fbo, fbs warehouse_stocks" in out and "warning:" not in out
+    sandbox.add_fault(Fault(kind="retired", path="/v1/product/info/stocks-by-warehouse/fbo", count=None))
+    result = run_sync(synced, which="ozon", backoff_base=0.01, after_landing=publish)
+    assert result.ok and result.results["ozon"].status == "partial", result.summary()
+    assert run_status(synced, as_json=True) == 0
+    ozon = {m["marketplace"]: m for m in json.loads(capsys.readouterr().out)["marketplaces"]}["ozon"]
+    assert ozon["methods"]["fbo"] == "analytics_stocks" and ozon["last_attempt_status"] == "partial"
+    assert any("fell back to /v1/analytics/stocks" in w for w in ozon["last_attempt_warnings"])
+    run_status(synced)
+    assert "warning: Ozon FBO per warehouse: Ozon /v1/product/info/stocks-by-warehouse/fbo: method not found" in capsys.readouterr().out
+
+
 def test_report_numbers_match_the_sandbox_account(sandbox, synced) -> None:
     report = build_report(synced, low_stock=3)
     truth = sandbox.account.expected_inventory()
