@@ -92,6 +92,9 @@ class Settings:
     rate_limit_scale: float = 1.0
     http_timeout: float = 60.0
     max_retries: int = 6
+    # The longest single wait a server may ask for (429 `Retry-After` / `X-Ratelimit-Retry`)
+    # before the marketplace fails with "rate limited for N s" instead of stalling the sync.
+    max_server_wait: float = 300.0
     # Prefix for the raw dataset names, so several installations can share one MySQL server.
     dataset_prefix: str = ""
 
@@ -276,6 +279,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         wb_fbo_source=wb_fbo_source,
         rate_limit_scale=_float(env, "INVSYNC_RATE_LIMIT_SCALE", 1.0),
         http_timeout=_float(env, "INVSYNC_HTTP_TIMEOUT", 60.0, minimum=0.1),
+        max_server_wait=_float(env, "INVSYNC_MAX_SERVER_WAIT", 300.0),
         max_retries=int(max_retries_raw),
         dataset_prefix=prefix,
     )
