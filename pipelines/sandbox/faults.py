@@ -13,7 +13,10 @@ Kinds, and when they act:
   `{"code": 5, "message": "Obsolete method cannot be used"}`, WB "path not found"),
   `drop` (connection closed, no answer),
   `server_error` (`status` 500/502/503 with a body), `rate_limit` (429 with the real headers
-  and body; `retry_after` seconds). `slow` sleeps `delay` seconds, then the request goes on.
+  and body; `retry_after` seconds), `redirect` (`status` 301/302/303/307/308, default 307, with
+  `Location: <location>`, an absolute URL or a path; e.g. a host move, or a hostile proxy
+  pointing the client at another host to harvest its credentials).
+  `slow` sleeps `delay` seconds, then the request goes on.
 - after a successful handler (all matching ones act): `empty_account` (no items/rows, totals
   0; the WB stocks-report methods and the remains download answer 204 instead),
   `extra_field` (field `field` = `value` added to every item), `missing_field` (field
@@ -30,7 +33,8 @@ from typing import Any, Callable
 
 from .jsonio import Rows
 
-PRE_KINDS = ("retired", "drop", "server_error", "rate_limit")
+PRE_KINDS = ("retired", "drop", "server_error", "rate_limit", "redirect")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 POST_KINDS = ("empty_account", "extra_field", "missing_field", "negative_stock", "truncate")
 FAULT_KINDS = PRE_KINDS + ("slow",) + POST_KINDS
 
@@ -49,6 +53,7 @@ class Fault:
     value: Any = "sandbox"
     method: str | None = None
     after: int = 0
+    location: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -67,6 +72,12 @@ class Fault:
                 raise ValueError("server_error status must be 5xx")
         if self.kind == "retired":
             self.status = self.status or 404
+        if self.kind == "redirect":
+            if not self.location:
+                raise ValueError("a redirect fault needs `location` (a URL or a path)")
+            self.status = self.status or 307
+            if self.status not in REDIRECT_STATUSES:
+                raise ValueError(f"redirect status must be one of {', '.join(map(str, REDIRECT_STATUSES))}")
         if self.method:
             self.method = self.method.upper()
 

@@ -493,6 +493,9 @@ class Sandbox:
                 return self._error(route.api, ApiError(fault.status or 404, OBSOLETE))
             return self._error(route.api, ApiError(fault.status or 404, f"{route.template}: the path is not served",
                                                    title=PATH_NOT_FOUND))
+        if fault.kind == "redirect":
+            # Before authentication, as a load balancer or a moved host answers.
+            return Reply(fault.status or 307, [], {"Location": fault.location or "/"})
         if fault.kind == "rate_limit":
             limit = self.limiter.limits[route.groups[-1]].burst
             return self._too_many(route, fault.retry_after, limit, fault.retry_after, True, route.groups[-1])
