@@ -2,9 +2,20 @@
 
 One place decides how we talk to a marketplace: auth headers, timeouts, which failures are
 retried (5xx, timeouts, dropped connections, truncated JSON) and which are not (400/401/403),
-how long to wait after a 429 (exactly what `X-Ratelimit-Retry` / `Retry-After` say, else
-exponential backoff with jitter), and client-side pacing so that known limits are not hit in
-the first place. Every request and retry is counted in `SyncStats` for `sync_logs`.
+how long to wait after a 429 (exactly what `X-Ratelimit-Retry` / `Retry-After` say, up to
+INVSYNC_MAX_SERVER_WAIT; else exponential backoff with jitter), and client-side pacing so that
+known limits are not hit in the first place. Every request and retry is counted in `SyncStats`
+for `sync_logs`.
+
+Three guards keep one bad answer from doing harm (issue 15):
+- credentials stay on their host: redirects are followed by hand, only to the same scheme,
+  host and port, because `requests` would carry `Api-Key`/`Client-Id` to any host it is sent
+  to (it strips only `Authorization`) and over plain http after an https → http redirect;
+- a server-requested wait longer than `max_server_wait` fails the call at once ("rate limited
+  for N s") instead of stalling a sync for an hour, and long waits are logged before sleeping;
+- an answer of the wrong shape (an object where an array belongs, a string for an object)
+  fails naming the marketplace and method (`expect=`), not deep in a parser with
+  `'str' object has no attribute 'get'`.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
+from urllib.parse import urljoin, urlsplit
 
 import orjson
 import requests
@@ -29,6 +41,11 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {500, 502, 503, 504, 520, 521, 522, 524}
 GONE_STATUS = {404, 410}
 MAX_BACKOFF_SECONDS = 60.0
+REDIRECT_STATUS = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 5
+# A server-requested wait at least this long is announced before sleeping (progress shows it).
+ANNOUNCED_WAIT_SECONDS = 5.0
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class ApiError(RuntimeError):
@@ -51,6 +68,115 @@ class EndpointGone(ApiError):
     Not every 404 is this: Ozon answers a bad Api-Key with 404 too (`auth_failure` of the
     marketplace's client tells them apart), and that is an `AuthError`.
     """
+
+
+class RedirectRefused(ApiError):
+    """A redirect to another scheme, host or port: not followed, so no credential leaves its host."""
+
+
+class RateLimitTooLong(ApiError):
+    """The server asked for a wait longer than INVSYNC_MAX_SERVER_WAIT: failing beats stalling."""
+
+
+class UnexpectedAnswer(ApiError):
+    """The answer's JSON has the wrong shape for the method (e.g. an object where an array belongs).
+
+    Not retried: a server that answers the wrong shape once will most likely do it again, and
+    a parser must never guess what a malformed answer meant.
+    """
+
+
+# ---------------------------------------------------------------------- answer shapes
+# A shape is a type (`dict`, `list`, `str`...), `[shape]` (an array whose elements all have
+# that shape) or `{key: shape}` (an object whose listed keys, where present and not null,
+# have those shapes; other keys are not checked). Missing keys and nulls are left to the
+# parsers, which read them as "nothing": only a value of the wrong kind is an error.
+Shape = Any
+
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+               int: "a number", float: "a number", type(None): "null"}
+
+
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words ("an object", "an array", "a string"...)."""
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def shape_problem(value: Any, shape: Shape, where: str = "") -> str | None:
+    """Why `value` does not have `shape` (None when it does); `where` names the place (`items[3]`).
+
+    Only the first problem is described: enough to name the method and the field.
+    """
+    if value is None or shape is None:
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return _mismatch("an array", value, where)
+        inner = shape[0] if shape else None
+        if inner is None or inner is Any:
+            return None
+        for i, element in enumerate(value):
+            problem = shape_problem(element, inner, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return _mismatch("an object", value, where)
+        for key, inner in shape.items():
+            problem = shape_problem(value.get(key), inner, f"{where}.{key}" if where else key)
+            if problem:
+                return problem
+        return None
+    if shape is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif shape is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, shape)
+    return None if ok else _mismatch(_JSON_NAMES.get(shape, shape.__name__), value, where)
+
+
+def _mismatch(expected: str, value: Any, where: str) -> str:
+    return f"expected {expected}{f' at {where}' if where else ''}, got {json_kind(value)}"
+
+
+# ---------------------------------------------------------------------- redirects
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what must not change."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: never the same origin
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port if port is not None else DEFAULT_PORTS.get(scheme)
+
+
+def safe_url(url: str, with_path: bool = True) -> str:
+    """scheme://host[:port][/path] of a URL: no user:password, no query, no fragment.
+
+    Why: a redirect target is chosen by the server, and its query (or userinfo) may carry
+    anything, a credential included; the path alone says where it pointed.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    shown = f"{parts.scheme.lower()}://{host}{f':{port}' if port is not None else ''}"
+    if with_path:
+        path = parts.path or "/"
+        shown += path if len(path) <= 120 else path[:120] + "…"
+    return shown
+
+
+def _seconds(value: float) -> str:
+    """A wait as people write it: 3600, 0.4."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def default_auth_failure(status: int, body: Any) -> bool:
@@ -190,6 +316,11 @@ class ApiClient:
     marketplace API as 10 requests). `auth_failure(status, body)` tells an authorization
     failure from the rest (Ozon answers a bad key with 404 code 5).
     A 204 answer returns None: the marketplaces use it for "no data".
+
+    `max_server_wait` caps a single wait the server asks for (429 `X-Ratelimit-Retry` /
+    `Retry-After`); `max_redirects` caps the same-origin redirects one call may follow.
+    Redirects to another scheme, host or port are refused (`RedirectRefused`): the session's
+    headers carry the marketplace's credentials, and they must only go where they were meant.
     """
 
     def __init__(
@@ -208,8 +339,12 @@ class ApiClient:
         sleep: Callable[[float], None] = time.sleep,
         error_cost: Mapping[str, float] | None = None,
         auth_failure: Callable[[int, Any], bool] = default_auth_failure,
+        max_server_wait: float = 300.0,
+        max_redirects: int = MAX_REDIRECTS,
     ):
         self.marketplace = marketplace
+        self.max_server_wait = max_server_wait
+        self.max_redirects = max_redirects
         self._error_cost = dict(error_cost or {})
         self._auth_failure = auth_failure
         self.session = requests.Session()
@@ -230,9 +365,26 @@ class ApiClient:
 
         return mask_secrets(text, self._secrets)
 
+    @property
+    def label(self) -> str:
+        """The marketplace as people name it, first word of every error."""
+        return {"ozon": "Ozon", "wb": "Wildberries"}.get(self.marketplace, self.marketplace)
+
     def _fail(self, cls: type[ApiError], endpoint: str, message: str, status: int | None = None) -> ApiError:
-        label = {"ozon": "Ozon", "wb": "Wildberries"}.get(self.marketplace, self.marketplace)
-        return cls(self.marketplace, endpoint, self._mask(f"{label} {endpoint}: {message}"), status)
+        return cls(self.marketplace, endpoint, self._mask(f"{self.label} {endpoint}: {message}"), status)
+
+    def expect_shape(self, answer: Any, shape: Shape, endpoint: str) -> Any:
+        """`answer` itself when it has `shape` (see `shape_problem`), else `UnexpectedAnswer`.
+
+        The one check every API wrapper relies on (through `request(expect=...)`), so a
+        malformed answer is reported as "<Marketplace> <method>: unexpected answer shape
+        (expected an array at items, got an object)" wherever it comes from. None (a 204, "no
+        data") always passes: callers read it as an empty answer.
+        """
+        problem = shape_problem(answer, shape)
+        if problem:
+            raise self._fail(UnexpectedAnswer, endpoint, f"unexpected answer shape ({problem})")
+        return answer
 
     def _backoff(self, attempt: int) -> float:
         base = self.backoff_base * (2**attempt)
@@ -251,6 +403,49 @@ class ApiClient:
             return self._fail(EndpointGone, endpoint, f"method not found ({status}: {error_text(response)})", status)
         return self._fail(ApiError, endpoint, f"request rejected ({status}: {error_text(response)})", status)
 
+    # -- redirects -----------------------------------------------------------------------------
+    def _send(
+        self, method: str, url: str, endpoint: str, group: str, json_body: Any, params: Mapping[str, Any] | None,
+    ) -> requests.Response:
+        """One HTTP exchange, following redirects by hand and only within the URL's origin.
+
+        `requests` follows redirects anywhere and strips only `Authorization`, so Ozon's
+        `Api-Key` and `Client-Id` would reach whatever host a 307 names, in clear text after an
+        https → http redirect. Here a redirect is followed only to the same scheme, host and
+        port (307/308 keep the method and body, 301/302/303 become a GET as browsers and
+        `requests` do); any other target fails the call with `RedirectRefused`, naming the
+        target without its query (which the server chose and may carry anything). Each hop
+        is paced and counted as a request.
+        """
+        origin = _origin(url)
+        for hop in range(self.max_redirects + 1):
+            self._pacer.wait(group)
+            self.stats.count_request(endpoint)
+            response = self.session.request(method, url, json=json_body, params=params, timeout=self.timeout,
+                                            allow_redirects=False)
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECT_STATUS or not location:
+                return response
+            status = response.status_code
+            response.close()
+            target = urljoin(response.url or url, location.strip())
+            if _origin(target) != origin:
+                scheme, host, port = _origin(target)
+                what = "host" if host != origin[1] else "scheme" if scheme != origin[0] else "port"
+                raise self._fail(
+                    RedirectRefused, endpoint,
+                    f"refused to follow a redirect ({status}) to another {what} ({safe_url(target)}); "
+                    f"credentials are only sent to {safe_url(url, with_path=False)}",
+                    status,
+                )
+            if hop == self.max_redirects:
+                break
+            log.info("%s %s: following a %d redirect to %s", self.marketplace, endpoint, status, self._mask(safe_url(target)))
+            if status in (301, 302, 303) and method.upper() not in ("GET", "HEAD"):
+                method, json_body = "GET", None
+            url, params = target, None  # the target carries its own query
+        raise self._fail(RedirectRefused, endpoint, f"too many redirects (more than {self.max_redirects})")
+
     # -- the one request method ----------------------------------------------------------------
     def request(
         self,
@@ -260,19 +455,21 @@ class ApiClient:
         endpoint: str,
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
+        expect: Shape = None,
     ) -> Any:
-        """Send one call and return the parsed JSON, retrying what is worth retrying."""
+        """Send one call and return the parsed JSON, retrying what is worth retrying.
+
+        `expect` is the answer's shape (`dict`, `[dict]`, `{"items": [dict]}`...; see
+        `shape_problem`): an answer of another shape fails as `UnexpectedAnswer` naming this
+        method. None (204) is returned as is.
+        """
         group = self._group(endpoint)
         last_problem = ""
         for attempt in range(self.max_retries + 1):
-            self._pacer.wait(group)
-            self.stats.count_request(endpoint)
             wait: float | None = None
             rate_limited = False
             try:
-                response = self.session.request(
-                    method, url, json=json_body, params=params, timeout=self.timeout
-                )
+                response = self._send(method, url, endpoint, group, json_body, params)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"connection failed ({type(exc).__name__})"
             else:
@@ -283,13 +480,23 @@ class ApiClient:
                     return None
                 if status < 300:
                     try:
-                        return orjson.loads(response.content)
+                        answer = orjson.loads(response.content)
                     except orjson.JSONDecodeError:
                         last_problem = f"answered invalid or truncated JSON ({len(response.content)} bytes)"
+                    else:
+                        return self.expect_shape(answer, expect, endpoint)
                 elif status == 429:
                     rate_limited = True
                     wait = retry_after_seconds(response)
                     last_problem = f"rate limited (429: {error_text(response)})"
+                    if wait is not None and wait > self.max_server_wait:
+                        # Sleeping an hour inside a sync helps no one: fail now, say when to retry.
+                        raise self._fail(
+                            RateLimitTooLong, endpoint,
+                            f"rate limited for {_seconds(wait)} s (more than INVSYNC_MAX_SERVER_WAIT="
+                            f"{_seconds(self.max_server_wait)} s); try again later",
+                            status,
+                        )
                 elif status in RETRYABLE_STATUS:
                     last_problem = f"server error {status}: {error_text(response)}"
                 else:
@@ -298,10 +505,15 @@ class ApiClient:
                     raise self._rejected(endpoint, response)
             if attempt == self.max_retries:
                 break
+            server_asked = wait is not None
             if wait is None:
                 wait = self._backoff(attempt)
             self.stats.count_retry(wait, rate_limited)
-            log.warning("%s %s: %s; retry %d in %.2fs", self.marketplace, endpoint, self._mask(last_problem), attempt + 1, wait)
+            if server_asked and wait >= ANNOUNCED_WAIT_SECONDS:
+                log.warning("%s %s: waiting %s s as the server asks (%s); retry %d of %d",
+                            self.label, endpoint, _seconds(wait), self._mask(last_problem), attempt + 1, self.max_retries)
+            else:
+                log.warning("%s %s: %s; retry %d in %.2fs", self.marketplace, endpoint, self._mask(last_problem), attempt + 1, wait)
             self._sleep(wait)
         raise self._fail(ApiError, endpoint, f"gave up after {self.max_retries + 1} attempts: {last_problem}")
 
@@ -317,7 +529,8 @@ def client_for(
     error_cost: Mapping[str, float] | None = None,
     auth_failure: Callable[[int, Any], bool] = default_auth_failure,
 ) -> ApiClient:
-    """A client configured from the settings (timeouts, retries, pacing scale, secrets to mask)."""
+    """A client configured from the settings (timeouts, retries, pacing scale, the longest
+    server-requested wait, secrets to mask)."""
     return ApiClient(
         marketplace,
         headers,
@@ -331,4 +544,5 @@ def client_for(
         stats=stats,
         error_cost=error_cost,
         auth_failure=auth_failure,
+        max_server_wait=settings.max_server_wait,
     )

@@ -51,6 +51,21 @@ FBO_METHOD, FBO_FALLBACK = "stocks_by_warehouse_fbo", "analytics_stocks"
 FBS_METHOD, FBS_FALLBACK = "warehouse_stocks", "stocks_by_warehouse_fbs"
 
 
+# The shape each method's answer must have (see `api_client.shape_problem`): a wrong one fails
+# as "Ozon <method>: unexpected answer shape (...)" before any parser reads it. Unlisted: an object.
+ANSWER_SHAPES: dict[str, Any] = {
+    "/v4/product/info/stocks": {"items": [{"stocks": [dict]}]},
+    "/v1/product/info/stocks-by-warehouse/fbo": {"products": [dict]},
+    "/v1/analytics/stocks": {"items": [dict]},
+    "/v1/warehouse/ozon/list": {"warehouses": [dict]},
+    "/v2/warehouse/list": {"warehouses": [dict]},
+    "/v1/product/info/warehouse/stocks": {"stocks": [dict]},
+    "/v2/product/info/stocks-by-warehouse/fbs": {"products": [dict]},
+    "/v3/product/list": {"result": {"items": [dict]}},
+    "/v3/product/info/list": {"items": [dict], "result": {"items": [dict]}},
+}
+
+
 def endpoint_group(path: str) -> str:
     return "analytics" if path.startswith("/v1/analytics") else "default"
 
@@ -83,7 +98,8 @@ class OzonApi:
         self.base_url = base_url.rstrip("/")
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self.client.request("POST", self.base_url + path, endpoint=path, json_body=body) or {}
+        return self.client.request("POST", self.base_url + path, endpoint=path, json_body=body,
+                                   expect=ANSWER_SHAPES.get(path, dict)) or {}
 
     def stock_pages(self) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         """`/v4/product/info/stocks` pages: (items, total_items). The answer is not wrapped in `result`.

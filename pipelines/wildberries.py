@@ -52,6 +52,22 @@ ERROR_COST = {"marketplace": 10}
 FBO_METHOD, FBO_FALLBACK = "stocks_report_wb_warehouses", "warehouse_remains"
 
 
+# The shape each method's answer must have (see `api_client.shape_problem`), by method template:
+# a wrong one fails as "Wildberries <method>: unexpected answer shape (...)" before any parser
+# reads it. Unlisted: an object.
+_REPORT_SHAPE = {"data": {"items": [dict]}, "items": [dict]}
+ANSWER_SHAPES: dict[str, Any] = {
+    STOCKS_REPORT_WB: _REPORT_SHAPE,
+    "/api/analytics/v1/stocks-report/seller-warehouses": _REPORT_SHAPE,
+    "/api/v1/warehouse_remains": {"data": dict},
+    REMAINS_TASK + "/status": {"data": dict},
+    REMAINS_TASK + "/download": [{"warehouses": [dict]}],
+    "/api/v3/warehouses": [dict],
+    "/api/v3/stocks/{warehouseId}": {"stocks": [dict]},
+    "/content/v2/get/cards/list": {"cards": [{"sizes": [{"skus": list}]}], "cursor": dict},
+}
+
+
 def endpoint_group(path: str) -> str:
     if path.startswith("/api/analytics/v1/stocks-report"):
         return "stocks_report"
@@ -97,10 +113,12 @@ class WildberriesApi:
     # `method` names the call in counters and errors by its template (`/api/v3/stocks/{warehouseId}`),
     # so requests per method add up across warehouses and report tasks.
     def get(self, base: str, path: str, params: dict[str, Any] | None = None, method: str | None = None) -> Any:
-        return self.client.request("GET", base + path, endpoint=method or path, params=params)
+        return self.client.request("GET", base + path, endpoint=method or path, params=params,
+                                   expect=ANSWER_SHAPES.get(method or path, dict))
 
     def post(self, base: str, path: str, body: Any, method: str | None = None) -> Any:
-        return self.client.request("POST", base + path, endpoint=method or path, json_body=body)
+        return self.client.request("POST", base + path, endpoint=method or path, json_body=body,
+                                   expect=ANSWER_SHAPES.get(method or path, dict))
 
     def stocks_report_pages(self, path: str) -> Iterator[list[dict[str, Any]]]:
         """Pages of a stocks-report method (`.../wb-warehouses`, `.../seller-warehouses`).
@@ -130,8 +148,6 @@ class WildberriesApi:
             status = ((self.get(self.analytics, base + "/status", method=REMAINS_TASK + "/status") or {}).get("data") or {}).get("status")
             if status == "done":
                 rows = self.get(self.analytics, base + "/download", method=REMAINS_TASK + "/download")  # 204 (None) = no data
-                if rows is not None and not isinstance(rows, list):
-                    raise ValueError(f"Wildberries warehouse_remains download answered {type(rows).__name__}, expected a JSON array")
                 return rows or []
             if status in ("purged", "canceled"):
                 raise ValueError(f"Wildberries warehouse_remains task {task_id} ended as '{status}'")
