@@ -18,14 +18,17 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from expectations.bounds import Band, critical_band, move_band
 from expectations.suites import (
-    Thresholds,
-    anomaly_suite,
-    reconciliation_suite,
+    SUITE_KINDS,
+    catalog_suite,
+    moves_suite,
+    sums_suite,
+    units_collapse_suite,
     validity_suite,
-    warehouse_suite,
+    warehouse_moves_suite,
 )
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config import PROJECT_ROOT, CheckThresholds, Settings
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ class AuditOutcome:
     critical: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # The snapshot's totals; once published they are one more point of the account's history.
+    totals: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -48,15 +53,8 @@ class AuditOutcome:
 
     def summary(self) -> dict[str, Any]:
         return {"passed": self.passed, "critical": self.critical, "warnings": self.warnings,
-                "checks": len(self.checks), "failed": sum(1 for c in self.checks if not c["success"])}
-
-
-def thresholds_from_env(env: Mapping[str, str] | None = None) -> Thresholds:
-    env = os.environ if env is None else env
-    return Thresholds(
-        anomaly_share=float(env.get("INVSYNC_ANOMALY_SHARE", 0.5)),
-        critical_drop_share=float(env.get("INVSYNC_CRITICAL_DROP_SHARE", 0.1)),
-    )
+                "checks": len(self.checks), "failed": sum(1 for c in self.checks if not c["success"]),
+                "totals": self.totals}
 
 
 class _Validator:
@@ -111,6 +109,8 @@ def _describe(result: Any) -> list[dict[str, Any]]:
             "column": kwargs.get("column"),
             "kwargs": kwargs,
             "severity": (cfg.meta or {}).get("severity", "warning"),
+            "kind": (cfg.meta or {}).get("kind") or SUITE_KINDS.get(result.suite_name, ""),
+            "range_source": (cfg.meta or {}).get("range_source"),
             "success": bool(r.success),
             "observed_value": r.result.get("observed_value"),
             "unexpected_count": r.result.get("unexpected_count"),
@@ -121,12 +121,17 @@ def _describe(result: Any) -> list[dict[str, Any]]:
 
 
 def _message(check: dict[str, Any]) -> str:
+    """One line: the kind of finding first (broken answer / unusual move / row check), then the
+    check, the observed value, the range and where the range came from."""
     where = f"{check['column']} " if check["column"] else ""
     observed = check["observed_value"]
-    bounds = {k: v for k, v in check["kwargs"].items() if k in ("min_value", "max_value", "value_set")}
-    text = f"{check['suite']}: {check['expectation']} {where}{bounds}"
+    bounds = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in check["kwargs"].items()
+              if k in ("min_value", "max_value", "value_set", "column_A", "column_B")}
+    text = f"{check['kind'] or check['suite']}: {check['suite']}: {check['expectation']} {where}{bounds}"
     if observed is not None:
-        text += f" observed {observed}"
+        text += f" observed {round(observed, 1) if isinstance(observed, float) else observed}"
+    if check.get("range_source"):
+        text += f" (range: {check['range_source']})"
     if check["unexpected_count"]:
         examples = json.dumps(check["unexpected_values"][:5], ensure_ascii=False, default=str)
         text += f", {check['unexpected_count']} unexpected e.g. {examples}"
@@ -134,6 +139,7 @@ def _message(check: dict[str, Any]) -> str:
 
 
 def previous_state(wh: Warehouse, marketplace: str) -> dict[str, float]:
+    """The published state before this sync: units, stocked items, products in stock."""
     if not wh.table_exists("inventory_data"):
         return {"rows": 0, "products": 0, "units": 0}
     # `rows` counts stocked items (sku and stock type), not places: WB reporting several named
@@ -147,18 +153,45 @@ def previous_state(wh: Warehouse, marketplace: str) -> dict[str, float]:
     return {"rows": float(row["rows_"]), "products": float(row["products"]), "units": float(row["units"])}
 
 
+def published_history(wh: Warehouse, marketplace: str, syncs: int) -> list[dict[str, Any]]:
+    """The totals of the last `syncs` published syncs of a marketplace, oldest first.
+
+    They live in `sync_logs.details.totals` (written by the audit, kept when the sync is
+    published), so the history needs no table of its own and goes wherever sync_logs goes.
+    """
+    rows = wh.query(
+        "select details from sync_logs where marketplace = %s and status in ('success', 'partial') "
+        "and details is not null order by started_at desc, id desc limit " + str(int(syncs)),
+        (marketplace,),
+    )
+    out = []
+    for row in reversed(rows):
+        details = json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]
+        totals = ((details or {}).get("audit") or {}).get("totals")
+        if totals:
+            out.append(totals)
+    return out
+
+
 POOLED_FBO_PLACES = "all FBO places (named and aggregate)"
 
 
-def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str) -> pd.DataFrame:
-    """Units per warehouse now vs before, as a share of before (-0.6 = a 60% drop).
+def place_key(warehouse_id: Any, stock_type: Any) -> str:
+    return f"{warehouse_id}|{stock_type}"
 
-    When the marketplace changed how it splits its own warehouses (WB reporting named
-    warehouses one sync and aggregate places such as "Склад WB" the next, or back), the FBO
-    places are compared as one pool: units moved between places, they did not vanish.
+
+def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str,
+                      history: list[dict[str, Any]], t: CheckThresholds) -> pd.DataFrame:
+    """Units per place now vs before, each against the band its own history allows.
+
+    `band_position` is the change in units of the band (-1 and 1 are its edges). When the
+    marketplace changed how it splits its own warehouses (WB reporting named warehouses one
+    sync and aggregate places such as "Склад WB" the next, or back), the FBO places are
+    compared as one pool: units moved between places, they did not vanish.
     """
+    empty = pd.DataFrame(columns=["warehouse", "change", "band_position", "source"])
     if not wh.table_exists("inventory_data"):
-        return pd.DataFrame(columns=["warehouse", "change"])
+        return empty
     kind = "warehouse_kind" if "warehouse_kind" in wh.columns("inventory_data") else "cast(null as char(1))"
     before = wh.frame(
         f"select warehouse_id, stock_type, max(warehouse_name) as warehouse_name, max({kind}) as warehouse_kind, "
@@ -167,7 +200,7 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str) -
         (marketplace,),
     )
     if before.empty:
-        return pd.DataFrame(columns=["warehouse", "change"])
+        return empty
     now = (snapshot[snapshot["rejection_reason"].isna()]
            .groupby(["warehouse_id", "stock_type"], as_index=False)
            .agg(quantity_present=("quantity_present", "sum"), warehouse_kind=("warehouse_kind", "max"),
@@ -180,7 +213,7 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str) -
     before["units_before"] = before["units_before"].astype(float)
     pooled = aggregate_fbo(before, "units_before") != aggregate_fbo(now, "quantity_present")
     for frame in (before, now):
-        frame["place"] = frame["warehouse_id"]
+        frame["place"] = [place_key(w, st) for w, st in zip(frame["warehouse_id"], frame["stock_type"])]
         frame["label"] = frame["warehouse_name"].fillna(frame["warehouse_id"])
         if pooled:
             fbo = frame["stock_type"] == "FBO"
@@ -188,25 +221,55 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str) -
     before = before.groupby("place", as_index=False).agg(units_before=("units_before", "sum"), warehouse=("label", "max"))
     now = now.groupby("place", as_index=False)["quantity_present"].sum()
     merged = before.merge(now, on="place", how="left").fillna({"quantity_present": 0})
-    merged = merged[merged["units_before"] > 0]
+    merged = merged[merged["units_before"] > 0].reset_index(drop=True)
     merged["change"] = (merged["quantity_present"].astype(float) - merged["units_before"]) / merged["units_before"]
-    return merged[["warehouse", "change", "units_before", "quantity_present"]].reset_index(drop=True)
+    positions, sources = [], []
+    for place, change in zip(merged["place"], merged["change"]):
+        series = [float(h["places"][place]) for h in history if place in (h.get("places") or {})]
+        band = move_band(series, t)
+        half = (band.high - band.low) / 2 or 1.0
+        positions.append((change - (band.high + band.low) / 2) / half)
+        sources.append(band.source)
+    merged["band_position"] = positions
+    merged["source"] = sources
+    return merged[["warehouse", "change", "band_position", "source", "units_before", "quantity_present"]]
 
 
-def api_product_count(marketplace: str, counts: Mapping[str, Any], full: bool) -> int | None:
-    """What the API itself said about the account's size, when it said it."""
-    if marketplace == "ozon":
-        value = counts.get("total_items")
-    else:
-        value = counts.get("nm_ids_fetched")  # every sync reads a complete FBO report
-    return int(value) if value is not None else None
+def catalog_listing(wh: Warehouse, marketplace: str) -> pd.DataFrame:
+    """The products the catalog lists after this landing, one row each: Ozon's v4 listing of
+    the published load (every product, stock or not); WB's cards (the whole catalog table)."""
+    model = "stg_ozon__stocks" if marketplace == "ozon" else "stg_wb__cards"
+    return wh.frame(f"select distinct marketplace_product_id from {model} where marketplace_product_id is not null")
 
 
-def landed_products(wh: Warehouse, marketplace: str) -> pd.DataFrame:
-    model = "stg_ozon__stocks" if marketplace == "ozon" else "stg_wb__fbo_stocks"
-    if marketplace == "wb" and wh.query("select count(*) as n from stg_wb__warehouse_remains")[0]["n"]:
-        model = "stg_wb__warehouse_remains"
-    return wh.frame(f"select distinct marketplace_product_id from {model}")
+def ozon_fbo_sums(wh: Warehouse) -> tuple[pd.DataFrame, str | None]:
+    """Per offer: the v4 `fbo` totals against the sums of the FBO rows per warehouse, and the
+    method that gave the rows (present/reserved with the FBO method; available under analytics)."""
+    methods = [r["method"] for r in wh.query("select distinct method from stg_ozon__fbo_stocks")]
+    method = methods[0] if len(methods) == 1 else None
+    frame = wh.frame(
+        "select k.offer_id, coalesce(t.present, 0) as reported_present, coalesce(w.present, 0) as landed_present, "
+        "coalesce(t.reserved, 0) as reported_reserved, coalesce(w.reserved, 0) as landed_reserved, "
+        "coalesce(t.present, 0) - coalesce(t.reserved, 0) as reported_available, "
+        "coalesce(w.present, 0) - coalesce(w.reserved, 0) as landed_available "
+        "from (select offer_id from stg_ozon__stocks where stock_type = 'FBO' "
+        "      union select offer_id from int_inventory__ozon where stock_type = 'FBO') k "
+        "left join (select offer_id, sum(quantity_present) as present, sum(quantity_reserved) as reserved "
+        "           from stg_ozon__stocks where stock_type = 'FBO' group by offer_id) t on t.offer_id = k.offer_id "
+        "left join (select offer_id, sum(quantity_present) as present, sum(quantity_reserved) as reserved "
+        "           from int_inventory__ozon where stock_type = 'FBO' group by offer_id) w on w.offer_id = k.offer_id"
+    )
+    return frame, method
+
+
+def wb_remains_totals(wh: Warehouse) -> pd.DataFrame:
+    """Per barcode of the remains report: its own «Всего находится на складах» against the sum
+    of its real places (the official example: 267 = 134 + 133)."""
+    return wh.frame(
+        "select sku, coalesce(sum(case when entry_kind = 'total' then quantity end), 0) as reported_total, "
+        "coalesce(sum(case when entry_kind = 'warehouse' then quantity end), 0) as landed_total "
+        "from stg_wb__warehouse_remains group by sku"
+    )
 
 
 def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results: list[Any]) -> Path:
@@ -227,14 +290,15 @@ def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results
                     run_id, outcome.marketplace, check["suite"], check["expectation"], check["column"],
                     check["severity"], check["success"], json.dumps(check["observed_value"], default=str),
                     check["unexpected_count"], json.dumps(check["unexpected_values"], ensure_ascii=False, default=str),
-                    json.dumps(check["kwargs"], ensure_ascii=False, default=str), now,
+                    json.dumps({**check["kwargs"], "kind": check["kind"], "range_source": check["range_source"]},
+                               ensure_ascii=False, default=str), now,
                 ),
             )
     return path
 
 
 def audit_marketplace(
-    wh: Warehouse, validator: _Validator, marketplace: str, counts: Mapping[str, Any], full: bool, t: Thresholds
+    wh: Warehouse, validator: _Validator, marketplace: str, counts: Mapping[str, Any], t: CheckThresholds
 ) -> tuple[AuditOutcome, list[Any]]:
     snapshot = wh.frame(
         "select marketplace, sku, marketplace_product_id, warehouse_id, warehouse_name, warehouse_kind, stock_type, "
@@ -244,22 +308,54 @@ def audit_marketplace(
     )
     for col in ("quantity_present", "quantity_reserved", "quantity_available"):
         snapshot[col] = pd.to_numeric(snapshot[col])
-    in_stock = snapshot[(snapshot["quantity_present"] > 0) & snapshot["rejection_reason"].isna()]
-
-    raw = [validator.validate(snapshot, validity_suite(), ["marketplace", "sku", "warehouse_id", "stock_type"])]
+    valid = snapshot[snapshot["rejection_reason"].isna()]
+    in_stock = valid[valid["quantity_present"] > 0]
+    items = in_stock.groupby(["sku", "stock_type"], as_index=False).agg(
+        quantity_present=("quantity_present", "sum"), marketplace_product_id=("marketplace_product_id", "max"))
+    listing = catalog_listing(wh, marketplace)
     previous = previous_state(wh, marketplace)
-    if previous["rows"]:
-        items = in_stock.groupby(["sku", "stock_type"], as_index=False).agg(
-            quantity_present=("quantity_present", "sum"), marketplace_product_id=("marketplace_product_id", "max"))
-        raw.append(validator.validate(items, anomaly_suite(previous, t)))
-        changes = warehouse_changes(wh, snapshot, marketplace)
-        if not changes.empty:
-            raw.append(validator.validate(changes, warehouse_suite(t), ["warehouse"]))
-    api_count = api_product_count(marketplace, counts, full)
-    if api_count is not None:
-        raw.append(validator.validate(landed_products(wh, marketplace), reconciliation_suite(api_count, t)))
+    history = published_history(wh, marketplace, t.history_syncs)
 
-    outcome = AuditOutcome(marketplace)
+    raw = [validator.validate(snapshot, validity_suite(t), ["marketplace", "sku", "warehouse_id", "stock_type"])]
+    # Broken answers: the listing, the API's own counters, the answer's own totals, a collapse.
+    previous_catalog = int(history[-1].get("catalog") or 0) if history else int(previous["products"])
+    api_count = counts.get("total_items") if marketplace == "ozon" else None
+    raw.append(validator.validate(listing, catalog_suite(previous_catalog, None if api_count is None else int(api_count), t)))
+    if marketplace == "ozon":
+        sums, method = ozon_fbo_sums(wh)
+        if not sums.empty:
+            if method == "analytics_stocks":
+                suite = sums_suite([("reported_available", "landed_available")], False,
+                                   "FBO units available per warehouse (analytics fallback) vs the v4 totals", t)
+            else:
+                suite = sums_suite([("reported_present", "landed_present"), ("reported_reserved", "landed_reserved")], True,
+                                   "FBO rows per warehouse vs the v4 totals of the same load", t)
+            raw.append(validator.validate(sums, suite, ["offer_id"]))
+    else:
+        remains = wb_remains_totals(wh)
+        if not remains.empty:
+            raw.append(validator.validate(remains, sums_suite([("reported_total", "landed_total")], True,
+                                                              "the remains report's own per-barcode totals", t), ["sku"]))
+    units_series = [float(h["units"]) for h in history if "units" in h]
+    items_series = [float(h["items"]) for h in history if "items" in h]
+    if previous["units"]:
+        raw.append(validator.validate(items, units_collapse_suite(previous["units"], critical_band(units_series, t), t)))
+    # Unusual moves: this account's own history decides what is usual.
+    if previous["rows"]:
+        raw.append(validator.validate(items, moves_suite(previous["units"], move_band(units_series, t),
+                                                         previous["rows"], move_band(items_series, t))))
+        changes = warehouse_changes(wh, snapshot, marketplace, history, t)
+        if not changes.empty:
+            raw.append(validator.validate(changes, warehouse_moves_suite(), ["warehouse", "change", "source"]))
+
+    outcome = AuditOutcome(marketplace, totals={
+        "units": float(valid["quantity_present"].sum()),
+        "items": int(len(items)),
+        "products": int(items["marketplace_product_id"].nunique()),
+        "catalog": int(len(listing)),
+        "places": {place_key(w, st): float(u) for (w, st), u in
+                   valid.groupby(["warehouse_id", "stock_type"])["quantity_present"].sum().items()},
+    })
     for result in raw:
         for check in _describe(result):
             outcome.checks.append(check)
@@ -270,12 +366,11 @@ def audit_marketplace(
 
 def audit_snapshot(settings: Settings, wh: Warehouse, landed: Mapping[str, Any], run_id: str = "manual") -> dict[str, AuditOutcome]:
     """Audit each landed marketplace's snapshot. `landed` maps marketplace -> MarketplaceResult."""
-    t = thresholds_from_env()
+    t = settings.checks
     validator = _Validator()
     outcomes = {}
     for marketplace, result in landed.items():
-        full = bool(result.record and result.record.sync_type == "full")
-        outcome, raw = audit_marketplace(wh, validator, marketplace, result.counts, full, t)
+        outcome, raw = audit_marketplace(wh, validator, marketplace, result.counts, t)
         store_results(wh, run_id, outcome, raw)
         for line in outcome.critical:
             log.error("%s critical: %s", marketplace, line)

@@ -1,88 +1,133 @@
-"""The expectation suites, as code: what a published snapshot must satisfy.
+"""The expectation suites, as code: what a snapshot must satisfy before it is published.
 
-Every expectation carries `meta.severity`: `critical` blocks the publish (the previous good
-data stays), `warning` publishes and records the warning. Thresholds come from `Thresholds`
-so an operator can tune them (INVSYNC_ANOMALY_SHARE, INVSYNC_CRITICAL_DROP_SHARE).
+Two kinds of finding are kept apart (`meta.kind`):
+- **broken answer** (`severity: critical`, suite `inventory_broken_answers`): the answer cannot
+  be the account's real state — no products while the account had some, the catalog listing
+  suddenly shorter, the API's own counters disagreeing with what landed, per-warehouse rows
+  not adding up to the totals of the same answer, units collapsing far beyond anything this
+  account does and by a large absolute amount. The marketplace is held back; its previous good
+  data stays.
+- **unusual move** (`severity: warning`, suites `inventory_moves`, `inventory_warehouse_moves`):
+  units or stocked items moving more than this account usually moves. Published, recorded,
+  alerted.
+Row rules (`inventory_validity`) hold keys critical only beyond a small share of rows.
+Every bounded expectation records its range and where it came from (`meta.range_source`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 
 import great_expectations as gx
 
+from expectations.bounds import Band
+from pipelines.config import CheckThresholds
+
 STOCK_TYPES = ["FBO", "FBS", "realFBS", "FBP", "DBS", "DBW", "C&C", "EDBS"]
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    anomaly_share: float = 0.5  # units per marketplace/warehouse may move this much (50%)
-    critical_drop_share: float = 0.1  # rows/products may drop this much (10%) before it is critical
-    reconcile_share: float = 0.1  # distinct products vs what the API reported
-    empty_after_rows: int = 1000  # zero rows while the previous state had at least this many
-
-
-def _e(cls: type, severity: str, **kwargs: object) -> object:
-    return cls(meta={"severity": severity}, **kwargs)
+BROKEN_ANSWER, UNUSUAL_MOVE, ROW_CHECK = "broken answer", "unusual move", "row check"
+SUITE_KINDS = {
+    "inventory_validity": ROW_CHECK,
+    "inventory_broken_answers": BROKEN_ANSWER,
+    "inventory_moves": UNUSUAL_MOVE,
+    "inventory_warehouse_moves": UNUSUAL_MOVE,
+}
 
 
-def validity_suite() -> gx.ExpectationSuite:
-    """Row-level rules on the snapshot. Bad rows are already kept out of the mart by dbt
-    (`rejection_reason`), so these are warnings: they record and alert, never block."""
+def _e(cls: type, severity: str, kind: str, source: str = "", **kwargs: object) -> object:
+    meta = {"severity": severity, "kind": kind}
+    if source:
+        meta["range_source"] = source
+    return cls(meta=meta, **kwargs)
+
+
+def validity_suite(t: CheckThresholds) -> gx.ExpectationSuite:
+    """Row rules. Bad rows are already kept out of the mart by dbt (`rejection_reason`), so
+    quantity rules warn; missing keys beyond `missing_share` of the rows are a broken answer."""
     suite = gx.ExpectationSuite(name="inventory_validity")
     x = gx.expectations
+    mostly = 1 - t.missing_share
     for column in ("marketplace", "sku", "warehouse_id", "stock_type"):
-        suite.add_expectation(_e(x.ExpectColumnValuesToNotBeNull, "critical", column=column))
-    suite.add_expectation(_e(x.ExpectColumnValuesToBeInSet, "critical", column="stock_type", value_set=STOCK_TYPES))
-    suite.add_expectation(_e(x.ExpectColumnValuesToBeBetween, "warning", column="quantity_present", min_value=0))
-    suite.add_expectation(_e(x.ExpectColumnValuesToBeBetween, "warning", column="quantity_reserved", min_value=0))
-    suite.add_expectation(_e(x.ExpectColumnValuesToBeBetween, "warning", column="quantity_available", min_value=0))
-    suite.add_expectation(_e(x.ExpectColumnValueLengthsToBeBetween, "warning", column="warehouse_name", min_value=1))
-    suite.add_expectation(_e(x.ExpectColumnValuesToNotBeNull, "warning", column="warehouse_name"))
+        suite.add_expectation(_e(x.ExpectColumnValuesToNotBeNull, "critical", BROKEN_ANSWER, column=column, mostly=mostly))
+    suite.add_expectation(_e(x.ExpectColumnValuesToBeInSet, "critical", BROKEN_ANSWER, column="stock_type",
+                             value_set=STOCK_TYPES, mostly=mostly))
+    for column in ("quantity_present", "quantity_reserved", "quantity_available"):
+        suite.add_expectation(_e(x.ExpectColumnValuesToBeBetween, "warning", ROW_CHECK, column=column, min_value=0))
+    suite.add_expectation(_e(x.ExpectColumnValueLengthsToBeBetween, "warning", ROW_CHECK, column="warehouse_name", min_value=1))
+    suite.add_expectation(_e(x.ExpectColumnValuesToNotBeNull, "warning", ROW_CHECK, column="warehouse_name"))
     # A WB size that no card names is published under `chrt:<chrtId>`: worth knowing.
-    suite.add_expectation(_e(x.ExpectColumnValuesToNotMatchRegex, "warning", column="sku", regex="^chrt:",
+    suite.add_expectation(_e(x.ExpectColumnValuesToNotMatchRegex, "warning", ROW_CHECK, column="sku", regex="^chrt:",
                              notes="sizes of the stock answers that no product card names"))
     return suite
 
 
-def anomaly_suite(previous: dict[str, float], t: Thresholds) -> gx.ExpectationSuite:
-    """Totals of the new snapshot against the previous good state of the same marketplace.
-
-    `previous` holds `rows`, `products` and `units` (stocked items, i.e. sku and stock type
-    over all places, distinct products in stock, units present) from inventory_data before
-    this publish; the frame validated has one row per stocked item too.
-    """
-    suite = gx.ExpectationSuite(name="inventory_anomalies")
+def catalog_suite(previous_catalog: int, api_count: int | None, t: CheckThresholds) -> gx.ExpectationSuite:
+    """On the products the catalog lists now (one row each): not empty when the account had
+    products, not suddenly shorter, and as long as the API itself says."""
+    suite = gx.ExpectationSuite(name="inventory_broken_answers")
     x = gx.expectations
-    rows, products, units = previous["rows"], previous["products"], previous["units"]
-    if rows >= t.empty_after_rows:
-        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", min_value=1,
-                                 notes=f"the previous state had {int(rows)} items in stock"))
-    if rows:
-        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical",
-                                 min_value=int(rows * (1 - t.critical_drop_share))))
-    if products:
-        suite.add_expectation(_e(x.ExpectColumnUniqueValueCountToBeBetween, "critical", column="marketplace_product_id",
-                                 min_value=int(products * (1 - t.critical_drop_share))))
-    if units:
-        suite.add_expectation(_e(x.ExpectColumnSumToBeBetween, "critical", column="quantity_present",
-                                 min_value=units * (1 - t.anomaly_share), max_value=units * (1 + t.anomaly_share)))
+    if previous_catalog > 0:
+        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", BROKEN_ANSWER,
+                                 f"the account listed {previous_catalog} products before", min_value=1,
+                                 notes="a complete answer with no products while the account had some"))
+        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", BROKEN_ANSWER,
+                                 f"INVSYNC_CATALOG_DROP_SHARE {t.catalog_drop_share:.0%} of {previous_catalog} listed before",
+                                 min_value=math.ceil(previous_catalog * (1 - t.catalog_drop_share)),
+                                 notes="products the catalog listing suddenly misses"))
+    if api_count is not None:
+        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", BROKEN_ANSWER,
+                                 f"the API's own total_items {api_count}, ± INVSYNC_RECONCILE_SHARE {t.reconcile_share:.0%}",
+                                 min_value=math.floor(api_count * (1 - t.reconcile_share)),
+                                 max_value=math.ceil(api_count * (1 + t.reconcile_share)),
+                                 notes="products landed against the count the API reported"))
     return suite
 
 
-def warehouse_suite(t: Thresholds) -> gx.ExpectationSuite:
-    """Per warehouse: the share by which units moved (`change`, from the audit's comparison frame)."""
-    suite = gx.ExpectationSuite(name="inventory_warehouse_anomalies")
-    suite.add_expectation(_e(gx.expectations.ExpectColumnValuesToBeBetween, "warning", column="change",
-                             min_value=-t.anomaly_share, max_value=t.anomaly_share))
+def units_collapse_suite(previous_units: float, band: Band, t: CheckThresholds) -> gx.ExpectationSuite:
+    """On the stocked items: units may not fall below both the critical band and
+    `critical_drop_units` under the previous total — far outside the history *and* large."""
+    suite = gx.ExpectationSuite(name="inventory_broken_answers")
+    floor = max(0.0, min(band.bounds(previous_units)[0], previous_units - t.critical_drop_units))
+    if floor > 0:
+        suite.add_expectation(_e(gx.expectations.ExpectColumnSumToBeBetween, "critical", BROKEN_ANSWER,
+                                 f"{band.source}; and at least INVSYNC_CRITICAL_DROP_UNITS {t.critical_drop_units} units",
+                                 column="quantity_present", min_value=floor,
+                                 notes=f"units collapsing from {previous_units:.0f}"))
     return suite
 
 
-def reconciliation_suite(api_products: int, t: Thresholds) -> gx.ExpectationSuite:
-    """Distinct products in the snapshot against the count the API itself reported."""
-    suite = gx.ExpectationSuite(name="inventory_reconciliation")
-    suite.add_expectation(_e(gx.expectations.ExpectColumnUniqueValueCountToBeBetween, "critical",
-                             column="marketplace_product_id",
-                             min_value=int(api_products * (1 - t.reconcile_share)),
-                             max_value=int(api_products * (1 + t.reconcile_share)) + 1))
+def sums_suite(pairs: list[tuple[str, str]], critical: bool, source: str, t: CheckThresholds) -> gx.ExpectationSuite:
+    """Per-warehouse rows against the totals the same answer gives, one (reported, landed)
+    column pair each; at most `reconcile_share` of the keys may disagree. Critical where the
+    marketplace's two figures must agree; a row-check warning where they need not."""
+    suite = gx.ExpectationSuite(name="inventory_broken_answers" if critical else "inventory_validity")
+    for reported, landed in pairs:
+        suite.add_expectation(_e(gx.expectations.ExpectColumnPairValuesToBeEqual, "critical" if critical else "warning",
+                                 BROKEN_ANSWER if critical else ROW_CHECK, source,
+                                 column_A=reported, column_B=landed, mostly=1 - t.reconcile_share))
+    return suite
+
+
+def moves_suite(previous_units: float, units: Band, previous_items: float, items: Band) -> gx.ExpectationSuite:
+    """On the stocked items (one row per sku and stock type): units and items within the bands."""
+    suite = gx.ExpectationSuite(name="inventory_moves")
+    x = gx.expectations
+    if previous_units:
+        low, high = units.bounds(previous_units)
+        suite.add_expectation(_e(x.ExpectColumnSumToBeBetween, "warning", UNUSUAL_MOVE, units.source,
+                                 column="quantity_present", min_value=low, max_value=high))
+    if previous_items:
+        low, high = items.bounds(previous_items)
+        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "warning", UNUSUAL_MOVE, items.source,
+                                 min_value=math.floor(low), max_value=math.ceil(high)))
+    return suite
+
+
+def warehouse_moves_suite() -> gx.ExpectationSuite:
+    """Per place: the move in units of that place's own band (`band_position`: -1 and 1 are
+    the band's edges; each row names where its band came from)."""
+    suite = gx.ExpectationSuite(name="inventory_warehouse_moves")
+    suite.add_expectation(_e(gx.expectations.ExpectColumnValuesToBeBetween, "warning", UNUSUAL_MOVE,
+                             "per place: its own history, else the default share (see `source` per row)",
+                             column="band_position", min_value=-1, max_value=1))
     return suite

@@ -2,8 +2,8 @@
 
 - Great Expectations: one check per suite, read from the `validation_results` rows the audit
   of this run wrote (the audit ran before the publish; the checks show its verdict on the
-  asset people actually use). A failed `critical` expectation is an ERROR, a failed
-  `warning` one a WARN.
+  asset people actually use). A broken answer (a failed `critical` expectation, which held the
+  marketplace back) is an ERROR; an unusual move (a failed `warning`, published) a WARN.
 - Freshness, per marketplace, judged like `invsync status` from `sync_logs`: older than 6 hours
   warns, no successful sync in 24 hours is an error. They run after every publish and hourly
   (job `check_freshness`), because staleness is precisely what happens when nothing runs.
@@ -23,9 +23,10 @@ from orchestration.resources import InvsyncResource
 
 GE_SUITES = {
     "inventory_validity": "Row rules: keys not null, known stock types, quantities not negative.",
-    "inventory_anomalies": "Totals against the previous good state (rows, products, units).",
-    "inventory_warehouse_anomalies": "Units per warehouse against the previous good state.",
-    "inventory_reconciliation": "Distinct products against the count the API reported.",
+    "inventory_broken_answers": "Broken answers (held back): empty or shorter catalog listing, API counters or the "
+                                "answer's own totals disagreeing with what landed, units collapsing.",
+    "inventory_moves": "Unusual moves (published, warned): units and stocked items against this account's history.",
+    "inventory_warehouse_moves": "Unusual moves per warehouse against each place's own history.",
 }
 
 
@@ -37,7 +38,8 @@ def _describe_failure(row: dict[str, Any]) -> str:
     column = f" {row['column_name']}" if row["column_name"] else ""
     observed = f" observed {row['observed_value']}" if row["observed_value"] not in (None, "null") else ""
     unexpected = f", {row['unexpected_count']} unexpected" if row["unexpected_count"] else ""
-    return f"{row['marketplace']}: {row['expectation']}{column} ({row['severity']}){observed}{unexpected}"
+    kind = "broken answer, held back" if row["severity"] == "critical" else "unusual move, published"
+    return f"{row['marketplace']}: {row['expectation']}{column} ({kind}){observed}{unexpected}"
 
 
 def evaluate_suite(suite: str, rows: list[dict[str, Any]]) -> AssetCheckResult:

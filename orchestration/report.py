@@ -51,6 +51,12 @@ class WeeklyReport:
         return out
 
 
+
+def finding(severity: str) -> str:
+    """How people read a failed check: a broken answer held the publish back; anything else
+    was published (an unusual move, or rows rejected)."""
+    return "broken answer (held back)" if severity == "critical" else "unusual move / warning (published)"
+
 def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> WeeklyReport:
     now = now or utc_now()
     since = (now - timedelta(days=PERIOD_DAYS)).astimezone(timezone.utc).replace(tzinfo=None)
@@ -72,7 +78,7 @@ def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> W
         column = f" {row['column_name']}" if row["column_name"] else ""
         report.anomalies.append({"marketplace": row["marketplace"], "check": f"{row['suite']}: {row['expectation']}{column}",
                                  "severity": row["severity"], "count": int(row["n"]), "observed": row["observed"] or ""})
-    report.anomalies.sort(key=lambda a: (a["severity"] != "critical", -a["count"]))
+    report.anomalies.sort(key=lambda a: (a["severity"] != "critical", -a["count"]))  # broken answers first
     report.anomalies = report.anomalies[:10]
     report.freshness = [freshness(wh, settings, m, now) for m in MARKETPLACES]
     return report
@@ -135,7 +141,7 @@ def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
     fresh_rows = [[f["marketplace"], f["level"].upper() if f["relevant"] else "not configured", freshness_message(f)]
                   for f in report.freshness]
     week = [[m, _rate(report, m), totals.get(m, {}).get("present", 0)] for m in MARKETPLACES]
-    anomalies = [[a["marketplace"], a["check"], a["severity"], a["count"], a["observed"]] for a in report.anomalies]
+    anomalies = [[a["marketplace"], a["check"], finding(a["severity"]), a["count"], a["observed"]] for a in report.anomalies]
     return (
         "<html><body style='font-family: sans-serif'>"
         f"<h2>invsync weekly report — {report.generated_at:%Y-%m-%d %H:%M} UTC</h2>"
@@ -146,7 +152,7 @@ def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
         + "<h3>Stock per marketplace and warehouse</h3>"
         + _table(["marketplace", "warehouse", "type", "rows", "present", "available"], _stock_rows(report))
         + "<h3>Top anomalies</h3>"
-        + (_table(["marketplace", "check", "severity", "times", "observed"], anomalies) if anomalies else "<p>None.</p>")
+        + (_table(["marketplace", "check", "finding", "times", "observed"], anomalies) if anomalies else "<p>None.</p>")
         + "<p>The full stock report (shortages, catalog mapping, sync history) is attached.</p></body></html>"
     )
 
@@ -159,7 +165,7 @@ def render_text(report: WeeklyReport) -> str:
                      f"syncs {_rate(report, f['marketplace'])}; "
                      f"{totals.get(f['marketplace'], {}).get('present', 0)} units present")
     lines += ["", "Top anomalies:"]
-    lines += [f"  {a['marketplace']} {a['check']} ({a['severity']}) x{a['count']}" for a in report.anomalies] or ["  none"]
+    lines += [f"  {a['marketplace']} {a['check']} ({finding(a['severity'])}) x{a['count']}" for a in report.anomalies] or ["  none"]
     return "\n".join(lines) + "\n"
 
 

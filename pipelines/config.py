@@ -70,6 +70,31 @@ class WarehouseTarget:
 
 
 @dataclass(frozen=True)
+class CheckThresholds:
+    """How the audit tells a broken answer (held back) from an unusual move (published, warned).
+
+    Moves are judged against this account's own history of published syncs: the relative
+    change of a total from one sync to the next has a median and a robust spread (1.4826 x the
+    MAD); a move further than `move_mads` spreads from the median, and at least `move_floor_share`,
+    is unusual. Before `history_min` changes are known, `move_share` is the band. A units drop
+    holds the publish back only when it is beyond twice that band (at least
+    `critical_drop_share`) *and* at least `critical_drop_units` units: a small account's sale is
+    never a broken answer; a large account losing most of its units in six hours is.
+    """
+
+    move_share: float = 0.5  # INVSYNC_ANOMALY_SHARE: band before there is history
+    move_mads: float = 4.0  # INVSYNC_ANOMALY_MADS
+    move_floor_share: float = 0.1  # INVSYNC_ANOMALY_FLOOR_SHARE
+    critical_drop_share: float = 0.5  # INVSYNC_CRITICAL_DROP_SHARE
+    critical_drop_units: int = 1000  # INVSYNC_CRITICAL_DROP_UNITS
+    catalog_drop_share: float = 0.3  # INVSYNC_CATALOG_DROP_SHARE: products the catalog stops listing
+    reconcile_share: float = 0.02  # INVSYNC_RECONCILE_SHARE: API counters vs what landed
+    missing_share: float = 0.01  # INVSYNC_MISSING_SHARE: rows without a required field
+    history_syncs: int = 30  # INVSYNC_HISTORY_SYNCS: published syncs the bands learn from
+    history_min: int = 5  # INVSYNC_HISTORY_MIN: changes needed before history counts
+
+
+@dataclass(frozen=True)
 class Settings:
     """Validated configuration. Secrets are excluded from repr and masked by `describe()`."""
 
@@ -97,6 +122,7 @@ class Settings:
     max_server_wait: float = 300.0
     # Prefix for the raw dataset names, so several installations can share one MySQL server.
     dataset_prefix: str = ""
+    checks: CheckThresholds = field(default_factory=CheckThresholds)
 
     @property
     def ozon_enabled(self) -> bool:
@@ -222,6 +248,38 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{name} '{raw}' must be a whole number >= {minimum}")
+    return int(raw)
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value > 1:
+        raise ConfigError(f"{name} must be a share between 0 and 1 (0.5 = 50%), got {env.get(name)}")
+    return value
+
+
+def check_thresholds(env: Mapping[str, str]) -> CheckThresholds:
+    """The audit's thresholds, validated before any work (a typo fails here, not after a landing)."""
+    return CheckThresholds(
+        move_share=_float(env, "INVSYNC_ANOMALY_SHARE", CheckThresholds.move_share),
+        move_mads=_float(env, "INVSYNC_ANOMALY_MADS", CheckThresholds.move_mads),
+        move_floor_share=_float(env, "INVSYNC_ANOMALY_FLOOR_SHARE", CheckThresholds.move_floor_share),
+        critical_drop_share=_share(env, "INVSYNC_CRITICAL_DROP_SHARE", CheckThresholds.critical_drop_share),
+        critical_drop_units=_int(env, "INVSYNC_CRITICAL_DROP_UNITS", CheckThresholds.critical_drop_units),
+        catalog_drop_share=_share(env, "INVSYNC_CATALOG_DROP_SHARE", CheckThresholds.catalog_drop_share),
+        reconcile_share=_share(env, "INVSYNC_RECONCILE_SHARE", CheckThresholds.reconcile_share),
+        missing_share=_share(env, "INVSYNC_MISSING_SHARE", CheckThresholds.missing_share),
+        history_syncs=_int(env, "INVSYNC_HISTORY_SYNCS", CheckThresholds.history_syncs, minimum=2),
+        history_min=_int(env, "INVSYNC_HISTORY_MIN", CheckThresholds.history_min, minimum=1),
+    )
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """Read a `.env` file (KEY=value lines). Values already in the environment win."""
     if not path.is_file():
@@ -280,6 +338,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         rate_limit_scale=_float(env, "INVSYNC_RATE_LIMIT_SCALE", 1.0),
         http_timeout=_float(env, "INVSYNC_HTTP_TIMEOUT", 60.0, minimum=0.1),
         max_server_wait=_float(env, "INVSYNC_MAX_SERVER_WAIT", 300.0),
+        checks=check_thresholds(env),
         max_retries=int(max_retries_raw),
         dataset_prefix=prefix,
     )

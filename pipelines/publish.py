@@ -125,6 +125,7 @@ def audit(
                 sync_log.update(wh, rec)
                 continue
             if outcome.critical:
+                rec.warnings.extend(outcome.critical)  # what was overridden stays on record
                 rec.warnings.append(f"critical checks overridden by operator {override}")
                 rec.details["override"] = override
         approved[name] = result

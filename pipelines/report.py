@@ -81,7 +81,7 @@ limit 30
 
 LATEST_CHECKS = """
 select v.marketplace, v.suite, v.expectation, v.column_name, v.severity, v.success,
-       v.observed_value, v.unexpected_count, v.unexpected_values, v.validated_at
+       v.observed_value, v.unexpected_count, v.unexpected_values, v.details, v.validated_at
 from validation_results v
 join (select marketplace, max(validated_at) as at from validation_results group by marketplace) latest
   on latest.marketplace = v.marketplace and latest.at = v.validated_at
@@ -108,6 +108,24 @@ class Report:
             for key in t:
                 t[key] += int(row[key] or 0)
         return out
+
+
+def check_finding(check: dict[str, Any]) -> str:
+    """A failed check as people should read it: a broken answer held that marketplace's publish
+    back; an unusual move or a row check was published with a warning. With the range the
+    check used and where that range came from (the account's history or the defaults)."""
+    import json
+
+    details = check.get("details")
+    try:
+        details = json.loads(details) if isinstance(details, str) else (details or {})
+    except ValueError:
+        details = {}
+    kind = "BROKEN ANSWER, held back" if check["severity"] == "critical" else f"{details.get('kind') or 'warning'}, published"
+    bounds = ", ".join(f"{k} {round(v, 1) if isinstance(v, float) else v}" for k, v in details.items()
+                       if k in ("min_value", "max_value") and v is not None)
+    source = details.get("range_source")
+    return kind + (f" (range {bounds}" + (f"; {source}" if source else "") + ")" if bounds or source else "")
 
 
 def low_stock_threshold() -> int:
@@ -210,7 +228,7 @@ def render_html(report: Report) -> str:
     totals = report.totals()
     totals_rows = [{"marketplace": m, **t} for m, t in sorted(totals.items())]
     chart = stock_chart(report)
-    checks = [{**c, "result": "pass" if c["success"] else "FAIL"} for c in report.checks]
+    checks = [{**c, "result": "pass" if c["success"] else check_finding(c)} for c in report.checks]
     sections = [
         ("freshness", "Freshness", f'<div class="banner">{"".join(cards)}</div>'),
         ("totals", "Stock per marketplace", _table(totals_rows, [("marketplace", "marketplace"), ("skus", "rows"),
@@ -236,7 +254,7 @@ def render_html(report: Report) -> str:
             ("retries", "retries"), ("records_fetched", "fetched"), ("records_written", "written"),
             ("records_rejected", "rejected"), ("error_message", "error"), ("warnings", "warnings")], "No syncs yet.")),
         ("checks", "Latest expectation results", _table(checks, [("marketplace", "marketplace"), ("suite", "suite"),
-            ("expectation", "expectation"), ("column_name", "column"), ("severity", "severity"), ("result", "result"),
+            ("expectation", "expectation"), ("column_name", "column"), ("result", "result"),
             ("observed_value", "observed"), ("unexpected_count", "unexpected"), ("unexpected_values", "examples")],
             "No checks recorded yet.")),
     ]

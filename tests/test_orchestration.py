@@ -210,7 +210,7 @@ def test_lineage_is_one_graph(defs: Any) -> None:
     assert all(graph.get(k).is_materializable for k in raw)
     assert len(raw) == 10
     checks = {k.name for k in graph.asset_check_keys if k.asset_key == AssetKey("inventory_data")}
-    assert {"ge_validity", "ge_anomalies", "ge_reconciliation", "freshness_ozon", "freshness_wb",
+    assert {"ge_validity", "ge_broken_answers", "ge_moves", "ge_warehouse_moves", "freshness_ozon", "freshness_wb",
             "not_null_inventory_data_sku"} <= checks
 
 
@@ -270,10 +270,11 @@ def test_full_resync_then_incremental_sync_match_the_sandbox(sandbox: Any, duckd
     assert row["status"] == "failed" and "publish blocked by critical checks" in row["error_message"]
     assert inventory() == before
     verdicts = {e.asset_check_key.name: e for e in blocked.get_asset_check_evaluations()}
-    assert not verdicts["ge_anomalies"].passed and verdicts["ge_anomalies"].severity == AssetCheckSeverity.ERROR
+    assert not verdicts["ge_broken_answers"].passed and verdicts["ge_broken_answers"].severity == AssetCheckSeverity.ERROR
+    assert "broken answer, held back" in verdicts["ge_broken_answers"].description
     evaluate(check_alerts, instance, cursor, defs)
     subjects = [m["Subject"] for m in inbox.messages]
-    assert "[invsync] ERROR ozon: check ge_anomalies on inventory_data failed" in subjects
+    assert "[invsync] ERROR ozon: check ge_broken_answers on inventory_data failed" in subjects
 
 
 def inventory() -> dict[tuple, dict[str, Any]]:
@@ -434,7 +435,7 @@ def test_weekly_report_email_has_stock_and_chart(sandbox: Any, duckdb_url: str, 
     wh = warehouse()
     with wh.connection() as conn:  # one failed expectation this week: it must show up as an anomaly
         wh.execute(conn, "insert into validation_results (run_id, marketplace, suite, expectation, column_name, severity, "
-                         "success, observed_value, validated_at) values ('r1', 'wb', 'inventory_anomalies', "
+                         "success, observed_value, validated_at) values ('r1', 'wb', 'inventory_moves', "
                          "'expect_column_sum_to_be_between', 'quantity_present', 'critical', false, '12', %s)",
                    (datetime.now(timezone.utc).replace(tzinfo=None),))
 
