@@ -10,6 +10,11 @@ explicit look at information_schema). A step refuses (`MigrationRefused`, nothin
 the data cannot be carried over; `check_up`/`check_down` let the runner find such problems for
 every step of a run before it applies any of them.
 
+A `down` never drops a table that holds rows unless the run was told to (`--drop-data`): it drops
+tables through `DropTable`, which the runner counts, refuses or reports, and `down_losses` says
+beforehand how many rows each table the step would drop holds, so a run that would lose rows
+refuses before it changes anything.
+
 Versions 1 and 2 create the product's own tables. Versions 3 and 4 adopt the tables a legacy
 importer left in MySQL (`inventory_data`, `sync_logs`), see `migrations/README.md`.
 """
@@ -23,9 +28,20 @@ from typing import Any, Callable, Sequence, Union
 
 from pipelines.warehouse import Warehouse
 
-# A statement, or a callable run with the plan's connection (a check, or SQL that depends on
-# what an earlier statement of the same plan did).
-Action = Union[str, Callable[[Warehouse, Any], None]]
+
+@dataclass(frozen=True)
+class DropTable:
+    """Drop a table of the product's data (sync history, validation results).
+
+    The runner counts its rows inside the step's connection, refuses (dropping nothing) when
+    it holds rows and the run was not allowed to drop data, and reports the count."""
+
+    table: str
+
+
+# A statement, a callable run with the plan's connection (a check, or SQL that depends on
+# what an earlier statement of the same plan did), or a guarded drop.
+Action = Union[str, Callable[[Warehouse, Any], None], DropTable]
 
 
 @dataclass
@@ -39,14 +55,18 @@ class Plan:
 class MigrationRefused(RuntimeError):
     """A step cannot run without losing or corrupting data; nothing was changed by it."""
 
-    def __init__(self, problems: Sequence[str]):
+    def __init__(self, problems: Sequence[str], losses: dict[str, int] | None = None,
+                 advice: Sequence[str] = ()):
         self.problems = list(problems)
+        self.losses = dict(losses or {})  # table -> rows a `down` would drop (refused without drop_data)
+        self.advice = list(advice)  # how to proceed
         self.report: Any = None  # the runner attaches what was done before the refusal
         super().__init__("; ".join(self.problems))
 
 
 SqlFor = Callable[[Warehouse], Union[list[str], Plan]]
 Check = Callable[[Warehouse], list[str]]
+Losses = Callable[[Warehouse], dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,9 @@ class Migration:
     down: SqlFor
     check_up: Check | None = None  # problems that make `up` refuse (checked before any step runs)
     check_down: Check | None = None
+    # Rows `down` would drop, per table, judged from the state before the run: rows a later step
+    # of the same run restores elsewhere (migrations 3-4) and tables the step keeps are not losses.
+    down_losses: Losses | None = None
 
 
 # --------------------------------------------------------------------------- 1: sync_logs
@@ -118,7 +141,7 @@ def _sync_logs_up(wh: Warehouse) -> list[str]:
 
 def _sync_logs_down(wh: Warehouse) -> list[str] | Plan:
     if wh.dialect == "duckdb":
-        return ["drop table if exists sync_logs", "drop sequence if exists sync_logs_id_seq"]
+        return Plan([DropTable("sync_logs"), "drop sequence if exists sync_logs_id_seq"])
     # Never drop a table this product did not create: a legacy sync_logs (restored by
     # migration 4's down, or never adopted) stays, with its rows.
     columns = _column_names(wh, "sync_logs")
@@ -134,8 +157,21 @@ def _sync_logs_down(wh: Warehouse) -> list[str] | Plan:
             + (" and its legacy definition is still recorded in schema_migration_backup" if backup else "")
             + ": revert migration 4 first (`invsync migrate down --target 3`), which restores the legacy table"
         ])
+    return Plan([DropTable("sync_logs")])
+
+
+def _sync_logs_down_losses(wh: Warehouse) -> dict[str, int]:
+    if not _table_exists(wh, "sync_logs"):
+        return {}
+    if wh.dialect == "mysql":
+        if "run_id" not in _column_names(wh, "sync_logs"):
+            return {}  # the legacy importer's table: kept
+        if _backup_row(wh, "sync_logs") is not None or _count(wh, "select 1 from sync_logs where run_id like 'legacy-%'"):
+            # Adopted: migration 4's down restores the legacy table with every row (this step then
+            # keeps it), or, when 4 is not part of the run, this step refuses.
+            return {}
     n = _count(wh, "select 1 from sync_logs")
-    return Plan(["drop table if exists sync_logs"], [f"sync_logs: dropped ({n} rows)"])
+    return {"sync_logs": n} if n else {}
 
 
 # --------------------------------------------------------------------------- 2: validation_results
@@ -161,6 +197,17 @@ def _validation_results_up(wh: Warehouse) -> list[str]:
             validated_at {ts} not null
         ){tail}""",
     ]
+
+
+def _validation_results_down(wh: Warehouse) -> Plan:
+    return Plan([DropTable("validation_results")])
+
+
+def _validation_results_down_losses(wh: Warehouse) -> dict[str, int]:
+    if not _table_exists(wh, "validation_results"):
+        return {}
+    n = _count(wh, "select 1 from validation_results")
+    return {"validation_results": n} if n else {}
 
 
 # --------------------------------------------------------------------------- introspection (MySQL)
@@ -907,9 +954,10 @@ ADOPT_SYNC_LOGS = Adoption(
 
 
 MIGRATIONS: list[Migration] = [
-    Migration(1, "create sync_logs (one row per marketplace per sync)", _sync_logs_up, _sync_logs_down),
+    Migration(1, "create sync_logs (one row per marketplace per sync)", _sync_logs_up, _sync_logs_down,
+              down_losses=_sync_logs_down_losses),
     Migration(2, "create validation_results (expectation outcomes per sync)", _validation_results_up,
-              lambda wh: ["drop table if exists validation_results"]),
+              _validation_results_down, down_losses=_validation_results_down_losses),
     Migration(3, "adopt a legacy inventory_data (map rows, grain key, query indexes)",
               ADOPT_INVENTORY.up, ADOPT_INVENTORY.down, ADOPT_INVENTORY.check_up, ADOPT_INVENTORY.check_down),
     Migration(4, "adopt a legacy sync_logs (map rows, keep legacy columns as virtual)",

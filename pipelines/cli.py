@@ -54,8 +54,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.action == "status":
         print(runner.status(wh))
         return 0
+    if args.drop_data and args.action != "down":
+        print(f"invsync: --drop-data only applies to `migrate down`, not `migrate {args.action}`", file=sys.stderr)
+        return 2
     try:
-        report = (runner.up if args.action == "up" else runner.down)(wh, args.target)
+        if args.action == "up":
+            report = runner.up(wh, args.target)
+        else:
+            report = runner.down(wh, args.target, drop_data=args.drop_data)
     except runner.MigrationRefused as exc:
         # What was done before the refusal (usually nothing: every step is checked first), then why.
         if exc.report is not None:
@@ -63,7 +69,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"migrate {args.action} refused, nothing more was changed:")
         for problem in exc.problems:
             print(f"  - {problem}")
-        print(f"invsync: migrate {args.action} refused: {len(exc.problems)} problem(s), see above", file=sys.stderr)
+        for line in exc.advice:
+            print(line)
+        if exc.losses and len(exc.problems) == len(exc.losses):
+            total = sum(exc.losses.values())
+            lost = ", ".join(f"{table} {n}" for table, n in exc.losses.items())
+            reason = f"it would delete {total} row(s) ({lost}); back them up, then add --drop-data to drop them"
+        else:
+            reason = f"{len(exc.problems)} problem(s), see above"
+        print(f"invsync: migrate {args.action} refused: {reason}", file=sys.stderr)
         return 1
     print(report)
     return 0
@@ -117,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="versioned schema migrations of the warehouse's own tables (adopts a legacy importer's tables)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--target", type=int, default=None, help="version to migrate up or down to")
+    p.add_argument("--drop-data", action="store_true",
+                   help="let `down` drop tables that hold rows (sync history, validation results); without it, it refuses")
     p.set_defaults(func=cmd_migrate)
     return parser
 

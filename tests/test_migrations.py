@@ -208,9 +208,12 @@ def test_fresh_duckdb_install_works_as_before_and_legacy_steps_are_no_ops(duckdb
     out = capsys.readouterr().out
     assert f"schema version: {LATEST} of {LATEST}" in out and "[pending]" not in out
 
-    assert main(["migrate", "down", "--target", "0"]) == 0
+    assert main(["migrate", "down", "--target", "0"]) == 1  # sync_logs holds the sync's row
+    assert "dropping sync_logs would delete its 1 row" in capsys.readouterr().out and wh.table_exists("sync_logs")
+    assert main(["migrate", "down", "--target", "0", "--drop-data"]) == 0
     out = capsys.readouterr().out
     assert "down 0004" in out and "down 0001" in out and out.strip().endswith("schema version: 0")
+    assert "sync_logs: dropped (1 row)" in out
     assert not wh.table_exists("sync_logs")
     assert main(["migrate", "up"]) == 0
     assert f"schema version: {LATEST}" in capsys.readouterr().out and wh.table_exists("sync_logs")
@@ -574,6 +577,162 @@ def test_cli_migrate_prints_the_report(mysql_url, monkeypatch, capsys) -> None:
     assert out.strip().endswith("schema version: 2")
     assert wh.query("select data_type from information_schema.columns where table_schema = %s and "
                     "table_name = 'inventory_data' and column_name = 'product_id'", (wh.schema,))[0]["data_type"] == "int"
+
+
+# --------------------------------------------------------------------------- down keeps history
+
+def add_history(wh: Warehouse, syncs: int, results: int) -> None:
+    """`syncs` sync_logs rows and `results` validation_results rows, as a sync writes them."""
+    started = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+    for i in range(syncs):
+        sync_log.insert(wh, SyncRecord(run_id=f"run-{i}", marketplace="ozon", sync_type="full",
+                                       started_at=started + timedelta(hours=i)))
+    with wh.connection() as conn:
+        for i in range(results):
+            wh.execute(conn, "insert into validation_results (run_id, marketplace, suite, expectation, severity, success, "
+                             "validated_at) values (%s, 'ozon', 'inventory', %s, 'critical', %s, %s)",
+                       (f"run-{i}", f"expectation-{i}", True, started.replace(tzinfo=None)))
+
+
+def history_snapshot(wh: Warehouse) -> dict[str, Any]:
+    """The version and every row of the product's tables (None for a table that is not there)."""
+    out: dict[str, Any] = {"version": runner.current_version(wh)}
+    for t in ("sync_logs", "validation_results", "schema_migrations"):
+        out[t] = sorted(map(str, wh.query(f"select * from {t}"))) if wh.table_exists(t) else None
+    return out
+
+
+@pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
+def warehouse_url(request) -> str:
+    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
+
+
+def test_down_that_would_drop_rows_refuses_with_tables_and_counts_and_changes_nothing(warehouse_url, monkeypatch, capsys) -> None:
+    wh = Warehouse(parse_warehouse_url(warehouse_url))
+    runner.up(wh)
+    add_history(wh, syncs=3, results=2)
+    before = history_snapshot(wh)
+
+    with pytest.raises(MigrationRefused) as refused:
+        runner.down(wh, 0)
+    assert refused.value.losses == {"validation_results": 2, "sync_logs": 3}
+    assert refused.value.problems == [
+        "0002: dropping validation_results would delete its 2 rows",
+        "0001: dropping sync_logs would delete its 3 rows (the sync history `invsync status` reads)",
+    ]
+    assert refused.value.advice[0] == "5 rows would be lost: validation_results (2 rows), sync_logs (3 rows)"
+    assert refused.value.advice[-1] == "then drop them: invsync migrate down --target 0 --drop-data"
+    assert ("mysqldump" if wh.dialect == "mysql" else "copy ") in refused.value.advice[1]
+    assert refused.value.report.applied == []
+    assert history_snapshot(wh) == before  # not even the steps that drop nothing (4, 3) ran
+
+    # Only the newest step: validation_results alone, with its own command.
+    with pytest.raises(MigrationRefused) as refused:
+        runner.down(wh, 1)
+    assert refused.value.losses == {"validation_results": 2}
+    assert refused.value.advice[-1] == "then drop them: invsync migrate down --target 1 --drop-data"
+    assert history_snapshot(wh) == before
+
+    # The CLI: the same lines on stdout, exit 1 and one line on stderr.
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+    assert main(["migrate", "down", "--target", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "migrate down refused, nothing more was changed:" in captured.out
+    assert "  - 0002: dropping validation_results would delete its 2 rows" in captured.out
+    assert "  - 0001: dropping sync_logs would delete its 3 rows" in captured.out
+    assert "then drop them: invsync migrate down --target 0 --drop-data" in captured.out
+    assert captured.err.count("\n") == 1
+    assert captured.err.strip() == ("invsync: migrate down refused: it would delete 5 row(s) (validation_results 2, "
+                                    "sync_logs 3); back them up, then add --drop-data to drop them")
+    assert history_snapshot(wh) == before
+    assert main(["migrate", "up", "--drop-data"]) == 2 and "only applies to `migrate down`" in capsys.readouterr().err
+
+
+def test_down_with_drop_data_drops_and_reports_every_table_with_its_rows(warehouse_url, monkeypatch, capsys) -> None:
+    wh = Warehouse(parse_warehouse_url(warehouse_url))
+    runner.up(wh)
+    add_history(wh, syncs=3, results=2)
+
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+    assert main(["migrate", "down", "--target", "0", "--drop-data"]) == 0
+    out = capsys.readouterr().out
+    assert "down 0002 create validation_results (expectation outcomes per sync)\n      validation_results: dropped (2 rows)" in out
+    assert "down 0001 create sync_logs (one row per marketplace per sync)\n      sync_logs: dropped (3 rows)" in out
+    assert out.strip().endswith("tables dropped: validation_results (2 rows), sync_logs (3 rows)\nschema version: 0")
+    assert not wh.table_exists("sync_logs") and not wh.table_exists("validation_results")
+    assert runner.current_version(wh) == 0
+
+    # The API says the same; an empty table is reported with its 0 rows.
+    runner.up(wh)
+    add_history(wh, syncs=1, results=0)
+    report = runner.down(wh, 0, drop_data=True)
+    assert report.dropped == {"validation_results": 0, "sync_logs": 1}
+    assert "tables dropped: validation_results (0 rows), sync_logs (1 row)" in str(report)
+    assert runner.up(wh).current_version == LATEST and wh.table_exists("sync_logs")
+
+
+def test_down_drops_empty_tables_without_the_flag(warehouse_url) -> None:
+    wh = Warehouse(parse_warehouse_url(warehouse_url))
+    runner.up(wh)
+    add_history(wh, syncs=2, results=0)
+
+    # validation_results is empty: reverting 2 needs no flag, although sync_logs has rows.
+    report = runner.down(wh, 1)
+    assert report.dropped == {"validation_results": 0} and not wh.table_exists("validation_results")
+    assert len(wh.query("select * from sync_logs")) == 2 and runner.current_version(wh) == 1
+
+    with wh.connection() as conn:
+        wh.execute(conn, "delete from sync_logs")
+    report = runner.down(wh, 0)
+    assert report.dropped == {"sync_logs": 0} and "sync_logs: dropped (0 rows)" in str(report)
+    assert not wh.table_exists("sync_logs") and runner.current_version(wh) == 0
+
+
+def test_down_refuses_rows_written_after_the_check_at_the_step(warehouse_url, monkeypatch) -> None:
+    """The runner checks every step first; the drop itself counts again in its own connection."""
+    import dataclasses
+
+    wh = Warehouse(parse_warehouse_url(warehouse_url))
+    runner.up(wh)
+    add_history(wh, syncs=0, results=1)
+    # As if the rows arrived (a sync) between the runner's check and the step.
+    unchecked = [dataclasses.replace(m, down_losses=None) if m.version == 2 else m for m in MIGRATIONS]
+    monkeypatch.setattr(runner, "MIGRATIONS", unchecked)
+    with pytest.raises(MigrationRefused) as refused:
+        runner.down(wh, 0)
+    assert refused.value.losses == {"validation_results": 1}
+    assert [line.split()[1] for line in refused.value.report.applied] == ["0004", "0003"]
+    assert runner.current_version(wh) == 2  # the refused step changed nothing
+    assert len(wh.query("select * from validation_results")) == 1 and wh.table_exists("sync_logs")
+
+
+@pytest.mark.mysql
+def test_down_through_an_adopted_sync_logs_counts_only_rows_it_would_lose(mysql_url, monkeypatch, capsys) -> None:
+    wh = seed_legacy(mysql_url)
+    runner.up(wh)
+    add_history(wh, syncs=2, results=3)  # the product's rows on the adopted sync_logs, and its validations
+    logs = len(SYNC_LOG_ROWS) + 2
+    before = everything(wh)
+
+    # Migration 4 moves every sync_logs row back into the legacy table and 1 then keeps it:
+    # only validation_results would lose rows.
+    with pytest.raises(MigrationRefused) as refused:
+        runner.down(wh, 0)
+    assert refused.value.losses == {"validation_results": 3}
+    assert refused.value.problems == ["0002: dropping validation_results would delete its 3 rows"]
+    assert "mysqldump" in refused.value.advice[1] and "validation_results > invsync-history.sql" in refused.value.advice[1]
+    assert everything(wh) == before
+
+    # Restoring the legacy tables needs no flag: no row is lost.
+    report = runner.down(wh, 2)
+    assert report.dropped == {} and len(legacy_sync_logs(wh)) == logs
+
+    monkeypatch.setenv("WAREHOUSE_URL", mysql_url)
+    assert main(["migrate", "down", "--target", "0", "--drop-data"]) == 0
+    out = capsys.readouterr().out
+    assert "validation_results: dropped (3 rows)" in out and "sync_logs: kept — it is the legacy importer's table" in out
+    assert "tables dropped: validation_results (3 rows)\n" in out
+    assert len(legacy_sync_logs(wh)) == logs and len(legacy_inventory(wh)) == len(INVENTORY_ROWS)
 
 
 # --------------------------------------------------------------------------- a real sync on adopted tables
