@@ -12,6 +12,7 @@ import os
 import smtplib
 import ssl
 from dataclasses import dataclass, field
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Mapping
@@ -66,7 +67,9 @@ def build_message(smtp: SmtpSettings, subject: str, text: str, html: str | None 
                   images: Mapping[str, bytes] | None = None, attachments: Mapping[str, str] | None = None) -> EmailMessage:
     """A text/HTML message; `images` (content id -> PNG) are attached inline for `cid:` links,
     `attachments` (file name -> HTML page) as files."""
-    msg = EmailMessage()
+    # Headers fold only beyond RFC 5322's 998 characters: Python folds a long subject before
+    # its first word, and many clients then show it with a leading space.
+    msg = EmailMessage(policy=policy.default.clone(max_line_length=998))
     msg["Subject"] = subject
     msg["From"] = smtp.sender
     msg["To"] = ", ".join(smtp.recipients)

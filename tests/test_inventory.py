@@ -284,7 +284,7 @@ def test_wb_switch_from_named_to_aggregate_places_keeps_totals_per_size_exact(sa
     result = sync(settings)
     assert result.ok, result.summary()
     # The per-warehouse check compares the pool: no warning that units vanished from Коледино.
-    assert not any("inventory_warehouse_anomalies" in w for w in result.results["wb"].record.warnings), \
+    assert not any("inventory_warehouse_moves" in w for w in result.results["wb"].record.warnings), \
         result.results["wb"].record.warnings
     got = assert_matches_truth(settings, sandbox)
     aggregate = {k: r for k, r in got.items() if k[0] == "wb" and r["warehouse_kind"] == "aggregate"}
