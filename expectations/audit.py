@@ -245,21 +245,9 @@ def catalog_listing(wh: Warehouse, marketplace: str) -> pd.DataFrame:
 def ozon_fbo_sums(wh: Warehouse) -> tuple[pd.DataFrame, str | None]:
     """Per offer: the v4 `fbo` totals against the sums of the FBO rows per warehouse, and the
     method that gave the rows (present/reserved with the FBO method; available under analytics)."""
-    methods = [r["method"] for r in wh.query("select distinct method from stg_ozon__fbo_stocks")]
-    method = methods[0] if len(methods) == 1 else None
-    frame = wh.frame(
-        "select k.offer_id, coalesce(t.present, 0) as reported_present, coalesce(w.present, 0) as landed_present, "
-        "coalesce(t.reserved, 0) as reported_reserved, coalesce(w.reserved, 0) as landed_reserved, "
-        "coalesce(t.present, 0) - coalesce(t.reserved, 0) as reported_available, "
-        "coalesce(w.present, 0) - coalesce(w.reserved, 0) as landed_available "
-        "from (select offer_id from stg_ozon__stocks where stock_type = 'FBO' "
-        "      union select offer_id from int_inventory__ozon where stock_type = 'FBO') k "
-        "left join (select offer_id, sum(quantity_present) as present, sum(quantity_reserved) as reserved "
-        "           from stg_ozon__stocks where stock_type = 'FBO' group by offer_id) t on t.offer_id = k.offer_id "
-        "left join (select offer_id, sum(quantity_present) as present, sum(quantity_reserved) as reserved "
-        "           from int_inventory__ozon where stock_type = 'FBO' group by offer_id) w on w.offer_id = k.offer_id"
-    )
-    return frame, method
+    frame = wh.frame("select * from int_ozon__warehouse_sums where stock_type = 'FBO'")
+    methods = set(frame["fbo_method"].dropna()) if not frame.empty else set()
+    return frame, (methods.pop() if len(methods) == 1 else None)
 
 
 def wb_remains_totals(wh: Warehouse) -> pd.DataFrame:

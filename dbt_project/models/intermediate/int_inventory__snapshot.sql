@@ -2,6 +2,7 @@
 -- inventory_data: this is what the expectations audit (write-audit-publish).
 -- Rows with negative quantities are kept here with a rejection reason and never published.
 {{ config(materialized='table') }}
+-- depends_on: {{ ref('int_ozon__warehouse_sums') }}  (built with the snapshot: the audit reads it)
 
 with stock as (
     select 'ozon' as marketplace, o.* from {{ ref('int_inventory__ozon') }} o

@@ -1,0 +1,38 @@
+-- Per offer and stock type: the /v4/product/info/stocks totals of the published load against
+-- the sums of the per-warehouse rows (int_inventory__ozon), and the FBO method the load used.
+-- Nothing in Ozon's docs promises they agree (shared/api/ozon.md §1): the dbt tests and the
+-- audit compare them, each with its own severity.
+with totals as (
+    select offer_id, stock_type, sum(quantity_present) as present, sum(quantity_reserved) as reserved
+    from {{ ref('stg_ozon__stocks') }}
+    where stock_type in ('FBO', 'FBS', 'realFBS')
+    group by offer_id, stock_type
+),
+
+per_warehouse as (
+    select offer_id, stock_type, sum(quantity_present) as present, sum(quantity_reserved) as reserved
+    from {{ ref('int_inventory__ozon') }}
+    where stock_type in ('FBO', 'FBS', 'realFBS')
+    group by offer_id, stock_type
+),
+
+offer_types as (
+    select offer_id, stock_type from totals
+    union
+    select offer_id, stock_type from per_warehouse
+)
+
+-- (MySQL/MariaDB have no FULL OUTER JOIN: both sides join the union of keys.)
+select
+    k.offer_id,
+    k.stock_type,
+    coalesce(t.present, 0) as reported_present,
+    coalesce(w.present, 0) as landed_present,
+    coalesce(t.reserved, 0) as reported_reserved,
+    coalesce(w.reserved, 0) as landed_reserved,
+    coalesce(t.present, 0) - coalesce(t.reserved, 0) as reported_available,
+    coalesce(w.present, 0) - coalesce(w.reserved, 0) as landed_available,
+    (select max(method) from {{ ref('stg_ozon__fbo_stocks') }}) as fbo_method
+from offer_types k
+left join totals t on t.offer_id = k.offer_id and t.stock_type = k.stock_type
+left join per_warehouse w on w.offer_id = k.offer_id and w.stock_type = k.stock_type
