@@ -95,6 +95,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run_report(_settings(), html_path=args.html)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.web.security import hash_token, new_token
+
+    if args.new_token:
+        token = new_token()
+        print(f"token (give it to its holder; it is shown only now): {token}")
+        print(f"INVSYNC_API_TOKENS entry: {args.new_token}:{hash_token(token)}")
+        return 0
+    if args.hash_token:
+        # From standard input, never from the command line (shell history, `ps`).
+        token = sys.stdin.readline().strip()
+        if not token:
+            print("invsync: --hash-token reads the token from standard input; got none", file=sys.stderr)
+            return 2
+        print(hash_token(token))
+        return 0
+    from pipelines.web import serve
+
+    serve(_settings(), host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="invsync", description="Marketplace inventory sync for Ozon and Wildberries.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and retries")
@@ -127,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit-scale", type=float, default=1.0, help="scale the emulated rate limits (0 = off)")
     p.add_argument("--tick-changes", type=float, default=0.05, help="share of stock rows changed per time step")
     p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("serve", help="the REST API and web console (tokens in INVSYNC_API_TOKENS)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback; use a TLS proxy beyond it)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--hash-token", action="store_true", help="print the SHA-256 of a token read from standard input")
+    p.add_argument("--new-token", choices=["viewer", "operator"], metavar="ROLE",
+                   help="print a new random token and its INVSYNC_API_TOKENS entry (viewer or operator)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("migrate", help="versioned schema migrations of the warehouse's own tables (adopts a legacy importer's tables)")
     p.add_argument("action", choices=["up", "down", "status"])

@@ -94,6 +94,31 @@ class CheckThresholds:
     history_min: int = 5  # INVSYNC_HISTORY_MIN: changes needed before history counts
 
 
+WEB_ROLES = ("viewer", "operator")
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """One API token of `invsync serve`, known only by its SHA-256 (the token itself is never stored)."""
+
+    role: str  # viewer (reads) | operator (reads, starts syncs)
+    sha256: str = field(repr=False)  # lower-case hex digest of the token's UTF-8 bytes
+    label: str = ""  # who holds it (recorded with syncs it starts); default `<role>-<digest prefix>`
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """`invsync serve`: the REST API and web console (INVSYNC_API_TOKENS, INVSYNC_SESSION_SECRET, ...)."""
+
+    tokens: tuple[ApiToken, ...] = ()  # INVSYNC_API_TOKENS="[label:]role:sha256hex,..."
+    session_secret: str = field(default="", repr=False)  # INVSYNC_SESSION_SECRET: signs console sessions
+    session_hours: float = 12.0  # INVSYNC_SESSION_HOURS: a console login lasts this long
+    sync_interval: float = 60.0  # INVSYNC_SYNC_MIN_INTERVAL: seconds between two syncs started per marketplace
+    read_retry_seconds: float = 5.0  # INVSYNC_READ_RETRY: how long a read waits while a sync holds the DuckDB file
+    dagster_graphql_url: str = ""  # DAGSTER_GRAPHQL_URL: start syncs as Dagster runs instead of subprocesses
+    dagster_location: str = "invsync"  # INVSYNC_DAGSTER_LOCATION: the code location holding the sync jobs
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated configuration. Secrets are excluded from repr and masked by `describe()`."""
@@ -123,6 +148,7 @@ class Settings:
     # Prefix for the raw dataset names, so several installations can share one MySQL server.
     dataset_prefix: str = ""
     checks: CheckThresholds = field(default_factory=CheckThresholds)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def ozon_enabled(self) -> bool:
@@ -146,7 +172,7 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for masking in logs and errors."""
-        values = [self.ozon_api_key, self.wb_api_token, self.warehouse.password]
+        values = [self.ozon_api_key, self.wb_api_token, self.warehouse.password, self.web.session_secret]
         return [v for v in values if v]
 
     def mask(self, text: str) -> str:
@@ -157,7 +183,7 @@ class Settings:
         """The configuration as printable strings, secrets masked."""
         out: dict[str, str] = {}
         for f in fields(self):
-            if f.name in ("warehouse",):
+            if f.name in ("warehouse", "web"):
                 continue
             value = getattr(self, f.name)
             if f.name in ("ozon_api_key", "wb_api_token"):
@@ -280,6 +306,62 @@ def check_thresholds(env: Mapping[str, str]) -> CheckThresholds:
     )
 
 
+def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
+    """INVSYNC_API_TOKENS: comma-separated `role:sha256hex` or `label:role:sha256hex` entries.
+
+    Only hashes are configured (`invsync serve --hash-token` makes one); a value that looks like
+    anything else is refused with a message that never repeats it (it may be a raw token).
+    """
+    tokens: list[ApiToken] = []
+    for number, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
+        if not entry:
+            continue
+        parts = [p.strip() for p in entry.split(":")]
+        if len(parts) == 2:
+            label, (role, digest) = "", parts
+        elif len(parts) == 3:
+            label, role, digest = parts
+        else:
+            raise ConfigError(f"INVSYNC_API_TOKENS entry {number} is not `role:sha256hex` or `label:role:sha256hex`")
+        if role not in WEB_ROLES:
+            raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: role must be one of {', '.join(WEB_ROLES)}")
+        digest = digest.lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ConfigError(
+                f"INVSYNC_API_TOKENS entry {number} ({role}) is not a SHA-256 hex digest: configure the token's hash, "
+                "never the token (`invsync serve --hash-token` prints it)"
+            )
+        if label and not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", label):
+            raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: a label may hold only letters, digits and _.@- (64 at most)")
+        if any(t.sha256 == digest for t in tokens):
+            raise ConfigError(f"INVSYNC_API_TOKENS entry {number} repeats the hash of an earlier entry")
+        tokens.append(ApiToken(role=role, sha256=digest, label=label or f"{role}-{digest[:8]}"))
+    return tuple(tokens)
+
+
+def web_settings(env: Mapping[str, str]) -> WebSettings:
+    """`invsync serve` settings. A missing session secret is refused when serving, not here."""
+    secret = env.get("INVSYNC_SESSION_SECRET", "").strip()
+    if secret and len(secret) < 32:
+        raise ConfigError("INVSYNC_SESSION_SECRET must be at least 32 characters: "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+    dagster_url = env.get("DAGSTER_GRAPHQL_URL", "").strip()
+    if dagster_url:
+        dagster_url = _url(env, "DAGSTER_GRAPHQL_URL", "")
+    location = env.get("INVSYNC_DAGSTER_LOCATION", "").strip() or WebSettings.dagster_location
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", location):
+        raise ConfigError(f"INVSYNC_DAGSTER_LOCATION '{location}' may hold only letters, digits and _.-")
+    return WebSettings(
+        tokens=parse_api_tokens(env.get("INVSYNC_API_TOKENS", "")),
+        session_secret=secret,
+        session_hours=_float(env, "INVSYNC_SESSION_HOURS", WebSettings.session_hours, minimum=0.01),
+        sync_interval=_float(env, "INVSYNC_SYNC_MIN_INTERVAL", WebSettings.sync_interval),
+        read_retry_seconds=_float(env, "INVSYNC_READ_RETRY", WebSettings.read_retry_seconds),
+        dagster_graphql_url=dagster_url,
+        dagster_location=location,
+    )
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """Read a `.env` file (KEY=value lines). Values already in the environment win."""
     if not path.is_file():
@@ -339,6 +421,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         http_timeout=_float(env, "INVSYNC_HTTP_TIMEOUT", 60.0, minimum=0.1),
         max_server_wait=_float(env, "INVSYNC_MAX_SERVER_WAIT", 300.0),
         checks=check_thresholds(env),
+        web=web_settings(env),
         max_retries=int(max_retries_raw),
         dataset_prefix=prefix,
     )

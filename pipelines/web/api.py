@@ -1,0 +1,201 @@
+"""REST API under /api/v1 (its OpenAPI document: /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.warehouse import WarehouseError
+from pipelines.web import reads
+from pipelines.web.app import require, web_context
+from pipelines.web.launcher import Launch, LaunchFailed, SyncConflict, TooSoon
+from pipelines.web.security import CSRF_HEADER, csrf_ok
+
+router = APIRouter()
+
+Marketplace = Literal["ozon", "wb"]
+SyncStatus = Literal["running", "success", "partial", "failed"]
+# Free text filters: any value is accepted (bound as a parameter), only the length is limited.
+FilterText = Annotated[str | None, Query(max_length=64)]
+SyncId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$", description="a sync's run id, a row id, or the id POST /syncs returned")]
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    marketplace: Literal["ozon", "wb", "all"] = "all"
+    full: bool = Field(False, description="re-read complete snapshots (weekly resync, recovery after an outage)")
+    force_publish_reason: str | None = Field(
+        None, min_length=3, max_length=200, pattern=NO_CONTROL,
+        description="publish even when a critical check fails; recorded with the token's label",
+    )
+
+
+def healthz(request: Request) -> JSONResponse:
+    """Liveness and warehouse reachability, without authentication (for load balancers and probes)."""
+    ctx = web_context(request)
+    try:
+        ctx.wh.table_exists("sync_logs")
+        warehouse = "ok"
+    except reads.WarehouseBusy:
+        warehouse = "busy"  # a sync is writing DuckDB: the service is fine
+    except WarehouseError:
+        return JSONResponse({"status": "unavailable", "warehouse": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "warehouse": warehouse})
+
+
+router.add_api_route("/healthz", healthz, methods=["GET"], summary="Health check (no authentication)")
+
+
+@router.get("/status", summary="Freshness and last outcome per marketplace (as `invsync status --json`)")
+def get_status(request: Request) -> dict[str, Any]:
+    require(request)
+    ctx = web_context(request)
+    return reads.status(ctx.settings, ctx.wh)
+
+
+@router.get(
+    "/inventory",
+    summary="Current stock (inventory_data), filtered, in key order, one page at a time",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}},
+                     "description": "JSON `{items, next, limit}`; CSV with `Accept: text/csv` (next cursor in the "
+                                    "`X-Next-Cursor` and `Link` headers)"}},
+)
+def get_inventory(
+    request: Request,
+    marketplace: Marketplace | None = None,
+    stock_type: FilterText = None,
+    warehouse: Annotated[str | None, Query(max_length=64, description="warehouse id, or part of its name")] = None,
+    q: Annotated[str | None, Query(max_length=64, description="part of the offer id (article) or sku")] = None,
+    in_stock: Annotated[bool, Query(description="only rows with units available")] = False,
+    after: Annotated[str | None, Query(max_length=2048, description="the `next` cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    require(request)
+    ctx = web_context(request)
+    try:
+        page = reads.inventory(ctx.wh, marketplace=marketplace, stock_type=stock_type, warehouse=warehouse, q=q,
+                               in_stock=in_stock, after=after, limit=limit)
+    except reads.BadCursor as exc:
+        raise HTTPException(422, str(exc)) from None
+    headers = {}
+    if page["next"]:
+        params = dict(request.query_params)
+        params["after"] = page["next"]
+        from urllib.parse import urlencode
+
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        headers["X-Next-Cursor"] = page["next"]
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(to_csv(page["items"]), media_type="text/csv; charset=utf-8", headers=headers)
+    return JSONResponse(page, headers=headers)
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)
+            return value
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(reads.INVENTORY_COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in reads.INVENTORY_COLUMNS])
+    return out.getvalue()
+
+
+@router.get("/syncs", summary="The sync history, newest first: one row per marketplace per sync")
+def get_syncs(
+    request: Request,
+    marketplace: Marketplace | None = None,
+    status: SyncStatus | None = None,
+    before: Annotated[int | None, Query(ge=1, description="the `next_before` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    require(request)
+    ctx = web_context(request)
+    page = reads.syncs(ctx.wh, marketplace=marketplace, status=status, before=before, limit=limit)
+    page["launches"] = [l.describe() for l in ctx.launcher.recent()]
+    return page
+
+
+def sync_detail(request: Request, sync_id: str) -> dict[str, Any] | None:
+    """A sync by id: what sync_logs and validation_results say, and the launch's progress if it started here."""
+    ctx = web_context(request)
+    launch: Launch | None = ctx.launcher.get(sync_id) or ctx.launcher.by_run_id(sync_id)
+    record = None
+    run_id = launch.run_id if launch is not None else sync_id
+    reading_blocked = launch is not None and launch.state == "running" and ctx.launcher.writing_duckdb()
+    if run_id and not reading_blocked:
+        record = reads.sync_run(ctx.wh, run_id)
+    if launch is None:
+        return record
+    out = record or {"id": launch.id, "run_id": launch.run_id, "marketplaces": [], "validation_results": []}
+    if launch.state == "running":
+        out["status"] = "running"
+    elif record is None:
+        out["status"] = "failed" if launch.exit_code or launch.dagster_status not in (None, "SUCCESS") else "unknown"
+    out["id"] = launch.id
+    out["launch"] = launch.describe()
+    return out
+
+
+@router.get("/syncs/{sync_id}", summary="One sync: its marketplaces' sync_logs rows, errors, warnings and checks")
+def get_sync(request: Request, sync_id: SyncId) -> dict[str, Any]:
+    require(request)
+    found = sync_detail(request, sync_id)
+    if found is None:
+        raise HTTPException(404, "no sync with this id")
+    return found
+
+
+@router.post(
+    "/syncs", status_code=202,
+    summary="Start a sync (operator): 202 with its id; 409 while one runs; 429 when started too recently",
+)
+def post_sync(request: Request, body: Annotated[SyncRequest, Body()]) -> JSONResponse:
+    principal = require(request, operator=True)
+    ctx = web_context(request)
+    if principal.via == "session" and not csrf_ok(ctx.session(request), request.headers.get(CSRF_HEADER)):
+        raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token)")
+    launch = start_sync(request, body.marketplace, body.full, body.force_publish_reason, principal.label)
+    return JSONResponse(
+        {"id": launch.id, "run_id": launch.run_id, "state": launch.state, "via": launch.via,
+         "url": f"{request.url.path}/{launch.id}"},
+        status_code=202, headers={"Location": f"{request.url.path}/{launch.id}"},
+    )
+
+
+def start_sync(request: Request, marketplace: str, full: bool, reason: str | None, label: str) -> Launch:
+    """Start a sync for the API and the console; HTTPException 409 / 429 / 502 when it may not or cannot."""
+    ctx = web_context(request)
+
+    def running_elsewhere() -> str | None:
+        if reads.sync_lock_held(ctx.wh):
+            return "another process is syncing this warehouse (its sync lock is held)"
+        rows = reads.running_sync_rows(ctx.wh)
+        if rows:
+            return f"sync {rows[0]['run_id']} ({rows[0]['marketplace']}) is running since {rows[0]['started_at']}"
+        return None
+
+    try:
+        return ctx.launcher.start(marketplace, full, reason, label, running_elsewhere)
+    except SyncConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except TooSoon as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+    except LaunchFailed as exc:
+        raise HTTPException(502, str(exc)) from None

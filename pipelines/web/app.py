@@ -1,0 +1,202 @@
+"""The FastAPI application of `invsync serve`: the REST API (/api/v1) and the web console.
+
+One process serves both. Reads go through `reads.ReadOnlyWarehouse`; syncs are started by
+`launcher.Launcher`; who may do what is decided in `security`. The console is server-rendered
+Jinja2 (autoescaped) with one small script file for the sync progress; no inline script or
+style, so the Content-Security-Policy forbids both.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from pipelines.config import ConfigError, Settings
+from pipelines.status import UnmigratedWarehouse
+from pipelines.warehouse import WarehouseError
+from pipelines.web import reads
+from pipelines.web.launcher import Launcher
+from pipelines.web.security import (
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    Principal,
+    SessionSigner,
+    match_token,
+    token_by_fingerprint,
+)
+
+log = logging.getLogger("invsync.web")
+
+HERE = Path(__file__).resolve().parent
+API_PREFIX = "/api/v1"
+
+
+def check_can_serve(settings: Settings) -> None:
+    """Refuse to serve without tokens or without a session secret (fail closed, say how to fix)."""
+    web = settings.web
+    if not web.tokens:
+        raise ConfigError(
+            "invsync serve needs at least one API token: create one with `invsync serve --new-token operator` "
+            "and put the printed line into INVSYNC_API_TOKENS (only its SHA-256 is configured)"
+        )
+    if not web.session_secret:
+        raise ConfigError(
+            "INVSYNC_SESSION_SECRET is not set: the console signs its login sessions with it. Create one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    signer: SessionSigner
+    launcher: Launcher
+    wh: reads.ReadOnlyWarehouse
+    templates: jinja2.Environment
+    chart_cache: dict[str, Any] = field(default_factory=dict)
+    chart_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def principal(self, request: Request) -> Principal | None:
+        """The caller: an `Authorization: Bearer` token, else the console session cookie."""
+        header = request.headers.get("authorization")
+        if header is not None:
+            scheme, _, value = header.partition(" ")
+            token = match_token(value.strip(), self.settings.web.tokens) if scheme.lower() == "bearer" else None
+            return Principal(token.role, token.label, "token") if token else None
+        session = self.session(request)
+        if session and isinstance(session.get("fp"), str):
+            token = token_by_fingerprint(session["fp"], self.settings.web.tokens)
+            if token is not None:
+                return Principal(token.role, token.label, "session")
+        return None
+
+    def session(self, request: Request) -> dict[str, Any] | None:
+        return self.signer.loads(request.cookies.get(SESSION_COOKIE))
+
+
+def web_context(request: Request) -> WebContext:
+    return request.app.state.web
+
+
+def create_app(settings: Settings) -> FastAPI:
+    check_can_serve(settings)
+    app = FastAPI(
+        title="invsync",
+        version="1",
+        description="Stock of Ozon and Wildberries per product, warehouse and scheme; the sync history; starting syncs. "
+                    "Authenticate with `Authorization: Bearer <token>` (roles: viewer reads, operator also starts syncs).",
+        docs_url=None, redoc_url=None,  # their pages load scripts from a CDN, which the CSP forbids
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    launcher = Launcher(settings)
+    templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
+                                   undefined=jinja2.StrictUndefined)
+    app.state.web = WebContext(
+        settings=settings, signer=SessionSigner(settings.web), launcher=launcher,
+        wh=reads.ReadOnlyWarehouse(settings.warehouse, settings.web.read_retry_seconds, launcher.writing_duckdb),
+        templates=templates,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(reads.WarehouseBusy)
+    async def busy(request: Request, exc: reads.WarehouseBusy) -> Response:
+        return _unavailable(request, str(exc), retry_after=5)
+
+    @app.exception_handler(UnmigratedWarehouse)
+    async def unmigrated(request: Request, exc: UnmigratedWarehouse) -> Response:
+        return _unavailable(request, str(exc))
+
+    @app.exception_handler(WarehouseError)
+    async def unreachable(request: Request, exc: WarehouseError) -> Response:
+        log.warning("warehouse unavailable: %s", settings.mask(str(exc)))
+        return _unavailable(request, settings.mask(str(exc)))
+
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if path.startswith((API_PREFIX, "/static/", "/healthz", "/chart.png")):
+            return await http_exception_handler(request, exc)
+        from pipelines.web.console import render
+
+        return render(request, "error.html", status_code=exc.status_code, headers=getattr(exc, "headers", None),
+                      message=str(exc.detail))
+
+    from pipelines.web import api, console
+
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.add_api_route("/healthz", api.healthz, methods=["GET"], include_in_schema=False)
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    return app
+
+
+def _unavailable(request: Request, message: str, retry_after: int | None = None) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if request.url.path.startswith(API_PREFIX) or request.url.path == "/healthz":
+        return JSONResponse({"detail": message}, status_code=503, headers=headers)
+    from pipelines.web.console import render
+
+    return render(request, "unavailable.html", status_code=503, headers=headers, message=message,
+                  busy=retry_after is not None)
+
+
+def png_from_data_uri(uri: str) -> bytes:
+    return base64.b64decode(uri.split(",", 1)[1])
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the API and console on uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(settings)
+    logging.getLogger("invsync.web").setLevel(logging.INFO)
+    if not is_loopback(host):
+        log.warning("serving on %s, beyond this machine: put a TLS reverse proxy in front (see README, "
+                    "'Web console and REST API')", host)
+    log.info("invsync serve on http://%s:%s (warehouse %s, %d token(s), syncs via %s)", host, port,
+             settings.warehouse.display(), len(settings.web.tokens), app.state.web.launcher.via)
+    # proxy_headers: a TLS proxy on this machine (127.0.0.1) may say the request came over https,
+    # which makes the session cookie `Secure`.
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+                server_header=False, log_level="info")
+
+
+def require(request: Request, operator: bool = False) -> Principal:
+    """The API's authentication: 401 without a valid token or session, 403 for a viewer on operator routes."""
+    principal = web_context(request).principal(request)
+    if principal is None:
+        raise HTTPException(401, "a valid API token is required (Authorization: Bearer <token>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if operator and not principal.may_sync:
+        raise HTTPException(403, f"the {principal.role} role may not start syncs (an operator token may)")
+    return principal

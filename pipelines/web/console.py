@@ -1,0 +1,236 @@
+"""The web console: login, stock status, the stock table, the sync history, "Sync now"."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pipelines.web import reads
+from pipelines.web.app import png_from_data_uri, web_context
+from pipelines.web.security import CSRF_FIELD, SESSION_COOKIE, Principal, csrf_ok, match_token
+
+router = APIRouter(include_in_schema=False)
+
+
+def _session(request: Request) -> tuple[dict[str, Any], bool]:
+    """The visitor's session, or a new anonymous one (True: it must be sent as a cookie)."""
+    ctx = web_context(request)
+    session = ctx.session(request)
+    if session is None:
+        return ctx.signer.new(), True
+    return session, False
+
+
+def _set_session(request: Request, response: Response, session: dict[str, Any]) -> None:
+    ctx = web_context(request)
+    response.set_cookie(SESSION_COOKIE, ctx.signer.dumps(session), max_age=ctx.signer.lifetime, path="/",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+
+
+def render(request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None,
+           **values: Any) -> HTMLResponse:
+    ctx = web_context(request)
+    session, new = _session(request)
+    principal = values.pop("principal", None) or ctx.principal(request)
+    page = ctx.templates.get_template(template).render(
+        csrf_token=session["csrf"], csrf_field=CSRF_FIELD, principal=principal, path=request.url.path, **values)
+    response = HTMLResponse(page, status_code=status_code, headers=headers)
+    if new:
+        _set_session(request, response, session)
+    return response
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+
+
+def _viewer(request: Request) -> Principal | None:
+    return web_context(request).principal(request)
+
+
+def _check_csrf(request: Request, presented: str | None) -> None:
+    if not csrf_ok(web_context(request).session(request), presented):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths of this site (no `//host` or scheme): no open redirect after login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+# -- login ---------------------------------------------------------------------------------------
+@router.get("/login")
+def login_page(request: Request, next: Annotated[str | None, Query(max_length=512)] = None) -> Response:
+    return render(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=512)] = "",
+    csrf_token: Annotated[str | None, Form(max_length=128)] = None,
+    next: Annotated[str | None, Form(max_length=512)] = None,
+) -> Response:
+    _check_csrf(request, csrf_token)
+    ctx = web_context(request)
+    matched = match_token(token.strip(), ctx.settings.web.tokens)
+    if matched is None:
+        time.sleep(0.2)  # a wrong token costs a moment
+        return render(request, "login.html", status_code=401, next=_safe_next(next), error="That token is not valid.")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _set_session(request, response, ctx.signer.new(matched))  # a fresh session and CSRF token after login
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: Annotated[str | None, Form(max_length=128)] = None) -> Response:
+    _check_csrf(request, csrf_token)
+    response = RedirectResponse("/login", status_code=303)
+    _set_session(request, response, web_context(request).signer.new())
+    return response
+
+
+# -- pages ---------------------------------------------------------------------------------------
+@router.get("/")
+def dashboard(request: Request) -> Response:
+    principal = _viewer(request)
+    if principal is None:
+        return _login_redirect(request)
+    ctx = web_context(request)
+    active = ctx.launcher.active()
+    status, history, busy = None, [], None
+    try:
+        status = reads.status(ctx.settings, ctx.wh)
+        history = reads.syncs(ctx.wh, limit=10)["items"]
+    except reads.WarehouseBusy as exc:
+        busy = str(exc)
+    return render(request, "dashboard.html", principal=principal, status=status, history=history, busy=busy,
+                  active=active, chart=busy is None and status is not None and any(m["rows"] for m in status["marketplaces"]),
+                  error=None)
+
+
+@router.get("/chart.png")
+def chart(request: Request) -> Response:
+    if _viewer(request) is None:
+        raise HTTPException(401, "log in first")
+    ctx = web_context(request)
+    version = reads.data_version(ctx.wh)
+    with ctx.chart_lock:
+        if ctx.chart_cache.get("version") != version:
+            from pipelines.report import Report, stock_chart
+            from datetime import datetime, timezone
+
+            report = Report(datetime.now(timezone.utc), 0, [], stock=reads.stock_places(ctx.wh))
+            uri = stock_chart(report)
+            ctx.chart_cache = {"version": version, "png": png_from_data_uri(uri) if uri else None}
+        png = ctx.chart_cache["png"]
+    if png is None:
+        raise HTTPException(404, "no stock synced yet")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/stock")
+def stock(
+    request: Request,
+    marketplace: Annotated[str | None, Query(max_length=8)] = None,
+    stock_type: Annotated[str | None, Query(max_length=64)] = None,
+    warehouse: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=64)] = None,
+    in_stock: Annotated[str | None, Query(max_length=8)] = None,
+    after: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    principal = _viewer(request)
+    if principal is None:
+        return _login_redirect(request)
+    ctx = web_context(request)
+    if marketplace not in (None, "", "ozon", "wb"):
+        raise HTTPException(422, "marketplace must be ozon or wb")
+    filters = {"marketplace": marketplace or "", "stock_type": stock_type or "", "warehouse": warehouse or "",
+               "q": q or "", "in_stock": bool(in_stock), "limit": limit}
+    try:
+        page = reads.inventory(ctx.wh, marketplace=marketplace or None, stock_type=stock_type or None,
+                               warehouse=warehouse or None, q=q or None, in_stock=bool(in_stock), after=after or None,
+                               limit=limit)
+    except reads.BadCursor as exc:
+        raise HTTPException(422, str(exc)) from None
+    facets = reads.facets(ctx.wh)
+    next_url = None
+    if page["next"]:
+        params = {k: v for k, v in filters.items() if v not in ("", False)}
+        if filters["in_stock"]:
+            params["in_stock"] = "1"
+        params["after"] = page["next"]
+        next_url = "/stock?" + urlencode(params)
+    return render(request, "stock.html", principal=principal, page=page, filters=filters, facets=facets,
+                  next_url=next_url, first_url="/stock?" + urlencode({k: v for k, v in filters.items()
+                                                                     if k != "in_stock" and v not in ("", False)}
+                                                                    | ({"in_stock": "1"} if filters["in_stock"] else {})),
+                  paged=bool(after))
+
+
+@router.get("/syncs")
+def history(
+    request: Request,
+    marketplace: Annotated[str | None, Query(max_length=8)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    principal = _viewer(request)
+    if principal is None:
+        return _login_redirect(request)
+    ctx = web_context(request)
+    if marketplace not in (None, "", "ozon", "wb"):
+        raise HTTPException(422, "marketplace must be ozon or wb")
+    page = reads.syncs(ctx.wh, marketplace=marketplace or None, before=before, limit=50)
+    return render(request, "syncs.html", principal=principal, page=page, marketplace=marketplace or "",
+                  launches=ctx.launcher.recent())
+
+
+@router.get("/syncs/{sync_id}")
+def sync_page(request: Request, sync_id: str) -> Response:
+    principal = _viewer(request)
+    if principal is None:
+        return _login_redirect(request)
+    from pipelines.web.api import sync_detail
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", sync_id):
+        raise HTTPException(404, "no sync with this id")
+    found = sync_detail(request, sync_id)
+    if found is None:
+        raise HTTPException(404, "no sync with this id")
+    return render(request, "sync.html", principal=principal, sync=found)
+
+
+@router.post("/sync")
+def sync_now(
+    request: Request,
+    csrf_token: Annotated[str | None, Form(max_length=128)] = None,
+    marketplace: Annotated[str, Form(pattern=r"^(ozon|wb|all)$")] = "all",
+    mode: Annotated[str, Form(pattern=r"^(incremental|full)$")] = "incremental",
+    reason: Annotated[str | None, Form(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
+) -> Response:
+    principal = _viewer(request)
+    if principal is None:
+        return _login_redirect(request)
+    _check_csrf(request, csrf_token)
+    if not principal.may_sync:
+        raise HTTPException(403, f"the {principal.role} role may not start syncs")
+    from pipelines.web.api import start_sync
+
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) < 3:
+        raise HTTPException(422, "a force-publish reason needs at least 3 characters")
+    launch = start_sync(request, marketplace, mode == "full", reason, principal.label)
+    return RedirectResponse(f"/syncs/{launch.id}", status_code=303)

@@ -1,0 +1,332 @@
+"""What the web service reads from the warehouse, read-only, with bound parameters only.
+
+DuckDB is opened `read_only` (a sync's process is the file's only writer; while it holds
+the file a read retries for `INVSYNC_READ_RETRY` seconds, then answers "busy"); MySQL
+sessions are set `READ ONLY`. Every filter value is passed as a query parameter; the only
+text put into SQL is chosen from fixed lists in this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable
+
+from pipelines.config import Settings, WarehouseTarget
+from pipelines.status import (
+    UnmigratedWarehouse,
+    check_sync_log_layout,
+    exit_code,
+    marketplace_status,
+    never_synced,
+)
+from pipelines.warehouse import Warehouse, WarehouseError
+
+
+class WarehouseBusy(WarehouseError):
+    """A sync holds the DuckDB file (its single writer) longer than the read may wait."""
+
+
+class ReadOnlyWarehouse(Warehouse):
+    """`Warehouse` that never writes: DuckDB `read_only` with a short retry, MySQL `READ ONLY` sessions."""
+
+    def __init__(self, target: WarehouseTarget, retry_seconds: float = 5.0,
+                 writer_active: Callable[[], bool] = lambda: False) -> None:
+        super().__init__(target)
+        self.retry_seconds = retry_seconds
+        # True while a sync this server started writes the DuckDB file: a read then would take
+        # the file's lock from under that sync, so it answers "busy" without touching the file.
+        self.writer_active = writer_active
+
+    def _connect(self) -> Any:
+        if not self.target.is_duckdb:
+            conn = super()._connect()
+            with conn.cursor() as cur:
+                cur.execute("set session transaction read only")
+            return conn
+        import duckdb
+
+        assert self.target.path is not None
+        if self.writer_active():
+            raise WarehouseBusy("a sync started here is writing the DuckDB warehouse; its data is back when it ends")
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.05
+        while True:
+            if not self.target.path.exists():
+                raise WarehouseError(f"the DuckDB warehouse {self.target.path} does not exist yet (run `invsync sync`)")
+            try:
+                return duckdb.connect(str(self.target.path), read_only=True)
+            except duckdb.Error as exc:
+                if "lock" not in str(exc).lower():
+                    raise WarehouseError(f"cannot open DuckDB file {self.target.path}: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy("a sync is writing the DuckDB warehouse; try again in a few seconds") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
+        if self.target.is_duckdb and self.target.path is not None and not self.target.path.exists():
+            return False
+        return super().table_exists(name, schema, conn)
+
+
+# -- plain values ------------------------------------------------------------------------------
+def plain(value: Any) -> Any:
+    """A JSON-ready value: timestamps as ISO 8601 UTC, decimals as numbers."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) for k, v in row.items()}
+
+
+def _json_field(value: Any, default: Any) -> Any:
+    if value in (None, ""):
+        return default
+    if isinstance(value, (list, dict)):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+# -- status --------------------------------------------------------------------------------------
+def status(settings: Settings, wh: Warehouse, now: datetime | None = None) -> dict[str, Any]:
+    """What `invsync status --json` prints, read through `wh` (collect_status's steps)."""
+    now = now or datetime.now(timezone.utc)
+    wanted = [("ozon", settings.ozon_enabled), ("wb", settings.wb_enabled)]
+    try:
+        if not wh.table_exists("sync_logs"):
+            statuses = [never_synced(name, enabled) for name, enabled in wanted]
+        else:
+            check_sync_log_layout(wh)
+            statuses = [marketplace_status(wh, name, now, enabled) for name, enabled in wanted]
+    except UnmigratedWarehouse as exc:
+        return {"exit_code": 2, "error": str(exc), "marketplaces": []}
+    return {"exit_code": exit_code(statuses), "marketplaces": [plain_row(s) for s in statuses]}
+
+
+# -- inventory -----------------------------------------------------------------------------------
+INVENTORY_COLUMNS = (
+    "marketplace", "sku", "marketplace_product_id", "offer_id", "product_id", "barcode", "product_name",
+    "warehouse_id", "warehouse_name", "warehouse_kind", "stock_type", "quantity_present", "quantity_reserved",
+    "quantity_available", "last_sync_at", "updated_at",
+)
+# The grain (the table's unique key, indexed): the order of the pages and the keyset cursor.
+KEY_COLUMNS = ("marketplace", "sku", "warehouse_id", "stock_type")
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    key = [None if row[c] is None else str(row[c]) for c in KEY_COLUMNS]
+    return base64.urlsafe_b64encode(json.dumps(key, ensure_ascii=False).encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[str]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        raise BadCursor("`after` is not a cursor this API returned") from None
+    if (not isinstance(key, list) or len(key) != len(KEY_COLUMNS)
+            or not all(isinstance(v, str) and len(v) <= 512 for v in key)):
+        raise BadCursor("`after` is not a cursor this API returned")
+    return key
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards escaped (escape character `!`)."""
+    return "%" + text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+
+
+def inventory(
+    wh: Warehouse, *, marketplace: str | None = None, stock_type: str | None = None, warehouse: str | None = None,
+    q: str | None = None, in_stock: bool = False, after: str | None = None, limit: int = 100,
+) -> dict[str, Any]:
+    """One page of `inventory_data` in key order, and the cursor of the next page (None at the end)."""
+    if not wh.table_exists("inventory_data"):
+        return {"items": [], "next": None, "limit": limit}
+    present = wh.columns("inventory_data")
+    columns = [c if c in present else f"null as {c}" for c in INVENTORY_COLUMNS]
+    where: list[str] = []
+    params: list[Any] = []
+    if marketplace:
+        where.append("marketplace = %s")
+        params.append(marketplace)
+    if stock_type:
+        where.append("stock_type = %s")
+        params.append(stock_type)
+    if warehouse:
+        where.append("(warehouse_id = %s or lower(warehouse_name) like %s escape '!')")
+        params += [warehouse, _like(warehouse)]
+    if q:
+        where.append("(lower(offer_id) like %s escape '!' or lower(sku) like %s escape '!')")
+        params += [_like(q), _like(q)]
+    if in_stock:
+        where.append("quantity_available > 0")
+    if after:
+        where.append(f"({', '.join(KEY_COLUMNS)}) > (%s, %s, %s, %s)")
+        params += decode_cursor(after)
+    sql = (f"select {', '.join(columns)} from inventory_data"
+           + (" where " + " and ".join(where) if where else "")
+           + f" order by {', '.join(KEY_COLUMNS)} limit %s")
+    rows = wh.query(sql, [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [plain_row(r) for r in rows], "next": encode_cursor(rows[-1]) if more and rows else None,
+            "limit": limit}
+
+
+def facets(wh: Warehouse) -> dict[str, list[str]]:
+    """The stock types and warehouses present, for the console's filter choices."""
+    if not wh.table_exists("inventory_data"):
+        return {"stock_types": [], "warehouses": []}
+    with wh.connection() as conn:
+        types = wh.query("select distinct stock_type as v from inventory_data order by 1", (), conn)
+        places = wh.query("select distinct warehouse_name as v from inventory_data where warehouse_name is not null "
+                          "order by 1 limit 500", (), conn)
+    return {"stock_types": [str(r["v"]) for r in types], "warehouses": [str(r["v"]) for r in places]}
+
+
+# -- syncs -------------------------------------------------------------------------------------
+SYNC_COLUMNS = (
+    "id", "run_id", "marketplace", "sync_type", "status", "started_at", "finished_at", "duration_seconds",
+    "api_requests", "retries", "records_fetched", "records_written", "records_rejected", "error_message", "warnings",
+)
+CHECK_COLUMNS = (
+    "marketplace", "suite", "expectation", "column_name", "severity", "success", "observed_value",
+    "unexpected_count", "unexpected_values", "details", "validated_at",
+)
+
+
+def _sync_row(row: dict[str, Any], with_details: bool = False) -> dict[str, Any]:
+    out = plain_row({k: row.get(k) for k in SYNC_COLUMNS})
+    out["warnings"] = _json_field(row.get("warnings"), [])
+    if with_details:
+        out["details"] = _json_field(row.get("details"), {})
+    return out
+
+
+def syncs(wh: Warehouse, *, marketplace: str | None = None, status: str | None = None,
+          before: int | None = None, limit: int = 50) -> dict[str, Any]:
+    """The sync history, newest first (one row per marketplace per sync), keyset-paged by id."""
+    if not wh.table_exists("sync_logs"):
+        return {"items": [], "next_before": None, "limit": limit}
+    check_sync_log_layout(wh)
+    where, params = [], []
+    if marketplace:
+        where.append("marketplace = %s")
+        params.append(marketplace)
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    if before is not None:
+        where.append("id < %s")
+        params.append(before)
+    rows = wh.query(f"select {', '.join(SYNC_COLUMNS)} from sync_logs"
+                    + (" where " + " and ".join(where) if where else "")
+                    + " order by id desc limit %s", [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [_sync_row(r) for r in rows], "next_before": int(rows[-1]["id"]) if more and rows else None,
+            "limit": limit}
+
+
+def sync_run(wh: Warehouse, sync_id: str) -> dict[str, Any] | None:
+    """One sync (all its marketplaces' rows) by run id or by a row's numeric id, with its checks."""
+    if not wh.table_exists("sync_logs"):
+        return None
+    check_sync_log_layout(wh)
+    with wh.connection() as conn:
+        run_id = sync_id
+        if sync_id.isdigit():
+            found = wh.query("select run_id from sync_logs where id = %s", (int(sync_id),), conn)
+            if not found:
+                return None
+            run_id = found[0]["run_id"]
+        rows = wh.query("select * from sync_logs where run_id = %s order by marketplace", (run_id,), conn)
+        if not rows:
+            return None
+        checks: list[dict[str, Any]] = []
+        if wh.table_exists("validation_results", conn=conn):
+            checks = wh.query(f"select {', '.join(CHECK_COLUMNS)} from validation_results where run_id = %s "
+                              "order by success, marketplace, suite, expectation", (run_id,), conn)
+    out_checks = []
+    for c in checks:
+        row = plain_row(c)
+        row["success"] = bool(c["success"])
+        row["details"] = _json_field(c.get("details"), {})
+        out_checks.append(row)
+    marketplaces = [_sync_row(r, with_details=True) for r in rows]
+    return {"id": run_id, "run_id": run_id, "status": overall_status([r["status"] for r in marketplaces]),
+            "marketplaces": marketplaces, "validation_results": out_checks}
+
+
+def overall_status(statuses: list[str]) -> str:
+    """A sync's outcome over its marketplaces: running while any runs, else the worst."""
+    for status in ("running", "failed", "partial", "success"):
+        if status in statuses:
+            return status
+    return "unknown"
+
+
+def running_sync_rows(wh: Warehouse, within_hours: float = 1.0) -> list[dict[str, Any]]:
+    """`running` rows started in the last hour: a sync in progress elsewhere (older ones were interrupted)."""
+    if not wh.table_exists("sync_logs"):
+        return []
+    rows = wh.query("select id, run_id, marketplace, started_at from sync_logs where status = 'running' "
+                    "order by id desc limit 20")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    out = []
+    for r in rows:
+        started = r["started_at"]
+        if isinstance(started, str):
+            started = datetime.fromisoformat(started)
+        if started is not None and started.tzinfo is not None:
+            started = started.astimezone(timezone.utc).replace(tzinfo=None)
+        if started is not None and (now - started).total_seconds() < within_hours * 3600:
+            out.append(r)
+    return out
+
+
+def sync_lock_held(wh: Warehouse) -> bool:
+    """MySQL: another process holds the runner's sync lock (`invsync_sync:<schema>`, see runner.run_sync)."""
+    if wh.target.is_duckdb:
+        return False
+    lock = f"invsync_sync:{wh.schema}"[:64]
+    row = wh.query("select is_free_lock(%s) as free", (lock,))[0]
+    return row["free"] == 0
+
+
+# -- chart ------------------------------------------------------------------------------------
+def stock_places(wh: Warehouse) -> list[dict[str, Any]]:
+    """The report's stock by marketplace, warehouse and type (for its chart)."""
+    from pipelines.report import STOCK_BY_PLACE
+
+    if not wh.table_exists("inventory_data"):
+        return []
+    kind = ("coalesce(warehouse_kind, 'physical')" if "warehouse_kind" in wh.columns("inventory_data")
+            else "'physical'")
+    return wh.query(STOCK_BY_PLACE.format(kind=kind))
+
+
+def data_version(wh: Warehouse) -> str:
+    """Changes whenever a sync finishes: the key of cached renderings (the chart)."""
+    if not wh.table_exists("sync_logs"):
+        return "none"
+    row = wh.query("select count(*) as n, max(finished_at) as at from sync_logs")[0]
+    return f"{row['n']}:{row['at']}"
