@@ -22,11 +22,16 @@ Kinds, and when they act:
   `extra_field` (field `field` = `value` added to every item), `missing_field` (field
   `field` removed from every item and from the dicts nested in it), `negative_stock` (one row
   gets a negative quantity, e.g. Ozon present=-5, WB quantity=-3 with quantityFull adjusted),
-  `truncate` (status 200 and the JSON cut in half, Content-Length matching the bytes sent).
+  `truncate` (status 200 and the JSON cut in half, Content-Length matching the bytes sent),
+  `duplicate_item` (the answer's first item appears twice, right after itself: a page that
+  repeats an item), `bad_value` (the first item carrying `field`, directly or in a dict of
+  its nested lists such as Ozon v4 `stocks`, gets `value` instead: `"12 pcs"`, `""`, `3.7`,
+  `2**65`, None for null), `missing_value` (`field` removed from that one item only).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
@@ -35,7 +40,9 @@ from .jsonio import Rows
 
 PRE_KINDS = ("retired", "drop", "server_error", "rate_limit", "redirect")
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-POST_KINDS = ("empty_account", "extra_field", "missing_field", "negative_stock", "truncate")
+POST_KINDS = ("empty_account", "extra_field", "missing_field", "negative_stock", "truncate",
+              "duplicate_item", "bad_value", "missing_value")
+ONE_ITEM_KINDS = ("duplicate_item", "bad_value", "missing_value")
 FAULT_KINDS = PRE_KINDS + ("slow",) + POST_KINDS
 
 
@@ -64,8 +71,8 @@ class Fault:
             raise ValueError("fault `after` must be >= 0")
         if self.kind == "extra_field" and not self.field:
             self.field = "new_field_2026"
-        if self.kind == "missing_field" and not self.field:
-            raise ValueError("a missing_field fault needs `field`")
+        if self.kind in ("missing_field", "bad_value", "missing_value") and not self.field:
+            raise ValueError(f"a {self.kind} fault needs `field`")
         if self.kind == "server_error":
             self.status = self.status or 500
             if not 500 <= self.status <= 599:
@@ -171,17 +178,20 @@ def empty_totals(obj: Any) -> None:
 def apply_post(payload: Any, faults: list[Fault], items_of: ItemsOf | None, negate: Negate | None) -> Any:
     """Apply the item-level faults to an answer (a dict/list, or lazy `Rows`)."""
     item_faults = [f for f in faults if f.kind in ("extra_field", "missing_field")]
+    one_item = [f for f in faults if f.kind in ONE_ITEM_KINDS]
     negative = any(f.kind == "negative_stock" for f in faults)
     empty = any(f.kind == "empty_account" for f in faults)
     if isinstance(payload, Rows):
         if empty:
             return payload.emptied()
         state = {"negated": not negative or negate is None}
+        pending = list(one_item)  # each acts on one item of the whole answer
 
         def mutate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
             _mutate_items(batch, item_faults)
             if not state["negated"]:
                 state["negated"] = _negate_one(batch, negate)
+            pending[:] = [f for f in pending if not _mutate_one(batch, f)]
             return batch
 
         return payload.map_batches(mutate)
@@ -194,7 +204,40 @@ def apply_post(payload: Any, faults: list[Fault], items_of: ItemsOf | None, nega
     _mutate_items(items, item_faults)
     if negative and negate is not None:
         _negate_one(items, negate)
+    for fault in one_item:
+        _mutate_one(items, fault)
     return payload
+
+
+def _holder(item: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The dict that carries `name`: the item itself, or the first dict in its nested lists."""
+    if name in item:
+        return item
+    for value in item.values():
+        if isinstance(value, list):
+            for inner in value:
+                if isinstance(inner, dict) and name in inner:
+                    return inner
+    return None
+
+
+def _mutate_one(items: list[dict[str, Any]], fault: Fault) -> bool:
+    """Apply a one-item fault to the first item it fits; False when none of `items` fits."""
+    if fault.kind == "duplicate_item":
+        if not items:
+            return False
+        items.insert(1, copy.deepcopy(items[0]))
+        return True
+    for item in items:
+        holder = _holder(item, fault.field)  # type: ignore[arg-type]
+        if holder is None:
+            continue
+        if fault.kind == "bad_value":
+            holder[fault.field] = fault.value  # type: ignore[index]
+        else:
+            holder.pop(fault.field, None)  # type: ignore[arg-type]
+        return True
+    return False
 
 
 def _mutate_items(items: list[dict[str, Any]], item_faults: list[Fault]) -> None:

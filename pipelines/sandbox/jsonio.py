@@ -16,9 +16,14 @@ from typing import Any, Callable, Iterable
 try:  # pragma: no cover - depends on the environment
     import orjson
 
+    _fallback = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
     def dumps(obj: Any) -> bytes:
         """Compact UTF-8 JSON (no ASCII escaping, like the real APIs)."""
-        return orjson.dumps(obj)
+        try:
+            return orjson.dumps(obj)
+        except TypeError:  # integers beyond 64 bits (a `bad_value` fault): the standard library
+            return _fallback.encode(obj).encode("utf-8")
 
 except ImportError:  # pragma: no cover
     _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

@@ -528,7 +528,7 @@ def _post_kinds(route: Route, rows: bool) -> tuple[str, ...]:
     """The answer faults that can act on this route (others are left for later requests)."""
     kinds = ["truncate"]
     if route.items is not None or rows:
-        kinds += ["extra_field", "missing_field"]
+        kinds += ["extra_field", "missing_field", "duplicate_item", "bad_value", "missing_value"]
     if route.negate is not None:
         kinds.append("negative_stock")
     if route.stock:
