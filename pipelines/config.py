@@ -225,6 +225,16 @@ def parse_warehouse_url(url: str) -> WarehouseTarget:
         path = Path(raw_path)
         if not path.is_absolute():
             path = PROJECT_ROOT / path
+        # Checked before any work: a folder on the way that is a file (or a file path that is
+        # a folder) would otherwise fail deep inside the sync with a bare FileExistsError.
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"WAREHOUSE_URL: {parent} is a file, not a folder, so the DuckDB file {path} "
+                                      "cannot be created there: choose another path")
+                break
+        if path.is_dir():
+            raise ConfigError(f"WAREHOUSE_URL: {path} is a folder: name the DuckDB file, e.g. {path / 'inventory.duckdb'}")
         return WarehouseTarget(kind="duckdb", path=path)
     if scheme in ("mysql", "mariadb", "mysql+pymysql"):
         database = parts.path.lstrip("/")
@@ -387,7 +397,9 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     if client_id and not api_key:
         raise ConfigError("OZON_CLIENT_ID is set but OZON_API_KEY is missing")
     if client_id and not client_id.isdigit():
-        raise ConfigError(f"OZON_CLIENT_ID '{client_id}' must be the numeric Client-Id from the seller cabinet")
+        # Never echo the value: a key pasted into the wrong variable would land in logs.
+        raise ConfigError("OZON_CLIENT_ID must be the numeric Client-Id from the seller cabinet (digits only; "
+                          "the key goes into OZON_API_KEY)")
 
     warehouse_url = get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
     warehouse = parse_warehouse_url(warehouse_url)
