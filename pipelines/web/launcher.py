@@ -98,7 +98,7 @@ class Launcher:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # start() reads the warehouse, which asks active()
         self._launches: dict[str, Launch] = {}
         self._last_start: dict[str, float] = {}
         self.via = "dagster" if settings.web.dagster_graphql_url else "subprocess"

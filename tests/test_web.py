@@ -1,0 +1,530 @@
+"""`invsync serve`: the REST API and the web console over real HTTP, on DuckDB and MariaDB.
+
+Each backend gets one warehouse (a sync of the sandbox account) and one `invsync serve`
+process on a free loopback port, with its own viewer and operator tokens; the server's whole
+log output goes to a file that the last test searches for the tokens. A stub Dagster GraphQL
+endpoint stands in for the webserver when `DAGSTER_GRAPHQL_URL` is set; a headless Chromium
+(driven over the DevTools protocol) logs in, filters the stock table and presses "Sync now".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from pipelines.config import PROJECT_ROOT, ConfigError, load_settings, parse_api_tokens
+from pipelines.web.security import hash_token, new_token
+from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, mysql_available, settings_for
+
+HOSTILE = "'; drop table inventory_data; --"
+PROTECTED_GETS = ["/api/v1/status", "/api/v1/inventory", "/api/v1/syncs", "/api/v1/syncs/1"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `invsync serve` process and what a test needs to talk to it."""
+
+    backend: str
+    url: str
+    viewer: str
+    operator: str
+    log_path: Path
+    settings: Any
+    process: subprocess.Popen
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.get(self.url + path, headers=headers, timeout=30, allow_redirects=False, **kwargs)
+
+    def post(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.post(self.url + path, headers=headers, timeout=30, allow_redirects=False, **kwargs)
+
+    def wait_for_sync(self, sync_id: str, timeout: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            body = self.get(f"/api/v1/syncs/{sync_id}", self.viewer).json()
+            if body["status"] != "running":
+                return body
+            time.sleep(1)
+        raise AssertionError(f"sync {sync_id} still running after {timeout} s")
+
+
+def start_server(env_extra: dict[str, str], log_path: Path, backend: str, settings: Any = None,
+                 viewer: str = "", operator: str = "") -> Server:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OZON_", "WB_", "INVSYNC_", "DAGSTER_GRAPHQL"))}
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    log_file = open(log_path, "ab")
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port)],
+                               stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=str(PROJECT_ROOT))
+    log_file.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("invsync serve did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
+    return Server(backend, url, viewer, operator, log_path, settings, process)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+def web_env(viewer: str, operator: str, **extra: str) -> dict[str, str]:
+    return {
+        "INVSYNC_API_TOKENS": f"viewer:{hash_token(viewer)},ops:operator:{hash_token(operator)}",
+        "INVSYNC_SESSION_SECRET": "s" * 16 + uuid.uuid4().hex,
+        "INVSYNC_SYNC_MIN_INTERVAL": "1",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def web_sandbox() -> Iterator[Any]:
+    from pipelines.sandbox import Sandbox, SandboxOptions
+
+    with Sandbox(SandboxOptions(products=120, seed=7, rate_limit_scale=0.01)) as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def mysql_database() -> Iterator[str]:
+    if not mysql_available():
+        if os.environ.get("REQUIRE_MYSQL") == "1":
+            pytest.fail("REQUIRE_MYSQL=1 but no MySQL/MariaDB answers on 127.0.0.1:3306")
+        pytest.skip("no MySQL/MariaDB on 127.0.0.1:3306")
+    import pymysql
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"create database `{name}`")
+    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
+    try:
+        yield f"mysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    finally:
+        with conn.cursor() as cur:
+            for db in (name, f"{name}_raw_ozon", f"{name}_raw_wb", f"{name}_raw_ozon_staging", f"{name}_raw_wb_staging"):
+                cur.execute(f"drop database if exists `{db}`")
+        conn.close()
+
+
+@pytest.fixture(scope="module", params=["duckdb", "mysql"])
+def server(request: pytest.FixtureRequest, web_sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A synced warehouse of the given backend and an `invsync serve` process on it."""
+    from pipelines.publish import publish
+    from pipelines.runner import run_sync
+
+    folder = tmp_path_factory.mktemp(f"web-{request.param}")
+    if request.param == "duckdb":
+        warehouse_url = f"duckdb:///{folder / 'warehouse.duckdb'}"
+    else:
+        warehouse_url = request.getfixturevalue("mysql_database")
+    settings = settings_for(web_sandbox.env(), warehouse_url)
+    result = run_sync(settings, backoff_base=0.01, after_landing=publish)
+    assert result.clean, result.summary()
+    viewer, operator = new_token(), new_token()
+    env = {**web_sandbox.env(), "WAREHOUSE_URL": warehouse_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
+           "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", **web_env(viewer, operator)}
+    srv = start_server(env, folder / "server.log", request.param, settings, viewer, operator)
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+def inventory_count(settings: Any) -> int:
+    from pipelines.warehouse import warehouse_for
+
+    return int(warehouse_for(settings.warehouse).query("select count(*) as n from inventory_data")[0]["n"])
+
+
+# -- authentication and the read endpoints --------------------------------------------------------
+def test_health_needs_no_token_and_everything_else_does(server: Server) -> None:
+    health = server.get("/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok", "warehouse": "ok"}
+    assert server.get("/api/v1/healthz").status_code == 200
+    for path in PROTECTED_GETS:
+        for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {server.viewer}"},
+                        {"Authorization": f"Bearer {server.viewer}x"}):
+            answer = server.get(path, headers=headers)
+            assert answer.status_code == 401, (path, headers, answer.text)
+            assert answer.headers["WWW-Authenticate"] == "Bearer"
+    assert server.post("/api/v1/syncs", json={}).status_code == 401
+    # The security headers are on every answer.
+    for answer in (health, server.get("/api/v1/status"), server.get("/login")):
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+        assert "'unsafe-inline'" not in answer.headers["Content-Security-Policy"]
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+    spec = server.get("/api/v1/openapi.json").json()
+    for path in ("/api/v1/status", "/api/v1/inventory", "/api/v1/syncs", "/api/v1/syncs/{sync_id}", "/api/v1/healthz"):
+        assert path in spec["paths"], path
+    assert "post" in spec["paths"]["/api/v1/syncs"]
+
+
+def test_status_says_what_the_cli_says(server: Server) -> None:
+    from pipelines.status import collect_status, exit_code
+
+    body = server.get("/api/v1/status", server.viewer).json()
+    expected = collect_status(server.settings)
+    assert body["exit_code"] == exit_code(expected) == 0
+    drop = ("age_hours",)
+    got = [{k: v for k, v in m.items() if k not in drop} for m in body["marketplaces"]]
+    want = [{k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in m.items() if k not in drop}
+            for m in expected]
+    for g, w in zip(got, want):
+        for key in ("last_success_at", "last_attempt_at"):  # ISO 8601 with UTC offset vs str(datetime)
+            assert g[key].replace("T", " ").startswith(w[key][:19]), key
+            g[key] = w[key]
+    assert got == want
+
+
+def test_inventory_filters_pages_and_csv(server: Server, web_sandbox: Any) -> None:
+    total = inventory_count(server.settings)
+    # Keyset pages cover every row exactly once, in key order.
+    seen, after, pages = [], None, 0
+    while True:
+        params = {"limit": 70, **({"after": after} if after else {})}
+        page = server.get("/api/v1/inventory", server.viewer, params=params).json()
+        seen += [(r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in page["items"]]
+        pages += 1
+        after = page["next"]
+        if not after:
+            break
+    assert len(seen) == total == len(set(seen)) and seen == sorted(seen) and pages == -(-total // 70)
+    # Filters.
+    wb = server.get("/api/v1/inventory", server.viewer, params={"marketplace": "wb", "limit": 1000}).json()["items"]
+    assert wb and {r["marketplace"] for r in wb} == {"wb"}
+    fbs = server.get("/api/v1/inventory", server.viewer, params={"stock_type": "FBS", "limit": 1000}).json()["items"]
+    assert fbs and {r["stock_type"] for r in fbs} == {"FBS"}
+    stocked = server.get("/api/v1/inventory", server.viewer, params={"in_stock": "true", "limit": 1000}).json()["items"]
+    assert stocked and all(r["quantity_available"] > 0 for r in stocked) and len(stocked) < total
+    sample = wb[0]
+    by_offer = server.get("/api/v1/inventory", server.viewer, params={"q": sample["offer_id"].lower(), "limit": 1000}).json()["items"]
+    assert sample["sku"] in {r["sku"] for r in by_offer}
+    assert all(sample["offer_id"].lower() in (r["offer_id"] or "").lower() or sample["offer_id"].lower() in r["sku"].lower()
+               for r in by_offer)
+    place = sample["warehouse_name"]
+    by_place = server.get("/api/v1/inventory", server.viewer, params={"warehouse": place[1:-1], "limit": 1000}).json()["items"]
+    assert by_place and all(place[1:-1].lower() in (r["warehouse_name"] or "").lower() for r in by_place)
+    assert server.get("/api/v1/inventory", server.viewer, params={"q": "%", "limit": 5}).json()["items"] == []
+    # CSV on Accept: text/csv, with the next cursor in headers.
+    answer = server.get("/api/v1/inventory", server.viewer, params={"limit": 10}, headers={"Accept": "text/csv"})
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    lines = answer.text.strip().splitlines()
+    assert lines[0].startswith("marketplace,sku,") and len(lines) == 11
+    assert answer.headers["X-Next-Cursor"] and 'rel="next"' in answer.headers["Link"]
+    # Validation: 422, never 500.
+    for params in ({"limit": 0}, {"limit": 5000}, {"marketplace": "amazon"}, {"after": "not-a-cursor"},
+                   {"after": "W1tdXQ"}, {"q": "x" * 65}, {"in_stock": "maybe"}):
+        assert server.get("/api/v1/inventory", server.viewer, params=params).status_code == 422, params
+
+
+def test_a_hostile_filter_value_returns_nothing_and_changes_nothing(server: Server) -> None:
+    before = inventory_count(server.settings)
+    for name in ("q", "warehouse", "stock_type"):
+        answer = server.get("/api/v1/inventory", server.viewer, params={name: HOSTILE})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["items"] == []
+    assert server.get("/api/v1/syncs/1%27%3B%20drop", server.viewer).status_code in (404, 422)
+    assert server.get("/api/v1/syncs", server.viewer, params={"before": HOSTILE}).status_code == 422
+    page = server.get("/stock", server.viewer, params={"q": HOSTILE, "warehouse": HOSTILE})  # the console's table
+    assert page.status_code == 200 and 'id="no-rows"' in page.text
+    assert HOSTILE not in page.text and "&#39;; drop table inventory_data; --" in page.text  # escaped, not markup
+    assert inventory_count(server.settings) == before > 0
+
+
+def test_sync_history_and_one_sync_with_its_checks(server: Server) -> None:
+    page = server.get("/api/v1/syncs", server.viewer).json()
+    rows = page["items"]
+    assert {r["marketplace"] for r in rows} >= {"ozon", "wb"} and all(r["status"] for r in rows)
+    run_id = rows[0]["run_id"]
+    detail = server.get(f"/api/v1/syncs/{run_id}", server.viewer).json()
+    assert detail["id"] == run_id and {m["marketplace"] for m in detail["marketplaces"]} == {"ozon", "wb"}
+    assert detail["status"] in ("success", "partial")
+    assert detail["validation_results"] and {c["marketplace"] for c in detail["validation_results"]} == {"ozon", "wb"}
+    assert all(isinstance(c["success"], bool) for c in detail["validation_results"])
+    assert "counts" in detail["marketplaces"][0]["details"]
+    by_row = server.get(f"/api/v1/syncs/{rows[0]['id']}", server.viewer).json()
+    assert by_row["run_id"] == run_id
+    only_wb = server.get("/api/v1/syncs", server.viewer, params={"marketplace": "wb", "limit": 1}).json()
+    assert [r["marketplace"] for r in only_wb["items"]] == ["wb"]
+    assert server.get(f"/api/v1/syncs/{uuid.uuid4()}", server.viewer).status_code == 404
+    assert server.get("/api/v1/syncs/bad_id!", server.viewer).status_code in (404, 422)
+    assert server.get("/api/v1/syncs", server.viewer, params={"status": "weird"}).status_code == 422
+
+
+def test_a_viewer_may_not_start_a_sync(server: Server) -> None:
+    answer = server.post("/api/v1/syncs", server.viewer, json={"marketplace": "ozon"})
+    assert answer.status_code == 403
+    for body in ({"marketplace": "amazon"}, {"full": "yes please"}, {"unknown": 1},
+                 {"force_publish_reason": "x"}, {"force_publish_reason": "bad\nline"}):
+        assert server.post("/api/v1/syncs", server.operator, json=body).status_code == 422, body
+
+
+# -- the console: login, CSRF ------------------------------------------------------------------
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def console_login(server: Server, token: str) -> requests.Session:
+    browser = requests.Session()
+    page = browser.get(server.url + "/login", timeout=30)
+    answer = browser.post(server.url + "/login", data={"token": token, "csrf_token": csrf_of(page.text), "next": "/"},
+                          allow_redirects=False, timeout=30)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/"
+    return browser
+
+
+def test_console_login_and_csrf(server: Server) -> None:
+    browser = requests.Session()
+    assert browser.get(server.url + "/", allow_redirects=False, timeout=30).headers["Location"].startswith("/login")
+    page = browser.get(server.url + "/login", timeout=30)
+    cookie = page.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    token_field = csrf_of(page.text)
+    # Login without / with a forged CSRF token: 403; a wrong token: 401.
+    for data in ({"token": server.operator}, {"token": server.operator, "csrf_token": "forged"}):
+        assert browser.post(server.url + "/login", data=data, allow_redirects=False, timeout=30).status_code == 403
+    wrong = browser.post(server.url + "/login", data={"token": "nope", "csrf_token": token_field}, timeout=30)
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    # Another visitor's CSRF token does not fit this session.
+    stranger = csrf_of(requests.get(server.url + "/login", timeout=30).text)
+    assert browser.post(server.url + "/login", data={"token": server.operator, "csrf_token": stranger},
+                        allow_redirects=False, timeout=30).status_code == 403
+    # An open redirect after login is not possible.
+    answer = browser.post(server.url + "/login", data={"token": server.operator, "csrf_token": token_field,
+                                                       "next": "//evil.example/"}, allow_redirects=False, timeout=30)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/"
+    dashboard = browser.get(server.url + "/", timeout=30)
+    assert dashboard.status_code == 200 and 'id="sync-now"' in dashboard.text
+    assert server.operator not in dashboard.text and server.operator not in str(browser.cookies.get_dict())
+    fresh = csrf_of(dashboard.text)
+    assert fresh != token_field  # logging in rotates the session and its CSRF token
+    # "Sync now" without, with a forged, and with the pre-login CSRF token: 403, nothing started.
+    for data in ({"mode": "incremental"}, {"mode": "incremental", "csrf_token": "forged"},
+                 {"mode": "incremental", "csrf_token": token_field}):
+        assert browser.post(server.url + "/sync", data=data, allow_redirects=False, timeout=30).status_code == 403
+    # The API through the session cookie: reads work, a POST needs the CSRF header.
+    assert browser.get(server.url + "/api/v1/status", timeout=30).status_code == 200
+    assert browser.post(server.url + "/api/v1/syncs", json={"marketplace": "ozon"}, timeout=30).status_code == 403
+    assert browser.post(server.url + "/api/v1/syncs", json={"marketplace": "ozon"}, timeout=30,
+                        headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert server.get("/api/v1/syncs", server.viewer).json()["launches"] == []
+    # A tampered cookie is no session at all.
+    value = browser.cookies.get("invsync_session")
+    forged = requests.get(server.url + "/api/v1/status", cookies={"invsync_session": value[:-3] + "AAA"}, timeout=30)
+    assert forged.status_code == 401
+    # Pages of a viewer: no sync buttons; posting anyway is refused.
+    viewer = console_login(server, server.viewer)
+    page = viewer.get(server.url + "/", timeout=30).text
+    assert 'id="sync-now"' not in page
+    assert viewer.post(server.url + "/sync", data={"mode": "incremental", "csrf_token": csrf_of(page)},
+                       allow_redirects=False, timeout=30).status_code == 403
+    for path in ("/stock?marketplace=wb&in_stock=1", "/syncs", "/chart.png"):
+        answer = viewer.get(server.url + path, timeout=30)
+        assert answer.status_code == 200, (path, answer.text[:300])
+    assert viewer.get(server.url + "/chart.png", timeout=30).content[:8] == b"\x89PNG\r\n\x1a\n"
+    # Logging out needs the CSRF token too.
+    assert viewer.post(server.url + "/logout", data={}, allow_redirects=False, timeout=30).status_code == 403
+    assert viewer.post(server.url + "/logout", data={"csrf_token": csrf_of(page)}, allow_redirects=False,
+                       timeout=30).status_code == 303
+    assert viewer.get(server.url + "/", allow_redirects=False, timeout=30).status_code == 303
+
+
+# -- starting a sync -------------------------------------------------------------------------
+def test_post_syncs_starts_one_sync_at_a_time(server: Server) -> None:
+    started = server.post("/api/v1/syncs", server.operator, json={"marketplace": "all"})
+    assert started.status_code == 202, started.text
+    sync_id = started.json()["id"]
+    assert started.headers["Location"].endswith(sync_id)
+    second = server.post("/api/v1/syncs", server.operator, json={"marketplace": "ozon", "full": True})
+    assert second.status_code == 409, second.text
+    done = server.wait_for_sync(sync_id)
+    assert done["status"] == "success", json.dumps(done, indent=1)[:3000]
+    assert done["launch"]["exit_code"] == 0 and done["launch"]["started_by"] == "ops"
+    assert {m["marketplace"] for m in done["marketplaces"]} == {"ozon", "wb"} and done["validation_results"]
+    by_run = server.get(f"/api/v1/syncs/{done['run_id']}", server.viewer).json()
+    assert by_run["launch"]["id"] == sync_id
+    history = server.get("/api/v1/syncs", server.viewer, params={"limit": 2}).json()["items"]
+    assert {r["run_id"] for r in history} == {done["run_id"]}
+
+
+def test_no_token_ever_reaches_the_log(server: Server) -> None:
+    """Runs last for its server: everything above was logged by then."""
+    log = server.log_path.read_text(errors="replace")
+    assert "GET /api/v1/inventory" in log and "started by ops" in log  # the log was captured
+    for secret in (server.viewer, server.operator, hash_token(server.viewer), hash_token(server.operator)):
+        assert secret not in log
+    assert "INVSYNC_SESSION_SECRET" not in log
+
+
+# -- Dagster as the launcher ------------------------------------------------------------------
+class DagsterStub(BaseHTTPRequestHandler):
+    """Answers the three GraphQL operations the launcher sends, and records them."""
+
+    calls: list[dict[str, Any]] = []
+    active: list[dict[str, str]] = []
+    run_status = "STARTED"
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls.append(body)
+        query = body["query"]
+        if "launchRun" in query:
+            data = {"launchRun": {"__typename": "LaunchRunSuccess", "run": {"runId": f"dagster-run-{len(self.calls)}",
+                                                                            "status": "QUEUED"}}}
+        elif "runsOrError" in query:
+            data = {"runsOrError": {"__typename": "Runs", "results": list(type(self).active)}}
+        else:
+            data = {"runOrError": {"__typename": "Run", "runId": body["variables"]["runId"], "jobName": "sync_ozon",
+                                   "status": type(self).run_status}}
+        payload = json.dumps({"data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_dagster_graphql_documents_match_dagsters_schema() -> None:
+    from dagster_graphql.schema import create_schema
+    from graphql import parse, validate
+
+    from orchestration import common
+    from pipelines.web import launcher
+
+    schema = create_schema().graphql_schema
+    for document in (launcher.LAUNCH_MUTATION, launcher.RUNS_QUERY, launcher.RUN_QUERY):
+        assert validate(schema, parse(document)) == []
+    assert (launcher.TAG_FULL, launcher.TAG_FORCE_PUBLISH) == (common.TAG_FULL, common.TAG_FORCE_PUBLISH)
+    from orchestration.jobs import SYNC_JOBS
+
+    assert set(launcher.DAGSTER_SYNC_JOBS) == set(SYNC_JOBS)
+
+
+def test_with_dagster_post_syncs_launches_a_dagster_run(tmp_path: Path) -> None:
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), DagsterStub)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    DagsterStub.calls, DagsterStub.active, DagsterStub.run_status = [], [], "STARTED"
+    viewer, operator = new_token(), new_token()
+    env = {"WAREHOUSE_URL": f"duckdb:///{tmp_path / 'empty.duckdb'}", **web_env(viewer, operator),
+           "INVSYNC_SYNC_MIN_INTERVAL": "600", "DAGSTER_GRAPHQL_URL": f"http://127.0.0.1:{stub.server_port}/graphql"}
+    srv = start_server(env, tmp_path / "server.log", "duckdb", viewer=viewer, operator=operator)
+    try:
+        answer = srv.post("/api/v1/syncs", operator, json={"marketplace": "ozon", "full": True,
+                                                           "force_publish_reason": "counted by hand"})
+        assert answer.status_code == 202, answer.text
+        run_id = answer.json()["id"]
+        assert answer.json()["run_id"] == run_id and answer.json()["via"] == "dagster"
+        launch = next(c for c in DagsterStub.calls if "launchRun" in c["query"])["variables"]["executionParams"]
+        assert launch["selector"] == {"repositoryLocationName": "invsync", "repositoryName": "__repository__",
+                                      "jobName": "sync_ozon"}
+        tags = {t["key"]: t["value"] for t in launch["executionMetadata"]["tags"]}
+        assert tags["invsync/full"] == "true" and tags["invsync/force-publish"] == "ops via web: counted by hand"
+        # While the run is active: its state comes from Dagster, and another start is refused.
+        assert srv.get(f"/api/v1/syncs/{run_id}", viewer).json()["status"] == "running"
+        assert srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"}).status_code == 409
+        DagsterStub.run_status = "SUCCESS"
+        body = srv.get(f"/api/v1/syncs/{run_id}", viewer).json()
+        assert body["launch"]["state"] == "finished" and body["launch"]["dagster_status"] == "SUCCESS"
+        # A run started elsewhere (a schedule) also means 409.
+        DagsterStub.active = [{"runId": "scheduled-1", "jobName": "sync_wb", "status": "STARTED"}]
+        conflict = srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"})
+        assert conflict.status_code == 409 and "scheduled-1" in conflict.text
+        DagsterStub.active = []
+        # Both marketplaces incrementally: the full_resync job with its full tag turned off.
+        assert srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"}).status_code == 202
+        # The same marketplace again within INVSYNC_SYNC_MIN_INTERVAL: 429 with Retry-After.
+        again = srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"})
+        assert again.status_code == 429 and 0 < int(again.headers["Retry-After"]) <= 600
+        assert srv.post("/api/v1/syncs", operator, json={"marketplace": "all"}).status_code == 429
+    finally:
+        stop_server(srv)
+        stub.shutdown()
+
+
+def test_dagster_job_for_each_request() -> None:
+    from pipelines.web.launcher import dagster_job
+
+    assert dagster_job("all", False, None, "ops") == ("full_resync", {"invsync/started-by": "ops", "invsync/full": "false"})
+    assert dagster_job("all", True, None, "ops")[1]["invsync/full"] == "true"
+    assert dagster_job("wb", False, None, "ops") == ("sync_wb", {"invsync/started-by": "ops"})
+
+
+# -- settings and the command line --------------------------------------------------------------
+def test_tokens_are_configured_as_hashes_only() -> None:
+    digest = hash_token("t0ken")
+    tokens = parse_api_tokens(f"viewer:{digest}, anna:operator:{hash_token('other').upper()},")
+    assert [(t.role, t.label) for t in tokens] == [("viewer", f"viewer-{digest[:8]}"), ("operator", "anna")]
+    assert digest not in repr(tokens)
+    for raw, message in ((f"admin:{digest}", "role must be"), ("viewer:t0ken", "not a SHA-256"),
+                         (f"viewer:{digest},operator:{digest}", "repeats"), ("a:b:c:d", "is not")):
+        with pytest.raises(ConfigError, match=message) as error:
+            parse_api_tokens(raw)
+        assert "t0ken" not in str(error.value)
+    with pytest.raises(ConfigError, match="at least 32"):
+        load_settings({"INVSYNC_SESSION_SECRET": "short"})
+    settings = load_settings({"INVSYNC_SESSION_SECRET": "x" * 40})
+    assert settings.mask("secret " + "x" * 40) == "secret ***"
+
+
+def test_serve_refuses_to_start_without_tokens_or_secret(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INVSYNC_")}
+    base.update(PYTHONPATH=str(PROJECT_ROOT), WAREHOUSE_URL=f"duckdb:///{tmp_path / 'w.duckdb'}")
+    cases = [({}, "needs at least one API token"),
+             ({"INVSYNC_API_TOKENS": f"viewer:{hash_token('a')}"}, "INVSYNC_SESSION_SECRET is not set")]
+    for extra, message in cases:
+        run = subprocess.run([sys.executable, "-m", "pipelines.cli", "serve", "--port", str(free_port())],
+                             env={**base, **extra}, capture_output=True, text=True, timeout=60, cwd=str(PROJECT_ROOT))
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+    hashed = subprocess.run([sys.executable, "-m", "pipelines.cli", "serve", "--hash-token"], input="abc\n",
+                            env=base, capture_output=True, text=True, timeout=60, cwd=str(PROJECT_ROOT))
+    assert hashed.stdout.strip() == hash_token("abc")
+    made = subprocess.run([sys.executable, "-m", "pipelines.cli", "serve", "--new-token", "operator"],
+                          env=base, capture_output=True, text=True, timeout=60, cwd=str(PROJECT_ROOT))
+    token = re.search(r"token .*: (\S+)", made.stdout).group(1)
+    assert f"operator:{hash_token(token)}" in made.stdout
