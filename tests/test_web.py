@@ -528,3 +528,146 @@ def test_serve_refuses_to_start_without_tokens_or_secret(tmp_path: Path) -> None
                           env=base, capture_output=True, text=True, timeout=60, cwd=str(PROJECT_ROOT))
     token = re.search(r"token .*: (\S+)", made.stdout).group(1)
     assert f"operator:{hash_token(token)}" in made.stdout
+
+
+# -- the console in a real browser -----------------------------------------------------------------
+class Chromium:
+    """Headless Debian Chromium driven over the DevTools protocol (one page, a websocket)."""
+
+    def __init__(self, executable: str, profile: Path) -> None:
+        from websockets.sync.client import connect
+
+        self.process = subprocess.Popen(
+            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", f"--user-data-dir={profile}",
+             "--window-size=1280,1600", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None:
+            line = self.process.stderr.readline()
+            found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+            if found:
+                port = int(found.group(1))
+            elif not line and self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("chromium did not start its DevTools endpoint")
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()  # keep draining
+        pages = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        page = next(t for t in pages if t["type"] == "page")
+        self._connection = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.ws = self._connection.__enter__()
+        self.next_id = 0
+        self.problems: list[str] = []  # console errors, CSP violations, uncaught exceptions
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+        self.call("Log.enable")
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=60))
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise AssertionError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self._event(message)
+
+    def _event(self, message: dict[str, Any]) -> None:
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            self.problems.append(str(params.get("exceptionDetails", {}).get("text")))
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            self.problems.append(params["entry"].get("text", ""))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            self.problems.append(str(params.get("args")))
+
+    def js(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def act(self, expression: str) -> None:
+        """Run something that loads another page: `wait` then waits for the new page."""
+        self.js("window.__left = true")
+        self.js(expression + "; true")
+
+    def wait(self, expression: str, timeout: float = 30) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.js(f"document.readyState === 'complete' && !window.__left && ({expression})")
+            except AssertionError:  # the page is being replaced
+                value = None
+            if value:
+                return value
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for {expression}; page: {self.js('location.href')}\n"
+                             + str(self.js("document.body ? document.body.innerText.slice(0, 2000) : ''")))
+
+    def goto(self, url: str) -> None:
+        self.js("window.__left = true")
+        self.call("Page.navigate", url=url)
+        self.wait("true")
+
+    def close(self) -> None:
+        try:
+            self._connection.__exit__(None, None, None)
+        finally:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def test_console_in_headless_chromium(server: Server, tmp_path: Path) -> None:
+    if server.backend != "duckdb":
+        pytest.skip("the browser test runs once, on DuckDB")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        if os.environ.get("REQUIRE_CHROMIUM") == "1":
+            pytest.fail("REQUIRE_CHROMIUM=1 but chromium is not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    browser = Chromium(executable, tmp_path / "profile")
+    try:
+        # Log in with the operator token.
+        browser.goto(server.url + "/")
+        browser.wait("location.pathname === '/login' && !!document.getElementById('token')")
+        browser.act(f"document.getElementById('token').value = {json.dumps(server.operator)}; "
+                    "document.getElementById('login-button').click()")
+        browser.wait("location.pathname === '/' && !!document.getElementById('freshness')")
+        assert browser.js("document.querySelectorAll('#freshness .card').length") == 2
+        assert browser.js("document.querySelector('#chart img').naturalWidth") > 100  # the chart loaded
+        # Filter the stock table: Wildberries, in stock only.
+        browser.goto(server.url + "/stock")
+        total = browser.js("document.querySelectorAll('#stock-table tbody tr').length")
+        browser.act("document.getElementById('f-marketplace').value = 'wb'; "
+                    "document.getElementById('f-in-stock').checked = true; "
+                    "document.getElementById('apply-filters').click()")
+        browser.wait("location.search.includes('marketplace=wb')")
+        markets = browser.js("[...document.querySelectorAll('#stock-table tbody tr')].map(r => r.dataset.marketplace)")
+        assert markets and set(markets) == {"wb"} and len(markets) <= total
+        available = browser.js("[...document.querySelectorAll('#stock-table tbody tr td:nth-child(9)')]"
+                               ".map(td => Number(td.textContent))")
+        assert all(units > 0 for units in available)
+        # "Sync now": the sync's page follows it until it ends.
+        browser.goto(server.url + "/")
+        browser.act("document.getElementById('sync-now').click()")
+        browser.wait("location.pathname.startsWith('/syncs/') && !!document.getElementById('sync-state')")
+        launch_id = browser.js("document.getElementById('sync-state').dataset.syncId")
+        status = browser.wait("['success', 'partial', 'failed'].includes(document.getElementById('sync-state')"
+                              "?.dataset.status) && document.getElementById('sync-state').dataset.status", timeout=240)
+        assert status == "success", browser.js("document.body.innerText")
+        run_id = server.get(f"/api/v1/syncs/{launch_id}", server.viewer).json()["run_id"]
+        # The history shows the new sync's rows as success.
+        browser.goto(server.url + "/syncs")
+        rows = browser.js(f"[...document.querySelectorAll('#sync-history tr[data-run-id=\"{run_id}\"]')]"
+                          ".map(r => r.dataset.status)")
+        assert rows == ["success", "success"]
+        assert browser.problems == []  # no script errors, no CSP violations
+    finally:
+        browser.close()
