@@ -10,7 +10,9 @@ What it does, each measurement in a fresh child process (so peak memory is that 
 3. the baseline: DuckDB bulk-loading the same raw API pages from JSON files (`read_json` into
    tables, then one SQL upsert into a mart table) — the floor we compare against;
 4. the legacy approach for contrast: row-by-row `INSERT ... ON DUPLICATE KEY UPDATE` into
-   MariaDB, timed on a sample and extrapolated to all rows (said so in the table).
+   MariaDB, timed on a sample and extrapolated to all rows (said so in the table);
+5. `invsync serve` on the synced warehouse: the latency of `GET /api/v1/inventory` for the
+   first page, a deep page (a keyset cursor 90% into the table) and a filtered page, over HTTP.
 The sandbox runs in its own process with rate limits off (we measure our code). API requests
 per 1,000 products are reported separately: against the real APIs the rate limits are the bound.
 Results are printed and written to benchmarks/results.md.
@@ -266,6 +268,63 @@ def child_legacy(warehouse: str, sample: int) -> dict[str, Any]:
             "peak_rss_mb": peak_rss_mb()}
 
 
+def child_api(warehouse: str, samples: int = 30) -> dict[str, Any]:
+    """Latency of GET /api/v1/inventory over real HTTP against `invsync serve` on the warehouse."""
+    import statistics
+
+    import duckdb
+    import requests
+
+    from pipelines.web.reads import KEY_COLUMNS, encode_cursor
+    from pipelines.web.security import hash_token, new_token
+
+    with duckdb.connect(warehouse, read_only=True) as conn:
+        rows = conn.execute("select count(*) from inventory_data").fetchone()[0]
+        key = conn.execute(f"select {', '.join(KEY_COLUMNS)} from inventory_data order by {', '.join(KEY_COLUMNS)} "
+                           "limit 1 offset ?", [int(rows * 0.9)]).fetchone()
+    deep = encode_cursor(dict(zip(KEY_COLUMNS, key)))
+    token, port = new_token(), free_port()
+    env = {**os.environ, "WAREHOUSE_URL": f"duckdb:///{Path(warehouse).resolve()}",
+           "INVSYNC_API_TOKENS": f"viewer:{hash_token(token)}", "INVSYNC_SESSION_SECRET": "b" * 48}
+    server = subprocess.Popen([PY, "-m", "pipelines.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                requests.get(base + "/healthz", timeout=2)
+                break
+            except requests.RequestException:
+                if time.time() > deadline:
+                    raise SystemExit("invsync serve did not start")
+                time.sleep(0.2)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        cases = {
+            "first page (100 rows)": {"limit": 100},
+            "deep page (100 rows, 90% in)": {"limit": 100, "after": deep},
+            "filtered: wb, in stock (100 rows)": {"limit": 100, "marketplace": "wb", "in_stock": "true"},
+            "first page (1000 rows)": {"limit": 1000},
+        }
+        latency = {}
+        for name, params in cases.items():
+            session.get(base + "/api/v1/inventory", params=params).raise_for_status()  # warm
+            times = []
+            for _ in range(samples):
+                t = time.perf_counter()
+                answer = session.get(base + "/api/v1/inventory", params=params)
+                times.append((time.perf_counter() - t) * 1000)
+                answer.raise_for_status()
+            times.sort()
+            latency[name] = {"median_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))],
+                             "items": len(answer.json()["items"])}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"rows": rows, "samples": samples, "latency": latency}
+
+
 # -- the parent: orchestrate, print, write results.md -----------------------------------------
 def run_child(*args: str) -> dict[str, Any]:
     out = subprocess.run([PY, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT)
@@ -300,6 +359,8 @@ def main() -> None:
         kind, *rest = args.child
         if kind == "sync":
             result = child_sync(rest[0], rest[1], full=rest[2] == "full")
+        elif kind == "api":
+            result = child_api(rest[0])
         elif kind == "baseline":
             result = child_baseline(rest[0], Path(rest[1]))
         else:
@@ -329,6 +390,8 @@ def main() -> None:
         requests.post(url + "/sandbox/tick", json={"steps": 1})
         incremental = run_child("sync", url, warehouse, "incremental")
         print("incremental sync:", {k: round(v, 2) for k, v in incremental["phases"].items()})
+        api = run_child("api", warehouse)
+        print("GET /api/v1/inventory:", {k: round(v["median_ms"], 1) for k, v in api["latency"].items()})
         baseline = run_child("baseline", url, str(workdir))
         print("baseline:", {k: round(v, 2) for k, v in baseline["phases"].items()})
         legacy = None if args.skip_legacy else run_child("legacy", warehouse, str(args.legacy_sample))
@@ -339,13 +402,14 @@ def main() -> None:
         sandbox.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    report = render(args.products, stock_rows, full, incremental, baseline, legacy)
+    report = render(args.products, stock_rows, full, incremental, baseline, legacy, api)
     print(report)
     Path(args.output).write_text(report, encoding="utf-8")
     print(f"written to {args.output}")
 
 
-def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, legacy: dict | None) -> str:
+def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, legacy: dict | None,
+           api: dict | None = None) -> str:
     floor = base["phases"]["total"]
     lines = [
         "# Benchmark results", "",
@@ -371,6 +435,13 @@ def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, l
     for marketplace, count in incr["requests"].items():
         lines.append(f"- incremental sync, {marketplace}: {count} requests → {1000 * count / products:.1f} per 1,000 products")
     lines += method_bounds(products, full, incr)
+    if api:
+        lines += ["", f"`invsync serve`: `GET /api/v1/inventory` over HTTP on loopback, {api['rows']:,} rows in "
+                      f"`inventory_data` (DuckDB, read-only), {api['samples']} requests each; pages are keyset "
+                      "pages (the deep one starts 90% into the table):", "",
+                  "| request | median (ms) | p95 (ms) | rows |", "| --- | ---: | ---: | ---: |"]
+        for name, r in api["latency"].items():
+            lines.append(f"| {name} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['items']} |")
     lines += ["", "Targets: full sync < 60 s and < 1.5 GB; incremental < 15 s; full sync within 4x the baseline.", ""]
     return "\n".join(lines)
 

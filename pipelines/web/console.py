@@ -111,8 +111,9 @@ def dashboard(request: Request) -> Response:
     active = ctx.launcher.active()
     status, history, busy = None, [], None
     try:
-        status = reads.status(ctx.settings, ctx.wh)
-        history = reads.syncs(ctx.wh, limit=10)["items"]
+        with ctx.wh.session():
+            status = reads.status(ctx.settings, ctx.wh)
+            history = reads.syncs(ctx.wh, limit=10)["items"]
     except reads.WarehouseBusy as exc:
         busy = str(exc)
     return render(request, "dashboard.html", principal=principal, status=status, history=history, busy=busy,
@@ -125,13 +126,15 @@ def chart(request: Request) -> Response:
     if _viewer(request) is None:
         raise HTTPException(401, "log in first")
     ctx = web_context(request)
-    version = reads.data_version(ctx.wh)
+    with ctx.wh.session():
+        version = reads.data_version(ctx.wh)
+        places = reads.stock_places(ctx.wh) if ctx.chart_cache.get("version") != version else None
     with ctx.chart_lock:
-        if ctx.chart_cache.get("version") != version:
+        if places is not None and ctx.chart_cache.get("version") != version:
             from pipelines.report import Report, stock_chart
             from datetime import datetime, timezone
 
-            report = Report(datetime.now(timezone.utc), 0, [], stock=reads.stock_places(ctx.wh))
+            report = Report(datetime.now(timezone.utc), 0, [], stock=places)
             uri = stock_chart(report)
             ctx.chart_cache = {"version": version, "png": png_from_data_uri(uri) if uri else None}
         png = ctx.chart_cache["png"]
@@ -160,12 +163,13 @@ def stock(
     filters = {"marketplace": marketplace or "", "stock_type": stock_type or "", "warehouse": warehouse or "",
                "q": q or "", "in_stock": bool(in_stock), "limit": limit}
     try:
-        page = reads.inventory(ctx.wh, marketplace=marketplace or None, stock_type=stock_type or None,
-                               warehouse=warehouse or None, q=q or None, in_stock=bool(in_stock), after=after or None,
-                               limit=limit)
+        with ctx.wh.session():
+            page = reads.inventory(ctx.wh, marketplace=marketplace or None, stock_type=stock_type or None,
+                                   warehouse=warehouse or None, q=q or None, in_stock=bool(in_stock),
+                                   after=after or None, limit=limit)
+            facets = reads.facets(ctx.wh)
     except reads.BadCursor as exc:
         raise HTTPException(422, str(exc)) from None
-    facets = reads.facets(ctx.wh)
     next_url = None
     if page["next"]:
         params = {k: v for k, v in filters.items() if v not in ("", False)}

@@ -9,11 +9,13 @@ text put into SQL is chosen from fixed lists in this module.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import threading
 import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pipelines.config import Settings, WarehouseTarget
 from pipelines.status import (
@@ -36,6 +38,7 @@ class ReadOnlyWarehouse(Warehouse):
     def __init__(self, target: WarehouseTarget, retry_seconds: float = 5.0,
                  writer_active: Callable[[], bool] = lambda: False) -> None:
         super().__init__(target)
+        self._local = threading.local()
         self.retry_seconds = retry_seconds
         # True while a sync this server started writes the DuckDB file: a read then would take
         # the file's lock from under that sync, so it answers "busy" without touching the file.
@@ -66,6 +69,34 @@ class ReadOnlyWarehouse(Warehouse):
                     raise WarehouseBusy("a sync is writing the DuckDB warehouse; try again in a few seconds") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """Inside `session()`: the session's connection (left open); otherwise a connection of its own."""
+        shared = getattr(self._local, "conn", None)
+        if shared is not None:
+            yield shared
+            return
+        with super().connection() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Every read in this block (this thread) shares one connection and one snapshot.
+
+        Opening DuckDB costs more than a small query, and a request makes several; the file is
+        still held only for the request, never between requests (a sync must be able to take it).
+        """
+        missing = self.target.is_duckdb and self.target.path is not None and not self.target.path.exists()
+        if getattr(self._local, "conn", None) is not None or missing:  # nested, or nothing to open yet
+            yield
+            return
+        with super().connection() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
         if self.target.is_duckdb and self.target.path is not None and not self.target.path.exists():
@@ -103,8 +134,17 @@ def _json_field(value: Any, default: Any) -> Any:
 
 
 # -- status --------------------------------------------------------------------------------------
+def one_connection(wh: Warehouse) -> Any:
+    return wh.session() if isinstance(wh, ReadOnlyWarehouse) else contextlib.nullcontext()
+
+
 def status(settings: Settings, wh: Warehouse, now: datetime | None = None) -> dict[str, Any]:
     """What `invsync status --json` prints, read through `wh` (collect_status's steps)."""
+    with one_connection(wh):
+        return _status(settings, wh, now)
+
+
+def _status(settings: Settings, wh: Warehouse, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(timezone.utc)
     wanted = [("ozon", settings.ozon_enabled), ("wb", settings.wb_enabled)]
     try:
@@ -158,6 +198,12 @@ def inventory(
     q: str | None = None, in_stock: bool = False, after: str | None = None, limit: int = 100,
 ) -> dict[str, Any]:
     """One page of `inventory_data` in key order, and the cursor of the next page (None at the end)."""
+    with one_connection(wh):
+        return _inventory(wh, marketplace, stock_type, warehouse, q, in_stock, after, limit)
+
+
+def _inventory(wh: Warehouse, marketplace: str | None, stock_type: str | None, warehouse: str | None,
+               q: str | None, in_stock: bool, after: str | None, limit: int) -> dict[str, Any]:
     if not wh.table_exists("inventory_data"):
         return {"items": [], "next": None, "limit": limit}
     present = wh.columns("inventory_data")
@@ -224,6 +270,12 @@ def _sync_row(row: dict[str, Any], with_details: bool = False) -> dict[str, Any]
 def syncs(wh: Warehouse, *, marketplace: str | None = None, status: str | None = None,
           before: int | None = None, limit: int = 50) -> dict[str, Any]:
     """The sync history, newest first (one row per marketplace per sync), keyset-paged by id."""
+    with one_connection(wh):
+        return _syncs(wh, marketplace, status, before, limit)
+
+
+def _syncs(wh: Warehouse, marketplace: str | None, status: str | None, before: int | None,
+           limit: int) -> dict[str, Any]:
     if not wh.table_exists("sync_logs"):
         return {"items": [], "next_before": None, "limit": limit}
     check_sync_log_layout(wh)
@@ -248,6 +300,11 @@ def syncs(wh: Warehouse, *, marketplace: str | None = None, status: str | None =
 
 def sync_run(wh: Warehouse, sync_id: str) -> dict[str, Any] | None:
     """One sync (all its marketplaces' rows) by run id or by a row's numeric id, with its checks."""
+    with one_connection(wh):
+        return _sync_run(wh, sync_id)
+
+
+def _sync_run(wh: Warehouse, sync_id: str) -> dict[str, Any] | None:
     if not wh.table_exists("sync_logs"):
         return None
     check_sync_log_layout(wh)
