@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
-from pipelines.pages import chunks, rows_to_table
+from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,17 @@ SELLER_WAREHOUSES_LIMIT = 200
 # Minimum seconds between calls, per endpoint group (scaled by INVSYNC_RATE_LIMIT_SCALE).
 # Ozon allows 50 rps per Client-Id overall; analytics reads get 429 above about 2 rps.
 PACING = {"default": 1 / 40, "analytics": 1.0}
+
+# The quantities staging reads, per answer: checked at the edge (`pages.check_quantities`), so
+# a bad value rejects its row (`_invalid_reason`) instead of breaking the load or being rounded.
+STOCK_QUANTITIES = ("present", "reserved")
+ANALYTICS_QUANTITIES = ("available_stock_count",)
+
+
+def stock_table(rows: list[dict[str, Any]], quantities: tuple[str, ...] = STOCK_QUANTITIES) -> pa.Table:
+    """A page of stock rows with its quantities checked and typed int64."""
+    return rows_to_table(check_quantities(rows, quantities), integers=quantities)
+
 
 # Method names as recorded in the `sync_logs` counts (and `fbs_stocks.method`).
 FBO_METHOD, FBO_FALLBACK = "stocks_by_warehouse_fbo", "analytics_stocks"
@@ -189,8 +200,8 @@ def flatten_stock_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         stocks = item.get("stocks") or []
         if not stocks:
             rows.append(outer)
-        for stock in stocks:
-            rows.append({**outer, **stock})
+        # Each stock element's quantities are checked; a product without stock has none to check.
+        rows.extend(check_quantities([{**outer, **stock} for stock in stocks], STOCK_QUANTITIES))
     return rows
 
 
@@ -234,7 +245,7 @@ def ozon_source(
             counts["total_items"] = total
             rows = flatten_stock_items(items)
             rows_seen += len(rows)
-            yield rows_to_table(rows)
+            yield rows_to_table(rows, integers=STOCK_QUANTITIES)
         counts["product_stock_rows"] = rows_seen
 
     # v4 pages reach the transformers below in parallel worker threads: the method each need
@@ -251,7 +262,7 @@ def ozon_source(
             # partial answer would pass for a complete one and zero the rest.
             raise ValueError(f"Ozon /v1/analytics/stocks answered no rows for {len(skus)} FBO SKUs")
         if answered:
-            yield dlt.mark.with_table_name(rows_to_table(answered), "analytics_stocks")
+            yield dlt.mark.with_table_name(stock_table(answered, ANALYTICS_QUANTITIES), "analytics_stocks")
 
     @dlt.transformer(name="fbo_stocks", data_from=product_stocks, write_disposition="replace", parallelized=True)
     def fbo_stocks(page: pa.Table) -> Iterator[Any]:
@@ -269,7 +280,7 @@ def ozon_source(
             tables: list[pa.Table] = []
             try:
                 for batch in chunks(skus, IDS_PER_CALL):
-                    tables.extend(rows_to_table(rows) for rows in api.fbo_stocks(batch))
+                    tables.extend(stock_table(rows) for rows in api.fbo_stocks(batch))
             except EndpointGone as gone:
                 with fbo_lock:
                     first = counts.get("fbo_method") != FBO_FALLBACK
@@ -323,7 +334,7 @@ def ozon_source(
                 try:
                     for warehouse in seller_warehouses:
                         for rows in api.warehouse_stocks(warehouse.get("warehouse_id")):
-                            tables.append(rows_to_table([{**r, "method": FBS_METHOD} for r in rows]))
+                            tables.append(stock_table([{**r, "method": FBS_METHOD} for r in rows]))
                     counts["fbs_method"] = FBS_METHOD
                 except EndpointGone as gone:
                     counts["fbs_method"] = FBS_FALLBACK
@@ -336,7 +347,7 @@ def ozon_source(
         if by_sku:
             for batch in chunks(skus_of_type(page, ("fbs", "rfbs")), IDS_PER_CALL):
                 for rows in api.fbs_stocks_by_sku(batch):
-                    yield dlt.mark.with_table_name(rows_to_table([{**r, "method": FBS_FALLBACK} for r in rows]), "fbs_stocks")
+                    yield dlt.mark.with_table_name(stock_table([{**r, "method": FBS_FALLBACK} for r in rows]), "fbs_stocks")
 
     @dlt.resource(name="products", write_disposition="replace", parallelized=True)
     def products() -> Iterator[pa.Table]:

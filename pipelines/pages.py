@@ -5,11 +5,22 @@ row-by-row normalizer, which is what makes a million stock rows land in seconds.
 are the union of the keys of every row (so a field the API starts sending lands as a new
 column, even if only some rows carry it), nested values become JSON text (portable to MySQL),
 and every row gets `_fetched_at`.
+
+Quantities are checked at the edge (`check_quantities`): a stock count must be a whole number
+that fits a signed 64-bit column. One that is not (text such as "12 pcs" or "many", empty
+text, null, missing, a fraction such as 3.7, a number beyond 64 bits, true/false) is never
+rounded, truncated or coerced: the row lands with that column null and the reason, with the
+value as the API sent it, in `_invalid_reason`; staging rejects the row. So one bad value can
+neither break the load (the column keeps its integer type on every page) nor publish a wrong
+number. Lossless forms are read as the number they are: 12.0, and the decimal text "12"
+(how protobuf's JSON mapping sends 64-bit integers).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -17,10 +28,72 @@ import orjson
 import pyarrow as pa
 
 FETCHED_AT = "_fetched_at"
+INVALID_REASON = "_invalid_reason"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_MISSING = object()
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _shown(value: Any) -> str:
+    """The value as the API sent it, short enough for a reason."""
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def clean_quantity(value: Any) -> tuple[int | None, str | None]:
+    """(the integer, None), or (None, what is wrong with the value)."""
+    if value is _MISSING:
+        return None, "missing"
+    if value is None:
+        return None, "null"
+    if isinstance(value, bool):
+        return None, f"not a number ({_shown(value)})"
+    number: int
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None, f"not a whole number ({_shown(value)})"
+        if not INT64_MIN <= value <= INT64_MAX:
+            return None, f"out of the 64-bit range ({_shown(value)})"
+        number = int(value)
+    elif isinstance(value, str):
+        if value == "":
+            return None, "empty text"
+        if not _DECIMAL.fullmatch(value):
+            return None, f"text, not a number ({_shown(value)})"
+        number = int(value)
+    else:
+        return None, f"not a number ({_shown(value)})"
+    if not INT64_MIN <= number <= INT64_MAX:
+        return None, f"out of the 64-bit range ({_shown(value)})"
+    return number, None
+
+
+def check_quantities(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Check the quantity `fields` of every row in place (see the module docstring).
+
+    A bad value becomes null and the row gets `_invalid_reason`, e.g.
+    `present: text, not a number ("12 pcs"); reserved: missing`. Negative numbers pass:
+    staging rejects them with their own reason.
+    """
+    for row in rows:
+        problems = None
+        for name in fields:
+            value = row.get(name, _MISSING)
+            if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+                continue  # the common case, kept fast
+            number, problem = clean_quantity(value)
+            row[name] = number
+            if problem:
+                problems = (problems or []) + [f"{name}: {problem}"]
+        if problems:
+            row[INVALID_REASON] = "invalid quantity: " + "; ".join(problems)
+    return rows
 
 
 def _json_text(value: Any) -> Any:
@@ -68,8 +141,14 @@ def _columns_fast(rows: list[dict[str, Any]]) -> dict[str, pa.Array] | None:
     return out
 
 
-def rows_to_table(rows: list[dict[str, Any]], fetched_at: datetime | None = None) -> pa.Table:
-    """Build an Arrow table from a list of flat dicts (see module docstring)."""
+def rows_to_table(
+    rows: list[dict[str, Any]], fetched_at: datetime | None = None, integers: tuple[str, ...] = ()
+) -> pa.Table:
+    """Build an Arrow table from a list of flat dicts (see module docstring).
+
+    `integers`: columns that are int64 on every page, even when a page has only nulls in them
+    (the checked quantities), so pages and loads never disagree on their type.
+    """
     fast = _columns_fast(rows) if rows else None
     if fast is None:
         names: dict[str, None] = {}
@@ -78,7 +157,9 @@ def rows_to_table(rows: list[dict[str, Any]], fetched_at: datetime | None = None
         fast = {name: _column([row.get(name) for row in rows]) for name in names}
     arrays: dict[str, pa.Array] = {}
     for name, array in fast.items():
-        if pa.types.is_null(array.type):
+        if name in integers and not pa.types.is_int64(array.type):
+            array = array.cast(pa.int64())  # checked integers (or all null): safe, never lossy
+        elif pa.types.is_null(array.type):
             # A column with no value on this page: keep it typed as text so dlt can store it.
             array = array.cast(pa.string())
         arrays[name] = array

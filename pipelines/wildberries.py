@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
-from pipelines.pages import chunks, rows_to_table
+from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,19 @@ REPORT_MAX_POLLS = 120
 PACING = {"stocks_report": 20.0, "analytics": 60.0, "analytics_poll": 5.0, "marketplace": 0.2, "content": 0.6}
 # WB counts any 4XX answer of its marketplace API as 10 requests.
 ERROR_COST = {"marketplace": 10}
+
+# The quantities staging reads, per answer (API names): checked at the edge
+# (`pages.check_quantities`), so a bad value rejects its row (`_invalid_reason`) instead of
+# breaking the load or being rounded.
+REPORT_QUANTITIES = ("quantity", "inWayToClient", "inWayFromClient")
+REMAINS_QUANTITIES = ("quantity",)
+SELLER_QUANTITIES = ("amount",)
+
+
+def stock_table(rows: list[dict[str, Any]], quantities: tuple[str, ...]) -> pa.Table:
+    """A page of stock rows with its quantities checked and typed int64."""
+    return rows_to_table(check_quantities(rows, quantities), integers=quantities)
+
 
 # Method names as recorded in the `sync_logs` counts.
 FBO_METHOD, FBO_FALLBACK = "stocks_report_wb_warehouses", "warehouse_remains"
@@ -257,7 +270,7 @@ def wildberries_source(
                 for rows in api.stocks_report_pages(STOCKS_REPORT_WB):
                     nm_ids.update(r.get("nmId") for r in rows)
                     yielded += len(rows)
-                    yield rows_to_table(rows)
+                    yield stock_table(rows, REPORT_QUANTITIES)
                 counts["fbo_method"] = FBO_METHOD
                 counts["nm_ids_fetched"] = len(nm_ids)
                 return
@@ -275,7 +288,7 @@ def wildberries_source(
         counts["fbo_method"] = FBO_FALLBACK
         counts["nm_ids_fetched"] = len({i.get("nmId") for i in items})
         for page in chunks(flatten_remains(items), 50_000):
-            yield dlt.mark.with_table_name(rows_to_table(page), "warehouse_remains")
+            yield dlt.mark.with_table_name(stock_table(page, REMAINS_QUANTITIES), "warehouse_remains")
 
     @dlt.resource(name="fbs_warehouses", write_disposition="replace")
     def fbs_warehouses() -> Iterator[pa.Table]:
@@ -330,6 +343,6 @@ def wildberries_source(
             for warehouse in seller_warehouses:
                 stocks = api.seller_stocks(warehouse["id"], batch)
                 if stocks:
-                    yield rows_to_table([{"warehouse_id": warehouse["id"], **s} for s in stocks])
+                    yield stock_table([{"warehouse_id": warehouse["id"], **s} for s in stocks], SELLER_QUANTITIES)
 
     return [fbo_stocks, fbs_warehouses, cards, fbs_stocks]

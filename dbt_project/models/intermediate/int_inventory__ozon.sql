@@ -1,5 +1,8 @@
 -- Ozon stock at the inventory grain (sku, warehouse, stock type):
 -- FBO per Ozon warehouse, FBS/realFBS per seller warehouse, FBP from the totals.
+-- `invalid_reason`: a quantity the source could not read as a whole number (the row is
+-- rejected in int_inventory__snapshot). Rows are as the answers gave them: a key the answer
+-- repeated appears twice here; int_inventory__snapshot keeps one row per key.
 with product_by_sku as (
     select sku, max(marketplace_product_id) as marketplace_product_id, max(offer_id) as offer_id
     from {{ ref('stg_ozon__stocks') }}
@@ -18,7 +21,8 @@ fbo as (
         'physical' as warehouse_kind,
         'FBO' as stock_type,
         f.quantity_present,
-        f.quantity_reserved
+        f.quantity_reserved,
+        f.invalid_reason
     from {{ ref('stg_ozon__fbo_stocks') }} f
     left join product_by_sku p on p.sku = f.sku
     left join {{ ref('stg_ozon__ozon_warehouses') }} n on n.warehouse_id = f.warehouse_id
@@ -34,7 +38,8 @@ fbs as (
         'physical' as warehouse_kind,
         coalesce(w.stock_type, 'FBS') as stock_type,
         s.quantity_present,
-        s.quantity_reserved
+        s.quantity_reserved,
+        s.invalid_reason
     from {{ ref('stg_ozon__fbs_stocks') }} s
     left join {{ ref('stg_ozon__warehouses') }} w on w.warehouse_id = s.warehouse_id
 ),
@@ -43,7 +48,7 @@ fbp as (
     select
         sku, marketplace_product_id, offer_id,
         'ozon-fbp' as warehouse_id, 'FBP' as warehouse_name, 'aggregate' as warehouse_kind, stock_type,
-        quantity_present, quantity_reserved
+        quantity_present, quantity_reserved, invalid_reason
     from {{ ref('stg_ozon__stocks') }}
     where stock_type = 'FBP'
 )

@@ -1,6 +1,18 @@
 -- The complete new state of every published marketplace, before it is merged into
 -- inventory_data: this is what the expectations audit (write-audit-publish).
--- Rows with negative quantities are kept here with a rejection reason and never published.
+--
+-- One row per grain key (marketplace, sku, warehouse_id, stock_type), by construction.
+-- Rows kept here with a `rejection_reason` are never published (the key keeps its previous
+-- value in inventory_data: a rejected row counts as present, so it is never zeroed either):
+--   * duplicate key: the answer carried the key more than once (an item repeated on a page
+--     or across pages, or two items the marketplace keyed alike). Whether the copies are
+--     identical or disagree, the key is rejected, never summed and never guessed: one row
+--     stays here (the largest quantities, so the choice is deterministic), the reason says
+--     how many copies and whether they agree, and the sync records it as a warning. The next
+--     answer that carries the key once publishes it.
+--   * invalid quantity: a quantity the source could not read as a whole number that fits
+--     64 bits (text, empty, null, missing, fractional, out of range; see pipelines/pages.py).
+--   * negative quantity; reserved exceeds present.
 {{ config(materialized='table') }}
 -- depends_on: {{ ref('int_ozon__warehouse_sums') }}  (built with the snapshot: the audit reads it)
 
@@ -8,6 +20,27 @@ with stock as (
     select 'ozon' as marketplace, o.* from {{ ref('int_inventory__ozon') }} o
     union all
     select 'wb' as marketplace, w.* from {{ ref('int_inventory__wb') }} w
+),
+
+by_key as (
+    select
+        marketplace, sku, warehouse_id, stock_type,
+        count(*) as copies,
+        max(marketplace_product_id) as marketplace_product_id,
+        max(offer_id) as offer_id,
+        max(warehouse_name) as warehouse_name,
+        max(warehouse_kind) as warehouse_kind,
+        max(quantity_present) as quantity_present,
+        max(quantity_reserved) as quantity_reserved,
+        -- the copies agree when every quantity is known and the same in all of them
+        case
+            when min(quantity_present) = max(quantity_present) and count(quantity_present) = count(*)
+             and min(quantity_reserved) = max(quantity_reserved) and count(quantity_reserved) = count(*)
+            then 1 else 0
+        end as copies_agree,
+        max(invalid_reason) as invalid_reason
+    from stock
+    group by marketplace, sku, warehouse_id, stock_type
 ),
 
 names as (
@@ -37,11 +70,18 @@ select
     s.quantity_present,
     s.quantity_reserved,
     s.quantity_present - s.quantity_reserved as quantity_available,
+    s.copies,
     case
+        when s.copies > 1 then concat(
+            'duplicate key: the answer carried ', {{ as_text('s.copies') }},
+            case when s.copies_agree = 1 then ' identical rows' else ' rows with different quantities' end,
+            ' for it (none published)')
+        when s.invalid_reason is not null then s.invalid_reason
+        when s.quantity_present is null or s.quantity_reserved is null then 'invalid quantity: unknown'
         when s.quantity_present < 0 or s.quantity_reserved < 0 then 'negative quantity'
         when s.quantity_reserved > s.quantity_present then 'reserved exceeds present'
     end as rejection_reason
-from stock s
+from by_key s
 inner join {{ ref('int_sync__publishable') }} p on p.marketplace = s.marketplace
 left join names n on n.marketplace = s.marketplace and n.sku = s.sku
 left join catalog c on c.offer_id = s.offer_id

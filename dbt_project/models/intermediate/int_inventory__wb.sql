@@ -9,6 +9,8 @@
 --   remains report (fallback): quantity per place, and the size's in-way units at one
 --   aggregate place (the report does not split them by warehouse);
 --   seller warehouses: present = available = amount, stock type from the warehouse's deliveryType.
+-- `invalid_reason`: a quantity the source could not read as a whole number (the row is
+-- rejected in int_inventory__snapshot, which also keeps one row per key).
 with sizes as (
     select chrt_id, sku, marketplace_product_id, offer_id
     from (
@@ -35,7 +37,8 @@ stocks_report as (
         {{ wb_place_kind('r.warehouse_name') }} as warehouse_kind,
         'FBO' as stock_type,
         r.quantity + r.in_way_to_client + r.in_way_from_client as quantity_present,
-        r.in_way_to_client + r.in_way_from_client as quantity_reserved
+        r.in_way_to_client + r.in_way_from_client as quantity_reserved,
+        r.invalid_reason
     from {{ ref('stg_wb__fbo_stocks') }} r
     left join sizes s on s.chrt_id = r.chrt_id
     where not exists (select 1 from remains)
@@ -49,7 +52,8 @@ remains_places as (
         {{ wb_place_kind('warehouse_name') }} as warehouse_kind,
         'FBO' as stock_type,
         quantity as quantity_present,
-        0 as quantity_reserved
+        0 as quantity_reserved,
+        invalid_reason
     from remains
     where entry_kind = 'warehouse'
     union all
@@ -59,12 +63,14 @@ remains_places as (
         '{{ wb_in_way_place() }}',
         'aggregate',
         'FBO',
-        sum(quantity),
-        sum(quantity)
+        -- an unreadable in-way count makes the whole in-way row unknown (rejected), never a smaller sum
+        case when max(invalid_reason) is null then sum(quantity) end,
+        case when max(invalid_reason) is null then sum(quantity) end,
+        max(invalid_reason)
     from remains
     where entry_kind in ('in_way_to_client', 'in_way_from_client')
     group by sku
-    having sum(quantity) <> 0
+    having sum(quantity) <> 0 or max(invalid_reason) is not null
 ),
 
 seller as (
@@ -77,7 +83,8 @@ seller as (
         'physical' as warehouse_kind,
         coalesce(w.stock_type, 'FBS') as stock_type,
         f.quantity_present,
-        0 as quantity_reserved
+        0 as quantity_reserved,
+        f.invalid_reason
     from {{ ref('stg_wb__fbs_stocks') }} f
     left join sizes s on s.chrt_id = f.chrt_id
     left join {{ ref('stg_wb__fbs_warehouses') }} w on w.warehouse_id = f.warehouse_id

@@ -2,11 +2,30 @@
 -- the sums of the per-warehouse rows (int_inventory__ozon), and the FBO method the load used.
 -- Nothing in Ozon's docs promises they agree (shared/api/ozon.md §1): the dbt tests and the
 -- audit compare them, each with its own severity.
+-- Offers with a per-warehouse row that int_inventory__snapshot rejects (a key the answer
+-- repeated, a quantity that is not a whole number) are left out: that row is already reported
+-- as rejected, and a repeated row must not double a sum. A v4 item repeated identically counts
+-- once; a broken v4 total stays in, as the disagreement it is.
 with totals as (
     select offer_id, stock_type, sum(quantity_present) as present, sum(quantity_reserved) as reserved
-    from {{ ref('stg_ozon__stocks') }}
-    where stock_type in ('FBO', 'FBS', 'realFBS')
+    from (
+        select distinct marketplace_product_id, offer_id, sku, stock_type, quantity_present, quantity_reserved, invalid_reason
+        from {{ ref('stg_ozon__stocks') }}
+        where stock_type in ('FBO', 'FBS', 'realFBS')
+    ) v4
     group by offer_id, stock_type
+),
+
+rejected as (
+    select distinct offer_id, stock_type
+    from (
+        select offer_id, stock_type, sku, warehouse_id, count(*) as copies, max(invalid_reason) as invalid_reason,
+               count(quantity_present) as present_known, count(quantity_reserved) as reserved_known
+        from {{ ref('int_inventory__ozon') }}
+        where stock_type in ('FBO', 'FBS', 'realFBS')
+        group by offer_id, stock_type, sku, warehouse_id
+    ) k
+    where copies > 1 or invalid_reason is not null or present_known < copies or reserved_known < copies
 ),
 
 per_warehouse as (
@@ -36,3 +55,7 @@ select
 from offer_types k
 left join totals t on t.offer_id = k.offer_id and t.stock_type = k.stock_type
 left join per_warehouse w on w.offer_id = k.offer_id and w.stock_type = k.stock_type
+where not exists (
+    select 1 from rejected r
+    where r.stock_type = k.stock_type and (r.offer_id = k.offer_id or (r.offer_id is null and k.offer_id is null))
+)

@@ -10,6 +10,7 @@
     materialized='incremental',
     unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type'],
     on_schema_change='append_new_columns',
+    pre_hook="{{ prepare_inventory_table() }}",
     post_hook=[
       "{{ stamp_last_sync_at() }}",
       "{{ ensure_inventory_indexes() }}"
@@ -117,7 +118,7 @@ select
     {{ as_text('offer_id', 255) }} as offer_id,
     {{ as_text('product_id', 64) }} as product_id,
     {{ as_text('barcode', 64) }} as barcode,
-    {{ as_text('product_name', 500) }} as product_name,
+    {{ as_text('product_name') }} as product_name,  {#- whole: no length bound (MySQL: mediumtext) -#}
     {{ as_text('warehouse_id', 64) }} as warehouse_id,
     {{ as_text('warehouse_name', 255) }} as warehouse_name,
     {{ as_text('stock_type', 16) }} as stock_type,

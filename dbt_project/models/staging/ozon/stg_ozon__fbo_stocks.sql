@@ -6,7 +6,7 @@
 -- (`requested_stock_count`) and transit units are never stock.
 with analytics as (
     select *
-    from {{ optional_source('raw_ozon', 'analytics_stocks', ['sku', 'offer_id', 'name', 'warehouse_id', 'warehouse_name', 'available_stock_count', '_dlt_load_id']) }} a
+    from {{ optional_source('raw_ozon', 'analytics_stocks', ['sku', 'offer_id', 'name', 'warehouse_id', 'warehouse_name', 'available_stock_count', '_invalid_reason', '_dlt_load_id']) }} a
     where _dlt_load_id = {{ publish_load_id('ozon') }}
 )
 
@@ -19,8 +19,9 @@ select
     {{ as_int('present') }} as quantity_present,
     {{ as_int('reserved') }} as quantity_reserved,
     'stocks_by_warehouse_fbo' as method,
+    _invalid_reason as invalid_reason,
     _dlt_load_id as load_id
-from {{ optional_source('raw_ozon', 'fbo_stocks', ['sku', 'offer_id', 'warehouse_id', 'present', 'reserved', '_dlt_load_id']) }} f
+from {{ optional_source('raw_ozon', 'fbo_stocks', ['sku', 'offer_id', 'warehouse_id', 'present', 'reserved', '_invalid_reason', '_dlt_load_id']) }} f
 where _dlt_load_id = {{ publish_load_id('ozon') }}
   and not exists (select 1 from analytics)
 
@@ -35,6 +36,7 @@ select
     {{ as_int('available_stock_count') }} as quantity_present,
     0 as quantity_reserved,
     'analytics_stocks' as method,
+    _invalid_reason as invalid_reason,
     _dlt_load_id as load_id
 from analytics
 where {{ as_text('warehouse_id') }} <> '0'

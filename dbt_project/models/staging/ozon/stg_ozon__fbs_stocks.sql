@@ -11,8 +11,9 @@ with landed as (
         {{ as_int('present') }} as quantity_present,
         {{ as_int('reserved') }} as quantity_reserved,
         coalesce(method, 'warehouse_stocks') as method,
+        _invalid_reason as invalid_reason,
         _dlt_load_id as load_id
-    from {{ optional_source('raw_ozon', 'fbs_stocks', ['sku', 'offer_id', 'product_id', 'warehouse_id', 'warehouse_name', 'present', 'reserved', 'method', '_dlt_load_id']) }} f
+    from {{ optional_source('raw_ozon', 'fbs_stocks', ['sku', 'offer_id', 'product_id', 'warehouse_id', 'warehouse_name', 'present', 'reserved', 'method', '_invalid_reason', '_dlt_load_id']) }} f
     where _dlt_load_id = {{ publish_load_id('ozon') }}
 )
 

@@ -6,4 +6,4 @@ select
     {{ as_text('sku') }} as sku,
     name as product_name,
     {{ first_json_item('barcodes') }} as barcode
-from {{ optional_source('raw_ozon', 'product_info', ['id', 'offer_id', 'sku', 'name', 'barcodes']) }}
+from {{ optional_source('raw_ozon', 'product_info', ['id', 'offer_id', 'sku', 'name', 'barcodes']) }} p

@@ -4,5 +4,5 @@ select
     name as warehouse_name,
     case when lower({{ as_text('is_rfbs') }}) in ('true', '1') then 'realFBS' else 'FBS' end as stock_type,
     status
-from {{ optional_source('raw_ozon', 'warehouses', ['warehouse_id', 'name', 'is_rfbs', 'status', '_dlt_load_id']) }}
+from {{ optional_source('raw_ozon', 'warehouses', ['warehouse_id', 'name', 'is_rfbs', 'status', '_dlt_load_id']) }} w
 where _dlt_load_id = {{ publish_load_id('ozon') }}

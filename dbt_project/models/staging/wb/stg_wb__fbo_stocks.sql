@@ -10,6 +10,7 @@ select
     {{ as_int('quantity') }} as quantity,
     {{ as_int('in_way_to_client') }} as in_way_to_client,
     {{ as_int('in_way_from_client') }} as in_way_from_client,
+    _invalid_reason as invalid_reason,
     _dlt_load_id as load_id
-from {{ optional_source('raw_wb', 'wb_warehouse_stocks', ['chrt_id', 'nm_id', 'warehouse_id', 'warehouse_name', 'quantity', 'in_way_to_client', 'in_way_from_client', '_dlt_load_id']) }} s
+from {{ optional_source('raw_wb', 'wb_warehouse_stocks', ['chrt_id', 'nm_id', 'warehouse_id', 'warehouse_name', 'quantity', 'in_way_to_client', 'in_way_from_client', '_invalid_reason', '_dlt_load_id']) }} s
 where _dlt_load_id = {{ publish_load_id('wb') }}

@@ -13,6 +13,7 @@ select
         else 'warehouse'
     end as entry_kind,
     {{ as_int('quantity') }} as quantity,
+    _invalid_reason as invalid_reason,
     _dlt_load_id as load_id
-from {{ optional_source('raw_wb', 'warehouse_remains', ['barcode', 'nm_id', 'vendor_code', 'warehouse_name', 'quantity', '_dlt_load_id']) }} r
+from {{ optional_source('raw_wb', 'warehouse_remains', ['barcode', 'nm_id', 'vendor_code', 'warehouse_name', 'quantity', '_invalid_reason', '_dlt_load_id']) }} r
 where _dlt_load_id = {{ publish_load_id('wb') }}
