@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 import dlt
 
-from pipelines import ozon, sync_log, wildberries
+from pipelines import ozon, quarantine, sync_log, wildberries
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.api_client import SyncStats
 from pipelines.progress import ProgressReporter
@@ -290,14 +290,14 @@ class LandingChild:
         self._folder.cleanup()
 
 
-def load_pending(pipeline: dlt.Pipeline) -> None:
-    """Restore dlt's state from the warehouse if needed, then load what an interrupted sync left."""
+def load_pending(pipeline: dlt.Pipeline, mask: Callable[[str], str] = str) -> list[str]:
+    """Restore dlt's state from the warehouse if needed, then load what an interrupted sync left.
+
+    A package that cannot be normalized or loaded is set aside (`pipelines.quarantine`), never
+    retried forever: the returned warnings say so, and this sync goes on from a clean state.
+    """
     pipeline.sync_destination()
-    if pipeline.list_extracted_load_packages():
-        pipeline.normalize()
-    if pipeline.list_normalized_load_packages():
-        log.warning("%s: loading the packages an interrupted sync left behind", pipeline.pipeline_name)
-        pipeline.load()
+    return quarantine.normalize_and_load_pending(pipeline, mask)
 
 
 def land_marketplace(
@@ -308,7 +308,7 @@ def land_marketplace(
     stats = SyncStats()
     try:
         with LandingChild(marketplace) as child:
-            load_pending(make_pipeline(settings, marketplace))
+            result.record.warnings.extend(load_pending(make_pipeline(settings, marketplace), settings.mask))
             known = [] if full else stored_catalog(settings, wh, marketplace)
             outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full,
                                      backoff_base=backoff_base, known_catalog=known,
@@ -317,10 +317,10 @@ def land_marketplace(
         # Fallbacks taken and retired methods met: warnings on the sync record, shown by `status`.
         result.record.warnings.extend(outcome["counts"].pop("warnings", []))
         result.counts.update(outcome["counts"])
-        if outcome["error"]:
-            raise LandingError(outcome["error"])
         pipeline = make_pipeline(settings, marketplace)  # a fresh instance reads the child's package
-        pipeline.load()
+        if outcome["error"]:  # one line; nothing it left half-done stays pending
+            raise LandingError(quarantine.discard_pending(pipeline, outcome["error"]))
+        quarantine.load_or_quarantine(pipeline, f"{marketplace}: the landed data", settings.mask)
         record_landed(wh, result, pipeline, stats, outcome["row_counts"])
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
         record_failed(settings, wh, result, exc, stats)
