@@ -953,6 +953,55 @@ ADOPT_SYNC_LOGS = Adoption(
 )
 
 
+# --------------------------------------------------------------------------- 5: utf8mb4
+
+def utf8mb4_collation(wh: Warehouse, collation: str | None, conn: Any = None) -> str:
+    """The utf8mb4 twin of a collation (utf8mb3_general_ci -> utf8mb4_general_ci), else utf8mb4's default."""
+    name = str(collation or "")
+    for old in ("utf8mb3_", "utf8_", "latin1_", "ascii_"):
+        if name.startswith(old):
+            name = "utf8mb4_" + name[len(old):]
+    if name.startswith("utf8mb4_") and _query(wh, f"select 1 from information_schema.collations where collation_name = {_lit(name)}", conn):
+        return name
+    return str(_query(wh, "select default_collate_name as c from information_schema.character_sets "
+                          "where character_set_name = 'utf8mb4'", conn)[0]["c"])
+
+
+def to_utf8mb4(wh: Warehouse, schema: str, conn: Any = None) -> list[str]:
+    """Statements that make a database utf8mb4: its default, then every base table not in it
+    yet (`convert to` re-encodes the text columns; utf8mb4 holds everything utf8mb3 does).
+    One collation for all of them, so joins never meet an illegal mix of collations."""
+    row = _query(wh, "select default_character_set_name as cs, default_collation_name as co "
+                     f"from information_schema.schemata where schema_name = {_lit(schema)}", conn)
+    if not row:
+        return []
+    collation = row[0]["co"] if row[0]["cs"] == "utf8mb4" else utf8mb4_collation(wh, row[0]["co"], conn)
+    out = []
+    if row[0]["cs"] != "utf8mb4":
+        out.append(f"alter database {_q(schema)} character set utf8mb4 collate {collation}")
+    tables = _query(wh, "select table_name as t from information_schema.tables where table_schema = "
+                        f"{_lit(schema)} and table_type = 'BASE TABLE' and table_collation not like 'utf8mb4%'", conn)
+    for t in sorted(r["t"] for r in tables):
+        out.append(f"alter table {_q(schema)}.{_q(t)} convert to character set utf8mb4 collate {collation}")
+    return out
+
+
+def _utf8mb4_up(wh: Warehouse) -> Plan:
+    """MySQL/MariaDB: the database and every table in it in utf8mb4, whatever the server or the
+    database was created with, so a product name with an emoji loads. The raw datasets are
+    created later with the main database's character set (the sync runner), so they follow."""
+    if wh.dialect != "mysql":
+        return Plan([], ["DuckDB stores text as UTF-8 already"])
+    statements = to_utf8mb4(wh, wh.schema)
+    return Plan(list(statements), [f"{len(statements)} change(s) to utf8mb4"] if statements else ["already utf8mb4"])
+
+
+def _utf8mb4_down(wh: Warehouse) -> Plan:
+    # utf8mb4 holds everything the old character set held, and going back could not hold an
+    # emoji a sync has stored since: the character set stays.
+    return Plan([], ["character set kept as utf8mb4 (going back could lose characters)"])
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "create sync_logs (one row per marketplace per sync)", _sync_logs_up, _sync_logs_down,
               down_losses=_sync_logs_down_losses),
@@ -962,4 +1011,5 @@ MIGRATIONS: list[Migration] = [
               ADOPT_INVENTORY.up, ADOPT_INVENTORY.down, ADOPT_INVENTORY.check_up, ADOPT_INVENTORY.check_down),
     Migration(4, "adopt a legacy sync_logs (map rows, keep legacy columns as virtual)",
               ADOPT_SYNC_LOGS.up, ADOPT_SYNC_LOGS.down, ADOPT_SYNC_LOGS.check_up, ADOPT_SYNC_LOGS.check_down),
+    Migration(5, "utf8mb4 for the database and every table in it (MySQL/MariaDB)", _utf8mb4_up, _utf8mb4_down),
 ]
