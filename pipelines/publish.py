@@ -80,12 +80,20 @@ def loads_of(landed: Mapping[str, MarketplaceResult]) -> dict[str, str]:
     return {name: r.record.load_id for name, r in landed.items()}
 
 
+def enter_phase(wh: Warehouse, results: Mapping[str, MarketplaceResult], phase: str) -> None:
+    """Record on each sync_logs row that its sync reached `phase` (see `sync_log.enter_phase`)."""
+    for result in results.values():
+        sync_log.enter_phase(wh, result.record, phase)
+
+
 def stage(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult]) -> bool:
     """Write: build staging and `int_inventory__snapshot` for exactly the landed loads."""
+    enter_phase(wh, landed, "staging")
     try:
         # One dbt invocation (each one re-reads the project): the catalog seed and the models.
-        run_dbt(settings, ["build", "--select", "+int_inventory__snapshot", "--resource-type", "seed",
-                           "--resource-type", "model"], loads_of(landed))
+        with wh.writing():  # dbt opens the warehouse: readers wait meanwhile (DuckDB)
+            run_dbt(settings, ["build", "--select", "+int_inventory__snapshot", "--resource-type", "seed",
+                               "--resource-type", "model"], loads_of(landed))
     except DbtError as exc:
         _fail_all(wh, landed, f"dbt staging failed: {exc}")
         return False
@@ -105,6 +113,7 @@ def audit(
     stays) unless an operator `override` ("who: why") is given, which is recorded.
     """
     check = _default_auditor() if auditor == "default" else auditor
+    enter_phase(wh, landed, "audit")
     run_id = next(iter(landed.values())).record.run_id if landed else "manual"
     outcomes = check(settings, wh, landed, run_id) if (check and landed) else {}
     approved: dict[str, MarketplaceResult] = {}
@@ -137,9 +146,11 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
     if not approved:
         return
     loads = loads_of(approved)
+    enter_phase(wh, approved, "publish")
     # One dbt invocation (each one re-reads the project): the models, then their tests.
     args = ["build", "--select", "int_sync__publishable", "inventory_data"]
-    result = run_dbt(settings, args, loads, check=False)
+    with wh.writing():
+        result = run_dbt(settings, args, loads, check=False)
     if failed_models(result):
         _fail_all(wh, approved, f"dbt publish failed: {failure_message(settings, args, result)}")
         return

@@ -135,7 +135,7 @@ def low_stock_threshold() -> int:
 
 def build_report(settings: Settings, low_stock: int | None = None) -> Report:
     """Collect every section of the report with one query each."""
-    wh = warehouse_for(settings.warehouse)
+    wh = warehouse_for(settings.warehouse, read_only=True)  # a reader: never breaks a running sync
     threshold = low_stock_threshold() if low_stock is None else low_stock
     report = Report(datetime.now(timezone.utc), threshold, collect_status(settings))
     if wh.table_exists("sync_logs"):

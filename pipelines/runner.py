@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 MARKETPLACES = ("ozon", "wb")
 
-# How long a sync waits for another sync of the same warehouse to finish (MySQL).
+# How long a sync waits for another sync of the same warehouse to finish.
 SYNC_LOCK_WAIT_SECONDS = 900
+SYNC_LOCK = "invsync_sync"
 
 # dlt settings the product relies on, injected once: keep the load id on Arrow rows, no
 # telemetry, normalize in-process (Arrow pages need no worker pool).
@@ -130,20 +131,56 @@ def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
 # The catalog column each source needs from its last landing to fetch only what is new.
 STORED_CATALOG = {"ozon": ("product_info", "id"), "wb": ("cards", "chrt_id")}
 
+# Incremental state moves only with a publish. The catalog tables are merged by incremental
+# syncs, and every landing is committed before its audit; so what the next sync builds on is
+# read from the rows that *published* syncs landed (`_dlt_load_id` of a `success`/`partial`
+# row in sync_logs), never from dlt's state or from rows of a blocked, failed or interrupted
+# sync. Those rows count as unknown: the next sync asks for them again and merges over them.
+PUBLISHED_LOADS = ("select load_id from sync_logs where marketplace = %s and status in ('success', 'partial') "
+                   "and load_id is not null")
+
 
 def stored_catalog(settings: Settings, wh: Warehouse, marketplace: str) -> list[Any]:
-    """Product ids (Ozon) or sizes (WB `chrtID`) of the catalog already landed; empty before the first."""
+    """Product ids (Ozon) or sizes (WB `chrtID`) of the catalog that published syncs landed;
+    empty before the first publish (the next sync then reads the whole catalog)."""
     table, column = STORED_CATALOG[marketplace]
     dataset = settings.raw_dataset(marketplace)
-    if not wh.table_exists(table, schema=dataset):
+    if not wh.table_exists(table, schema=dataset) or not wh.table_exists("sync_logs"):
         return []
-    rows = wh.query(f"select distinct {column} as v from {dataset}.{table} where {column} is not null")
+    rows = wh.query(f"select distinct {column} as v from {dataset}.{table} where {column} is not null "
+                    f"and _dlt_load_id in ({PUBLISHED_LOADS})", (marketplace,))
     return [row["v"] for row in rows]
+
+
+def cards_cursor(settings: Settings, wh: Warehouse) -> str | None:
+    """Where an incremental WB sync starts reading cards: the newest `updatedAt` among the
+    `cards` rows of published loads (ISO, UTC); None when there are none (read every card)."""
+    dataset = settings.raw_dataset("wb")
+    if "updated_at" not in wh.columns("cards", schema=dataset) or not wh.table_exists("sync_logs"):
+        return None
+    rows = wh.query(f"select distinct updated_at as v from {dataset}.cards where updated_at is not null "
+                    f"and _dlt_load_id in ({PUBLISHED_LOADS})", ("wb",))
+    times = []
+    for row in rows:
+        value = row["v"]
+        moment = value if isinstance(value, datetime) else wildberries.card_time({"updatedAt": value})
+        if moment is not None:
+            times.append(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    return max(times).isoformat() if times else None
+
+
+def catalog_base(settings: Settings, wh: Warehouse, marketplace: str, full: bool) -> dict[str, Any]:
+    """What an incremental landing builds on (nothing for a full one): the published catalog and,
+    for WB, the cards cursor."""
+    if full:
+        return {"known_catalog": [], "cards_since": None}
+    return {"known_catalog": stored_catalog(settings, wh, marketplace),
+            "cards_since": cards_cursor(settings, wh) if marketplace == "wb" else None}
 
 
 def build_source(
     settings: Settings, marketplace: str, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float,
-    known_catalog: Sequence[Any] = (),
+    known_catalog: Sequence[Any] = (), cards_since: str | None = None,
 ) -> Any:
     if marketplace == "ozon":
         client = ozon.make_client(settings, stats, backoff_base)
@@ -152,7 +189,7 @@ def build_source(
     client = wildberries.make_client(settings, stats, backoff_base)
     api = wildberries.WildberriesApi(client, settings)
     return wildberries.wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts,
-                                         known_chrt_ids=known_catalog)
+                                         known_chrt_ids=known_catalog, cards_since=cards_since)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -165,10 +202,12 @@ def _root_cause(exc: BaseException) -> BaseException:
         seen = inner
 
 
-def begin_landing(wh: Warehouse, marketplace: str, run_id: str, full: bool) -> MarketplaceResult:
-    """Record the start of a marketplace's sync (`running` row in sync_logs)."""
+def begin_landing(wh: Warehouse, marketplace: str, run_id: str, full: bool, via: str = "cli") -> MarketplaceResult:
+    """Record the start of a marketplace's sync (`running` row in sync_logs, phase `landing`,
+    with the process that runs it: `via` is `cli` or `dagster`)."""
     rec = SyncRecord(run_id=run_id, marketplace=marketplace, sync_type="full" if full else "incremental",
                      started_at=datetime.now(timezone.utc))
+    sync_log.enter_phase(wh, rec, "landing", via)
     sync_log.insert(wh, rec)
     return MarketplaceResult(marketplace, "failed", rec)
 
@@ -222,7 +261,8 @@ class LandingError(RuntimeError):
 
 
 def extract_in_child(
-    settings: Settings, marketplace: str, full: bool, backoff_base: float, known_catalog: Sequence[Any]
+    settings: Settings, marketplace: str, full: bool, backoff_base: float, known_catalog: Sequence[Any],
+    cards_since: str | None = None,
 ) -> dict[str, Any]:
     """Call the API and write a normalized load package; runs in a child process.
 
@@ -236,7 +276,8 @@ def extract_in_child(
     try:
         pipeline = make_pipeline(settings, marketplace)
         with ProgressReporter(marketplace, stats, counts):
-            pipeline.extract(build_source(settings, marketplace, stats, counts, full, backoff_base, known_catalog))
+            pipeline.extract(build_source(settings, marketplace, stats, counts, full, backoff_base, known_catalog,
+                                          cards_since))
         row_counts = dict(pipeline.normalize().row_counts)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
         error = failure_text(settings, exc)
@@ -308,10 +349,11 @@ def land_marketplace(
     stats = SyncStats()
     try:
         with LandingChild(marketplace) as child:
-            result.record.warnings.extend(load_pending(make_pipeline(settings, marketplace), settings.mask))
-            known = [] if full else stored_catalog(settings, wh, marketplace)
+            with wh.writing():  # dlt opens the warehouse: readers wait meanwhile (DuckDB)
+                result.record.warnings.extend(load_pending(make_pipeline(settings, marketplace), settings.mask))
+            base = catalog_base(settings, wh, marketplace, full)
             outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full,
-                                     backoff_base=backoff_base, known_catalog=known,
+                                     backoff_base=backoff_base, **base,
                                      log_level=logging.getLogger().getEffectiveLevel()))
         stats = SyncStats.from_dict(outcome["stats"])
         # Fallbacks taken and retired methods met: warnings on the sync record, shown by `status`.
@@ -320,7 +362,8 @@ def land_marketplace(
         pipeline = make_pipeline(settings, marketplace)  # a fresh instance reads the child's package
         if outcome["error"]:  # one line; nothing it left half-done stays pending
             raise LandingError(quarantine.discard_pending(pipeline, outcome["error"]))
-        quarantine.load_or_quarantine(pipeline, f"{marketplace}: the landed data", settings.mask)
+        with wh.writing():
+            quarantine.load_or_quarantine(pipeline, f"{marketplace}: the landed data", settings.mask)
         record_landed(wh, result, pipeline, stats, outcome["row_counts"])
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
         record_failed(settings, wh, result, exc, stats)
@@ -350,14 +393,14 @@ def selected_marketplaces(settings: Settings, which: str) -> dict[str, str | Non
     return out
 
 
-def prepare_warehouse(settings: Settings) -> Warehouse:
+def prepare_warehouse(settings: Settings, wh: Warehouse | None = None) -> Warehouse:
     """Open the warehouse and bring the product's own tables up to date.
 
     On MySQL each dlt dataset is its own database. They are created here with the character
     set and collation of the main database, because dbt joins across them and MySQL refuses
     to compare text of different collations.
     """
-    wh = warehouse_for(settings.warehouse)
+    wh = wh or warehouse_for(settings.warehouse)
     migrations.up(wh)
     if not settings.warehouse.is_duckdb:
         main = wh.query(
@@ -397,11 +440,16 @@ def run_sync(
     processes work: the next step's slow imports happen while this process waits anyway.
     """
     configure_dlt()
-    wh = prepare_warehouse(settings)
+    wh = prepare_warehouse(settings)  # migrations take their own lock and are idempotent
     # Syncs of one warehouse share dlt's working folders, the raw tables and the audited
-    # snapshot: one at a time, from landing to publish (a MySQL named lock; a DuckDB file
-    # has a single writing process anyway).
-    with wh.exclusive("invsync_sync", SYNC_LOCK_WAIT_SECONDS, "syncing"):
+    # snapshot: one at a time, from before the first sync_logs row to the last (a MySQL named
+    # lock; on DuckDB an flock on `<file>.sync.lock`). A second sync waits, then refuses
+    # having written no sync_logs row.
+    with wh.exclusive(SYNC_LOCK, SYNC_LOCK_WAIT_SECONDS, "syncing"):
+        # Holding the lock, no other CLI sync runs: rows still `running` belong to dead syncs.
+        for rec in sync_log.settle_interrupted(wh, sync_lock_free=True):
+            log.warning("%s sync %s (started %s) ended as %s: %s", rec.marketplace, rec.run_id,
+                        rec.started_at, rec.status, rec.error_message or "its data had been published")
         return _sync(settings, wh, which, full, backoff_base, after_landing, warm_up)
 
 

@@ -4,12 +4,32 @@ The product's own tables (`sync_logs`, validation results) and the read-side com
 (`status`, `report`) use this module; dlt and dbt bring their own connections. Connections
 are opened per unit of work and closed again, because DuckDB allows one writer per file and
 dlt and dbt open the same file in between.
+
+DuckDB lets many read-only processes OR one writing process open a file, and a process that
+finds it taken fails at once ("Could not set lock"). So the processes of this product take
+turns through lock files next to the DuckDB file (`fcntl.flock`, released by the kernel when
+a process dies):
+
+- `<file>.access.lock`: readers (`Warehouse(read_only=True)`: `invsync status`, `report`)
+  hold it shared while their read-only connection is open; a writing process holds it
+  exclusively while it has the file open (its own connections, and `writing()` around dlt's
+  load and dbt). `<file>.queue.lock` is the turnstile in front of it, so a stream of readers
+  cannot starve a writer. Waits are bounded; DuckDB's own lock error is retried briefly too
+  (a notebook outside these locks).
+- `<file>.sync.lock`: held by a sync from before its first `sync_logs` row to its end
+  (`exclusive()`, the DuckDB twin of MySQL's named lock), so a second sync waits or refuses
+  cleanly, and `sync_lock_free()` tells whether any sync is running at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
+import threading
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from pipelines.config import ConfigError, WarehouseTarget
@@ -25,11 +45,135 @@ class WarehouseError(RuntimeError):
     """The warehouse could not be reached or a statement failed; the message masks the password."""
 
 
-class Warehouse:
-    """A DB-API connection wrapper with one parameter style (`%s`) for both dialects."""
+# How long a reader waits for a sync's write window (a dlt load, a dbt build) to end.
+READ_WAIT_SECONDS = 120.0
+# How long a writer waits for the readers in the file to finish (they hold it for moments).
+WRITE_WAIT_SECONDS = 120.0
+# How long DuckDB's own "Could not set lock" is retried (a process outside the lock files).
+OPEN_RETRY_SECONDS = 10.0
+_POLL_SECONDS = 0.02
 
-    def __init__(self, target: WarehouseTarget):
+
+def _lock_path(db: Path, name: str) -> Path:
+    return db.with_name(f"{db.name}.{name}.lock")
+
+
+class FileLock:
+    """An `flock` on a lock file, taken within a bounded wait; the kernel drops it if the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, exclusive: bool, wait_seconds: float) -> bool:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exclusive:
+                raise WarehouseError(f"cannot create the lock file {self.path}: {exc}") from None
+            # A reader without write access to the folder: it reads without taking turns
+            # (DuckDB's own lock error is still retried briefly).
+            log.debug("no lock file %s (%s): reading without it", self.path, exc)
+            return True
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, mode)
+                self._fd = fd
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(_POLL_SECONDS)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+class _WriterGate:
+    """This process's exclusive hold on a DuckDB file's access lock, shared by its threads and
+    nested uses (DuckDB connections of one process share one database instance)."""
+
+    _gates: dict[Path, "_WriterGate"] = {}
+    _registry = threading.Lock()
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.mutex = threading.Lock()
+        self.count = 0
+        self.lock: FileLock | None = None
+
+    @classmethod
+    def of(cls, db: Path) -> "_WriterGate":
+        with cls._registry:
+            return cls._gates.setdefault(db, cls(db))
+
+    @property
+    def held(self) -> bool:
+        return self.count > 0
+
+    @contextlib.contextmanager
+    def hold(self, wait_seconds: float) -> Iterator[None]:
+        with self.mutex:
+            if self.count == 0:
+                self.lock = _take_access(self.db, exclusive=True, wait_seconds=wait_seconds)
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self.mutex:
+                self.count -= 1
+                if self.count == 0 and self.lock is not None:
+                    self.lock.release()
+                    self.lock = None
+
+
+def _take_access(db: Path, exclusive: bool, wait_seconds: float) -> FileLock:
+    """The access lock, through the turnstile (a waiting writer keeps new readers out)."""
+    queue = FileLock(_lock_path(db, "queue"))
+    if not queue.acquire(True, wait_seconds):
+        raise WarehouseError(_busy_message(db, exclusive, wait_seconds))
+    try:
+        access = FileLock(_lock_path(db, "access"))
+        if not access.acquire(exclusive, wait_seconds):
+            raise WarehouseError(_busy_message(db, exclusive, wait_seconds))
+        return access
+    finally:
+        queue.release()
+
+
+def _busy_message(db: Path, exclusive: bool, wait_seconds: float) -> str:
+    if exclusive:
+        return f"the DuckDB file {db} stayed open in a reading process for {wait_seconds:g}s; try again later"
+    return f"a sync has been writing the DuckDB file {db} for {wait_seconds:g}s; try again in a minute"
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "could not set lock" in text or "conflicting lock" in text
+
+
+class Warehouse:
+    """A DB-API connection wrapper with one parameter style (`%s`) for both dialects.
+
+    `read_only=True` (the read-side commands): DuckDB opens the file read-only, as one of the
+    readers that take turns with a sync's writes (module docstring); a file that does not exist
+    yet reads as an empty warehouse. MySQL connections are unchanged.
+    """
+
+    read_only = False
+
+    def __init__(self, target: WarehouseTarget, read_only: bool | None = None):
         self.target = target
+        if read_only is not None:
+            self.read_only = read_only
 
     @property
     def dialect(self) -> str:
@@ -45,11 +189,21 @@ class Warehouse:
             import duckdb
 
             assert self.target.path is not None
-            self.target.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                return duckdb.connect(str(self.target.path))
-            except duckdb.Error as exc:
-                raise WarehouseError(f"cannot open DuckDB file {self.target.path}: {exc}") from None
+            path = self.target.path
+            # A reader inside a writing process shares that process's (read-write) instance.
+            read_only = self.read_only and not _WriterGate.of(path).held
+            if read_only and not path.exists():
+                return duckdb.connect(":memory:")  # nothing synced yet: an empty warehouse
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            deadline = time.monotonic() + OPEN_RETRY_SECONDS
+            while True:
+                try:
+                    return duckdb.connect(str(path), read_only=read_only)
+                except duckdb.Error as exc:
+                    if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                        raise WarehouseError(f"cannot open DuckDB file {path}: {exc}") from None
+                time.sleep(0.1)
         import pymysql
 
         try:
@@ -73,8 +227,39 @@ class Warehouse:
             ) from None
 
     @contextlib.contextmanager
+    def access(self) -> Iterator[None]:
+        """Hold this process's turn at the DuckDB file: shared for a reader, exclusive for a writer."""
+        if not self.target.is_duckdb:
+            yield
+            return
+        assert self.target.path is not None
+        gate = _WriterGate.of(self.target.path)
+        if not self.read_only or gate.held:
+            with gate.hold(WRITE_WAIT_SECONDS):
+                yield
+            return
+        lock = _take_access(self.target.path, exclusive=False, wait_seconds=READ_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around dlt's load and dbt: they open the DuckDB file themselves; readers wait meanwhile."""
+        assert not self.read_only, "a read-only warehouse does not write"
+        with self.access():
+            yield
+
+    @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
         """A connection inside a transaction: committed on success, rolled back on error, closed always."""
+        with self.access():
+            with self._transaction() as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
         conn = self._connect()
         try:
             if self.target.is_duckdb:
@@ -118,17 +303,30 @@ class Warehouse:
             names = [d[0] for d in cur.description]
             return pd.DataFrame.from_records(cur.fetchall(), columns=names)
 
+    def _lock_name(self, name: str) -> str:
+        return f"{name}:{self.schema}"[:64]
+
     @contextlib.contextmanager
     def exclusive(self, name: str, wait_seconds: float, what: str) -> Iterator[None]:
-        """Run a step in one process at a time per database (a MySQL named lock).
+        """Run a step in one process at a time per database.
 
-        DuckDB needs none: a DuckDB file has a single writing process anyway. Raises
-        WarehouseError naming `what` when another process holds the lock for `wait_seconds`.
+        MySQL: a named lock. DuckDB: an `flock` on `<file>.<name>.lock` next to the file (two
+        syncs would otherwise take turns at the file between each other's steps and mix their
+        loads). Raises WarehouseError naming `what` when another process holds the lock for
+        `wait_seconds`; nothing is written before the lock is held.
         """
         if self.target.is_duckdb:
-            yield
+            assert self.target.path is not None
+            file_lock = FileLock(_lock_path(self.target.path, name.replace("invsync_", "")))
+            if not file_lock.acquire(True, wait_seconds):
+                raise WarehouseError(f"another process has been {what} in {self.target.path} for {wait_seconds:g}s; "
+                                     "try again later")
+            try:
+                yield
+            finally:
+                file_lock.release()
             return
-        lock = f"{name}:{self.schema}"[:64]
+        lock = self._lock_name(name)
         with self.connection() as conn:
             got = self.query("select get_lock(%s, %s) as got", (lock, wait_seconds), conn)[0]["got"]
             if got != 1:
@@ -140,6 +338,18 @@ class Warehouse:
                     self.query("select release_lock(%s) as released", (lock,), conn)
                 except Exception as exc:  # noqa: BLE001 - a lost connection released it already
                     log.warning("could not release the lock %s (%s): the server drops it with the connection", lock, exc)
+
+    def lock_free(self, name: str) -> bool:
+        """True when no process holds the `exclusive(name, …)` lock right now (a probe, never a wait)."""
+        if self.target.is_duckdb:
+            assert self.target.path is not None
+            probe = FileLock(_lock_path(self.target.path, name.replace("invsync_", "")))
+            if not probe.acquire(False, 0):
+                return False
+            probe.release()
+            return True
+        rows = self.query("select is_free_lock(%s) as free", (self._lock_name(name),))
+        return rows[0]["free"] == 1
 
     def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
         rows = self.query(
@@ -159,7 +369,8 @@ class Warehouse:
         return {str(r["name"]).lower() for r in rows}
 
 
-def warehouse_for(target: WarehouseTarget) -> Warehouse:
+def warehouse_for(target: WarehouseTarget, read_only: bool = False) -> Warehouse:
+    """The warehouse; `read_only` for commands that only read (they never break a sync)."""
     if target.kind not in ("duckdb", "mysql"):
         raise ConfigError(f"unsupported warehouse kind {target.kind}")
-    return Warehouse(target)
+    return Warehouse(target, read_only=read_only)

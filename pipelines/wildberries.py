@@ -244,6 +244,7 @@ def wildberries_source(
     full: bool = False,
     counts: dict[str, Any] | None = None,
     known_chrt_ids: Iterable[Any] = (),
+    cards_since: str | None = None,
 ) -> list[Any]:
     """All WB resources.
 
@@ -251,8 +252,10 @@ def wildberries_source(
     `stocks-report` or `remains` (only that one). `full` re-reads the whole catalog and
     replaces it instead of merging. `known_chrt_ids` are the sizes of the catalog landed
     before (the runner reads them from `cards`): given them, an incremental sync reads only
-    the cards edited since the last one and still asks seller-warehouse stock for every size.
-    `counts` (optional) receives what the API reported, the method used and `warnings`.
+    the cards edited since `cards_since` (ISO time: the newest `updatedAt` of the catalog
+    rows that published syncs landed, read by the runner) and still asks seller-warehouse
+    stock for every size. `counts` (optional) receives what the API reported, the method used
+    and `warnings`.
     """
     counts = counts if counts is not None else {}
     warnings: list[str] = counts.setdefault("warnings", [])
@@ -300,19 +303,15 @@ def wildberries_source(
     def cards() -> Iterator[pa.Table]:
         """The catalog: every card on a full sync; on an incremental one the cards edited since.
 
-        The newest `updatedAt` seen is kept in dlt's resource state, committed with the load.
+        The cursor is not dlt's resource state (committed with every load, published or not)
+        but `cards_since`, which the runner reads from the catalog rows of published loads:
+        a sync whose publish was blocked never moves it.
         """
-        state = dlt.current.resource_state()
-        since = card_time({"updatedAt": state.get("updated_at")}) if catalog_delta else None
-        newest = since
+        since = card_time({"updatedAt": cards_since}) if catalog_delta and cards_since else None
         fetched = 0
         for page in api.card_pages(since):
             fetched += len(page)
-            times = [t for t in map(card_time, page) if t is not None] + ([newest] if newest else [])
-            newest = max(times, default=None)
             yield rows_to_table(flatten_cards(page))
-        if newest is not None:
-            state["updated_at"] = newest.isoformat()
         counts["catalog"] = "changed cards" if since else "all cards"
         counts["cards_fetched"] = fetched
         yield rows_to_table([])  # end-of-catalog marker: fbs_stocks flushes its last batch

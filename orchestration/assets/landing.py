@@ -22,7 +22,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from orchestration.common import GROUP_LANDING, LANDING_OP, RAW_DATASET, TAG_FULL, raw_key
 from orchestration.resources import InvsyncResource, warehouse_kind
-from pipelines import runner
+from pipelines import runner, sync_log
 from pipelines.api_client import SyncStats
 from pipelines.config import Settings
 
@@ -84,17 +84,25 @@ def land(context: AssetExecutionContext, dlt_resource: DagsterDltResource, invsy
     runner.configure_dlt()
     wh = invsync.warehouse(settings)
     full = context.run.tags.get(TAG_FULL, "").lower() == "true"
-    result = runner.begin_landing(wh, marketplace, context.run.run_id, full)
+    # Rows of syncs that died (a killed CLI sync, a run whose step process was killed) end as
+    # `interrupted`, or as published when their data was, before this run adds its own.
+    sync_log.settle_interrupted(wh, wh.lock_free(runner.SYNC_LOCK), exclude_run=context.run.run_id,
+                                found_by="a Dagster run")
+    result = runner.begin_landing(wh, marketplace, context.run.run_id, full, via="dagster")
     stats = SyncStats()
     try:
-        # A package an interrupted sync left behind loads first: dlt's `run` would load it
-        # instead of extracting, and this run would publish old stock as fresh.
-        runner.load_pending(runner.make_pipeline(settings, marketplace))
-        pipeline = runner.make_pipeline(settings, marketplace)
-        known = [] if full else runner.stored_catalog(settings, wh, marketplace)
-        source = runner.build_source(settings, marketplace, stats, result.counts, full, invsync.backoff_base, known)
-        events = list(dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                       dagster_dlt_translator=TRANSLATOR))
+        # dlt opens the warehouse in this step (load_pending, then `run`): readers wait meanwhile.
+        with wh.writing():
+            # A package an interrupted sync left behind loads first: dlt's `run` would load it
+            # instead of extracting, and this run would publish old stock as fresh.
+            runner.load_pending(runner.make_pipeline(settings, marketplace))
+            pipeline = runner.make_pipeline(settings, marketplace)
+            # What published syncs landed, never a blocked sync's catalog or cursor (as in the CLI).
+            base = runner.catalog_base(settings, wh, marketplace, full)
+            source = runner.build_source(settings, marketplace, stats, result.counts, full, invsync.backoff_base,
+                                         **base)
+            events = list(dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+                                           dagster_dlt_translator=TRANSLATOR))
         runner.record_landed(wh, result, pipeline, stats)
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised without secrets
         runner.record_failed(settings, wh, result, exc, stats)

@@ -86,9 +86,11 @@ def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, i
     if not landed:
         context.log.info("No marketplace landed in this run: nothing to stage.")
         return
+    publish.enter_phase(wh, landed, "staging")
     try:
-        invocation = dbt_for_loads(dbt, ["build"], publish.loads_of(landed), context=context)
-        yield from invocation.stream()
+        with wh.writing():  # dbt opens the warehouse: readers wait meanwhile (DuckDB)
+            invocation = dbt_for_loads(dbt, ["build"], publish.loads_of(landed), context=context)
+            yield from invocation.stream()
     except Exception as exc:  # noqa: BLE001 - the rows must not stay `running`
         message = settings.mask(clean_error(f"dbt staging failed: {exc}"))
         fail_unfinished(wh, context.run.run_id, message)
@@ -122,11 +124,13 @@ def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource
     wh = invsync.warehouse(settings)
     approved = runner.pending_results(wh, context.run.run_id)
     loads = publish.loads_of(approved)
+    publish.enter_phase(wh, approved, "publish")
     try:
-        discard(dbt_for_loads(dbt, ["run", "--select", "int_sync__publishable"], loads).wait())
-        invocation = dbt_for_loads(dbt, ["build"], loads, context=context, raise_on_error=False)
-        events = list(invocation.stream())
-        results = invocation.get_artifact("run_results.json")
+        with wh.writing():  # dbt opens the warehouse: readers wait meanwhile (DuckDB)
+            discard(dbt_for_loads(dbt, ["run", "--select", "int_sync__publishable"], loads).wait())
+            invocation = dbt_for_loads(dbt, ["build"], loads, context=context, raise_on_error=False)
+            events = list(invocation.stream())
+            results = invocation.get_artifact("run_results.json")
     except Exception as exc:  # noqa: BLE001
         message = settings.mask(clean_error(f"dbt publish failed: {exc}"))
         fail_unfinished(wh, context.run.run_id, message)
