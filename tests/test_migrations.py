@@ -236,7 +236,7 @@ def test_fresh_mysql_install_creates_the_product_tables_and_adopts_nothing(mysql
     assert runner.up(wh).applied == [] and everything(wh) == first
 
     report = runner.down(wh, 2)
-    assert [line.split()[1] for line in report.applied] == ["0004", "0003"]
+    assert [line.split()[1] for line in report.applied] == ["0005", "0004", "0003"]
     assert data(everything(wh)) == data(first) and runner.current_version(wh) == 2
     runner.down(wh, 0)
     assert tables(wh) == {"schema_migrations"}
@@ -330,7 +330,7 @@ def test_down_restores_the_legacy_schema_exactly_and_up_again_gives_the_same_sch
     assert {t: shape(wh, t) for t in legacy} != legacy
 
     report = runner.down(wh, 2)
-    assert [line.split()[1] for line in report.applied] == ["0004", "0003"]
+    assert [line.split()[1] for line in report.applied] == ["0005", "0004", "0003"]
     assert {t: shape(wh, t) for t in legacy} == legacy  # SHOW CREATE TABLE, columns, keys, collation, comment
     assert "schema_migration_backup" not in tables(wh)
     inventory, logs = legacy_rows
@@ -359,12 +359,12 @@ def test_up_and_down_are_idempotent_and_finish_interrupted_runs(mysql_url) -> No
     # The DDL committed but the version rows were lost (a crash before the commit): re-running is harmless.
     sql(mysql_url, "delete from schema_migrations where version >= 3")
     report = runner.up(wh)
-    assert [line.split()[1] for line in report.applied] == ["0003", "0004"]
+    assert [line.split()[1] for line in report.applied] == ["0003", "0004", "0005"]
     assert "inventory_data: already the product's table — nothing to adopt" in str(report)
     assert everything(wh) == adopted
 
     # Interrupted after the swap, before the retired legacy table was dropped.
-    sql(mysql_url, "create table inventory_data__legacy_old (x int)", "delete from schema_migrations where version = 4",
+    sql(mysql_url, "create table inventory_data__legacy_old (x int)", "delete from schema_migrations where version >= 4",
         "delete from schema_migrations where version = 3")
     assert "dropped the legacy table an interrupted run had already copied" in str(runner.up(wh))
     assert everything(wh) == adopted
@@ -504,7 +504,7 @@ def test_migration_1_down_never_drops_a_legacy_sync_logs(mysql_url) -> None:
 
     # Adopted rows are never dropped either, even if the version table says migration 4 is gone.
     runner.up(wh)
-    sql(mysql_url, "delete from schema_migrations where version = 4")
+    sql(mysql_url, "delete from schema_migrations where version >= 4")
     with pytest.raises(MigrationRefused, match="revert migration 4 first") as refused:
         runner.down(wh, 0)
     assert [line.split()[1] for line in refused.value.report.applied] == ["0003", "0002"]
@@ -701,7 +701,7 @@ def test_down_refuses_rows_written_after_the_check_at_the_step(warehouse_url, mo
     with pytest.raises(MigrationRefused) as refused:
         runner.down(wh, 0)
     assert refused.value.losses == {"validation_results": 1}
-    assert [line.split()[1] for line in refused.value.report.applied] == ["0004", "0003"]
+    assert [line.split()[1] for line in refused.value.report.applied] == ["0005", "0004", "0003"]
     assert runner.current_version(wh) == 2  # the refused step changed nothing
     assert len(wh.query("select * from validation_results")) == 1 and wh.table_exists("sync_logs")
 
