@@ -6,6 +6,7 @@ where they fail instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -60,9 +61,12 @@ def duckdb_url(tmp_path: Path) -> str:
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
 
 
-@pytest.fixture
-def mysql_url() -> Iterator[str]:
-    """A fresh MariaDB database (plus its raw datasets) for one test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_mysql_database() -> Iterator[str]:
+    """A fresh MariaDB database (plus its raw datasets), dropped afterwards; its URL.
+
+    Skips when no server answers, unless REQUIRE_MYSQL=1 (CI), where it fails instead.
+    """
     if not mysql_available():
         if os.environ.get("REQUIRE_MYSQL") == "1":
             pytest.fail("REQUIRE_MYSQL=1 but no MySQL/MariaDB answers on 127.0.0.1:3306")
@@ -82,3 +86,10 @@ def mysql_url() -> Iterator[str]:
             for db in (name, f"{name}_raw_ozon", f"{name}_raw_wb", f"{name}_raw_ozon_staging", f"{name}_raw_wb_staging"):
                 cur.execute(f"drop database if exists `{db}`")
         conn.close()
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A fresh MariaDB database for one test."""
+    with fresh_mysql_database() as url:
+        yield url

@@ -29,7 +29,7 @@ import requests
 
 from pipelines.config import PROJECT_ROOT, ConfigError, load_settings, parse_api_tokens
 from pipelines.web.security import hash_token, new_token
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, mysql_available, settings_for
+from tests.conftest import fresh_mysql_database, settings_for
 
 HOSTILE = "'; drop table inventory_data; --"
 PROTECTED_GETS = ["/api/v1/status", "/api/v1/inventory", "/api/v1/syncs", "/api/v1/syncs/1"]
@@ -128,24 +128,8 @@ def web_sandbox() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def mysql_database() -> Iterator[str]:
-    if not mysql_available():
-        if os.environ.get("REQUIRE_MYSQL") == "1":
-            pytest.fail("REQUIRE_MYSQL=1 but no MySQL/MariaDB answers on 127.0.0.1:3306")
-        pytest.skip("no MySQL/MariaDB on 127.0.0.1:3306")
-    import pymysql
-
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"create database `{name}`")
-    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
-    try:
-        yield f"mysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
-    finally:
-        with conn.cursor() as cur:
-            for db in (name, f"{name}_raw_ozon", f"{name}_raw_wb", f"{name}_raw_ozon_staging", f"{name}_raw_wb_staging"):
-                cur.execute(f"drop database if exists `{db}`")
-        conn.close()
+    with fresh_mysql_database() as url:  # one database for the module's tests
+        yield url
 
 
 @pytest.fixture(scope="module", params=["duckdb", "mysql"])
