@@ -26,6 +26,7 @@ from pipelines.runner import SYNC_LOCK, run_sync
 from pipelines.sandbox import Fault
 from pipelines.warehouse import WarehouseError, warehouse_for
 from tests.conftest import settings_for
+from tests.test_landing import raw_query as read
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = ("marketplace", "sku", "warehouse_id", "stock_type")
@@ -35,12 +36,6 @@ def sync(settings, **kwargs):
     return run_sync(settings, backoff_base=0.01, after_landing=publish, **kwargs)
 
 
-def read(settings, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse.path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def rows_of(settings, sql: str) -> list[dict]:

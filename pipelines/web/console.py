@@ -143,6 +143,12 @@ def chart(request: Request) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
 
+def check_marketplace(marketplace: str | None) -> None:
+    """A console filter names a marketplace we sync, or none."""
+    if marketplace not in (None, "", "ozon", "wb"):
+        raise HTTPException(422, "marketplace must be ozon or wb")
+
+
 @router.get("/stock")
 def stock(
     request: Request,
@@ -158,8 +164,7 @@ def stock(
     if principal is None:
         return _login_redirect(request)
     ctx = web_context(request)
-    if marketplace not in (None, "", "ozon", "wb"):
-        raise HTTPException(422, "marketplace must be ozon or wb")
+    check_marketplace(marketplace)
     filters = {"marketplace": marketplace or "", "stock_type": stock_type or "", "warehouse": warehouse or "",
                "q": q or "", "in_stock": bool(in_stock), "limit": limit}
     try:
@@ -194,8 +199,7 @@ def history(
     if principal is None:
         return _login_redirect(request)
     ctx = web_context(request)
-    if marketplace not in (None, "", "ozon", "wb"):
-        raise HTTPException(422, "marketplace must be ozon or wb")
+    check_marketplace(marketplace)
     page = reads.syncs(ctx.wh, marketplace=marketplace or None, before=before, limit=50)
     return render(request, "syncs.html", principal=principal, page=page, marketplace=marketplace or "",
                   launches=ctx.launcher.recent())
