@@ -18,16 +18,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from migrations.steps import (
-    ADOPT_INVENTORY,
-    ADOPT_SYNC_LOGS,
-    MIGRATIONS,
-    DropTable,
-    Migration,
-    MigrationRefused,
-    Plan,
-    recorded_backups,
-)
+from migrations.introspection import recorded_backups
+from migrations.legacy import ADOPT_INVENTORY, ADOPT_SYNC_LOGS
+from migrations.plan import DropTable, Migration, MigrationRefused, Plan
+from migrations.versions import MIGRATIONS
 from pipelines.warehouse import Warehouse
 
 __all__ = ["MigrationReport", "MigrationRefused", "current_version", "up", "down", "status"]

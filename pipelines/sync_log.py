@@ -2,7 +2,7 @@
 
 A row is written as `running` when a marketplace's sync starts and finished with its
 outcome (`success`, `partial`, `failed`), counts and errors. The table's shape is owned by
-`migrations/` (`status` is a varchar(16): `interrupted` needs no migration).
+`migrations/specs.py` (`status` is a varchar(16): `interrupted` needs no migration).
 
 While it runs, the row says who runs it and how far it got, in `details`: `process` (pid,
 host, the process's start time, `cli` or `dagster`) and `phase` (`landing`, `staging`,
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from migrations.specs import SYNC_LOGS_COLUMNS
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -80,11 +81,8 @@ def naive_utc(ts: datetime | None) -> datetime | None:
     return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts else None
 
 
-COLUMNS = (
-    "run_id", "marketplace", "sync_type", "status", "started_at", "finished_at", "duration_seconds",
-    "api_requests", "retries", "records_fetched", "records_written", "records_rejected", "load_id",
-    "error_message", "warnings", "details",
-)
+# Every column of the table but its id, in the table's order (the order `_values` follows).
+COLUMNS = tuple(c.name for c in SYNC_LOGS_COLUMNS if not c.identity)
 
 
 def _values(rec: SyncRecord) -> list[Any]:

@@ -17,7 +17,8 @@ import pytest
 
 from migrations import runner
 from migrations.runner import MigrationRefused
-from migrations.steps import BACKUP_DDL, MIGRATIONS
+from migrations.specs import BACKUP_DDL
+from migrations.versions import MIGRATIONS
 from pipelines import sync_log
 from pipelines.cli import main
 from pipelines.config import parse_warehouse_url
