@@ -103,36 +103,22 @@ class PeakTreeMemory:
 
 # -- child scenarios ---------------------------------------------------------------------------
 def child_sync(url: str, warehouse: str, full: bool) -> dict[str, Any]:
-    from pipelines import publish as wap
     from pipelines.config import load_settings
-    from pipelines.runner import run_sync
+    from pipelines.sync import run_sync
 
     env = {**os.environ, "WAREHOUSE_URL": f"duckdb:///{warehouse}", "INVSYNC_RATE_LIMIT_SCALE": "0",
            "OZON_CLIENT_ID": "100200", "OZON_API_KEY": "sandbox-ozon-api-key-0f3c9a1e",
            "WB_API_TOKEN": "sandbox-wb-token-7d2b41c8", "OZON_API_URL": url, "WB_STATISTICS_API_URL": url,
            "WB_ANALYTICS_API_URL": url, "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url}
     settings = load_settings(env)
-    phases: dict[str, float] = {}
-
-    def timed_publish(settings, wh, results) -> None:
-        phases["landing"] = time.perf_counter() - started
-        landed = wap.landed_results(results)
-        t = time.perf_counter()
-        ok = wap.stage(settings, wh, landed)
-        phases["dbt staging"] = time.perf_counter() - t
-        if not ok:
-            return
-        t = time.perf_counter()
-        approved = wap.audit(settings, wh, landed)
-        phases["checks (GE)"] = time.perf_counter() - t
-        t = time.perf_counter()
-        wap.publish_inventory(settings, wh, approved)
-        phases["dbt publish"] = time.perf_counter() - t
-
     with PeakTreeMemory() as memory:
         started = time.perf_counter()
-        result = run_sync(settings, full=full, after_landing=timed_publish, warm_up=wap.warm_up)
-        phases["total"] = time.perf_counter() - started
+        result = run_sync(settings, full=full)
+        total = time.perf_counter() - started
+    # The phase timings come from the sync core itself (`SyncResult.timings`).
+    names = {"landing": "landing", "staging": "dbt staging", "audit": "checks (GE)", "publish": "dbt publish"}
+    phases = {names[k]: v for k, v in result.timings.items()}
+    phases["total"] = total
     records = {n: r.record for n, r in result.results.items() if r.record}
     return {
         "ok": result.ok,

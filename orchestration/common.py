@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dagster import AssetKey
 
-MARKETPLACES: tuple[str, ...] = ("ozon", "wb")
+from pipelines.marketplaces import NAMES as MARKETPLACES, MARKETPLACES as REGISTRY
 
 # dlt datasets per marketplace. Asset keys use the base names even when INVSYNC_DATASET_PREFIX
 # is set, so the asset graph (and its history) does not change with the installation.
-RAW_DATASET = {"ozon": "raw_ozon", "wb": "raw_wb"}
+RAW_DATASET = {m.name: m.raw_dataset for m in REGISTRY}
 DATASET_MARKETPLACE = {v: k for k, v in RAW_DATASET.items()}
 
 # Groups in the asset graph, in pipeline order.
@@ -28,7 +28,7 @@ SNAPSHOT_KEY = AssetKey("int_inventory__snapshot")
 SYNC_LOGS_KEY = AssetKey(["ops", "sync_logs"])
 
 # Op names = step keys; alerts name the failing step with them.
-LANDING_OP = {"ozon": "land_ozon", "wb": "land_wb"}
+LANDING_OP = {name: f"land_{name}" for name in MARKETPLACES}
 STAGE_OP = "stage_snapshot"
 PUBLISH_OP = "publish_inventory"
 

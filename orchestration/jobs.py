@@ -48,8 +48,7 @@ def sync_job(marketplace: str) -> UnresolvedAssetJobDefinition:
     )
 
 
-sync_ozon = sync_job("ozon")
-sync_wb = sync_job("wb")
+SYNC_JOB = {name: sync_job(name) for name in MARKETPLACES}
 
 full_resync = define_asset_job(
     name="full_resync",
@@ -66,5 +65,5 @@ check_freshness = define_asset_job(
     description="Evaluate the freshness checks on inventory_data (hourly: staleness shows when nothing runs).",
 )
 
-SYNC_JOBS = {"sync_ozon": ("ozon",), "sync_wb": ("wb",), "full_resync": MARKETPLACES}
-ASSET_JOBS = [sync_ozon, sync_wb, full_resync, check_freshness]
+SYNC_JOBS = {**{job.name: (name,) for name, job in SYNC_JOB.items()}, "full_resync": MARKETPLACES}
+ASSET_JOBS = [*SYNC_JOB.values(), full_resync, check_freshness]

@@ -2,25 +2,25 @@
 
 Settings are read from the environment when a step runs (not when the code location loads),
 so a changed `.env` or a test's monkeypatched environment applies to the next run without a
-reload, exactly like the `invsync` CLI. dbt runs as a subprocess (dagster-dbt); it must build
-the warehouse dlt has just loaded, so every dbt call gets the `DBT_*` variables that
-`pipelines.dbt_build.dbt_env` derives from WAREHOUSE_URL.
+reload, exactly like the `invsync` CLI. dbt runs as dagster-dbt's subprocess (its events become
+asset materializations and checks); the sync core decides what it builds and how its results
+count (`pipelines.sync.dbt`), through `DagsterDbt`, the core's `DbtInvoker` under Dagster.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from dagster import ConfigurableResource
+from dagster import AssetExecutionContext, ConfigurableResource
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
-from pipelines import runner
 from pipelines.config import ConfigError, Settings, load_settings
-from pipelines.dbt_build import DBT_PROJECT_DIR, dbt_env, temporary_environment
+from pipelines.sync import prepare_warehouse
+from pipelines.sync.dbt import DBT_PROJECT_DIR, DbtRun, DbtStep, dbt_env, dbt_executable, publish_loads_env
 from pipelines.warehouse import Warehouse, warehouse_for
 
 
@@ -59,7 +59,7 @@ class InvsyncResource(ConfigurableResource):
 
     def warehouse(self, settings: Settings | None = None) -> Warehouse:
         """The warehouse with the product's own tables migrated (writers use this)."""
-        return runner.prepare_warehouse(settings or self.settings())
+        return prepare_warehouse(settings or self.settings())
 
     def reader(self, settings: Settings | None = None) -> Warehouse:
         """The warehouse without running migrations (sensors only read, and must not lock long)."""
@@ -67,34 +67,63 @@ class InvsyncResource(ConfigurableResource):
 
 
 @contextmanager
-def dbt_environment(settings: Settings | None = None) -> Iterator[None]:
-    """Temporarily export the `DBT_*` variables for the configured warehouse.
+def exported(values: Mapping[str, str]) -> Iterator[None]:
+    """Export `values` while dagster-dbt starts its dbt process, then restore the environment.
 
-    `DBT_INDIRECT_SELECTION=buildable` (unless set) keeps a test that spans a staging model and
-    a mart (e.g. `relationships` from inventory_data to the seed) out of the staging step: it
-    runs with the mart, once both sides exist.
+    The one place the product changes `os.environ`: `DbtCliResource.cli` takes no environment
+    and copies the process's into the dbt subprocess when it starts it (synchronously, inside
+    `cli`). Steps of one Dagster run execute one at a time in their process, so nothing else
+    sees these values.
     """
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        values = dbt_env(settings or current_settings())
-    except ConfigError:
-        values = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    values.setdefault("DBT_INDIRECT_SELECTION", os.environ.get("DBT_INDIRECT_SELECTION", "buildable"))
-    with temporary_environment(values):
         yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 class InvsyncDbtCliResource(DbtCliResource):
     """`DbtCliResource` whose every invocation targets the warehouse of WAREHOUSE_URL."""
 
-    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:  # type: ignore[override]
-        with dbt_environment():
+    def cli(self, args: Sequence[str], *, loads: Mapping[str, str] | None = None,  # type: ignore[override]
+            **kwargs: Any) -> DbtCliInvocation:
+        try:
+            values = dbt_env(current_settings())
+        except ConfigError:  # parsing needs no connection
+            values = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        with exported({**values, **publish_loads_env(loads)}):
             return super().cli(args, **kwargs)
 
 
-def dbt_executable() -> str:
-    """The venv's dbt (tests and services often run without the venv on PATH)."""
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
+class DagsterDbt:
+    """The sync core's `DbtInvoker` inside a `@dbt_assets` op: runs the core's step with the op's
+    own selection (the op is defined with the step's `select`) and keeps dagster-dbt's events,
+    which the asset yields once the core has judged the run."""
+
+    def __init__(self, dbt: InvsyncDbtCliResource, context: AssetExecutionContext, own: DbtStep) -> None:
+        self.dbt, self.context, self.own = dbt, context, own
+        self.events: list[Any] = []
+
+    def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
+        """The op's own step streams its events; another (e.g. `APPROVE`, whose node belongs to
+        the staging op) runs plainly, as it would outside Dagster."""
+        try:
+            if step == self.own:
+                invocation = self.dbt.cli([step.command], loads=loads, context=self.context, raise_on_error=False)
+                self.events.extend(invocation.stream())
+            else:
+                invocation = self.dbt.cli(step.args, loads=loads, raise_on_error=False).wait()
+            run = DbtRun.from_run_results(invocation.get_artifact("run_results.json"))
+        except Exception as exc:  # noqa: BLE001 - dbt could not run: the core records why
+            return DbtRun(error=f"{type(exc).__name__}: {exc}")
+        if run.ok:  # dagster-dbt gives every call its own target folder: keep only failed ones (their dbt.log)
+            shutil.rmtree(invocation.target_path, ignore_errors=True)
+        return run
 
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)

@@ -33,6 +33,8 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
+from pipelines import marketplaces
+
 if TYPE_CHECKING:
     from pipelines.config import Settings
 
@@ -368,7 +370,7 @@ class ApiClient:
     @property
     def label(self) -> str:
         """The marketplace as people name it, first word of every error."""
-        return {"ozon": "Ozon", "wb": "Wildberries"}.get(self.marketplace, self.marketplace)
+        return marketplaces.label(self.marketplace)
 
     def _fail(self, cls: type[ApiError], endpoint: str, message: str, status: int | None = None) -> ApiError:
         return cls(self.marketplace, endpoint, self._mask(f"{self.label} {endpoint}: {message}"), status)

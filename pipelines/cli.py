@@ -9,6 +9,7 @@ import sys
 from typing import Callable
 
 from pipelines.config import ConfigError, Settings, load_settings
+from pipelines.marketplaces import NAMES
 
 
 def _settings() -> Settings:
@@ -16,17 +17,12 @@ def _settings() -> Settings:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from pipelines.runner import run_sync
-    from pipelines.publish import publish, warm_up
+    import getpass
 
-    settings = _settings()
-    after = publish
-    if args.force_publish:
-        import functools
-        import getpass
+    from pipelines.sync import run_sync
 
-        after = functools.partial(publish, override=f"{getpass.getuser()}: {args.force_publish}")
-    result = run_sync(settings, which=args.marketplace, full=args.full, after_landing=after, warm_up=warm_up)
+    override = f"{getpass.getuser()}: {args.force_publish}" if args.force_publish else None
+    result = run_sync(_settings(), which=args.marketplace, full=args.full, override=override)
     print(result.summary())
     return 0 if result.ok else 1
 
@@ -128,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sync", help="land raw data, build inventory_data, run the checks")
-    p.add_argument("--marketplace", choices=["ozon", "wb", "all"], default="all")
+    p.add_argument("--marketplace", choices=[*NAMES, "all"], default="all")
     p.add_argument("--full", action="store_true", help="full resync: re-read complete snapshots")
     p.add_argument("--force-publish", metavar="REASON", help="publish even if a critical check fails (recorded with your user name)")
     p.set_defaults(func=cmd_sync)
@@ -173,8 +169,6 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

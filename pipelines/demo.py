@@ -7,17 +7,15 @@ runs a full sync into the embedded DuckDB warehouse and prints what landed where
 
 from __future__ import annotations
 
-import os
-
-from pipelines.config import DEFAULT_WAREHOUSE_URL, Settings, load_settings
-from pipelines.publish import publish, warm_up
-from pipelines.runner import run_sync
+from pipelines.config import DEFAULT_WAREHOUSE_URL, Settings, environment, load_settings
+from pipelines.marketplaces import NAMES
+from pipelines.sync import run_sync
 from pipelines.warehouse import warehouse_for
 
 
 def demo_settings(sandbox_env: dict[str, str]) -> Settings:
     """Settings from the environment, with the APIs and credentials of the sandbox."""
-    env = dict(os.environ)
+    env = environment()
     env.update(sandbox_env)
     if not env.get("WAREHOUSE_URL", "").startswith("duckdb:"):
         env["WAREHOUSE_URL"] = DEFAULT_WAREHOUSE_URL
@@ -44,7 +42,7 @@ def run_demo(products: int = 300, seed: int = 42) -> int:
         settings = demo_settings(sandbox.env())
         print(f"sandbox: {products} products (seed {seed}) at {sandbox.url}")
         print(f"warehouse: {settings.warehouse.display()}")
-        result = run_sync(settings, full=True, after_landing=publish, warm_up=warm_up)
+        result = run_sync(settings, full=True)
         print(result.summary())
         truth = sandbox.account.summary()
 
@@ -57,7 +55,7 @@ def run_demo(products: int = 300, seed: int = 42) -> int:
                 f"  {r['marketplace']:11} {r['stock_type']:8} {r['rows_']:>7} {r['skus']:>7} "
                 f"{int(r['present']):>9} {int(r['reserved']):>9} {int(r['available']):>9}"
             )
-        for name in ("ozon", "wb"):
+        for name in NAMES:
             got = sum(int(r["present"]) for r in rows if r["marketplace"] == name)
             want = truth.get(name, {}).get("present")
             mark = "matches" if got == want else "DIFFERS from"

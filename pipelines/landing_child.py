@@ -1,9 +1,9 @@
-"""Entry point of the child process that calls one marketplace's API (see `runner.LandingChild`).
+"""Entry point of the child process that calls one marketplace's API (see `pipelines.sync.landing.LandingChild`).
 
     python -m pipelines.landing_child <outcome.pickle>   (the job arrives pickled on stdin)
 
 The parent starts this process first and prepares the landing while it imports dlt and the
-sources; then it sends the arguments of `runner.extract_in_child` on stdin (secrets never
+sources; then it sends the arguments of `extract_in_child` on stdin (secrets never
 touch the disk). The result goes to the outcome file, not stdout: whatever a library prints
 cannot corrupt the hand-over. Closing stdin without a job ends the process quietly.
 """
@@ -35,7 +35,7 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 
 def main(outcome_path: str) -> int:
     exit_with_parent()
-    from pipelines.runner import extract_in_child  # the slow imports, done while the parent prepares
+    from pipelines.sync.landing import extract_in_child  # the slow imports, done while the parent prepares
 
     try:
         job = pickle.load(sys.stdin.buffer)

@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
+from pipelines.marketplaces import OZON, CatalogBase
 from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan
 
@@ -98,7 +99,7 @@ def is_bad_key(status: int, body: Any) -> bool:
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with Ozon's auth headers, pacing and the configured retry policy."""
     headers = {"Client-Id": settings.ozon_client_id, "Api-Key": settings.ozon_api_key, "Content-Type": "application/json"}
-    return client_for(settings, "ozon", headers, PACING, endpoint_group, stats, backoff_base, auth_failure=is_bad_key)
+    return client_for(settings, OZON.name, headers, PACING, endpoint_group, stats, backoff_base, auth_failure=is_bad_key)
 
 
 class OzonApi:
@@ -214,7 +215,7 @@ def skus_of_type(page: pa.Table, types: Iterable[str]) -> list[str]:
     return sorted({str(s) for s, t in pairs if s is not None and str(t).lower() in wanted})
 
 
-@dlt.source(name="ozon", max_table_nesting=0)
+@dlt.source(name=OZON.name, max_table_nesting=0)
 def ozon_source(
     api: OzonApi, counts: dict[str, Any] | None = None, full: bool = False, known_product_ids: Iterable[Any] = ()
 ) -> list[Any]:
@@ -376,3 +377,10 @@ def ozon_source(
         # A replace resource that yields nothing would empty its table: keep the last list.
         products.apply_hints(write_disposition="append")
     return [product_stocks, fbo_stocks, ozon_warehouses, fbs_stocks, products, product_info]
+
+
+def make_source(settings: Settings, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float,
+                base: CatalogBase = CatalogBase()) -> Any:
+    """The registry's source factory (`pipelines.marketplaces.OZON`): a fresh source per sync."""
+    api = OzonApi(make_client(settings, stats, backoff_base), settings.ozon_api_url)
+    return ozon_source(api, counts=counts, full=full, known_product_ids=base.known_catalog)

@@ -10,12 +10,12 @@ finds it taken fails at once ("Could not set lock"). So the processes of this pr
 turns through lock files next to the DuckDB file (`fcntl.flock`, released by the kernel when
 a process dies):
 
-- `<file>.access.lock`: readers (`Warehouse(read_only=True)`: `invsync status`, `report`)
-  hold it shared while their read-only connection is open; a writing process holds it
-  exclusively while it has the file open (its own connections, and `writing()` around dlt's
-  load and dbt). `<file>.queue.lock` is the turnstile in front of it, so a stream of readers
-  cannot starve a writer. Waits are bounded; DuckDB's own lock error is retried briefly too
-  (a notebook outside these locks).
+- `<file>.access.lock`: readers (`Warehouse(read_only=True)`: `invsync status`, `report`,
+  the web service) hold it shared while their read-only connection is open; a writing
+  process holds it exclusively while it has the file open (its own connections, and
+  `writing()` around dlt's load and dbt). `<file>.queue.lock` is the turnstile in front of
+  it, so a stream of readers cannot starve a writer. Waits are bounded; DuckDB's own lock
+  error is retried briefly too (a notebook outside these locks).
 - `<file>.sync.lock`: held by a sync from before its first `sync_logs` row to its end
   (`exclusive()`, the DuckDB twin of MySQL's named lock), so a second sync waits or refuses
   cleanly, and `sync_lock_free()` tells whether any sync is running at all.
@@ -44,6 +44,14 @@ log = logging.getLogger(__name__)
 class WarehouseError(RuntimeError):
     """The warehouse could not be reached or a statement failed; the message masks the password."""
 
+
+class WarehouseBusy(WarehouseError):
+    """A reader waited its `read_wait` for a sync's write window on the DuckDB file to end."""
+
+
+# The named lock a sync holds on its warehouse from its first sync_logs row to its last (the
+# sync core takes it; `status`, the web service and Dagster ask whether it is free).
+SYNC_LOCK = "invsync_sync"
 
 # How long a reader waits for a sync's write window (a dlt load, a dbt build) to end.
 READ_WAIT_SECONDS = 120.0
@@ -137,13 +145,14 @@ class _WriterGate:
 
 def _take_access(db: Path, exclusive: bool, wait_seconds: float) -> FileLock:
     """The access lock, through the turnstile (a waiting writer keeps new readers out)."""
+    error = WarehouseError if exclusive else WarehouseBusy
     queue = FileLock(_lock_path(db, "queue"))
     if not queue.acquire(True, wait_seconds):
-        raise WarehouseError(_busy_message(db, exclusive, wait_seconds))
+        raise error(_busy_message(db, exclusive, wait_seconds))
     try:
         access = FileLock(_lock_path(db, "access"))
         if not access.acquire(exclusive, wait_seconds):
-            raise WarehouseError(_busy_message(db, exclusive, wait_seconds))
+            raise error(_busy_message(db, exclusive, wait_seconds))
         return access
     finally:
         queue.release()
@@ -163,17 +172,20 @@ def _is_lock_conflict(exc: BaseException) -> bool:
 class Warehouse:
     """A DB-API connection wrapper with one parameter style (`%s`) for both dialects.
 
-    `read_only=True` (the read-side commands): DuckDB opens the file read-only, as one of the
-    readers that take turns with a sync's writes (module docstring); a file that does not exist
-    yet reads as an empty warehouse. MySQL connections are unchanged.
+    `read_only=True` (the read-side commands, the web service): DuckDB opens the file read-only,
+    as one of the readers that take turns with a sync's writes (module docstring), waiting at
+    most `read_wait` seconds for a write window (then WarehouseBusy); a file that does not exist
+    yet reads as an empty warehouse. MySQL sessions are set `READ ONLY`.
     """
 
     read_only = False
 
-    def __init__(self, target: WarehouseTarget, read_only: bool | None = None):
+    def __init__(self, target: WarehouseTarget, read_only: bool | None = None, read_wait: float = READ_WAIT_SECONDS):
         self.target = target
         if read_only is not None:
             self.read_only = read_only
+        self.read_wait = read_wait
+        self._local = threading.local()  # the connection of a `session()`, per thread
 
     @property
     def dialect(self) -> str:
@@ -196,18 +208,20 @@ class Warehouse:
                 return duckdb.connect(":memory:")  # nothing synced yet: an empty warehouse
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            deadline = time.monotonic() + OPEN_RETRY_SECONDS
+            deadline = time.monotonic() + (min(OPEN_RETRY_SECONDS, self.read_wait) if read_only else OPEN_RETRY_SECONDS)
             while True:
                 try:
                     return duckdb.connect(str(path), read_only=read_only)
                 except duckdb.Error as exc:
-                    if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                    if not _is_lock_conflict(exc):
                         raise WarehouseError(f"cannot open DuckDB file {path}: {exc}") from None
+                    if time.monotonic() >= deadline:
+                        raise WarehouseBusy(f"cannot open DuckDB file {path}: {exc}") from None
                 time.sleep(0.1)
         import pymysql
 
         try:
-            return pymysql.connect(
+            conn = pymysql.connect(
                 host=self.target.host,
                 port=self.target.port,
                 user=self.target.user,
@@ -225,6 +239,10 @@ class Warehouse:
                 f"cannot connect to MySQL at {self.target.host}:{self.target.port} database "
                 f"'{self.target.database}' as '{self.target.user}' (error {code}: {reason})"
             ) from None
+        if self.read_only:
+            with conn.cursor() as cur:
+                cur.execute("set session transaction read only")
+        return conn
 
     @contextlib.contextmanager
     def access(self) -> Iterator[None]:
@@ -238,7 +256,7 @@ class Warehouse:
             with gate.hold(WRITE_WAIT_SECONDS):
                 yield
             return
-        lock = _take_access(self.target.path, exclusive=False, wait_seconds=READ_WAIT_SECONDS)
+        lock = _take_access(self.target.path, exclusive=False, wait_seconds=self.read_wait)
         try:
             yield
         finally:
@@ -253,10 +271,30 @@ class Warehouse:
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
-        """A connection inside a transaction: committed on success, rolled back on error, closed always."""
+        """A connection inside a transaction: committed on success, rolled back on error, closed always.
+        Inside `session()`: the session's connection."""
+        shared = getattr(self._local, "conn", None)
+        if shared is not None:
+            yield shared
+            return
         with self.access():
             with self._transaction() as conn:
                 yield conn
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Every query of this thread in this block shares one connection and transaction (one
+        DuckDB snapshot and one turn at the file): a web request makes several small reads, and
+        opening DuckDB costs more than one of them. For readers; nested sessions are one."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.connection() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:

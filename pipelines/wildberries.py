@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
+from pipelines.marketplaces import WILDBERRIES, CatalogBase
 from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan
 
@@ -95,7 +96,7 @@ def endpoint_group(path: str) -> str:
 
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with WB's token header, pacing and the configured retry policy."""
-    return client_for(settings, "wb", {"Authorization": settings.wb_api_token}, PACING, endpoint_group, stats,
+    return client_for(settings, WILDBERRIES.name, {"Authorization": settings.wb_api_token}, PACING, endpoint_group, stats,
                       backoff_base, error_cost=ERROR_COST)
 
 
@@ -237,7 +238,7 @@ def flatten_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-@dlt.source(name="wb", max_table_nesting=0)
+@dlt.source(name=WILDBERRIES.name, max_table_nesting=0)
 def wildberries_source(
     api: WildberriesApi,
     fbo_source: str = "auto",
@@ -345,3 +346,11 @@ def wildberries_source(
                     yield stock_table([{"warehouse_id": warehouse["id"], **s} for s in stocks], SELLER_QUANTITIES)
 
     return [fbo_stocks, fbs_warehouses, cards, fbs_stocks]
+
+
+def make_source(settings: Settings, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float,
+                base: CatalogBase = CatalogBase()) -> Any:
+    """The registry's source factory (`pipelines.marketplaces.WILDBERRIES`): a fresh source per sync."""
+    api = WildberriesApi(make_client(settings, stats, backoff_base), settings)
+    return wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts,
+                              known_chrt_ids=base.known_catalog, cards_since=base.since)

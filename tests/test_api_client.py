@@ -23,7 +23,7 @@ import requests
 
 from pipelines import ozon, sync_log, wildberries
 from pipelines.api_client import ApiClient, RedirectRefused, UnexpectedAnswer, safe_url, shape_problem
-from pipelines.runner import run_sync
+from pipelines.sync import run_sync
 from pipelines.sandbox import OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, Fault
 from pipelines.warehouse import warehouse_for
 from tests.conftest import settings_for
@@ -117,7 +117,7 @@ def test_ozon_credentials_never_follow_a_redirect_to_another_host(sandbox, duckd
     sandbox.add_fault(Fault(kind="redirect", location=f"{other_host.url}/steal?key={OZON_API_KEY}", status=status,
                             count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    result = run_sync(settings, which="ozon", publish=False, backoff_base=0.01)
     ozon_result = result.results["ozon"]
     assert ozon_result.status == "failed"
     assert re.fullmatch(
@@ -136,7 +136,7 @@ def test_wb_token_never_follows_a_redirect_to_another_host(sandbox, duckdb_url, 
     # A target path carrying the token (a hostile server chooses it) is printed masked.
     sandbox.add_fault(Fault(kind="redirect", location=f"{other_host.url}/collect/{WB_API_TOKEN}", status=308, count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, which="wb", backoff_base=0.01)
+    result = run_sync(settings, which="wb", publish=False, backoff_base=0.01)
     wb_result = result.results["wb"]
     assert wb_result.status == "failed"
     assert re.match(r"Wildberries /[\w/{}-]+: refused to follow a redirect \(308\) to another host "
@@ -169,7 +169,7 @@ def test_a_redirect_within_the_host_is_followed_with_method_and_body(sandbox, du
                             location=sandbox.url + "/v4/product/info/stocks"))
     sandbox.add_fault(Fault(kind="redirect", path="/api/v3/warehouses", status=302, location="/api/v3/warehouses"))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, backoff_base=0.01)
+    result = run_sync(settings, publish=False, backoff_base=0.01)
     assert result.ok, result.summary()
     assert sandbox.request_log.hits(path="/v4/product/info/stocks", status=307) == 1
     assert sandbox.request_log.hits(path="/api/v3/warehouses", status=302) == 1
@@ -199,7 +199,7 @@ def test_a_wait_beyond_the_cap_fails_at_once(sandbox, duckdb_url, marketplace, p
     settings = settings_for(sandbox.env(), duckdb_url)
     assert settings.max_server_wait == 300
     started = time.monotonic()
-    result = run_sync(settings, which=marketplace, backoff_base=1.0)
+    result = run_sync(settings, which=marketplace, publish=False, backoff_base=1.0)
     elapsed = time.monotonic() - started
     assert elapsed < 5, elapsed  # no sleeping: a sync process and one refused call
     failed = result.results[marketplace]
@@ -216,7 +216,7 @@ def test_a_wait_up_to_the_cap_is_obeyed_exactly(sandbox, duckdb_url) -> None:
     sandbox.add_fault(Fault(kind="rate_limit", path="/v4/product/info/stocks", retry_after=1.5, count=1))
     settings = settings_for(sandbox.env(), duckdb_url, INVSYNC_MAX_SERVER_WAIT="1.5")
     started = time.monotonic()
-    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    result = run_sync(settings, which="ozon", publish=False, backoff_base=0.01)
     assert result.ok, result.summary()
     assert time.monotonic() - started >= 1.5
     details = result.results["ozon"].record.details
@@ -329,7 +329,7 @@ def test_a_sync_fed_a_wrong_shape_fails_naming_the_method(sandbox, duckdb_url) -
     try:
         env = {**sandbox.env(), "OZON_API_URL": server.url}
         settings = settings_for(env, duckdb_url)
-        result = run_sync(settings, which="ozon", backoff_base=0.01)
+        result = run_sync(settings, which="ozon", publish=False, backoff_base=0.01)
         failed = result.results["ozon"]
         assert failed.status == "failed"
         assert failed.message == ("Ozon /v2/warehouse/list: unexpected answer shape "

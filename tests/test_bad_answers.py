@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from pipelines.dbt_build import run_dbt
-from pipelines.publish import publish
-from pipelines.runner import make_pipeline, run_sync, state_dir
+from pipelines.sync.dbt import run_dbt
+from pipelines.sync import run_sync
+from pipelines.sync.landing import make_pipeline, state_dir
 from pipelines.sandbox import Fault
 from pipelines.warehouse import warehouse_for
 from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, settings_for
@@ -35,7 +35,7 @@ def warehouse_url(request) -> str:
 
 
 def sync(settings, **kwargs):
-    return run_sync(settings, backoff_base=0.01, after_landing=publish, **kwargs)
+    return run_sync(settings, backoff_base=0.01, **kwargs)
 
 
 def settings_of(sandbox, url: str, **extra: str):
@@ -271,12 +271,13 @@ def test_a_package_the_warehouse_refuses_is_set_aside_and_the_next_sync_starts_c
 def test_a_package_an_interrupted_sync_left_that_cannot_load_is_set_aside_not_retried(sandbox, duckdb_url) -> None:
     import duckdb
 
-    from pipelines.runner import extract_in_child
+    from pipelines.marketplaces import CatalogBase
+    from pipelines.sync.landing import extract_in_child
 
     settings = settings_of(sandbox, duckdb_url)
     assert sync(settings, which="wb").clean
     # A sync that extracted and normalized, then died before its load ...
-    outcome = extract_in_child(settings, "wb", False, 0.01, [])
+    outcome = extract_in_child(settings, "wb", False, 0.01, CatalogBase())
     assert outcome["error"] is None and pending(settings, "wb")
     con = duckdb.connect(str(settings.warehouse.path))  # ... and a package the warehouse refuses
     con.execute("alter table raw_wb.fbs_stocks rename to fbs_stocks_kept")

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from pipelines import sync_log
-from pipelines.publish import publish
-from pipelines.runner import run_sync
+from pipelines.sync import run_sync
 from pipelines.warehouse import warehouse_for
 from tests.conftest import settings_for
 
@@ -26,7 +25,7 @@ def results_of(settings, run_id: str, marketplace: str) -> list[dict]:
 
 
 def sync(settings, **kwargs):
-    return run_sync(settings, backoff_base=0.01, after_landing=kwargs.pop("after_landing", publish), **kwargs)
+    return run_sync(settings, backoff_base=0.01, **kwargs)
 
 
 @pytest.fixture
@@ -96,13 +95,10 @@ def test_empty_account_does_not_wipe_inventory_and_is_critical(sandbox, synced) 
 
 
 def test_override_publishes_anyway_and_records_who_and_why(sandbox, synced) -> None:
-    import functools
-
     from pipelines.sandbox import Fault
 
     sandbox.add_fault(Fault(kind="empty_account", count=None))
-    after_landing = functools.partial(publish, override="alice: shop closed for inventory")
-    result = sync(synced, which="ozon", after_landing=after_landing)
+    result = sync(synced, which="ozon", override="alice: shop closed for inventory")
     assert result.results["ozon"].status == "partial", result.summary()
     rec = sync_log.latest(warehouse_for(synced.warehouse), "ozon")
     assert "critical checks overridden by operator alice: shop closed for inventory" in rec["warnings"]

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.dbt_build import run_dbt
-from pipelines.publish import publish
-from pipelines.runner import run_sync
+from pipelines.sync.dbt import run_dbt
+from pipelines.sync import run_sync
 from pipelines.warehouse import warehouse_for
 from tests.conftest import settings_for
 
@@ -27,7 +26,7 @@ def warehouse_url(request) -> str:
 
 
 def sync(settings, **kwargs):
-    return run_sync(settings, backoff_base=0.01, after_landing=publish, **kwargs)
+    return run_sync(settings, backoff_base=0.01, **kwargs)
 
 
 def inventory(settings) -> dict[tuple, dict]:
@@ -162,11 +161,11 @@ def test_mariadb_and_duckdb_end_with_the_same_inventory(sandbox, duckdb_url, mys
 def test_overlapping_syncs_of_one_warehouse_take_turns(sandbox, mysql_url, monkeypatch) -> None:
     import pymysql
 
-    from pipelines import runner
+    from pipelines.sync import core
     from pipelines.warehouse import WarehouseError
 
     settings = settings_for(sandbox.env(), mysql_url)
-    monkeypatch.setattr(runner, "SYNC_LOCK_WAIT_SECONDS", 1)
+    monkeypatch.setattr(core, "SYNC_LOCK_WAIT_SECONDS", 1)
     wh = warehouse_for(settings.warehouse)
     target = settings.warehouse
     other = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password)
@@ -185,7 +184,8 @@ def test_overlapping_syncs_of_one_warehouse_take_turns(sandbox, mysql_url, monke
 
 
 def test_a_sync_of_one_marketplace_leaves_the_other_untouched_even_after_an_interrupted_landing(sandbox, duckdb_url) -> None:
-    from pipelines.runner import land_marketplace, prepare_warehouse
+    from pipelines.sync import prepare_warehouse
+    from pipelines.sync.landing import land_marketplace
 
     settings = settings_for(sandbox.env(), duckdb_url)
     assert sync(settings).ok
@@ -229,7 +229,7 @@ def test_ozon_stock_all_reserved_is_kept_and_no_row_is_an_aggregate_or_nameless(
 def test_ozon_fbo_rows_that_do_not_add_up_to_v4_totals_fail_dbt_under_the_fbo_method(sandbox, duckdb_url) -> None:
     import duckdb
 
-    from pipelines.dbt_build import DbtError
+    from pipelines.sync.dbt import DbtError
 
     settings = settings_for(sandbox.env(), duckdb_url)
     assert sync(settings).clean

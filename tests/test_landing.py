@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from pipelines import sync_log
-from pipelines.runner import run_sync
+from pipelines.sync import run_sync
 from pipelines.warehouse import warehouse_for
 from tests.conftest import settings_for
 
@@ -33,7 +33,7 @@ def raw_query(settings, sql: str) -> list[tuple]:
 
 def test_every_endpoint_lands_all_pages(sandbox, duckdb_url) -> None:
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, backoff_base=0.01)
+    result = run_sync(settings, publish=False, backoff_base=0.01)
     assert result.ok, result.summary()
     account = sandbox.account
     truth = account.summary()
@@ -74,9 +74,9 @@ def test_every_endpoint_lands_all_pages(sandbox, duckdb_url) -> None:
 
 def test_second_sync_lands_a_fresh_complete_stock_snapshot(sandbox, duckdb_url) -> None:
     settings = settings_for(sandbox.env(), duckdb_url)
-    assert run_sync(settings, backoff_base=0.01).ok
+    assert run_sync(settings, publish=False, backoff_base=0.01).ok
     sandbox.tick()
-    second = run_sync(settings, backoff_base=0.01)
+    second = run_sync(settings, publish=False, backoff_base=0.01)
     assert second.ok, second.summary()
     # Stock reports have no "changed since": every sync lands the whole picture, one load only.
     for marketplace, dataset, table in (("ozon", "raw_ozon", "product_stocks"), ("wb", "raw_wb", "wb_warehouse_stocks")):
@@ -95,7 +95,7 @@ def card_rows(account) -> int:
 
 def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_catalog(sandbox, duckdb_url) -> None:
     settings = settings_for(sandbox.env(), duckdb_url)
-    first = run_sync(settings, backoff_base=0.01)
+    first = run_sync(settings, publish=False, backoff_base=0.01)
     assert first.ok, first.summary()
     assert first.results["wb"].counts["catalog"] == "all cards"
     assert first.results["ozon"].counts["catalog"] == "all products"
@@ -107,7 +107,7 @@ def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_cat
     new_products = after["wb"]["cards"] - before["wb"]["cards"]
     assert new_products > 0
 
-    second = run_sync(settings, backoff_base=0.01)
+    second = run_sync(settings, publish=False, backoff_base=0.01)
     assert second.ok, second.summary()
     wb, ozon = second.results["wb"], second.results["ozon"]
     # WB: only the cards updated since the newest one seen are read (the new ones and the
@@ -133,7 +133,7 @@ def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_cat
     assert raw_count(settings, "raw_ozon", "products") == products_listed  # kept, not emptied
 
     # A full resync reads and replaces the whole catalog again.
-    full = run_sync(settings, full=True, backoff_base=0.01)
+    full = run_sync(settings, full=True, publish=False, backoff_base=0.01)
     assert full.ok, full.summary()
     assert full.results["wb"].counts["catalog"] == "all cards"
     assert raw_count(settings, "raw_wb", "cards") == card_rows(sandbox.account)  # replaced, not appended
@@ -142,16 +142,17 @@ def test_incremental_sync_reads_only_new_catalog_entries_and_keeps_the_whole_cat
 
 
 def test_a_package_an_interrupted_sync_left_behind_is_loaded_first(sandbox, duckdb_url, caplog) -> None:
-    from pipelines.runner import extract_in_child
+    from pipelines.marketplaces import CatalogBase
+    from pipelines.sync.landing import extract_in_child
 
     settings = settings_for(sandbox.env(), duckdb_url)
-    assert run_sync(settings, which="wb", backoff_base=0.01).ok
+    assert run_sync(settings, which="wb", publish=False, backoff_base=0.01).ok
     # A sync that died after the API calls, before the load: its package waits on disk.
-    outcome = extract_in_child(settings, "wb", full=True, backoff_base=0.01, known_catalog=[])
+    outcome = extract_in_child(settings, "wb", full=True, backoff_base=0.01, base=CatalogBase())
     assert outcome["error"] is None and outcome["row_counts"]["wb_warehouse_stocks"] > 0
     sandbox.tick()
     with caplog.at_level("WARNING"):
-        result = run_sync(settings, which="wb", backoff_base=0.01)
+        result = run_sync(settings, which="wb", publish=False, backoff_base=0.01)
     assert result.ok, result.summary()
     assert "loading the packages an interrupted sync left behind" in caplog.text
     # The fresh load came after it, and the table is the current picture, without duplicates.
@@ -167,7 +168,7 @@ def test_a_package_an_interrupted_sync_left_behind_is_loaded_first(sandbox, duck
 
 
 def test_a_landing_process_ends_quietly_when_the_parent_fails_before_sending_the_job() -> None:
-    from pipelines.runner import LandingChild
+    from pipelines.sync.landing import LandingChild
 
     with pytest.raises(RuntimeError, match="warehouse unreachable"):
         with LandingChild("wb") as child:
@@ -190,12 +191,13 @@ def test_a_landing_process_ends_when_the_sync_that_started_it_is_killed(sandbox,
     script = tmp_path / "sync.py"
     script.write_text(
         "import json, sys\n"
-        "from pipelines.runner import LandingChild\n"
+        "from pipelines.marketplaces import CatalogBase\n"
+        "from pipelines.sync.landing import LandingChild\n"
         "from tests.conftest import settings_for\n"
         f"settings = settings_for(json.loads({json.dumps(json.dumps(sandbox.env()))}), {duckdb_url!r})\n"
         "child = LandingChild('ozon')\n"
         "print(child._process.pid, flush=True)\n"
-        "child.run(dict(settings=settings, marketplace='ozon', full=True, backoff_base=0.01, known_catalog=[]))\n"
+        "child.run(dict(settings=settings, marketplace='ozon', full=True, backoff_base=0.01, base=CatalogBase()))\n"
     )
     root = str(Path(__file__).resolve().parent.parent)
     sync = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root,
@@ -224,7 +226,7 @@ def test_rate_limit_storm_obeys_x_ratelimit_retry(sandbox, duckdb_url) -> None:
     sandbox.add_fault(Fault(kind="rate_limit", path="/api/analytics/v1/stocks-report/wb-warehouses", count=3, retry_after=0.4))
     settings = settings_for(sandbox.env(), duckdb_url)
     started = time.monotonic()
-    result = run_sync(settings, which="wb", backoff_base=0.01)
+    result = run_sync(settings, which="wb", publish=False, backoff_base=0.01)
     elapsed = time.monotonic() - started
     assert result.ok, result.summary()
     rec = result.results["wb"].record
@@ -241,7 +243,7 @@ def test_server_errors_then_success_land_once(sandbox, duckdb_url) -> None:
 
     sandbox.add_fault(Fault(kind="server_error", path="/v4/product/info/stocks", count=2, status=503))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    result = run_sync(settings, which="ozon", publish=False, backoff_base=0.01)
     assert result.ok, result.summary()
     assert result.results["ozon"].record.retries == 2
     dupes = raw_query(settings, "select product_id, type, count(*) from raw_ozon.product_stocks group by all having count(*) > 1")
@@ -252,7 +254,7 @@ def test_bad_credentials_fail_fast_with_a_clear_message_and_a_failed_row(sandbox
     env = {**sandbox.env(), "OZON_API_KEY": "wrong-key-0000-1111"}
     settings = settings_for(env, duckdb_url)
     started = time.monotonic()
-    result = run_sync(settings, which="ozon", backoff_base=1.0)
+    result = run_sync(settings, which="ozon", publish=False, backoff_base=1.0)
     assert time.monotonic() - started < 5  # no retries with a 1 s backoff
     ozon = result.results["ozon"]
     assert ozon.status == "failed" and not result.ok
@@ -273,10 +275,10 @@ def test_truncated_json_is_retried_then_reported(sandbox, duckdb_url) -> None:
 
     sandbox.add_fault(Fault(kind="truncate", path="/v2/warehouse/list", count=1))
     settings = settings_for(sandbox.env(), duckdb_url)
-    assert run_sync(settings, which="ozon", backoff_base=0.01).ok
+    assert run_sync(settings, which="ozon", publish=False, backoff_base=0.01).ok
 
     sandbox.add_fault(Fault(kind="truncate", path="/v2/warehouse/list", count=None))
-    result = run_sync(settings, which="ozon", backoff_base=0.01)
+    result = run_sync(settings, which="ozon", publish=False, backoff_base=0.01)
     ozon = result.results["ozon"]
     assert ozon.status == "failed"
     assert "invalid or truncated JSON" in ozon.message and "/v2/warehouse/list" in ozon.message
@@ -288,7 +290,7 @@ def test_unknown_field_lands_as_a_new_column(sandbox, duckdb_url) -> None:
 
     sandbox.add_fault(Fault(kind="extra_field", path="/api/analytics/v1/stocks-report/wb-warehouses", field="newField2026", count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
-    assert run_sync(settings, which="wb", backoff_base=0.01).ok
+    assert run_sync(settings, which="wb", publish=False, backoff_base=0.01).ok
     assert raw_count(settings, "raw_wb", "wb_warehouse_stocks", "where new_field2026 is not null") > 0
 
 
@@ -303,12 +305,11 @@ def published(settings, marketplace: str, stock_type: str) -> dict[tuple, tuple]
 
 
 def test_retired_ozon_fbo_method_falls_back_to_analytics_with_honest_numbers(sandbox, duckdb_url) -> None:
-    from pipelines.publish import publish
     from pipelines.sandbox import Fault
 
     sandbox.add_fault(Fault(kind="retired", path=FBO_METHOD_PATH, count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, which="ozon", backoff_base=0.01, after_landing=publish)
+    result = run_sync(settings, which="ozon", backoff_base=0.01)
     assert result.ok, result.summary()
     ozon = result.results["ozon"]
     assert ozon.counts["fbo_method"] == "analytics_stocks"
@@ -329,12 +330,11 @@ def test_retired_ozon_fbo_method_falls_back_to_analytics_with_honest_numbers(san
 
 
 def test_ozon_fbo_method_retired_mid_sync_publishes_the_complete_fallback_answer_only(tmp_path) -> None:
-    from pipelines.publish import publish
     from pipelines.sandbox import Fault, Sandbox, SandboxOptions
 
     # Several v4 pages, so some pages' FBO answers are landed before the method goes.
     with Sandbox(SandboxOptions(products=2500, seed=11, rate_limit_scale=0)) as sandbox:
-        probe = run_sync(settings_for(sandbox.env(), f"duckdb:///{tmp_path}/probe.duckdb"), which="ozon", backoff_base=0.01)
+        probe = run_sync(settings_for(sandbox.env(), f"duckdb:///{tmp_path}/probe.duckdb"), which="ozon", publish=False, backoff_base=0.01)
         requests = probe.results["ozon"].record.details["requests_by_endpoint"]
         calls = requests[FBO_METHOD_PATH]
         assert calls >= 2
@@ -348,7 +348,7 @@ def test_ozon_fbo_method_retired_mid_sync_publishes_the_complete_fallback_answer
         # The FBO method answers every call but the last, then it is switched off.
         sandbox.add_fault(Fault(kind="retired", path=FBO_METHOD_PATH, after=calls - 1, count=None))
         settings = settings_for(sandbox.env(), f"duckdb:///{tmp_path}/warehouse.duckdb")
-        result = run_sync(settings, which="ozon", backoff_base=0.01, after_landing=publish)
+        result = run_sync(settings, which="ozon", backoff_base=0.01)
         assert result.ok, result.summary()
         assert result.results["ozon"].counts["fbo_method"] == "analytics_stocks"
         load = result.results["ozon"].record.load_id
@@ -363,12 +363,11 @@ def test_ozon_fbo_method_retired_mid_sync_publishes_the_complete_fallback_answer
 
 
 def test_wb_stocks_report_refused_to_the_token_falls_back_to_the_remains_report(sandbox, duckdb_url) -> None:
-    from pipelines.publish import publish
     from pipelines.sandbox import Fault
 
     sandbox.add_fault(Fault(kind="retired", path="/api/analytics/v1/stocks-report/wb-warehouses", count=None))
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, which="wb", backoff_base=0.01, after_landing=publish)
+    result = run_sync(settings, which="wb", backoff_base=0.01)
     assert result.ok, result.summary()
     wb = result.results["wb"]
     assert wb.counts["fbo_method"] == "warehouse_remains"
@@ -395,11 +394,10 @@ def assert_wb_fbo_totals_per_size(settings, sandbox) -> None:
 
 
 def test_marketplace_without_credentials_is_skipped(sandbox, duckdb_url) -> None:
-    from pipelines.publish import publish
 
     env = {k: v for k, v in sandbox.env().items() if not k.startswith("WB_API_TOKEN")}
     settings = settings_for(env, duckdb_url)
-    result = run_sync(settings, backoff_base=0.01, after_landing=publish)
+    result = run_sync(settings, backoff_base=0.01)
     assert result.results["wb"].status == "skipped" and "WB_API_TOKEN" in result.results["wb"].message
     assert result.results["ozon"].status == "success" and result.ok, result.summary()
     # A seller on one marketplace publishes too: the other's raw tables never exist.

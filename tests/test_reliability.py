@@ -21,8 +21,8 @@ import duckdb
 import pytest
 
 from pipelines import sync_log
-from pipelines.publish import publish
-from pipelines.runner import SYNC_LOCK, run_sync
+from pipelines.sync import run_sync
+from pipelines.warehouse import SYNC_LOCK
 from pipelines.sandbox import Fault
 from pipelines.warehouse import WarehouseError, warehouse_for
 from tests.conftest import settings_for
@@ -33,7 +33,7 @@ KEY = ("marketplace", "sku", "warehouse_id", "stock_type")
 
 
 def sync(settings, **kwargs):
-    return run_sync(settings, backoff_base=0.01, after_landing=publish, **kwargs)
+    return run_sync(settings, backoff_base=0.01, **kwargs)
 
 
 
@@ -119,8 +119,15 @@ def test_a_blocked_sync_never_moves_the_wb_cards_cursor(sandbox, warehouse_url) 
     assert again.ok and again.results["wb"].counts["cards_fetched"] < blocked_cards
 
 
-def test_catalog_rows_of_unpublished_loads_count_as_unknown(sandbox, duckdb_url) -> None:
-    from pipelines.runner import cards_cursor, stored_catalog
+def test_catalog_rows_of_unpublished_loads_count_as_unknown(sandbox, duckdb_url, monkeypatch) -> None:
+    from pipelines.sync import wap
+    from pipelines.sync.landing import catalog_base
+
+    def stored_catalog(settings, wh, marketplace):
+        return list(catalog_base(settings, wh, marketplace, full=False).known_catalog)
+
+    def cards_cursor(settings, wh):
+        return catalog_base(settings, wh, "wb", full=False).since
 
     settings = settings_for(sandbox.env(), duckdb_url)
     wh = warehouse_for(settings.warehouse)
@@ -131,7 +138,8 @@ def test_catalog_rows_of_unpublished_loads_count_as_unknown(sandbox, duckdb_url)
     assert len(known) == sandbox.account.summary()["ozon"]["products"] and cursor
     # The landing of a sync that failed after landing (its row is `failed`): its rows are unknown.
     sandbox.tick()
-    result = run_sync(settings, backoff_base=0.01, after_landing=lambda *a: (_ for _ in ()).throw(RuntimeError("dbt down")))
+    monkeypatch.setattr(wap, "stage", lambda *a: (_ for _ in ()).throw(RuntimeError("dbt down")))
+    result = run_sync(settings, backoff_base=0.01)
     assert not result.ok
     assert {str(v) for v in stored_catalog(settings, wh, "ozon")} == known
     # (the boundary card it read again now carries the failed load: the cursor may step back, never on)
@@ -226,15 +234,15 @@ def test_two_syncs_of_one_duckdb_file_take_turns_and_leave_no_running_rows(sandb
 
 
 def test_a_second_sync_that_cannot_wait_longer_refuses_having_written_nothing(sandbox, duckdb_url, monkeypatch) -> None:
-    from pipelines import runner
+    from pipelines.sync import core
 
     settings = settings_for(sandbox.env(), duckdb_url)
     holder = warehouse_for(settings.warehouse)
-    monkeypatch.setattr(runner, "SYNC_LOCK_WAIT_SECONDS", 1)
+    monkeypatch.setattr(core, "SYNC_LOCK_WAIT_SECONDS", 1)
     with holder.exclusive(SYNC_LOCK, 1, "syncing"):  # as a running sync holds it
         assert not holder.lock_free(SYNC_LOCK)
         with pytest.raises(WarehouseError, match="another process has been syncing .* for 1s; try again later"):
-            run_sync(settings, backoff_base=0.01, after_landing=publish)
+            run_sync(settings, backoff_base=0.01)
     assert holder.lock_free(SYNC_LOCK)
     assert holder.query("select count(*) as n from sync_logs")[0]["n"] == 0  # no row claims anything
     assert not holder.table_exists("inventory_data") and sandbox.request_log.hits() == 0

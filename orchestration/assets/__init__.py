@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import AssetSpec
 
 from orchestration.assets.audit import inventory_audit
-from orchestration.assets.landing import LANDING_ASSETS, landing_ozon, landing_wb
+from orchestration.assets.landing import LANDING_ASSETS
 from orchestration.assets.transform import publish_inventory, stage_snapshot
 from orchestration.common import SYNC_LOGS_KEY
 
@@ -18,7 +18,7 @@ sync_logs = AssetSpec(
     kinds={"sql"},
 )
 
-ALL_ASSETS = [landing_ozon, landing_wb, stage_snapshot, inventory_audit, publish_inventory, sync_logs]
+ALL_ASSETS = [*LANDING_ASSETS.values(), stage_snapshot, inventory_audit, publish_inventory, sync_logs]
 
-__all__ = ["ALL_ASSETS", "LANDING_ASSETS", "inventory_audit", "landing_ozon", "landing_wb", "publish_inventory",
+__all__ = ["ALL_ASSETS", "LANDING_ASSETS", "inventory_audit", "publish_inventory",
            "stage_snapshot", "sync_logs"]

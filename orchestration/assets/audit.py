@@ -1,9 +1,9 @@
 """Audit: the Great Expectations gate between the staged snapshot and `inventory_data`.
 
-Calls `pipelines.publish.audit` on what this run landed. A marketplace with a critical
+A thin wrapper over the sync core's audit (`pipelines.sync.wap.audit`) on what this run landed. A marketplace with a critical
 failure is marked `failed` there (its previous good data stays); the approved ones keep their
 `running` row, now carrying the audit's warnings and counts, which the publish step reads
-back with `runner.pending_results`. An operator can override a block by launching the run
+back with `landing.pending_results`. An operator can override a block by launching the run
 with the tag `invsync/force-publish: "who: why"` (the CLI's `--force-publish`).
 """
 
@@ -13,9 +13,8 @@ import json
 from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 
 from orchestration.common import AUDIT_KEY, GROUP_AUDIT, SNAPSHOT_KEY, TAG_FORCE_PUBLISH
-from orchestration.health import fail_unfinished
 from orchestration.resources import InvsyncResource
-from pipelines import publish, runner, sync_log
+from pipelines.sync import landing, wap
 
 
 @asset(key=AUDIT_KEY, deps=[SNAPSHOT_KEY], group_name=GROUP_AUDIT, kinds={"great_expectations"},
@@ -23,16 +22,14 @@ from pipelines import publish, runner, sync_log
 def inventory_audit(context: AssetExecutionContext, invsync: InvsyncResource) -> MaterializeResult:
     settings = invsync.settings()
     wh = invsync.warehouse(settings)
-    landed = runner.pending_results(wh, context.run.run_id)
+    landed = landing.pending_results(wh, context.run.run_id)
     override = context.run.tags.get(TAG_FORCE_PUBLISH) or None
     try:
-        approved = publish.audit(settings, wh, landed, override=override)
+        approved = wap.audit(settings, wh, landed, override=override)
     except Exception as exc:  # noqa: BLE001 - the rows must not stay `running`
         message = settings.mask(f"audit failed: {exc}")
-        fail_unfinished(wh, context.run.run_id, message)
+        wap.fail_unfinished(wh, context.run.run_id, message)
         raise Failure(description=message) from None
-    for result in approved.values():  # the publish step is another process: persist the audit's notes
-        sync_log.update(wh, result.record)
     blocked = {name: r.record.error_message or "" for name, r in landed.items() if name not in approved}
     for name, reason in blocked.items():
         context.log.error(f"{name}: {reason}")

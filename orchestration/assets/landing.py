@@ -1,9 +1,11 @@
 """Landing: one dlt multi-asset per marketplace, one asset per raw table (`raw_ozon/…`, `raw_wb/…`).
 
-The run is the CLI's landing step, step by step (`pipelines.runner`): a `running` row in
-`sync_logs` with the Dagster run id, the same dlt pipeline and source, then `record_landed`
-or `record_failed`. The staging, audit and publish steps find what landed through
-`runner.pending_results(wh, run_id)`, so no data passes between steps in memory.
+A thin wrapper over the sync core's landing (`pipelines.sync.landing.land_marketplace`, the
+same call `invsync sync` makes: a child process calls the API, this step loads the package and
+records it in `sync_logs` under the Dagster run id). `@dlt_assets` only describes the raw
+tables; each one is reported with the rows this landing wrote to it. The staging, audit and
+publish steps find what landed through `landing.pending_results(wh, run_id)`, so no data
+passes between steps in memory.
 
 A marketplace without credentials is skipped, never failed: its assets report "skipped" so
 that the other marketplace of a full resync is still published.
@@ -11,22 +13,23 @@ that the other marketplace of a full resync is still published.
 
 # No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Iterator
 
 import dlt
 from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt import DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from orchestration.common import GROUP_LANDING, LANDING_OP, RAW_DATASET, TAG_FULL, raw_key
 from orchestration.resources import InvsyncResource, warehouse_kind
-from pipelines import runner, sync_log
+from pipelines import sync_log
 from pipelines.api_client import SyncStats
 from pipelines.config import Settings
-
-SOURCE_MARKETPLACE = {"ozon": "ozon", "wb": "wb"}  # dlt source name -> marketplace
+from pipelines.marketplaces import MARKETPLACES, get
+from pipelines.sync import landing
+from pipelines.sync.result import Outcome
+from pipelines.warehouse import SYNC_LOCK
 
 
 class InvsyncDltTranslator(DagsterDltTranslator):
@@ -37,25 +40,19 @@ class InvsyncDltTranslator(DagsterDltTranslator):
     def get_asset_spec(self, data: DltResourceTranslatorData) -> Any:
         spec = super().get_asset_spec(data)
         resource = data.resource
-        marketplace = SOURCE_MARKETPLACE[resource.source_name]
+        market = get(resource.source_name)  # dlt source names are the marketplaces' names
         parent = resource._pipe.parent  # dlt exposes the feeding resource only on the pipe
-        deps = [raw_key(marketplace, parent.name)] if parent is not None else []
+        deps = [raw_key(market.name, parent.name)] if parent is not None else []
         return spec.replace_attributes(
-            key=raw_key(marketplace, resource.name),
+            key=raw_key(market.name, resource.name),
             deps=deps,
             group_name=GROUP_LANDING,
-            description=f"{RAW_DATASET[marketplace]}.{resource.name}: raw API answers landed by dlt "
-                        f"(pipelines/{'ozon' if marketplace == 'ozon' else 'wildberries'}.py).",
+            description=f"{market.raw_dataset}.{resource.name}: raw {market.label} API answers landed by dlt "
+                        f"({market.source_module.replace('.', '/')}.py).",
         )
 
 
 TRANSLATOR = InvsyncDltTranslator()
-
-
-def _spec_source(marketplace: str) -> Any:
-    """The source with placeholder settings: only its resource names shape the asset specs.
-    Runs build the real source from the current settings."""
-    return runner.build_source(Settings(), marketplace, SyncStats(), {}, False, 1.0)
 
 
 def _spec_pipeline(marketplace: str) -> dlt.Pipeline:
@@ -69,57 +66,40 @@ def _spec_pipeline(marketplace: str) -> dlt.Pipeline:
     )
 
 
-def land(context: AssetExecutionContext, dlt_resource: DagsterDltResource, invsync: InvsyncResource,
-         marketplace: str) -> Iterator[MaterializeResult]:
-    """Land one marketplace and record it in sync_logs; raise `Failure` (masked) when it fails."""
+def land(context: AssetExecutionContext, invsync: InvsyncResource, marketplace: str) -> Iterator[MaterializeResult]:
+    """Land one marketplace with the sync core; raise `Failure` (masked) when it fails."""
     settings = invsync.settings()
-    reason = runner.selected_marketplaces(settings, marketplace)[marketplace]
+    selected = [spec.key for spec in context.assets_def.specs if spec.key in context.selected_asset_keys]
+    reason = get(marketplace).skip_reason(settings)
     if reason:
         context.log.warning(f"{marketplace} {reason}")
-        for spec in context.assets_def.specs:  # in dlt's resource order: a feeding resource first
-            if spec.key in context.selected_asset_keys:
-                yield MaterializeResult(asset_key=spec.key, metadata={"skipped": reason})
+        for key in selected:
+            yield MaterializeResult(asset_key=key, metadata={"skipped": reason})
         return
 
-    runner.configure_dlt()
+    landing.configure_dlt()
     wh = invsync.warehouse(settings)
-    full = context.run.tags.get(TAG_FULL, "").lower() == "true"
     # Rows of syncs that died (a killed CLI sync, a run whose step process was killed) end as
     # `interrupted`, or as published when their data was, before this run adds its own.
-    sync_log.settle_interrupted(wh, wh.lock_free(runner.SYNC_LOCK), exclude_run=context.run.run_id,
-                                found_by="a Dagster run")
-    result = runner.begin_landing(wh, marketplace, context.run.run_id, full, via="dagster")
-    stats = SyncStats()
-    try:
-        # dlt opens the warehouse in this step (load_pending, then `run`): readers wait meanwhile.
-        with wh.writing():
-            # A package an interrupted sync left behind loads first: dlt's `run` would load it
-            # instead of extracting, and this run would publish old stock as fresh.
-            runner.load_pending(runner.make_pipeline(settings, marketplace))
-            pipeline = runner.make_pipeline(settings, marketplace)
-            # What published syncs landed, never a blocked sync's catalog or cursor (as in the CLI).
-            base = runner.catalog_base(settings, wh, marketplace, full)
-            source = runner.build_source(settings, marketplace, stats, result.counts, full, invsync.backoff_base,
-                                         **base)
-            events = list(dlt_resource.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                           dagster_dlt_translator=TRANSLATOR))
-        runner.record_landed(wh, result, pipeline, stats)
-    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised without secrets
-        runner.record_failed(settings, wh, result, exc, stats)
-        context.log.error(settings.mask(traceback.format_exc()))
-        raise Failure(
-            description=f"{marketplace} landing failed: {result.message}",
-            metadata={"marketplace": marketplace, "sync_log_id": result.record.id or 0,
-                      "api_requests": stats.requests, "retries": stats.retries},
-        ) from None
-
+    sync_log.settle_interrupted(wh, wh.lock_free(SYNC_LOCK), exclude_run=context.run.run_id, found_by="a Dagster run")
+    full = context.run.tags.get(TAG_FULL, "").lower() == "true"
+    result = landing.land_marketplace(settings, wh, marketplace, context.run.run_id, full, invsync.backoff_base,
+                                      via="dagster")
     rec = result.record
+    if result.status == Outcome.FAILED:
+        raise Failure(description=f"{marketplace} landing failed: {result.message}",
+                      metadata={"marketplace": marketplace, "sync_log_id": rec.id or 0,
+                                "api_requests": rec.api_requests, "retries": rec.retries})
     common = {"marketplace": marketplace, "sync_type": rec.sync_type, "load_id": rec.load_id or "",
               "sync_log_id": rec.id or 0, "api_requests": rec.api_requests, "retries": rec.retries,
               "records_fetched": rec.records_fetched}
-    for event in events:
-        yield MaterializeResult(asset_key=event.asset_key, metadata={**(event.metadata or {}), **common},
-                                check_results=event.check_results, data_version=event.data_version, tags=event.tags)
+    for key in selected:
+        yield MaterializeResult(asset_key=key, metadata={**common, "rows_loaded": result.row_counts.get(key.path[-1], 0)})
+
+
+def _spec_source(marketplace: str) -> Any:
+    """The source with placeholder settings: only its resource names shape the asset specs."""
+    return get(marketplace).make_source(Settings(), SyncStats(), {}, False, 1.0)
 
 
 def build_landing_assets(marketplace: str) -> AssetsDefinition:
@@ -129,12 +109,10 @@ def build_landing_assets(marketplace: str) -> AssetsDefinition:
         name=LANDING_OP[marketplace],
         dagster_dlt_translator=TRANSLATOR,
     )
-    def _landing(context: AssetExecutionContext, dlt: DagsterDltResource, invsync: InvsyncResource) -> Iterator[MaterializeResult]:
-        yield from land(context, dlt, invsync, marketplace)
+    def _landing(context: AssetExecutionContext, invsync: InvsyncResource) -> Iterator[MaterializeResult]:
+        yield from land(context, invsync, marketplace)
 
     return _landing
 
 
-landing_ozon = build_landing_assets("ozon")
-landing_wb = build_landing_assets("wb")
-LANDING_ASSETS = {"ozon": landing_ozon, "wb": landing_wb}
+LANDING_ASSETS = {m.name: build_landing_assets(m.name) for m in MARKETPLACES}

@@ -17,9 +17,10 @@
 -- depends_on: {{ ref('int_ozon__warehouse_sums') }}  (built with the snapshot: the audit reads it)
 
 with stock as (
-    select 'ozon' as marketplace, o.* from {{ ref('int_inventory__ozon') }} o
-    union all
-    select 'wb' as marketplace, w.* from {{ ref('int_inventory__wb') }} w
+    {% for marketplace in var('marketplaces') %}
+    select '{{ marketplace }}' as marketplace, m.* from {{ ref('int_inventory__' ~ marketplace) }} m
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 by_key as (

@@ -1,7 +1,7 @@
 -- The marketplaces this build publishes, with the load and the sync time that confirms them.
 -- A marketplace whose latest sync failed (or was blocked by the checks) is absent, so
 -- nothing of it changes in inventory_data.
-{% for marketplace in ['ozon', 'wb'] %}
+{% for marketplace in var('marketplaces') %}
 select
     s.marketplace,
     s.load_id,

@@ -129,7 +129,10 @@ select
     {{ as_timestamp('updated_at') }} as updated_at,
     -- Legacy compatibility: the importer this replaces had `source` and `snapshot_date`;
     -- tools that still read them keep working (see migrations/).
-    {{ as_text("case marketplace when 'ozon' then 'Ozon' when 'wb' then 'Wildberries' end", 16) }} as source,
+    {%- set labels -%}
+    case marketplace {% for name, label in var('marketplaces').items() %}when '{{ name }}' then '{{ label }}' {% endfor %}end
+    {%- endset %}
+    {{ as_text(labels, 16) }} as source,
     cast(last_sync_at as date) as snapshot_date,
     {{ as_text('warehouse_kind', 16) }} as warehouse_kind
 from upserts

@@ -1,0 +1,148 @@
+"""`run_sync`: one sync of the selected marketplaces, land → stage → audit → publish.
+
+`invsync sync`, `invsync demo`, the web service's sync launcher and the benchmark call
+`run_sync`; the Dagster assets call the same steps one asset at a time (`landing`, `wap`), so
+both paths record, gate and publish alike (a test holds them to identical results).
+
+Marketplaces land in parallel (they share no rate limits); a marketplace without credentials
+is skipped, not failed. Syncs of one warehouse run one at a time (`SYNC_LOCK`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
+
+from pipelines import sync_log
+from pipelines.config import Settings
+from pipelines.marketplaces import selected
+from pipelines.sync import landing, wap
+from pipelines.sync.dbt import DbtInvoker, SubprocessDbt
+from pipelines.sync.result import MarketplaceResult, Outcome, SyncResult
+from pipelines.warehouse import SYNC_LOCK, Warehouse, warehouse_for
+from migrations import runner as migrations
+
+log = logging.getLogger(__name__)
+
+# How long a sync waits for another sync of the same warehouse to finish.
+SYNC_LOCK_WAIT_SECONDS = 900
+
+
+def prepare_warehouse(settings: Settings, wh: Warehouse | None = None) -> Warehouse:
+    """Open the warehouse and bring the product's own tables up to date.
+
+    On MySQL each dlt dataset is its own database. They are created here with the character
+    set and collation of the main database, because dbt joins across them and MySQL refuses
+    to compare text of different collations.
+    """
+    from pipelines.marketplaces import MARKETPLACES
+
+    wh = wh or warehouse_for(settings.warehouse)
+    migrations.up(wh)
+    if not settings.warehouse.is_duckdb:
+        main = wh.query(
+            "select default_character_set_name as cs, default_collation_name as co "
+            "from information_schema.schemata where schema_name = %s",
+            (settings.warehouse.database,),
+        )[0]
+        datasets = [m.dataset(settings) for m in MARKETPLACES]
+        datasets += [f"{name}_staging" for name in datasets]  # dlt's merge staging datasets
+        with wh.connection() as conn:
+            for dataset in datasets:
+                wh.execute(conn, f"create database if not exists `{dataset}` character set {main['cs']} collate {main['co']}")
+    return wh
+
+
+def warm_up() -> None:
+    """Import Great Expectations (seconds) while the landing processes call the APIs, so the
+    audit starts at once when the data is in. Never fails a sync: the audit reports its own errors."""
+    try:
+        import expectations.audit  # noqa: F401
+    except Exception:  # noqa: BLE001
+        log.debug("warm-up failed", exc_info=True)
+
+
+@contextmanager
+def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = round(timings.get(phase, 0.0) + time.perf_counter() - started, 3)
+
+
+def run_sync(
+    settings: Settings,
+    which: str = "all",
+    full: bool = False,
+    backoff_base: float = 1.0,
+    publish: bool = True,
+    override: str | None = None,
+    dbt: DbtInvoker | None = None,
+) -> SyncResult:
+    """Sync `which` (`all` or a marketplace's name) and return what happened.
+
+    `publish=False` lands only (the raw tables; their rows end `success` without touching
+    `inventory_data`: for tests of the landing and for loading raw data by hand).
+    `override` ("who: why") publishes despite critical checks, on record.
+    """
+    markets = selected(which)  # an unknown name fails before anything is written
+    landing.configure_dlt()
+    wh = prepare_warehouse(settings)  # migrations take their own lock and are idempotent
+    # Syncs of one warehouse share dlt's working folders, the raw tables and the audited
+    # snapshot: one at a time, from before the first sync_logs row to the last (a MySQL named
+    # lock; on DuckDB an flock on `<file>.sync.lock`). A second sync waits, then refuses
+    # having written no sync_logs row.
+    with wh.exclusive(SYNC_LOCK, SYNC_LOCK_WAIT_SECONDS, "syncing"):
+        # Holding the lock, no other CLI sync runs: rows still `running` belong to dead syncs.
+        for rec in sync_log.settle_interrupted(wh, sync_lock_free=True):
+            log.warning("%s sync %s (started %s) ended as %s: %s", rec.marketplace, rec.run_id,
+                        rec.started_at, rec.status, rec.error_message or "its data had been published")
+        if publish:
+            threading.Thread(target=warm_up, name="invsync-warm-up", daemon=True).start()
+        run_id = str(uuid.uuid4())
+        timings: dict[str, float] = {}
+        results: dict[str, MarketplaceResult] = {}
+        to_run = []
+        for market in markets:
+            reason = market.skip_reason(settings)
+            if reason:
+                results[market.name] = MarketplaceResult(market.name, message=reason)
+            else:
+                to_run.append(market.name)
+        with timed(timings, "landing"), ThreadPoolExecutor(max_workers=max(1, len(to_run))) as pool:
+            futures = {name: pool.submit(landing.land_marketplace, settings, wh, name, run_id, full, backoff_base)
+                       for name in to_run}
+            for name, future in futures.items():
+                results[name] = future.result()
+        try:
+            if publish:
+                write_audit_publish(settings, wh, results, dbt or SubprocessDbt(settings), override, timings)
+            else:
+                for result in wap.landed_results(results).values():
+                    result.record.finish(Outcome.SUCCESS)
+                    sync_log.update(wh, result.record)
+        except Exception as exc:  # noqa: BLE001 - recorded on every unfinished row, never left `running`
+            message = settings.mask(f"publish step failed: {landing.root_cause(exc)}")
+            log.error(message)
+            wap.fail_all(wh, {n: r for n, r in results.items() if r.status == Outcome.RUNNING}, message)
+        return SyncResult(run_id, "full" if full else "incremental", results, timings)
+
+
+def write_audit_publish(settings: Settings, wh: Warehouse, results: dict[str, MarketplaceResult], dbt: DbtInvoker,
+                        override: str | None, timings: dict[str, float]) -> None:
+    """Stage, audit and publish every marketplace of `results` that landed."""
+    landed = wap.landed_results(results)
+    with timed(timings, "staging"):
+        staged = wap.stage(settings, wh, landed, dbt)
+    if not staged:
+        return
+    with timed(timings, "audit"):
+        approved = wap.audit(settings, wh, landed, override)
+    with timed(timings, "publish"):
+        wap.publish_inventory(settings, wh, approved, dbt)

@@ -1,0 +1,186 @@
+"""dbt for the sync: which dbt steps a sync runs, how they are invoked, how their results read.
+
+Both entry points run the same two steps (`STAGE`, `PUBLISH`: a command and a selection) and
+judge them with one reader of dbt's `run_results.json` (`DbtRun`). Only the invocation
+differs, behind `DbtInvoker`:
+
+- `SubprocessDbt` (the CLI, the demo, the benchmark, the web service's syncs): `dbt` in a
+  process of its own with an explicit environment (the `DBT_*` connection variables of
+  `dbt_project/profiles.yml` derived from WAREHOUSE_URL, and INVSYNC_PUBLISH_LOADS); the
+  caller's environment is never changed.
+- the Dagster resource (`orchestration.resources.InvsyncDbtCliResource`): dagster-dbt's own
+  subprocess, whose events become asset materializations and asset checks.
+
+A person running `dbt build` by hand sets the same variables (README).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol
+
+from pipelines.config import PROJECT_ROOT, Settings
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# Where the sync's own dbt invocations keep their artifacts (one at a time, under a file lock,
+# so dbt's partial parsing carries over from one sync to the next).
+SYNC_TARGET_DIR = DBT_PROJECT_DIR / "target" / "sync"
+
+
+@dataclass(frozen=True)
+class DbtStep:
+    """A dbt command and the nodes it selects; the Dagster ops are defined with the same
+    selection, so either invoker builds exactly these nodes."""
+
+    command: str
+    select: str
+
+    @property
+    def args(self) -> list[str]:
+        return [self.command, "--select", *self.select.split()]
+
+
+# Write: seed, staging and the snapshot of exactly the landed loads, with their tests: a
+# failing staging test stops the publish on every path (DBT_INDIRECT_SELECTION=buildable keeps
+# tests that also need `inventory_data` for the publish step).
+STAGE = DbtStep("build", "+int_inventory__snapshot")
+# Publish, in two steps: `int_sync__publishable` (a view the snapshot also reads, so it belongs
+# to the write step's nodes) rebuilt with only the approved loads, then `inventory_data` merged
+# and tested; a failing model fails the sync, failing tests on published data are warnings.
+APPROVE = DbtStep("run", "int_sync__publishable")
+PUBLISH = DbtStep("build", "inventory_data")
+
+FAILED_STATUSES = ("error", "fail", "runtime error")
+
+
+def node_name(unique_id: str) -> str:
+    """`test.invsync.not_null_x_y.1a2b3c` -> `not_null_x_y`; `model.invsync.x` -> `x`."""
+    parts = unique_id.split(".")
+    return parts[2] if len(parts) > 2 else unique_id
+
+
+class DbtError(RuntimeError):
+    """A dbt command failed; the message lists the failing nodes."""
+
+
+@dataclass
+class DbtRun:
+    """What one dbt invocation did, read from its `run_results.json`."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # dbt did not run (no results): why
+
+    @classmethod
+    def from_run_results(cls, run_results: Mapping[str, Any] | None, error: str | None = None) -> "DbtRun":
+        if not run_results:
+            return cls(error=error or "dbt wrote no run_results.json")
+        return cls(results=list(run_results.get("results", [])), error=error if not run_results.get("results") else None)
+
+    def failed(self, resource_type: str | None = None) -> list[str]:
+        """`<node>: <message>` of the nodes that errored or failed (of one resource type)."""
+        return [f"{node_name(r['unique_id'])}: {(r.get('message') or r.get('status') or '').strip()}"
+                for r in self.results
+                if r.get("status") in FAILED_STATUSES
+                and (resource_type is None or r["unique_id"].startswith(resource_type + "."))]
+
+    def models_not_built(self) -> list[str]:
+        """Models that errored or were skipped (after a failed upstream test or model)."""
+        return [node_name(r["unique_id"]) for r in self.results
+                if r["unique_id"].startswith("model.") and r.get("status") != "success"]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failed()
+
+    def describe(self) -> str:
+        return self.error or "; ".join(self.failed()) or "see dbt_project/logs/dbt.log"
+
+
+class DbtInvoker(Protocol):
+    def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun: ...
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The variables `dbt_project/profiles.yml` reads, for this warehouse."""
+    target = settings.warehouse
+    env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "INVSYNC_DATASET_PREFIX": settings.dataset_prefix,
+           "DBT_INDIRECT_SELECTION": "buildable"}
+    if target.is_duckdb:
+        env.update({"DBT_TARGET": "dev", "DBT_DUCKDB_PATH": str(target.path)})
+    else:
+        env.update({"DBT_TARGET": "prod", "DBT_MYSQL_HOST": target.host, "DBT_MYSQL_PORT": str(target.port),
+                    "DBT_MYSQL_USER": target.user, "DBT_MYSQL_PASSWORD": target.password,
+                    "DBT_MYSQL_DATABASE": target.database})
+    return env
+
+
+def publish_loads_env(loads: Mapping[str, str] | None) -> dict[str, str]:
+    """The variable the `publish_load_id` macro reads: which load of each marketplace to build.
+
+    None leaves it empty (as for a person running dbt: each marketplace's last published
+    load); a mapping publishes exactly those loads and no other marketplace.
+    """
+    return {"INVSYNC_PUBLISH_LOADS": "" if loads is None else json.dumps(dict(loads), sort_keys=True)}
+
+
+def dbt_executable() -> str:
+    """The venv's dbt (tests and services often run without the venv on PATH)."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+@contextmanager
+def _target_dir() -> Iterator[Path]:
+    SYNC_TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    with open(SYNC_TARGET_DIR.parent / "sync.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield SYNC_TARGET_DIR
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def invoke_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
+    """Run `dbt <args>` in its own process against the configured warehouse and read its results.
+
+    `loads` ({marketplace: load id}) picks the loads the models build; without it they build
+    each marketplace's latest load, if it was published (macros/publish.sql).
+    """
+    env = {**os.environ, **dbt_env(settings), **publish_loads_env(loads)}
+    with _target_dir() as target:
+        results_file = target / "run_results.json"
+        results_file.unlink(missing_ok=True)
+        cli = [dbt_executable(), "--quiet", "--no-use-colors", *args, "--project-dir", str(DBT_PROJECT_DIR),
+               "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
+        done = subprocess.run(cli, env=env, cwd=str(DBT_PROJECT_DIR), capture_output=True, text=True)
+        results = json.loads(results_file.read_text()) if results_file.exists() else None
+    error = None
+    if done.returncode not in (0, 1) or results is None:  # 1: nodes failed; 2: dbt itself could not run
+        error = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"dbt exited with code {done.returncode}"]
+        error = error[0]
+    return DbtRun.from_run_results(results, settings.mask(error) if error else None)
+
+
+def run_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
+    """`invoke_dbt`, raising DbtError (secrets masked) unless every node passed."""
+    run = invoke_dbt(settings, args, loads)
+    if not run.ok:
+        raise DbtError(settings.mask(f"dbt {' '.join(args)} failed: {run.describe()}"))
+    return run
+
+
+class SubprocessDbt:
+    """The sync's `DbtInvoker` outside Dagster."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
+        return invoke_dbt(self.settings, step.args, loads)

@@ -1,0 +1,306 @@
+"""Landing: one marketplace's API answers into its raw tables with dlt, recorded in `sync_logs`.
+
+Where landing runs, decided once for every entry point (`invsync sync`, `invsync demo`, the
+Dagster landing assets, the benchmark): extraction and normalization (API calls, JSON
+parsing, Parquet writing: CPU-bound Python) run in a child process per marketplace
+(`pipelines.landing_child`), so two marketplaces use two cores instead of sharing one
+interpreter lock, and the calling process, the only one that writes to the warehouse, loads
+the package. dlt loads only after a complete extraction and keeps its own state, so an
+interrupted sync resumes (pending packages load first) or restarts without duplicates.
+
+The landing builds on what *published* syncs landed (`catalog_base`): incremental state moves
+only with a publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import dlt
+
+from pipelines import quarantine, sync_log
+from pipelines.api_client import SyncStats
+from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.marketplaces import CatalogBase, Marketplace, get
+from pipelines.progress import ProgressReporter
+from pipelines.sync.result import MarketplaceResult, Outcome
+from pipelines.sync_log import SyncRecord
+from pipelines.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+# dlt settings the product relies on: keep the load id on Arrow rows, no telemetry, normalize
+# in-process (Arrow pages need no worker pool). Given to dlt through its in-memory config
+# provider, never through the process environment.
+DLT_SETTINGS = {
+    "normalize.parquet_normalizer.add_dlt_load_id": True,
+    "runtime.dlthub_telemetry": False,
+    "normalize.pool_type": "none",
+}
+
+
+def configure_dlt() -> None:
+    for key, value in DLT_SETTINGS.items():
+        dlt.config[key] = value
+
+
+class LandingError(RuntimeError):
+    """The landing of a marketplace failed (message already masked)."""
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where dlt keeps its working folders and state, one folder per warehouse."""
+    target = settings.warehouse
+    if target.is_duckdb:
+        assert target.path is not None
+        return target.path.parent / f".dlt-{target.path.stem}"
+    return PROJECT_ROOT / "data" / f".dlt-mysql-{target.host}-{target.port}-{target.database}"
+
+
+def destination(settings: Settings) -> Any:
+    target = settings.warehouse
+    if target.is_duckdb:
+        assert target.path is not None
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.duckdb(credentials=str(target.path))
+    return dlt.destinations.sqlalchemy(credentials=target.sqlalchemy_url())
+
+
+def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=f"invsync_{marketplace}",
+        destination=destination(settings),
+        dataset_name=settings.raw_dataset(marketplace),
+        pipelines_dir=str(state_dir(settings)),
+    )
+
+
+# The catalog tables are merged by incremental syncs, and every landing is committed before its
+# audit; so what the next sync builds on is read from the rows that *published* syncs landed
+# (`_dlt_load_id` of a `success`/`partial` row in sync_logs), never from dlt's state or from
+# rows of a blocked, failed or interrupted sync. Those count as unknown: asked for again.
+PUBLISHED_LOADS = ("select load_id from sync_logs where marketplace = %s and status in ('success', 'partial') "
+                   "and load_id is not null")
+
+
+def published_values(settings: Settings, wh: Warehouse, market: Marketplace, table: str, column: str) -> list[Any]:
+    """Distinct non-null values of a raw column among the rows of published loads."""
+    dataset = market.dataset(settings)
+    if column not in wh.columns(table, schema=dataset) or not wh.table_exists("sync_logs"):
+        return []
+    rows = wh.query(f"select distinct {column} as v from {dataset}.{table} where {column} is not null "
+                    f"and _dlt_load_id in ({PUBLISHED_LOADS})", (market.name,))
+    return [row["v"] for row in rows]
+
+
+def newest_time(values: list[Any]) -> str | None:
+    """The latest of stored times (datetimes, or ISO text with `Z`) as ISO UTC; None if none parse."""
+    times = []
+    for value in values:
+        if not isinstance(value, datetime):
+            try:
+                value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+        times.append(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    return max(times).isoformat() if times else None
+
+
+def catalog_base(settings: Settings, wh: Warehouse, marketplace: str, full: bool) -> CatalogBase:
+    """What an incremental landing builds on (nothing for a full one): the published catalog
+    and, where the marketplace has one, the newest change time of that catalog."""
+    market = get(marketplace)
+    if full:
+        return CatalogBase()
+    since = newest_time(published_values(settings, wh, market, *market.catalog_cursor)) if market.catalog_cursor else None
+    return CatalogBase(known_catalog=published_values(settings, wh, market, *market.catalog), since=since)
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """dlt wraps extraction errors several times; the innermost one says what went wrong."""
+    seen = exc
+    while True:
+        inner = seen.__cause__ or seen.__context__
+        if inner is None or inner is seen:
+            return seen
+        seen = inner
+
+
+def failure_text(settings: Settings, exc: BaseException) -> str:
+    """What went wrong, in one line: the innermost cause, secrets masked."""
+    cause = root_cause(exc)
+    return settings.mask(str(cause) or type(cause).__name__)
+
+
+def begin_landing(wh: Warehouse, marketplace: str, run_id: str, full: bool, via: str) -> MarketplaceResult:
+    """Record the start of a marketplace's sync (`running` row in sync_logs, phase `landing`,
+    with the process that runs it: `via` is `cli` or `dagster`)."""
+    rec = SyncRecord(run_id=run_id, marketplace=marketplace, sync_type="full" if full else "incremental",
+                     started_at=datetime.now(timezone.utc))
+    sync_log.enter_phase(wh, rec, "landing", via)
+    sync_log.insert(wh, rec)
+    return MarketplaceResult(marketplace, rec)
+
+
+def record_landed(wh: Warehouse, result: MarketplaceResult, pipeline: dlt.Pipeline, stats: SyncStats,
+                  row_counts: dict[str, int]) -> None:
+    """After dlt loaded: keep the load id and row counts; the row stays `running` until published."""
+    rec = result.record
+    trace = pipeline.last_trace
+    info = trace.last_load_info if trace else None
+    load_id = info.loads_ids[-1] if info and info.loads_ids else None
+    if load_id is None:  # nothing of this sync reached the warehouse: it must not count as done
+        raise LandingError(f"{result.marketplace}: dlt loaded no package for this sync; the previous data stays")
+    result.row_counts = {k: v for k, v in row_counts.items() if not k.startswith("_dlt")}
+    rec.records_fetched = sum(result.row_counts.values())
+    rec.load_id = load_id
+    record_stats(wh, result, stats)
+
+
+def record_failed(settings: Settings, wh: Warehouse, result: MarketplaceResult, exc: BaseException,
+                  stats: SyncStats) -> None:
+    result.message = failure_text(settings, exc)
+    log.error("%s sync failed: %s", result.marketplace, result.message)
+    result.record.finish(Outcome.FAILED, result.message)
+    record_stats(wh, result, stats)
+
+
+def record_stats(wh: Warehouse, result: MarketplaceResult, stats: SyncStats) -> None:
+    rec = result.record
+    rec.api_requests, rec.retries = stats.requests, stats.retries
+    rec.details = {**rec.details, "counts": result.counts, "requests_by_endpoint": dict(stats.by_endpoint),
+                   "rate_limited": stats.rate_limited, "retry_waits": [round(w, 3) for w in stats.waits[:50]]}
+    sync_log.update(wh, rec)
+
+
+def extract_in_child(settings: Settings, marketplace: str, full: bool, backoff_base: float,
+                     base: CatalogBase) -> dict[str, Any]:
+    """Call the API and write a normalized load package; runs in the child process.
+
+    Returns plain data (it crosses the process boundary): the error if any, the request
+    counters, what the API reported and the rows per table. It never opens the warehouse.
+    """
+    configure_dlt()
+    stats = SyncStats()
+    counts: dict[str, Any] = {}
+    error, row_counts = None, {}
+    try:
+        pipeline = make_pipeline(settings, marketplace)
+        with ProgressReporter(marketplace, stats, counts):
+            pipeline.extract(get(marketplace).make_source(settings, stats, counts, full, backoff_base, base))
+        row_counts = dict(pipeline.normalize().row_counts)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
+        error = failure_text(settings, exc)
+    return {"error": error, "counts": counts, "row_counts": row_counts, "stats": stats.as_dict()}
+
+
+def child_environment() -> dict[str, str]:
+    """The child's environment: this process's, with the project importable. Settings (secrets
+    included) travel over the pipe, never in the environment."""
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
+class LandingChild:
+    """The child interpreter that runs `extract_in_child` (`pipelines.landing_child`).
+
+    Started before the parent prepares the landing, so the seconds the child spends importing
+    dlt and the sources overlap with that preparation. A plain subprocess rather than
+    `multiprocessing`: it never re-imports the caller's main script, so a sync works from any
+    script, notebook, scheduler or Dagster step.
+    """
+
+    def __init__(self, marketplace: str) -> None:
+        self.marketplace = marketplace
+        self._folder = tempfile.TemporaryDirectory(prefix="invsync-landing-")
+        self._outcome = Path(self._folder.name) / "outcome.pickle"
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.landing_child", str(self._outcome)],
+            stdin=subprocess.PIPE, env=child_environment(), cwd=str(PROJECT_ROOT),
+        )
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Send the job (settings, secrets included, over the pipe) and wait for the outcome."""
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(pickle.dumps(job))
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass  # the child died early: its exit code says so below
+        code = self._process.wait()
+        if code != 0 or not self._outcome.exists():
+            raise LandingError(f"the landing process of {self.marketplace} ended with exit code {code}")
+        return pickle.loads(self._outcome.read_bytes())
+
+    def __enter__(self) -> "LandingChild":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.poll() is None:  # the parent failed before sending the job
+            if self._process.stdin is not None and not self._process.stdin.closed:
+                self._process.stdin.close()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._folder.cleanup()
+
+
+def load_pending(pipeline: dlt.Pipeline, mask: Callable[[str], str] = str) -> list[str]:
+    """Restore dlt's state from the warehouse if needed, then load what an interrupted sync left.
+
+    A package that cannot be normalized or loaded is set aside (`pipelines.quarantine`), never
+    retried forever: the returned warnings say so, and this sync goes on from a clean state.
+    """
+    pipeline.sync_destination()
+    return quarantine.normalize_and_load_pending(pipeline, mask)
+
+
+def land_marketplace(settings: Settings, wh: Warehouse, marketplace: str, run_id: str, full: bool,
+                     backoff_base: float = 1.0, via: str = "cli") -> MarketplaceResult:
+    """Land one marketplace's raw tables and record the attempt in `sync_logs`.
+
+    Never raises for a marketplace's failure: the result (and its row) says `failed` and why.
+    """
+    result = begin_landing(wh, marketplace, run_id, full, via)
+    stats = SyncStats()
+    try:
+        with LandingChild(marketplace) as child:
+            with wh.writing():  # dlt opens the warehouse: readers wait meanwhile (DuckDB)
+                result.record.warnings.extend(load_pending(make_pipeline(settings, marketplace), settings.mask))
+            outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full, backoff_base=backoff_base,
+                                     base=catalog_base(settings, wh, marketplace, full),
+                                     log_level=logging.getLogger().getEffectiveLevel()))
+        stats = SyncStats.from_dict(outcome["stats"])
+        # Fallbacks taken and retired methods met: warnings on the sync record, shown by `status`.
+        result.record.warnings.extend(outcome["counts"].pop("warnings", []))
+        result.counts.update(outcome["counts"])
+        pipeline = make_pipeline(settings, marketplace)  # a fresh instance reads the child's package
+        if outcome["error"]:  # one line; nothing it left half-done stays pending
+            raise LandingError(quarantine.discard_pending(pipeline, outcome["error"]))
+        with wh.writing():
+            quarantine.load_or_quarantine(pipeline, f"{marketplace}: the landed data", settings.mask)
+        record_landed(wh, result, pipeline, stats, outcome["row_counts"])
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
+        record_failed(settings, wh, result, exc, stats)
+    return result
+
+
+def pending_results(wh: Warehouse, run_id: str) -> dict[str, MarketplaceResult]:
+    """Landed-but-unpublished marketplaces of a run, rebuilt from sync_logs (for steps that run
+    in another process than the landing, as Dagster's do)."""
+    out = {}
+    for row in wh.query("select * from sync_logs where run_id = %s and status = 'running' and load_id is not null",
+                        (run_id,)):
+        rec = sync_log.from_row(row)
+        out[rec.marketplace] = MarketplaceResult(rec.marketplace, rec, counts=rec.details.get("counts", {}))
+    return out

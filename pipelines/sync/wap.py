@@ -1,0 +1,169 @@
+"""Write–audit–publish: the landed loads become `inventory_data` only if they pass the audit.
+
+- write (`stage`): dbt builds staging and `int_inventory__snapshot` for exactly the loads that
+  landed, with their tests; a failing model or error-severity test fails those marketplaces.
+- audit (`audit`): the Great Expectations checks (`expectations/`) on the snapshot against
+  the previous good state; a broken answer holds its marketplace back unless an operator
+  overrides it (recorded).
+- publish (`publish_inventory`): the approved snapshots merge into `inventory_data`; its tests
+  run after, and can only warn (the data is published by then).
+
+Each marketplace's `sync_logs` row ends as `success`, `partial` (published with rejected rows
+or warnings) or `failed` (nothing published: the previous good data stays). Used by the sync
+core (`pipelines.sync.core`) and, step by step, by the Dagster assets.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from pipelines import sync_log
+from pipelines.config import Settings
+from pipelines.sync.dbt import APPROVE, PUBLISH, STAGE, DbtInvoker
+from pipelines.sync.result import MarketplaceResult, Outcome
+from pipelines.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+def landed_results(results: Mapping[str, MarketplaceResult]) -> dict[str, MarketplaceResult]:
+    """The marketplaces whose landing succeeded and that still wait for their publish."""
+    return {name: r for name, r in results.items() if r.landed}
+
+
+def loads_of(landed: Mapping[str, MarketplaceResult]) -> dict[str, str]:
+    return {name: r.record.load_id for name, r in landed.items()}
+
+
+def enter_phase(wh: Warehouse, results: Mapping[str, MarketplaceResult], phase: str) -> None:
+    """Record on each sync_logs row that its sync reached `phase` (see `sync_log.enter_phase`)."""
+    for result in results.values():
+        sync_log.enter_phase(wh, result.record, phase)
+
+
+def fail_all(wh: Warehouse, results: Mapping[str, MarketplaceResult], message: str) -> None:
+    """End the rows of these marketplaces as `failed`: nothing of them is published."""
+    log.error(message)
+    for result in results.values():
+        result.message = message
+        result.record.finish(Outcome.FAILED, message[:4000])
+        sync_log.update(wh, result.record)
+
+
+def stage(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult], dbt: DbtInvoker) -> bool:
+    """Write: build staging and `int_inventory__snapshot` for exactly the landed loads."""
+    if not landed:
+        return False
+    enter_phase(wh, landed, "staging")
+    with wh.writing():  # dbt opens the warehouse: readers wait meanwhile (DuckDB)
+        run = dbt(STAGE, loads_of(landed))
+    if not run.ok:
+        fail_all(wh, landed, settings.mask(f"dbt staging failed: {run.describe()}"))
+        return False
+    return True
+
+
+def snapshot_stats(wh: Warehouse, marketplace: str) -> dict[str, int]:
+    rows = wh.query(
+        "select count(*) as n, sum(case when rejection_reason is not null then 1 else 0 end) as rejected "
+        "from int_inventory__snapshot where marketplace = %s",
+        (marketplace,),
+    )
+    return {"rows": int(rows[0]["n"] or 0), "rejected": int(rows[0]["rejected"] or 0)}
+
+
+def rejected_rows(wh: Warehouse, marketplace: str, limit: int = 20) -> list[dict[str, Any]]:
+    return wh.query(
+        "select sku, warehouse_id, stock_type, quantity_present, quantity_reserved, rejection_reason "
+        "from int_inventory__snapshot where marketplace = %s and rejection_reason is not null "
+        "order by sku limit " + str(int(limit)),
+        (marketplace,),
+    )
+
+
+def audit(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult],
+          override: str | None = None) -> dict[str, MarketplaceResult]:
+    """Audit: run the checks; return the marketplaces that may be published.
+
+    A critical failure marks the marketplace `failed` in sync_logs (its previous good data
+    stays) unless an operator `override` ("who: why") is given, which is recorded. The rows of
+    approved marketplaces are saved with the audit's notes (the publish may run in another process).
+    """
+    if not landed:
+        return {}
+    from expectations.audit import audit_snapshot  # Great Expectations: imported when a sync gets here
+
+    enter_phase(wh, landed, "audit")
+    run_id = next(iter(landed.values())).record.run_id
+    outcomes = audit_snapshot(settings, wh, landed, run_id)
+    approved: dict[str, MarketplaceResult] = {}
+    for name, result in landed.items():
+        rec = result.record
+        stats = snapshot_stats(wh, name)
+        rec.records_rejected = stats["rejected"]
+        if stats["rejected"]:
+            rec.warnings.append(f"{stats['rejected']} rows rejected (not published), e.g. {rejected_rows(wh, name, 5)}")
+        outcome = outcomes.get(name)
+        if outcome is not None:
+            rec.warnings.extend(outcome.warnings)
+            rec.details["audit"] = outcome.summary()
+            if outcome.critical and not override:
+                fail_all(wh, {name: result}, "publish blocked by critical checks: " + "; ".join(outcome.critical))
+                continue
+            if outcome.critical:
+                rec.warnings.extend(outcome.critical)  # what was overridden stays on record
+                rec.warnings.append(f"critical checks overridden by operator {override}")
+                rec.details["override"] = override
+        sync_log.update(wh, rec)
+        approved[name] = result
+    return approved
+
+
+def written_rows(wh: Warehouse, marketplace: str, synced_at: Any) -> int:
+    rows = wh.query("select count(*) as n from inventory_data where marketplace = %s and updated_at = %s",
+                    (marketplace, synced_at))
+    return int(rows[0]["n"] or 0)
+
+
+def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, MarketplaceResult],
+                      dbt: DbtInvoker) -> bool:
+    """Publish: merge the approved snapshots into `inventory_data`, test it, finish sync_logs.
+
+    With nothing approved nothing runs, so `inventory_data` keeps the previous good data.
+    Returns False when the merge failed (the rows are then `failed`).
+    """
+    if not approved:
+        return True
+    enter_phase(wh, approved, "publish")
+    with wh.writing():
+        run = dbt(APPROVE, loads_of(approved))
+        if run.ok:
+            run = dbt(PUBLISH, loads_of(approved))
+    if run.error or run.failed("model"):
+        fail_all(wh, approved, settings.mask(f"dbt publish failed: {run.describe()}"))
+        return False
+    if run.failed("test"):  # the data is published by now: failing tests are reported, they cannot block
+        for result in approved.values():
+            result.record.warnings.append(settings.mask("dbt tests on inventory_data failed: " + "; ".join(run.failed("test"))))
+    for name, result in approved.items():
+        rec = result.record
+        rec.records_written = written_rows(wh, name, sync_log.naive_utc(rec.started_at))
+        rec.finish(Outcome.PARTIAL if rec.records_rejected or rec.warnings else Outcome.SUCCESS, rec.error_message)
+        sync_log.update(wh, rec)
+    return True
+
+
+def fail_unfinished(wh: Warehouse, run_id: str, message: str) -> list[str]:
+    """End every still-`running` row of a run as `failed`; returns the marketplaces.
+
+    A step that fails after landing (dbt, audit, publish) or a run that dies would otherwise
+    leave rows that say `running` forever; `failed` is the truth: nothing of them was published.
+    """
+    closed = []
+    for row in wh.query("select * from sync_logs where run_id = %s and status = 'running'", (run_id,)):
+        rec = sync_log.from_row(row)
+        rec.finish(Outcome.FAILED, message[:4000])
+        sync_log.update(wh, rec)
+        closed.append(rec.marketplace)
+    return closed
