@@ -21,6 +21,7 @@ from migrations.introspection import (
 )
 from migrations.plan import MigrationRefused, Plan
 from migrations.specs import BACKUP_DDL, BACKUP_TABLE
+from pipelines.marketplaces import MARKETPLACES
 from pipelines.warehouse import Warehouse
 
 
@@ -28,8 +29,9 @@ from pipelines.warehouse import Warehouse
 # being truncated or zeroed. Zero dates are allowed (legacy importers wrote them).
 STRICT_SESSION = "set session sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
 
-# The legacy importer's `source` values and the product's marketplaces.
-SOURCE_TO_MARKETPLACE = {"Ozon": "ozon", "Wildberries": "wb", "Manual": "manual"}
+# The legacy importer's `source` values (the marketplaces' labels, and `Manual`) and the
+# product's marketplaces; `inventory_data.source` keeps writing the labels (the dbt var).
+SOURCE_TO_MARKETPLACE = {**{m.label: m.name for m in MARKETPLACES}, "Manual": "manual"}
 
 
 def _case(expr: str, mapping: dict[str, str]) -> str:

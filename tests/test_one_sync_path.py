@@ -113,3 +113,34 @@ def test_cli_and_dagster_publish_the_same_inventory_and_records(sandbox, tmp_pat
     assert cli_ozon["phase"] == dagster_ozon["phase"] == "staging"
     assert "not_null_stg_ozon__stocks_marketplace_product_id" in cli_ozon["error"]
     assert "not_null_stg_ozon__stocks_marketplace_product_id" in dagster_ozon["error"]
+
+
+def test_dbt_knows_the_marketplaces_of_the_registry() -> None:
+    """dbt's `marketplaces` var (the loops of int_sync__publishable, int_inventory__snapshot and
+    the legacy `source` label of inventory_data) is the registry's list, labels included."""
+    import yaml
+
+    from pipelines.marketplaces import MARKETPLACES
+
+    project = yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())
+    assert project["vars"]["marketplaces"] == {m.name: m.label for m in MARKETPLACES}
+
+
+def test_no_code_outside_the_marketplace_modules_names_a_marketplace() -> None:
+    """Adding a marketplace is one module, a registry entry and its dbt models: nothing else
+    compares or lists the names (the sandbox emulates the two APIs and is exempt)."""
+    import re
+
+    from pipelines.marketplaces import MARKETPLACES
+
+    allowed = {ROOT / "pipelines" / "marketplaces.py"} | {ROOT / (m.source_module.replace(".", "/") + ".py")
+                                                         for m in MARKETPLACES}
+    quoted = re.compile(r"""["'](%s)["']""" % "|".join(m.name for m in MARKETPLACES))
+    found = []
+    for folder in ("pipelines", "orchestration", "expectations", "migrations"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path in allowed or "sandbox" in path.parts:
+                continue
+            found += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1)
+                      if quoted.search(line)]
+    assert found == []
