@@ -1,5 +1,8 @@
 """Benchmarks: how fast a large account syncs, against a baseline measured in the same run.
 
+(Over 400 lines on purpose: one script a person runs and reads top to bottom; each scenario is
+a small function, and splitting them into modules would only add imports.)
+
     make bench                                   # 100,000 products (about a million stock rows)
     make bench BENCH_ARGS="--products 20000"     # smaller
 

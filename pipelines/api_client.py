@@ -1,5 +1,8 @@
 """The HTTP client layer shared by the Ozon and WB sources.
 
+(Over 400 lines on purpose: one request's whole life — pacing, retries, redirects, errors,
+counters — reads in one place; the pieces share the client's state and one lock.)
+
 One place decides how we talk to a marketplace: auth headers, timeouts, which failures are
 retried (5xx, timeouts, dropped connections, truncated JSON) and which are not (400/401/403),
 how long to wait after a 429 (exactly what `X-Ratelimit-Retry` / `Retry-After` say, up to

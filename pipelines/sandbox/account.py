@@ -1,5 +1,8 @@
 """The sandbox seller account: a deterministic catalogue with stock on both marketplaces.
 
+(Over 400 lines on purpose: the account is one model — catalogue, stock, movements and the
+truth the tests compare with — that both APIs' handlers read.)
+
 Why it looks like this:
 - Determinism. Everything comes from `random.Random(seed)` (and, for each time step, a Random
   seeded from the seed and the step number), never from the global generator or the wall

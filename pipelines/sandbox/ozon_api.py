@@ -1,5 +1,7 @@
 """Ozon Seller API handlers: stock, warehouses, catalogue and the stock report.
 
+(Over 400 lines on purpose: one handler per published Ozon method, beside each other as in ozon.md.)
+
 Shapes, paging and validation follow shared/api/ozon.md (§2). Why each page is built here on
 demand from the account's columns: a 1000-item page costs a few milliseconds and nothing is
 kept per row. Ordering is by product_id (then warehouse_id), so cursors are stable positions.

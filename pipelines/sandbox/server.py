@@ -1,5 +1,8 @@
 """The sandbox HTTP server: one base URL serving Ozon, the four WB hosts and a control API.
 
+(Over 400 lines on purpose: the request path — routing, auth, limits, faults, the control API —
+is one sequence per request; the parts it calls live in their own modules.)
+
 Why one URL: the Ozon and WB paths do not collide, so every `*_API_URL` can point at the
 same loopback server. Each API request goes through the same steps as on the real services:
 route (404 unknown / retired / removed), injected faults, authentication, rate limits, the
