@@ -1,6 +1,6 @@
 """dlt source for the Ozon Seller API: stock totals, stock per warehouse, warehouses, catalog.
 
-The stock plan (`shared/api/ozon.md` §1), method by method:
+The stock plan (`docs/api/ozon.md` §1), method by method:
 
 | need | method (fallback) | raw table |
 | --- | --- | --- |

@@ -1,6 +1,6 @@
 """dlt source for the Wildberries seller APIs: FBO stock, seller-warehouse stock, cards.
 
-The stock plan (`shared/api/wildberries.md` §1), method by method:
+The stock plan (`docs/api/wildberries.md` §1), method by method:
 
 | need | method (fallback) | raw table |
 | --- | --- | --- |

@@ -1,7 +1,7 @@
 """Tests of the sandbox emulator over real loopback HTTP.
 
 Each test drives the sandbox the way a client would (requests, paging, headers) and checks its
-answers against the published API contract (shared/api/ozon.md, shared/api/wildberries.md) and
+answers against the published API contract (docs/api/ozon.md, docs/api/wildberries.md) and
 against the account's own truth (`expected_inventory()`, `summary()`), so a wrong page boundary,
 sum, header or error shape fails here. The mapping rules used to rebuild the inventory from the
 answers are written out in this file from the contract, independently of the sandbox's code.

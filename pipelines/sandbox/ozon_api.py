@@ -2,7 +2,7 @@
 
 (Over 400 lines on purpose: one handler per published Ozon method, beside each other as in ozon.md.)
 
-Shapes, paging and validation follow shared/api/ozon.md (§2). Why each page is built here on
+Shapes, paging and validation follow docs/api/ozon.md (§2). Why each page is built here on
 demand from the account's columns: a 1000-item page costs a few milliseconds and nothing is
 kept per row. Ordering is by product_id (then warehouse_id), so cursors are stable positions.
 

@@ -133,7 +133,7 @@ OZON_UNKNOWN_METHOD = "method is not allowed"
 
 
 def _routes() -> list[Route]:
-    """The route table: every endpoint of shared/api/*.md plus the sandbox control API."""
+    """The route table: every endpoint of docs/api/*.md plus the sandbox control API."""
     ozon = ("ozon",)
     report = "/api/analytics/v1/stocks-report"
     routes = [

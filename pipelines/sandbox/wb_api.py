@@ -2,7 +2,7 @@
 
 (Over 400 lines on purpose: one handler per published WB method, beside each other as in wildberries.md.)
 
-Shapes, paging and validation follow shared/api/wildberries.md. Big answers are produced as
+Shapes, paging and validation follow docs/api/wildberries.md. Big answers are produced as
 lazy `Rows` batches so a 250,000-row page never exists as 250,000 dicts at once. Where the
 spec is open (§4) the choice made is written in the handler's docstring.
 """
