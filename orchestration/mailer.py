@@ -1,17 +1,16 @@
 """Email over SMTP for alerts and the weekly report.
 
-Settings come from the environment at send time (SMTP_HOST, SMTP_PORT, SMTP_USER,
-SMTP_PASSWORD, SMTP_TLS = none|starttls|ssl, ALERT_EMAIL_FROM, ALERT_EMAIL_TO comma-separated),
-so a password never sits in Dagster's resource config or UI. Without SMTP_HOST or
-ALERT_EMAIL_TO nothing is sent and the caller logs that alerts are off.
+The SMTP settings are `Settings.smtp` (SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD,
+SMTP_TLS = none|starttls|ssl, ALERT_EMAIL_FROM, ALERT_EMAIL_TO comma-separated; validated by
+`pipelines.config`), read when a mail is sent, so a password never sits in Dagster's resource
+config or UI. Without SMTP_HOST or ALERT_EMAIL_TO nothing is sent and the caller logs that
+alerts are off.
 """
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
-from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -19,48 +18,11 @@ from typing import Mapping
 
 from dagster import ConfigurableResource
 
-TLS_MODES = ("none", "starttls", "ssl")
-DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+from pipelines.config import Settings, SmtpSettings, load_settings
 
 
 class MailError(RuntimeError):
     """Sending failed; the message never contains the SMTP password."""
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str = ""
-    port: int = 25
-    user: str = ""
-    password: str = field(default="", repr=False)
-    tls: str = "none"
-    sender: str = "invsync@localhost"
-    recipients: tuple[str, ...] = ()
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.host and self.recipients)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "SmtpSettings":
-        env = os.environ if env is None else env
-        tls = (env.get("SMTP_TLS") or "none").strip().lower()
-        if tls not in TLS_MODES:
-            raise MailError(f"SMTP_TLS '{tls}' is not one of: {', '.join(TLS_MODES)}")
-        port_raw = (env.get("SMTP_PORT") or "").strip()
-        if port_raw and not port_raw.isdigit():
-            raise MailError(f"SMTP_PORT '{port_raw}' is not a port number")
-        user = (env.get("SMTP_USER") or "").strip()
-        recipients = tuple(a.strip() for a in (env.get("ALERT_EMAIL_TO") or "").split(",") if a.strip())
-        return cls(
-            host=(env.get("SMTP_HOST") or "").strip(),
-            port=int(port_raw) if port_raw else DEFAULT_PORTS[tls],
-            user=user,
-            password=env.get("SMTP_PASSWORD") or "",
-            tls=tls,
-            sender=(env.get("ALERT_EMAIL_FROM") or "").strip() or user or "invsync@localhost",
-            recipients=recipients,
-        )
 
 
 def build_message(smtp: SmtpSettings, subject: str, text: str, html: str | None = None,
@@ -105,15 +67,17 @@ def send_message(smtp: SmtpSettings, msg: EmailMessage, timeout: float = 30.0) -
 
 
 class AlertMailer(ConfigurableResource):
-    """Sends alert and report mail with the SMTP settings of the environment."""
+    """Sends alert and report mail with the SMTP settings of the configuration."""
 
     def settings(self) -> SmtpSettings:
-        return SmtpSettings.from_env()
+        """`Settings.smtp` of the configuration now (it may have changed since the code location loaded)."""
+        return load_settings().smtp
 
     def send(self, subject: str, text: str, html: str | None = None, images: Mapping[str, bytes] | None = None,
-             attachments: Mapping[str, str] | None = None) -> bool:
-        """Send to ALERT_EMAIL_TO; False when SMTP is not configured; MailError when sending fails."""
-        smtp = self.settings()
+             attachments: Mapping[str, str] | None = None, settings: Settings | None = None) -> bool:
+        """Send to ALERT_EMAIL_TO; False when SMTP is not configured; MailError when sending fails.
+        `settings`: the caller's settings, else they are read now."""
+        smtp = settings.smtp if settings is not None else self.settings()
         if not smtp.configured:
             return False
         send_message(smtp, build_message(smtp, subject, text, html, images, attachments))

@@ -4,7 +4,8 @@ Everything the product needs to know about its environment comes from environmen
 (optionally set by a `.env` file), is validated here once, and is handed to the code that
 needs it as a frozen `Settings` object. Nothing else reads `os.environ` for these names, so
 there is exactly one list of knobs, one set of error messages, and one masking rule for
-secrets.
+secrets. The groups of settings of one concern (the audit's thresholds, the freshness policy,
+e-mail, the web service) and their readers live in `pipelines.config_sections`, re-exported here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,26 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
+
+from pipelines.config_sections import (  # noqa: F401 - re-exported: `pipelines.config` is where settings come from
+    DEFAULT_TIMEZONE,
+    WEB_ROLES,
+    ApiToken,
+    CheckThresholds,
+    ConfigError,
+    FreshnessPolicy,
+    SmtpSettings,
+    WebSettings,
+    _float,
+    _int,
+    _url,
+    check_thresholds,
+    freshness_policy,
+    parse_api_tokens,
+    schedule_timezone,
+    smtp_settings,
+    web_settings,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,10 +49,6 @@ DEFAULT_WAREHOUSE_URL = "duckdb:///data/inventory.duckdb"
 WB_FBO_SOURCES = ("auto", "stocks-report", "remains")
 # Values of earlier versions, read as their successor (GET /api/v1/supplier/stocks is gone).
 WB_FBO_SOURCE_ALIASES = {"stocks": "auto"}
-
-
-class ConfigError(ValueError):
-    """Configuration is missing or invalid; the message names the variable and the fix."""
 
 
 @dataclass(frozen=True)
@@ -70,56 +87,6 @@ class WarehouseTarget:
 
 
 @dataclass(frozen=True)
-class CheckThresholds:
-    """How the audit tells a broken answer (held back) from an unusual move (published, warned).
-
-    Moves are judged against this account's own history of published syncs: the relative
-    change of a total from one sync to the next has a median and a robust spread (1.4826 x the
-    MAD); a move further than `move_mads` spreads from the median, and at least `move_floor_share`,
-    is unusual. Before `history_min` changes are known, `move_share` is the band. A units drop
-    holds the publish back only when it is beyond twice that band (at least
-    `critical_drop_share`) *and* at least `critical_drop_units` units: a small account's sale is
-    never a broken answer; a large account losing most of its units in six hours is.
-    """
-
-    move_share: float = 0.5  # INVSYNC_ANOMALY_SHARE: band before there is history
-    move_mads: float = 4.0  # INVSYNC_ANOMALY_MADS
-    move_floor_share: float = 0.1  # INVSYNC_ANOMALY_FLOOR_SHARE
-    critical_drop_share: float = 0.5  # INVSYNC_CRITICAL_DROP_SHARE
-    critical_drop_units: int = 1000  # INVSYNC_CRITICAL_DROP_UNITS
-    catalog_drop_share: float = 0.3  # INVSYNC_CATALOG_DROP_SHARE: products the catalog stops listing
-    reconcile_share: float = 0.02  # INVSYNC_RECONCILE_SHARE: API counters vs what landed
-    missing_share: float = 0.01  # INVSYNC_MISSING_SHARE: rows without a required field
-    history_syncs: int = 30  # INVSYNC_HISTORY_SYNCS: published syncs the bands learn from
-    history_min: int = 5  # INVSYNC_HISTORY_MIN: changes needed before history counts
-
-
-WEB_ROLES = ("viewer", "operator")
-
-
-@dataclass(frozen=True)
-class ApiToken:
-    """One API token of `invsync serve`, known only by its SHA-256 (the token itself is never stored)."""
-
-    role: str  # viewer (reads) | operator (reads, starts syncs)
-    sha256: str = field(repr=False)  # lower-case hex digest of the token's UTF-8 bytes
-    label: str = ""  # who holds it (recorded with syncs it starts); default `<role>-<digest prefix>`
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """`invsync serve`: the REST API and web console (INVSYNC_API_TOKENS, INVSYNC_SESSION_SECRET, ...)."""
-
-    tokens: tuple[ApiToken, ...] = ()  # INVSYNC_API_TOKENS="[label:]role:sha256hex,..."
-    session_secret: str = field(default="", repr=False)  # INVSYNC_SESSION_SECRET: signs console sessions
-    session_hours: float = 12.0  # INVSYNC_SESSION_HOURS: a console login lasts this long
-    sync_interval: float = 60.0  # INVSYNC_SYNC_MIN_INTERVAL: seconds between two syncs started per marketplace
-    read_retry_seconds: float = 5.0  # INVSYNC_READ_RETRY: how long a read waits while a sync holds the DuckDB file
-    dagster_graphql_url: str = ""  # DAGSTER_GRAPHQL_URL: start syncs as Dagster runs instead of subprocesses
-    dagster_location: str = "invsync"  # INVSYNC_DAGSTER_LOCATION: the code location holding the sync jobs
-
-
-@dataclass(frozen=True)
 class Settings:
     """Validated configuration. Secrets are excluded from repr and masked by `describe()`."""
 
@@ -148,7 +115,11 @@ class Settings:
     # Prefix for the raw dataset names, so several installations can share one MySQL server.
     dataset_prefix: str = ""
     checks: CheckThresholds = field(default_factory=CheckThresholds)
+    freshness: FreshnessPolicy = field(default_factory=FreshnessPolicy)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    schedule_timezone: str = DEFAULT_TIMEZONE  # INVSYNC_SCHEDULE_TIMEZONE: the Dagster schedules' clock
+    low_stock: int = 5  # INVSYNC_LOW_STOCK: `invsync report` lists items with at most this many units available
 
     @property
     def ozon_enabled(self) -> bool:
@@ -158,21 +129,16 @@ class Settings:
     def wb_enabled(self) -> bool:
         return bool(self.wb_api_token)
 
-    @property
-    def raw_ozon_dataset(self) -> str:
-        return f"{self.dataset_prefix}raw_ozon"
-
-    @property
-    def raw_wb_dataset(self) -> str:
-        return f"{self.dataset_prefix}raw_wb"
-
     def raw_dataset(self, marketplace: str) -> str:
         """The dlt dataset (DuckDB schema, MySQL database) of a marketplace's raw tables."""
-        return self.raw_ozon_dataset if marketplace == "ozon" else self.raw_wb_dataset
+        from pipelines.marketplaces import get  # the registry imports nothing of config at runtime
+
+        return get(marketplace).dataset(self)
 
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for masking in logs and errors."""
-        values = [self.ozon_api_key, self.wb_api_token, self.warehouse.password, self.web.session_secret]
+        values = [self.ozon_api_key, self.wb_api_token, self.warehouse.password, self.web.session_secret,
+                  self.smtp.password]
         return [v for v in values if v]
 
     def mask(self, text: str) -> str:
@@ -183,7 +149,7 @@ class Settings:
         """The configuration as printable strings, secrets masked."""
         out: dict[str, str] = {}
         for f in fields(self):
-            if f.name in ("warehouse", "web"):
+            if f.name in ("warehouse", "web", "smtp"):
                 continue
             value = getattr(self, f.name)
             if f.name in ("ozon_api_key", "wb_api_token"):
@@ -263,115 +229,6 @@ def parse_warehouse_url(url: str) -> WarehouseTarget:
     )
 
 
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, "").strip() or default
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} '{value}' is not an http(s) URL")
-    return value.rstrip("/")
-
-
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} '{raw}' is not a number") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {raw}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ConfigError(f"{name} '{raw}' must be a whole number >= {minimum}")
-    return int(raw)
-
-
-def _share(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _float(env, name, default)
-    if value > 1:
-        raise ConfigError(f"{name} must be a share between 0 and 1 (0.5 = 50%), got {env.get(name)}")
-    return value
-
-
-def check_thresholds(env: Mapping[str, str]) -> CheckThresholds:
-    """The audit's thresholds, validated before any work (a typo fails here, not after a landing)."""
-    return CheckThresholds(
-        move_share=_float(env, "INVSYNC_ANOMALY_SHARE", CheckThresholds.move_share),
-        move_mads=_float(env, "INVSYNC_ANOMALY_MADS", CheckThresholds.move_mads),
-        move_floor_share=_float(env, "INVSYNC_ANOMALY_FLOOR_SHARE", CheckThresholds.move_floor_share),
-        critical_drop_share=_share(env, "INVSYNC_CRITICAL_DROP_SHARE", CheckThresholds.critical_drop_share),
-        critical_drop_units=_int(env, "INVSYNC_CRITICAL_DROP_UNITS", CheckThresholds.critical_drop_units),
-        catalog_drop_share=_share(env, "INVSYNC_CATALOG_DROP_SHARE", CheckThresholds.catalog_drop_share),
-        reconcile_share=_share(env, "INVSYNC_RECONCILE_SHARE", CheckThresholds.reconcile_share),
-        missing_share=_share(env, "INVSYNC_MISSING_SHARE", CheckThresholds.missing_share),
-        history_syncs=_int(env, "INVSYNC_HISTORY_SYNCS", CheckThresholds.history_syncs, minimum=2),
-        history_min=_int(env, "INVSYNC_HISTORY_MIN", CheckThresholds.history_min, minimum=1),
-    )
-
-
-def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
-    """INVSYNC_API_TOKENS: comma-separated `role:sha256hex` or `label:role:sha256hex` entries.
-
-    Only hashes are configured (`invsync serve --hash-token` makes one); a value that looks like
-    anything else is refused with a message that never repeats it (it may be a raw token).
-    """
-    tokens: list[ApiToken] = []
-    for number, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
-        if not entry:
-            continue
-        parts = [p.strip() for p in entry.split(":")]
-        if len(parts) == 2:
-            label, (role, digest) = "", parts
-        elif len(parts) == 3:
-            label, role, digest = parts
-        else:
-            raise ConfigError(f"INVSYNC_API_TOKENS entry {number} is not `role:sha256hex` or `label:role:sha256hex`")
-        if role not in WEB_ROLES:
-            raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: role must be one of {', '.join(WEB_ROLES)}")
-        digest = digest.lower()
-        if not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise ConfigError(
-                f"INVSYNC_API_TOKENS entry {number} ({role}) is not a SHA-256 hex digest: configure the token's hash, "
-                "never the token (`invsync serve --hash-token` prints it)"
-            )
-        if label and not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", label):
-            raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: a label may hold only letters, digits and _.@- (64 at most)")
-        if any(t.sha256 == digest for t in tokens):
-            raise ConfigError(f"INVSYNC_API_TOKENS entry {number} repeats the hash of an earlier entry")
-        tokens.append(ApiToken(role=role, sha256=digest, label=label or f"{role}-{digest[:8]}"))
-    return tuple(tokens)
-
-
-def web_settings(env: Mapping[str, str]) -> WebSettings:
-    """`invsync serve` settings. A missing session secret is refused when serving, not here."""
-    secret = env.get("INVSYNC_SESSION_SECRET", "").strip()
-    if secret and len(secret) < 32:
-        raise ConfigError("INVSYNC_SESSION_SECRET must be at least 32 characters: "
-                          "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
-    dagster_url = env.get("DAGSTER_GRAPHQL_URL", "").strip()
-    if dagster_url:
-        dagster_url = _url(env, "DAGSTER_GRAPHQL_URL", "")
-    location = env.get("INVSYNC_DAGSTER_LOCATION", "").strip() or WebSettings.dagster_location
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", location):
-        raise ConfigError(f"INVSYNC_DAGSTER_LOCATION '{location}' may hold only letters, digits and _.-")
-    return WebSettings(
-        tokens=parse_api_tokens(env.get("INVSYNC_API_TOKENS", "")),
-        session_secret=secret,
-        session_hours=_float(env, "INVSYNC_SESSION_HOURS", WebSettings.session_hours, minimum=0.01),
-        sync_interval=_float(env, "INVSYNC_SYNC_MIN_INTERVAL", WebSettings.sync_interval),
-        read_retry_seconds=_float(env, "INVSYNC_READ_RETRY", WebSettings.read_retry_seconds),
-        dagster_graphql_url=dagster_url,
-        dagster_location=location,
-    )
-
-
 def read_dotenv(path: Path) -> dict[str, str]:
     """Read a `.env` file (KEY=value lines). Values already in the environment win."""
     if not path.is_file():
@@ -381,12 +238,17 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+def environment(dotenv_path: Path | None = None) -> dict[str, str]:
+    """The variables settings are read from: the process environment over the project's `.env`."""
+    merged = read_dotenv(dotenv_path or PROJECT_ROOT / ".env")
+    merged.update(os.environ)
+    return merged
+
+
 def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
-    """Build validated settings from `env` (default: os.environ over the project's `.env`)."""
+    """Build validated settings from `env` (default: `environment()`)."""
     if env is None:
-        merged = read_dotenv(dotenv_path or PROJECT_ROOT / ".env")
-        merged.update(os.environ)
-        env = merged
+        env = environment(dotenv_path)
 
     def get(name: str) -> str:
         return env.get(name, "").strip()
@@ -433,7 +295,11 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         http_timeout=_float(env, "INVSYNC_HTTP_TIMEOUT", 60.0, minimum=0.1),
         max_server_wait=_float(env, "INVSYNC_MAX_SERVER_WAIT", 300.0),
         checks=check_thresholds(env),
+        freshness=freshness_policy(env),
+        smtp=smtp_settings(env),
         web=web_settings(env),
+        schedule_timezone=schedule_timezone(env),
+        low_stock=_int(env, "INVSYNC_LOW_STOCK", Settings.low_stock),
         max_retries=int(max_retries_raw),
         dataset_prefix=prefix,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.config import ConfigError, load_settings, mask_secrets
+from pipelines.config import ConfigError, FreshnessPolicy, load_settings, mask_secrets
 
 
 def test_defaults_point_at_real_hosts_and_embedded_duckdb() -> None:
@@ -14,6 +14,9 @@ def test_defaults_point_at_real_hosts_and_embedded_duckdb() -> None:
     assert s.wb_content_api_url == "https://content-api.wildberries.ru"
     assert s.warehouse.is_duckdb and s.warehouse.path.name == "inventory.duckdb"
     assert not s.ozon_enabled and not s.wb_enabled
+    assert (s.freshness.stale_after_hours, s.freshness.critical_after_hours) == (6, 24)
+    assert s.schedule_timezone == "Europe/Moscow" and s.low_stock == 5
+    assert not s.smtp.configured and s.smtp.port == 25 and s.smtp.sender == "invsync@localhost"
 
 
 @pytest.mark.parametrize(
@@ -27,6 +30,13 @@ def test_defaults_point_at_real_hosts_and_embedded_duckdb() -> None:
         ({"WB_STATISTICS_API_URL": "ftp://x"}, "WB_STATISTICS_API_URL 'ftp://x' is not an http(s) URL"),
         ({"WB_FBO_SOURCE": "magic"}, "WB_FBO_SOURCE 'magic' is not one of"),
         ({"INVSYNC_RATE_LIMIT_SCALE": "-1"}, "INVSYNC_RATE_LIMIT_SCALE must be >= 0"),
+        ({"INVSYNC_STALE_AFTER_HOURS": "six"}, "INVSYNC_STALE_AFTER_HOURS 'six' must be a whole number >= 1"),
+        ({"INVSYNC_CRITICAL_AFTER_HOURS": "0"}, "INVSYNC_CRITICAL_AFTER_HOURS '0' must be a whole number >= 1"),
+        ({"INVSYNC_STALE_AFTER_HOURS": "12", "INVSYNC_CRITICAL_AFTER_HOURS": "8"}, "must not be below INVSYNC_STALE_AFTER_HOURS"),
+        ({"INVSYNC_LOW_STOCK": "few"}, "INVSYNC_LOW_STOCK 'few' must be a whole number"),
+        ({"INVSYNC_SCHEDULE_TIMEZONE": "Mars/Olympus"}, "INVSYNC_SCHEDULE_TIMEZONE 'Mars/Olympus' is not an IANA time zone"),
+        ({"SMTP_TLS": "tls"}, "SMTP_TLS 'tls' is not one of: none, starttls, ssl"),
+        ({"SMTP_PORT": "smtp"}, "SMTP_PORT 'smtp' must be a whole number"),
     ],
 )
 def test_invalid_configuration_fails_with_a_specific_message(env: dict, message: str) -> None:
@@ -57,3 +67,20 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch) -> None
     s = load_settings(dotenv_path=env_file)
     assert s.wb_api_token == "from-env"
     assert s.ozon_client_id == "7" and s.ozon_enabled
+
+
+def test_freshness_policy_smtp_and_the_other_settings_read_once() -> None:
+    s = load_settings({"INVSYNC_STALE_AFTER_HOURS": "3", "INVSYNC_CRITICAL_AFTER_HOURS": "12",
+                       "INVSYNC_SCHEDULE_TIMEZONE": "Asia/Yekaterinburg", "INVSYNC_LOW_STOCK": "0",
+                       "SMTP_HOST": "mail.example", "SMTP_TLS": "STARTTLS", "SMTP_USER": "alerts@example.org",
+                       "SMTP_PASSWORD": "smtp-secret-password", "ALERT_EMAIL_TO": "ops@example.org, ,stock@example.org"})
+    assert s.freshness == FreshnessPolicy(stale_after_hours=3, critical_after_hours=12)
+    assert [s.freshness.level(age) for age in (None, 0.0, 3.0, 3.01, 12.0, 12.5)] == \
+        ["critical", "fresh", "fresh", "stale", "stale", "critical"]
+    assert s.schedule_timezone == "Asia/Yekaterinburg" and s.low_stock == 0
+    smtp = s.smtp
+    assert smtp.configured and (smtp.host, smtp.port, smtp.tls) == ("mail.example", 587, "starttls")
+    assert smtp.sender == "alerts@example.org" and smtp.recipients == ("ops@example.org", "stock@example.org")
+    shown = str(s.describe()) + repr(s)
+    assert "smtp-secret-password" not in shown
+    assert s.mask("login failed for smtp-secret-password") == "login failed for ***"
