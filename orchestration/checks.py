@@ -4,9 +4,10 @@
   of this run wrote (the audit ran before the publish; the checks show its verdict on the
   asset people actually use). A broken answer (a failed `critical` expectation, which held the
   marketplace back) is an ERROR; an unusual move (a failed `warning`, published) a WARN.
-- Freshness, per marketplace, judged like `invsync status` from `sync_logs`: older than 6 hours
-  warns, no successful sync in 24 hours is an error. They run after every publish and hourly
-  (job `check_freshness`), because staleness is precisely what happens when nothing runs.
+- Freshness, per marketplace: `invsync status`'s record (`pipelines.status.freshness`): stale
+  data (`Settings.freshness`, 6 h by default) warns, no successful sync within the critical
+  limit (24 h by default) is an error. They run after every publish and hourly (job
+  `check_freshness`), because staleness is precisely what happens when nothing runs.
 """
 
 # No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
@@ -18,8 +19,9 @@ from dagster import (
 )
 
 from orchestration.common import INVENTORY_KEY, MARKETPLACES
-from orchestration.health import freshness, freshness_message
+from orchestration.health import load_time_settings
 from orchestration.resources import InvsyncResource
+from pipelines.status import Freshness, freshness
 
 GE_SUITES = {
     "inventory_validity": "Row rules: keys not null, known stock types, quantities not negative.",
@@ -82,27 +84,30 @@ def great_expectations_checks(context: AssetCheckExecutionContext, invsync: Invs
             yield evaluate_suite(suite, rows)
 
 
-def freshness_result(info: dict[str, Any]) -> AssetCheckResult:
-    """Pass when fresh or not relevant; WARN when stale (> 6 h); ERROR when critical (> 24 h / never)."""
-    name = f"freshness_{info['marketplace']}"
-    metadata = {"level": info["level"], "age_hours": info["age_hours"] if info["age_hours"] is not None else -1.0,
-                "last_success_at": str(info["last_success_at"] or "never")}
-    if not info["relevant"]:
+def freshness_result(info: Freshness) -> AssetCheckResult:
+    """Pass when fresh or not relevant; WARN when stale; ERROR when critical (or never synced)."""
+    name = f"freshness_{info.marketplace}"
+    metadata = {"level": info.level, "age_hours": info.age_hours if info.age_hours is not None else -1.0,
+                "last_success_at": str(info.last_success_at or "never")}
+    if not info.relevant:
         return AssetCheckResult(check_name=name, asset_key=INVENTORY_KEY, passed=True, metadata=metadata,
-                                description=f"{info['marketplace']}: not configured and never synced (skipped by design).")
+                                description=f"{info.marketplace}: not configured and never synced (skipped by design).")
     return AssetCheckResult(
         check_name=name,
         asset_key=INVENTORY_KEY,
-        passed=info["level"] == "fresh",
-        severity=AssetCheckSeverity.ERROR if info["level"] == "critical" else AssetCheckSeverity.WARN,
-        description=freshness_message(info),
+        passed=info.level == "fresh",
+        severity=AssetCheckSeverity.ERROR if info.level == "critical" else AssetCheckSeverity.WARN,
+        description=info.message(),
         metadata=metadata,
     )
 
 
 def build_freshness_check(marketplace: str) -> AssetChecksDefinition:
+    policy = load_time_settings().freshness
+
     @asset_check(asset=INVENTORY_KEY, name=f"freshness_{marketplace}",
-                 description=f"{marketplace} data is fresh: a successful sync within 6 h (warn) / 24 h (error).")
+                 description=f"{marketplace} data is fresh: a successful sync within {policy.stale_after_hours} h "
+                             f"(warn) / {policy.critical_after_hours} h (error).")
     def _freshness(invsync: InvsyncResource) -> AssetCheckResult:
         settings = invsync.settings()
         return freshness_result(freshness(invsync.reader(settings), settings, marketplace))

@@ -18,11 +18,13 @@ from typing import Any
 from dagster import OpExecutionContext, job, op
 
 from orchestration.common import MARKETPLACES, TAG_WAREHOUSE
-from orchestration.health import freshness, freshness_message, utc_now
+from orchestration.health import utc_now
 from orchestration.mailer import AlertMailer
 from orchestration.resources import InvsyncResource, warehouse_kind
 from pipelines import report as stock_report
 from pipelines.config import Settings
+from pipelines.marketplaces import get
+from pipelines.status import Freshness, read_status
 from pipelines.warehouse import Warehouse
 
 CHART_CID = "stock-chart"
@@ -35,7 +37,7 @@ class WeeklyReport:
     generated_at: datetime
     stock: stock_report.Report  # `invsync report`: stock per marketplace, warehouse and type
     syncs: dict[str, dict[str, int]] = field(default_factory=dict)  # marketplace -> {status: count} this week
-    freshness: list[dict[str, Any]] = field(default_factory=list)
+    freshness: list[Freshness] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
 
     def success_rate(self, marketplace: str) -> float | None:
@@ -80,7 +82,7 @@ def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> W
                                  "severity": row["severity"], "count": int(row["n"]), "observed": row["observed"] or ""})
     report.anomalies.sort(key=lambda a: (a["severity"] != "critical", -a["count"]))  # broken answers first
     report.anomalies = report.anomalies[:10]
-    report.freshness = [freshness(wh, settings, m, now) for m in MARKETPLACES]
+    report.freshness = read_status(wh, settings, now)
     return report
 
 
@@ -97,7 +99,8 @@ def render_chart(report: WeeklyReport) -> bytes:
     width = 0.8 / len(MARKETPLACES)
     for i, marketplace in enumerate(MARKETPLACES):
         values = [totals.get(marketplace, {}).get(t, 0) for t in types]
-        ax.bar([x + i * width for x in range(len(types))], values, width, label=marketplace)
+        ax.bar([x + i * width for x in range(len(types))], values, width, label=marketplace,
+               color=get(marketplace).color)
     ax.set_xticks([x + width * (len(MARKETPLACES) - 1) / 2 for x in range(len(types))], types)
     ax.set_ylabel("units present")
     ax.set_title("Stock by marketplace and fulfilment scheme")
@@ -138,7 +141,7 @@ def _stock_rows(report: WeeklyReport) -> list[list[Any]]:
 
 def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
     totals = report.stock.totals()
-    fresh_rows = [[f["marketplace"], f["level"].upper() if f["relevant"] else "not configured", freshness_message(f)]
+    fresh_rows = [[f.marketplace, f.level.upper() if f.relevant else "not configured", f.message()]
                   for f in report.freshness]
     week = [[m, _rate(report, m), totals.get(m, {}).get("present", 0)] for m in MARKETPLACES]
     anomalies = [[a["marketplace"], a["check"], finding(a["severity"]), a["count"], a["observed"]] for a in report.anomalies]
@@ -161,9 +164,9 @@ def render_text(report: WeeklyReport) -> str:
     totals = report.stock.totals()
     lines = [f"invsync weekly report — {report.generated_at:%Y-%m-%d %H:%M} UTC", ""]
     for f in report.freshness:
-        lines.append(f"{f['marketplace']}: {f['level'] if f['relevant'] else 'not configured'}; "
-                     f"syncs {_rate(report, f['marketplace'])}; "
-                     f"{totals.get(f['marketplace'], {}).get('present', 0)} units present")
+        lines.append(f"{f.marketplace}: {f.level if f.relevant else 'not configured'}; "
+                     f"syncs {_rate(report, f.marketplace)}; "
+                     f"{totals.get(f.marketplace, {}).get('present', 0)} units present")
     lines += ["", "Top anomalies:"]
     lines += [f"  {a['marketplace']} {a['check']} ({finding(a['severity'])}) x{a['count']}" for a in report.anomalies] or ["  none"]
     return "\n".join(lines) + "\n"
@@ -182,7 +185,7 @@ def send_weekly_report(context: OpExecutionContext, invsync: InvsyncResource, ma
     report = collect(invsync.warehouse(settings), settings)
     subject, text, body, images, attachments = build_email(report)
     if mailer.send(subject, settings.mask(text), settings.mask(body), images,
-                   {name: settings.mask(page) for name, page in attachments.items()}):
+                   {name: settings.mask(page) for name, page in attachments.items()}, settings=settings):
         context.log.info(f"sent: {subject}")
     else:
         context.log.warning("SMTP_HOST/ALERT_EMAIL_TO not set: the weekly report was not mailed")

@@ -22,14 +22,14 @@ from dagster._utils.schedules import get_latest_completed_cron_tick
 
 from orchestration.alerts import Incident, Ledger, error_signature, notify
 from orchestration.common import LANDING_OP, MARKETPLACES, TAG_MARKETPLACE
-from orchestration.health import (
-    enabled, fail_unfinished, freshness, freshness_message, has_sync_logs, last_attempt_started, utc_now,
-    warehouse_busy,
-)
+from orchestration.health import has_sync_logs, last_attempt_started, load_time_settings, utc_now, warehouse_busy
 from orchestration.jobs import SYNC_JOBS
+from pipelines.sync.wap import fail_unfinished
 from orchestration.mailer import AlertMailer
 from orchestration.resources import InvsyncResource, masker
-from orchestration.schedules import SYNC_CRON, SYNC_INTERVAL_HOURS, TIMEZONE
+from orchestration.schedules import SYNC_INTERVAL_HOURS, SYNC_SCHEDULE, TIMEZONE
+from pipelines.marketplaces import get
+from pipelines.status import Freshness, freshness
 
 FIRST_LOOK_BACK = timedelta(hours=24)  # a new sensor (no cursor) reports what failed in the last day
 MISSED_GRACE = timedelta(minutes=45)  # a scheduled sync may start this late (queued behind another run)
@@ -167,22 +167,24 @@ def latest_check_evaluations(context: SensorEvaluationContext) -> dict[Any, tupl
     return out
 
 
-def freshness_incident(info: dict[str, Any]) -> Incident:
-    critical = info["level"] == "critical"
+def freshness_incident(info: Freshness) -> Incident:
+    critical = info.level == "critical"
+    limit = info.policy.limit_hours(info.level)
     return Incident(
-        key=f"freshness:{info['marketplace']}:{info['level']}",
+        key=f"freshness:{info.marketplace}:{info.level}",
         severity="ERROR" if critical else "WARNING",
-        title="no successful sync in 24 hours" if critical else "data older than 6 hours",
-        marketplace=info["marketplace"],
-        step=f"freshness check freshness_{info['marketplace']}",
-        error=freshness_message(info) + (f"; last error: {info['last_error']}" if info.get("last_error") else ""),
-        details={"Last attempt": str(info.get("last_attempt_status") or "none")},
+        title=f"no successful sync in {limit} hours" if critical else f"data older than {limit} hours",
+        marketplace=info.marketplace,
+        step=f"freshness check freshness_{info.marketplace}",
+        error=info.message() + (f"; last error: {info.last_error}" if info.last_error else ""),
+        details={"Last attempt": str(info.last_attempt_status or "none")},
         hint="Check the last runs of the sync job and `invsync status`; a forced resync is the `full_resync` job.",
     )
 
 
 @sensor(name="check_alerts", minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING,
-        description="Mails failed asset checks and stale data (6 h warning, 24 h error), once per incident.")
+        description=f"Mails failed asset checks and stale data ({load_time_settings().freshness.describe()}), "
+                    "once per incident.")
 def check_alerts(context: SensorEvaluationContext, invsync: InvsyncResource, mailer: AlertMailer) -> SkipReason:
     ledger = Ledger(context.cursor)
     instance, mask = context.instance, masker()
@@ -203,9 +205,9 @@ def check_alerts(context: SensorEvaluationContext, invsync: InvsyncResource, mai
     wh = invsync.reader(settings)
     for marketplace in MARKETPLACES:
         info = freshness(wh, settings, marketplace)
-        stale = info["relevant"] and info["level"] != "fresh"
+        stale = info.relevant and info.level != "fresh"
         ledger.resolve(lambda key, _: key.startswith(f"freshness:{marketplace}:")
-                       and (not stale or key != f"freshness:{marketplace}:{info['level']}"))
+                       and (not stale or key != f"freshness:{marketplace}:{info.level}"))
         if stale:
             mailed += notify(ledger, freshness_incident(info), mailer, mask, context.log)
     context.update_cursor(ledger.dumps())
@@ -226,18 +228,19 @@ def missed_sync_alerts(context: SensorEvaluationContext, invsync: InvsyncResourc
     mailed = 0
     for marketplace in MARKETPLACES:
         key = f"missed:{marketplace}"
-        due = get_latest_completed_cron_tick(SYNC_CRON[marketplace], now - MISSED_GRACE, TIMEZONE)
+        market, schedule = get(marketplace), SYNC_SCHEDULE[marketplace]
+        due = get_latest_completed_cron_tick(market.cron, now - MISSED_GRACE, TIMEZONE)
         started = last_attempt_started(wh, marketplace) if has_sync_logs(wh) else None
-        if not enabled(settings, marketplace) or due.timestamp() < ledger.position["watch_since"] \
+        if not market.enabled(settings) or due.timestamp() < ledger.position["watch_since"] \
                 or (started is not None and started >= due - MISSED_SLACK):
             ledger.resolve(lambda k, _: k == key)
             continue
         mailed += notify(ledger, Incident(
             key=key, severity="ERROR", title="scheduled sync did not run", marketplace=marketplace,
-            step=f"schedule sync_{marketplace}_every_6h",
+            step=f"schedule {schedule.name}",
             error=f"no sync started since the {due:%Y-%m-%d %H:%M %Z} tick (checked {MISSED_GRACE} after it); "
                   f"last sync started {started or 'never'}",
-            details={"Schedule": f"{SYNC_CRON[marketplace]} ({TIMEZONE}), every {SYNC_INTERVAL_HOURS} h"},
+            details={"Schedule": f"{market.cron} ({TIMEZONE}), every {SYNC_INTERVAL_HOURS} h"},
             hint="Is dagster-daemon running and the schedule on (Overview → Schedules)? Is the run queue stuck?",
         ), mailer, masker(), context.log)
     context.update_cursor(ledger.dumps())

@@ -11,17 +11,15 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pipelines.config import Settings
-from pipelines.status import collect_status
+from pipelines.marketplaces import MARKETPLACES, NAMES
+from pipelines.status import Freshness, collect_status
 from pipelines.warehouse import warehouse_for
-
-DEFAULT_LOW_STOCK = 5
 
 # `kind`: physical, or aggregate for places that are totals over several warehouses (WB's
 # "Склад WB" since Aug 2026); a table last written before the column existed says physical.
@@ -61,10 +59,13 @@ group by marketplace, offer_id
 order by marketplace, offer_id
 """
 
-CATALOG_MISSING = """
+# Every marketplace of the registry as a one-column table (`NAMES` are identifiers of our own, not input).
+MARKETPLACE_ROWS = " union all ".join(f"select '{name}' as marketplace" for name in NAMES)
+
+CATALOG_MISSING = f"""
 select p.product_id, p.offer_id, p.name as product_name, m.marketplace
 from products p
-cross join (select 'ozon' as marketplace union all select 'wb' as marketplace) m
+cross join ({MARKETPLACE_ROWS}) m
 where not exists (
     select 1 from inventory_data i where i.product_id = p.product_id and i.marketplace = m.marketplace
 )
@@ -93,7 +94,7 @@ order by v.success, v.marketplace, v.suite, v.expectation
 class Report:
     generated_at: datetime
     low_stock: int
-    freshness: list[dict[str, Any]]
+    freshness: list[Freshness]
     stock: list[dict[str, Any]] = field(default_factory=list)
     shortages: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[dict[str, Any]] = field(default_factory=list)
@@ -128,15 +129,10 @@ def check_finding(check: dict[str, Any]) -> str:
     return kind + (f" (range {bounds}" + (f"; {source}" if source else "") + ")" if bounds or source else "")
 
 
-def low_stock_threshold() -> int:
-    raw = os.environ.get("INVSYNC_LOW_STOCK", "")
-    return int(raw) if raw.strip().isdigit() else DEFAULT_LOW_STOCK
-
-
 def build_report(settings: Settings, low_stock: int | None = None) -> Report:
-    """Collect every section of the report with one query each."""
+    """Collect every section of the report with one query each (`low_stock`: INVSYNC_LOW_STOCK by default)."""
     wh = warehouse_for(settings.warehouse, read_only=True)  # a reader: never breaks a running sync
-    threshold = low_stock_threshold() if low_stock is None else low_stock
+    threshold = settings.low_stock if low_stock is None else low_stock
     report = Report(datetime.now(timezone.utc), threshold, collect_status(settings))
     if wh.table_exists("sync_logs"):
         report.history = wh.query(SYNC_HISTORY)
@@ -153,6 +149,9 @@ def build_report(settings: Settings, low_stock: int | None = None) -> Report:
 
 
 # -- charts ------------------------------------------------------------------------------------
+COLORS = {m.name: m.color for m in MARKETPLACES}  # grey: rows of unknown origin (a legacy import)
+
+
 def _png_data_uri(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
@@ -174,7 +173,7 @@ def stock_chart(report: Report) -> str | None:
         key = (row["marketplace"], f"{name} (aggregate)" if row.get("warehouse_kind") == "aggregate" else name)
         per_place[key] = per_place.get(key, 0) + int(row["available"] or 0)
     labels = [f"{m}: {w}" for m, w in per_place]
-    colors = ["#005bff" if m == "ozon" else "#cb11ab" for m, _ in per_place]
+    colors = [COLORS.get(m, "#888888") for m, _ in per_place]
     fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(labels))))
     ax.barh(labels, list(per_place.values()), color=colors)
     ax.invert_yaxis()
@@ -215,14 +214,14 @@ th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}th{background:#f5f5f
 def render_html(report: Report) -> str:
     cards = []
     for s in report.freshness:
-        label = {"fresh": "FRESH", "stale": "STALE", "critical": "CRITICAL"}[s["level"]]
-        age = f"{s['age_hours']} h ago" if s["age_hours"] is not None else "never synced"
+        label = {"fresh": "FRESH", "stale": "STALE", "critical": "CRITICAL"}[s.level]
+        age = f"{s.age_hours} h ago" if s.age_hours is not None else "never synced"
         cards.append(
-            f'<div class="card {s["level"]}" data-marketplace="{_e(s["marketplace"])}">'
-            f'<strong>{_e(s["marketplace"].upper())}: {label}</strong><br>'
-            f'last success {_e(s["last_success_at"] or "-")} ({_e(age)})<br>'
-            f'last attempt: {_e(s["last_attempt_status"] or "-")}'
-            + (f'<br><span class="fail">last error: {_e(s["last_error"])}</span>' if s["last_error"] else "")
+            f'<div class="card {s.level}" data-marketplace="{_e(s.marketplace)}">'
+            f'<strong>{_e(s.marketplace.upper())}: {label}</strong><br>'
+            f'last success {_e(s.last_success_at or "-")} ({_e(age)})<br>'
+            f'last attempt: {_e(s.last_attempt_status or "-")}'
+            + (f'<br><span class="fail">last error: {_e(s.last_error)}</span>' if s.last_error else "")
             + "</div>"
         )
     totals = report.totals()
@@ -248,7 +247,7 @@ def render_html(report: Report) -> str:
                 ("rows_", "rows"), ("present", "present")], "Every article is mapped.")),
         ("catalog-missing", "Catalog products missing from a marketplace",
          _table(report.catalog_missing, [("product_id", "product"), ("offer_id", "article"),
-                ("product_name", "name"), ("marketplace", "missing on")], "Every catalog product is on both.")),
+                ("product_name", "name"), ("marketplace", "missing on")], "Every catalog product is on every marketplace.")),
         ("history", "Sync history", _table(report.history, [("started_at", "started (UTC)"), ("marketplace", "marketplace"),
             ("sync_type", "type"), ("status", "status"), ("duration_seconds", "seconds"), ("api_requests", "requests"),
             ("retries", "retries"), ("records_fetched", "fetched"), ("records_written", "written"),
@@ -270,7 +269,7 @@ def render_html(report: Report) -> str:
 def render_text(report: Report) -> str:
     lines = ["Freshness"]
     for s in report.freshness:
-        lines.append(f"  {s['marketplace']:5} {s['level'].upper():8} last success {s['last_success_at'] or '-'}")
+        lines.append(f"  {s.marketplace:5} {s.level.upper():8} last success {s.last_success_at or '-'}")
     lines.append("Stock per marketplace")
     for m, t in sorted(report.totals().items()):
         lines.append(f"  {m:5} {t['skus']:>7} rows {t['present']:>9} present {t['reserved']:>8} reserved {t['available']:>9} available")

@@ -3,29 +3,74 @@
 Per marketplace: the last successful sync and its age, the last attempt and its outcome,
 its warnings (a fallback method taken, a retired method met) and the API methods it used,
 row and unit totals, the last error. Exit code 0 when everything is fresh, 1 when some data
-is older than 6 hours (STALE), 2 when older than 24 hours or never synced (CRITICAL), so it
-works as a cron or monitoring check.
+is stale, 2 when it is critical or was never synced (`Settings.freshness`: older than
+INVSYNC_STALE_AFTER_HOURS, 6 by default, is stale; older than INVSYNC_CRITICAL_AFTER_HOURS,
+24 by default, critical), so it works as a cron or monitoring check.
+
+`Freshness` is the one status record. It is built here only (`read_status`, `freshness`) and
+read by `invsync status`, the report, the web service and the Dagster checks, sensors and
+weekly e-mail; its `to_dict()` is the JSON of `invsync status --json` and GET /api/v1/status.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from pipelines import sync_log
-from pipelines.config import Settings
+from pipelines.config import FreshnessPolicy, Settings
+from pipelines.marketplaces import MARKETPLACES, Marketplace, get
 from pipelines.sync_log import SyncRecord
-from pipelines.warehouse import Warehouse, warehouse_for
+from pipelines.warehouse import SYNC_LOCK, Warehouse, warehouse_for
 
-SYNC_LOCK = "invsync_sync"  # runner.SYNC_LOCK (not imported: status must not import dlt)
 
 # The sync_logs columns status and report read (a legacy importer's table has none of these).
 SYNC_LOG_COLUMNS = {"marketplace", "status", "started_at", "finished_at", "error_message"}
 
-STALE_AFTER_HOURS = 6
-CRITICAL_AFTER_HOURS = 24
-LEVELS = {"fresh": 0, "stale": 1, "critical": 2}
+LEVELS = {"fresh": 0, "stale": 1, "critical": 2}  # the exit code of each level
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """One marketplace's state: how old its last published data is, how its last attempt ended,
+    what it holds. A marketplace never synced is `Freshness(name, configured)`: critical, empty."""
+
+    marketplace: str
+    configured: bool  # its credentials are set
+    level: str = "critical"  # fresh | stale | critical, judged by `policy`
+    last_success_at: str | None = None  # when its last published sync finished (UTC)
+    age_hours: float | None = None  # how long ago that was
+    last_attempt_at: str | None = None  # when its last finished (or died) attempt started
+    last_attempt_status: str | None = None  # that attempt's sync_logs status (an `Outcome` value)
+    last_attempt_phase: str | None = None  # where an interrupted attempt died
+    last_error: str | None = None  # of its last failed or interrupted attempt
+    last_attempt_warnings: tuple[str, ...] = ()
+    methods: Mapping[str, str] = field(default_factory=dict)  # stock need -> the API method that answered it
+    running_since: str | None = None  # a sync of it in progress
+    running_phase: str | None = None
+    rows: int = 0  # in inventory_data
+    units_present: int = 0
+    units_available: int = 0
+    policy: FreshnessPolicy = field(default_factory=FreshnessPolicy, repr=False, compare=False)
+
+    @property
+    def relevant(self) -> bool:
+        """Configured, or with history. One that is neither is skipped by design: no alarm."""
+        return self.configured or self.last_attempt_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of `invsync status --json` and GET /api/v1/status."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "policy"}
+        return {**out, "last_attempt_warnings": list(self.last_attempt_warnings), "methods": dict(self.methods)}
+
+    def message(self) -> str:
+        """One line for checks and alerts: the last success, its age and the limit it was judged by."""
+        if self.age_hours is None:
+            return f"{self.marketplace}: no successful sync recorded"
+        return (f"{self.marketplace}: last successful sync {self.last_success_at} UTC, "
+                f"{self.age_hours} h ago (limit {self.policy.limit_hours(self.level)} h)")
 
 
 def _age_hours(ts: Any, now: datetime) -> float | None:
@@ -57,11 +102,13 @@ def _newest(rows: list[dict[str, Any] | None]) -> dict[str, Any] | None:
     return max(present, key=key) if present else None
 
 
-def marketplace_status(wh: Warehouse, marketplace: str, now: datetime, enabled: bool,
-                       dead: list[SyncRecord] | None = None) -> dict[str, Any]:
-    """One marketplace's status. A sync whose process died counts as what it is (`dead`, from
-    `dead_syncs`; looked up when not given): `interrupted`, or a success when its data was
-    published before it died, even before the next sync records that in sync_logs."""
+def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
+          dead: list[SyncRecord]) -> Freshness:
+    """One marketplace's record from sync_logs and inventory_data. A sync whose process died
+    counts as what it is (`dead`, from `dead_syncs`): `interrupted`, or a success when its data
+    was published before it died, even before the next sync records that in sync_logs."""
+    marketplace = market.name
+
     def latest(condition: str) -> dict[str, Any] | None:
         rows = wh.query(
             f"select * from sync_logs where marketplace = %s and {condition} order by started_at desc, id desc limit 1",
@@ -69,8 +116,6 @@ def marketplace_status(wh: Warehouse, marketplace: str, now: datetime, enabled: 
         )
         return rows[0] if rows else None
 
-    if dead is None:
-        dead = dead_syncs(wh)
     concluded = [_as_row(rec) for rec in dead if rec.marketplace == marketplace]
     success = _newest([latest("status in ('success', 'partial')")]
                       + [r for r in concluded if r["status"] in ("success", "partial")])
@@ -89,28 +134,23 @@ def marketplace_status(wh: Warehouse, marketplace: str, now: datetime, enabled: 
         )[0]
         totals = {"rows": int(row["n"]), "units_present": int(row["present"]), "units_available": int(row["available"])}
     age = _age_hours(success["finished_at"] if success else None, now)
-    if age is None or age > CRITICAL_AFTER_HOURS:
-        level = "critical"
-    elif age > STALE_AFTER_HOURS:
-        level = "stale"
-    else:
-        level = "fresh"
-    return {
-        "marketplace": marketplace,
-        "configured": enabled,
-        "level": level,
-        "last_success_at": str(success["finished_at"]) if success else None,
-        "age_hours": age,
-        "last_attempt_at": str(attempt["started_at"]) if attempt else None,
-        "last_attempt_status": attempt["status"] if attempt else None,
-        "last_attempt_phase": _phase(attempt) if attempt and attempt["status"] == "interrupted" else None,
-        "last_error": failed["error_message"] if failed else None,
-        "last_attempt_warnings": _json_list(attempt.get("warnings")) if attempt else [],
-        "methods": _methods(attempt.get("details")) if attempt else {},
-        "running_since": str(running[0]["started_at"]) if running else None,
-        "running_phase": _phase(running[0]) if running else None,
+    return Freshness(
+        marketplace=marketplace,
+        configured=market.enabled(settings),
+        level=settings.freshness.level(age),
+        last_success_at=str(success["finished_at"]) if success else None,
+        age_hours=age,
+        last_attempt_at=str(attempt["started_at"]) if attempt else None,
+        last_attempt_status=attempt["status"] if attempt else None,
+        last_attempt_phase=_phase(attempt) if attempt and attempt["status"] == "interrupted" else None,
+        last_error=failed["error_message"] if failed else None,
+        last_attempt_warnings=tuple(_json_list(attempt.get("warnings"))) if attempt else (),
+        methods=_methods(attempt.get("details")) if attempt else {},
+        running_since=str(running[0]["started_at"]) if running else None,
+        running_phase=_phase(running[0]) if running else None,
+        policy=settings.freshness,
         **totals,
-    }
+    )
 
 
 def _phase(row: dict[str, Any]) -> str | None:
@@ -149,33 +189,40 @@ def check_sync_log_layout(wh: Warehouse) -> None:
         )
 
 
-def collect_status(settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Read-only: a warehouse that was never synced (no sync_logs yet) reports no history.
-
-    Raises UnmigratedWarehouse when `sync_logs` has another layout (it never migrates).
-    """
+def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None) -> list[Freshness]:
+    """Every marketplace's record, read through `wh`; a warehouse never synced (no sync_logs
+    yet) reports no history. Raises UnmigratedWarehouse when `sync_logs` has another layout."""
     now = now or datetime.now(timezone.utc)
-    # Read-only: on DuckDB a reader that takes turns with a sync's writes, never breaking it.
-    wh = warehouse_for(settings.warehouse, read_only=True)
-    wanted = [("ozon", settings.ozon_enabled), ("wb", settings.wb_enabled)]
     if not wh.table_exists("sync_logs"):
-        return [never_synced(name, enabled) for name, enabled in wanted]
+        return [Freshness(m.name, m.enabled(settings), policy=settings.freshness) for m in MARKETPLACES]
     check_sync_log_layout(wh)
     dead = dead_syncs(wh)
-    return [marketplace_status(wh, name, now, enabled, dead) for name, enabled in wanted]
+    return [_read(wh, settings, m, now, dead) for m in MARKETPLACES]
 
 
-def never_synced(marketplace: str, enabled: bool) -> dict[str, Any]:
-    return {"marketplace": marketplace, "configured": enabled, "level": "critical", "last_success_at": None,
-            "age_hours": None, "last_attempt_at": None, "last_attempt_status": None, "last_attempt_phase": None,
-            "last_error": None, "last_attempt_warnings": [], "methods": {}, "running_since": None,
-            "running_phase": None, "rows": 0, "units_present": 0, "units_available": 0}
+def freshness(wh: Warehouse, settings: Settings, marketplace: str, now: datetime | None = None) -> Freshness:
+    """One marketplace's record (the Dagster checks and sensors ask one at a time)."""
+    market = get(marketplace)
+    if not wh.table_exists("sync_logs"):
+        return Freshness(market.name, market.enabled(settings), policy=settings.freshness)
+    check_sync_log_layout(wh)
+    return _read(wh, settings, market, now or datetime.now(timezone.utc), dead_syncs(wh))
 
 
-def exit_code(statuses: list[dict[str, Any]]) -> int:
+def collect_status(settings: Settings, now: datetime | None = None) -> list[Freshness]:
+    """`read_status` of the configured warehouse, opened read-only: on DuckDB a reader that
+    takes turns with a sync's writes, never breaking it; it never migrates."""
+    return read_status(warehouse_for(settings.warehouse, read_only=True), settings, now)
+
+
+def exit_code(statuses: list[Freshness]) -> int:
     """Only marketplaces that are configured or have history count towards the exit code."""
-    relevant = [s for s in statuses if s["configured"] or s["last_attempt_at"]]
-    return max((LEVELS[s["level"]] for s in relevant), default=LEVELS["critical"])
+    return max((LEVELS[s.level] for s in statuses if s.relevant), default=LEVELS["critical"])
+
+
+def payload(statuses: list[Freshness]) -> dict[str, Any]:
+    """The JSON of `invsync status --json`."""
+    return {"exit_code": exit_code(statuses), "marketplaces": [s.to_dict() for s in statuses]}
 
 
 def run_status(settings: Settings, as_json: bool = False, now: datetime | None = None) -> int:
@@ -187,24 +234,24 @@ def run_status(settings: Settings, as_json: bool = False, now: datetime | None =
         return LEVELS["critical"]
     code = exit_code(statuses)
     if as_json:
-        print(json.dumps({"exit_code": code, "marketplaces": statuses}, ensure_ascii=False, default=str, indent=2))
+        print(json.dumps(payload(statuses), ensure_ascii=False, default=str, indent=2))
         return code
     for s in statuses:
-        label = {"fresh": "OK", "stale": "STALE", "critical": "CRITICAL"}[s["level"]]
-        age = f"{s['age_hours']} h ago" if s["age_hours"] is not None else "never"
-        outcome = s["last_attempt_status"] or "-"
-        if s.get("last_attempt_phase"):
-            outcome += f" during {s['last_attempt_phase']}"
-        print(f"{s['marketplace']:5} {label:8} last success {s['last_success_at'] or '-'} ({age}); "
-              f"last attempt {outcome} at {s['last_attempt_at'] or '-'}")
-        if s.get("running_since"):
-            print(f"      a sync is running since {s['running_since']} ({s['running_phase'] or 'landing'})")
-        print(f"      {s['rows']} rows, {s['units_present']} units present, {s['units_available']} available"
-              + ("" if s["configured"] else "  [no credentials configured]"))
-        if s["methods"]:
-            print("      methods: " + ", ".join(f"{need} {method}" for need, method in sorted(s["methods"].items())))
-        for warning in s["last_attempt_warnings"]:
+        label = {"fresh": "OK", "stale": "STALE", "critical": "CRITICAL"}[s.level]
+        age = f"{s.age_hours} h ago" if s.age_hours is not None else "never"
+        outcome = s.last_attempt_status or "-"
+        if s.last_attempt_phase:
+            outcome += f" during {s.last_attempt_phase}"
+        print(f"{s.marketplace:5} {label:8} last success {s.last_success_at or '-'} ({age}); "
+              f"last attempt {outcome} at {s.last_attempt_at or '-'}")
+        if s.running_since:
+            print(f"      a sync is running since {s.running_since} ({s.running_phase or 'landing'})")
+        print(f"      {s.rows} rows, {s.units_present} units present, {s.units_available} available"
+              + ("" if s.configured else "  [no credentials configured]"))
+        if s.methods:
+            print("      methods: " + ", ".join(f"{need} {method}" for need, method in sorted(s.methods.items())))
+        for warning in s.last_attempt_warnings:
             print(f"      warning: {warning[:300]}")
-        if s["last_error"]:
-            print(f"      last error: {s['last_error']}")
+        if s.last_error:
+            print(f"      last error: {s.last_error}")
     return code

@@ -813,8 +813,8 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
         assert r["source"] == source_of[r["marketplace"]]
         assert r["records_processed"] == r["records_fetched"] > 0
         assert abs(r["completed_at"] - r["finished_at"]) < timedelta(seconds=1)
-    statuses = {s["marketplace"]: s for s in collect_status(settings)}
-    assert statuses["ozon"]["level"] == statuses["wb"]["level"] == "fresh"
+    statuses = {s.marketplace: s for s in collect_status(settings)}
+    assert statuses["ozon"].level == statuses["wb"].level == "fresh"
 
     # The next sync runs on the product's own state: clean, and the zeroed legacy rows stay zero.
     again = run_sync(settings, backoff_base=0.01, after_landing=publish)

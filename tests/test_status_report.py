@@ -7,21 +7,27 @@ import os
 import shutil
 import subprocess
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipelines.publish import publish
+from pipelines.config import FreshnessPolicy
 from pipelines.report import build_report, render_html
-from pipelines.runner import run_sync
+from pipelines.sync import run_sync
 from pipelines.status import run_status
 from tests.conftest import settings_for
+
+
+STATUS_KEYS = {"marketplace", "configured", "level", "last_success_at", "age_hours", "last_attempt_at",
+               "last_attempt_status", "last_attempt_phase", "last_error", "last_attempt_warnings", "methods",
+               "running_since", "running_phase", "rows", "units_present", "units_available"}
 
 
 @pytest.fixture
 def synced(sandbox, duckdb_url):
     settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, backoff_base=0.01, after_landing=publish)
+    result = run_sync(settings, backoff_base=0.01)
     assert result.clean, result.summary()
     return settings
 
@@ -37,6 +43,11 @@ def test_status_exit_codes_follow_freshness(synced, capsys) -> None:
     assert payload["exit_code"] == 2
     assert {m["marketplace"]: m["level"] for m in payload["marketplaces"]} == {"ozon": "critical", "wb": "critical"}
     assert all(m["rows"] > 0 and m["units_present"] > 0 for m in payload["marketplaces"])
+    assert all(set(m) == STATUS_KEYS for m in payload["marketplaces"])  # the JSON shape people script against
+    # The limits are `Settings.freshness` (INVSYNC_STALE_AFTER_HOURS / INVSYNC_CRITICAL_AFTER_HOURS).
+    tight = replace(synced, freshness=FreshnessPolicy(stale_after_hours=1, critical_after_hours=2))
+    assert run_status(tight, now=now + timedelta(hours=1.5)) == 1
+    assert run_status(tight, now=now + timedelta(hours=3)) == 2
 
 
 def test_status_of_an_empty_warehouse_is_critical(duckdb_url, capsys) -> None:
@@ -49,7 +60,7 @@ def test_status_shows_the_last_error(sandbox, synced, capsys) -> None:
     from pipelines.sandbox import Fault
 
     sandbox.add_fault(Fault(kind="server_error", path="/v2/warehouse/list", status=502, count=None))
-    assert not run_sync(synced, which="ozon", backoff_base=0.01, after_landing=publish).ok
+    assert not run_sync(synced, which="ozon", backoff_base=0.01).ok
     assert run_status(synced) == 0  # the data is still fresh from the good sync
     out = capsys.readouterr().out
     assert "last attempt failed" in out and "server error 502" in out
@@ -62,7 +73,7 @@ def test_status_names_the_methods_used_and_a_fallback_taken(sandbox, synced, cap
     out = capsys.readouterr().out
     assert "methods: fbo stocks_by_warehouse_fbo, fbs warehouse_stocks" in out and "warning:" not in out
     sandbox.add_fault(Fault(kind="retired", path="/v1/product/info/stocks-by-warehouse/fbo", count=None))
-    result = run_sync(synced, which="ozon", backoff_base=0.01, after_landing=publish)
+    result = run_sync(synced, which="ozon", backoff_base=0.01)
     assert result.ok and result.results["ozon"].status == "partial", result.summary()
     assert run_status(synced, as_json=True) == 0
     ozon = {m["marketplace"]: m for m in json.loads(capsys.readouterr().out)["marketplaces"]}["ozon"]

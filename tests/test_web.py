@@ -135,8 +135,7 @@ def mysql_database() -> Iterator[str]:
 @pytest.fixture(scope="module", params=["duckdb", "mysql"])
 def server(request: pytest.FixtureRequest, web_sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A synced warehouse of the given backend and an `invsync serve` process on it."""
-    from pipelines.publish import publish
-    from pipelines.runner import run_sync
+    from pipelines.sync import run_sync
 
     folder = tmp_path_factory.mktemp(f"web-{request.param}")
     if request.param == "duckdb":
@@ -144,7 +143,7 @@ def server(request: pytest.FixtureRequest, web_sandbox: Any, tmp_path_factory: p
     else:
         warehouse_url = request.getfixturevalue("mysql_database")
     settings = settings_for(web_sandbox.env(), warehouse_url)
-    result = run_sync(settings, backoff_base=0.01, after_landing=publish)
+    result = run_sync(settings, backoff_base=0.01)
     assert result.clean, result.summary()
     viewer, operator = new_token(), new_token()
     env = {**web_sandbox.env(), "WAREHOUSE_URL": warehouse_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
@@ -194,7 +193,7 @@ def test_status_says_what_the_cli_says(server: Server) -> None:
     assert body["exit_code"] == exit_code(expected) == 0
     drop = ("age_hours",)
     got = [{k: v for k, v in m.items() if k not in drop} for m in body["marketplaces"]]
-    want = [{k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in m.items() if k not in drop}
+    want = [{k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in m.to_dict().items() if k not in drop}
             for m in expected]
     for g, w in zip(got, want):
         for key in ("last_success_at", "last_attempt_at"):  # ISO 8601 with UTC offset vs str(datetime)

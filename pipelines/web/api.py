@@ -10,7 +10,8 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.warehouse import WarehouseError
+from pipelines.marketplaces import NAMES
+from pipelines.warehouse import WarehouseBusy, WarehouseError
 from pipelines.web import reads
 from pipelines.web.app import require, web_context
 from pipelines.web.launcher import Launch, LaunchFailed, SyncConflict, TooSoon
@@ -18,7 +19,9 @@ from pipelines.web.security import CSRF_HEADER, csrf_ok
 
 router = APIRouter()
 
-Marketplace = Literal["ozon", "wb"]
+# The registry's names as a Literal: FastAPI answers 422 to any other, and OpenAPI lists them.
+Marketplace = Literal[NAMES]  # type: ignore[valid-type]
+MarketplaceOrAll = Literal[(*NAMES, "all")]  # type: ignore[valid-type]
 SyncStatus = Literal["running", "success", "partial", "failed"]
 # Free text filters: any value is accepted (bound as a parameter), only the length is limited.
 FilterText = Annotated[str | None, Query(max_length=64)]
@@ -29,7 +32,7 @@ NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    marketplace: Literal["ozon", "wb", "all"] = "all"
+    marketplace: MarketplaceOrAll = "all"
     full: bool = Field(False, description="re-read complete snapshots (weekly resync, recovery after an outage)")
     force_publish_reason: str | None = Field(
         None, min_length=3, max_length=200, pattern=NO_CONTROL,
@@ -43,7 +46,7 @@ def healthz(request: Request) -> JSONResponse:
     try:
         ctx.wh.table_exists("sync_logs")
         warehouse = "ok"
-    except reads.WarehouseBusy:
+    except WarehouseBusy:
         warehouse = "busy"  # a sync is writing DuckDB: the service is fine
     except WarehouseError:
         return JSONResponse({"status": "unavailable", "warehouse": "unreachable"}, status_code=503)

@@ -1,6 +1,6 @@
 """The FastAPI application of `invsync serve`: the REST API (/api/v1) and the web console.
 
-One process serves both. Reads go through `reads.ReadOnlyWarehouse`; syncs are started by
+One process serves both. Reads go through a read-only `Warehouse` (see `reads`); syncs are started by
 `launcher.Launcher`; who may do what is decided in `security`. The console is server-rendered
 Jinja2 (autoescaped) with one small script file for the sync progress; no inline script or
 style, so the Content-Security-Policy forbids both.
@@ -22,8 +22,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from pipelines.config import ConfigError, Settings
+from pipelines.marketplaces import MARKETPLACES
 from pipelines.status import UnmigratedWarehouse
-from pipelines.warehouse import WarehouseError
+from pipelines.warehouse import Warehouse, WarehouseBusy, WarehouseError
 from pipelines.web import reads
 from pipelines.web.launcher import Launcher
 from pipelines.web.security import (
@@ -61,7 +62,7 @@ class WebContext:
     settings: Settings
     signer: SessionSigner
     launcher: Launcher
-    wh: reads.ReadOnlyWarehouse
+    wh: Warehouse  # read-only
     templates: jinja2.Environment
     chart_cache: dict[str, Any] = field(default_factory=dict)
     chart_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,9 +102,10 @@ def create_app(settings: Settings) -> FastAPI:
     launcher = Launcher(settings)
     templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                                    undefined=jinja2.StrictUndefined)
+    templates.globals["marketplaces"] = MARKETPLACES  # the filter and sync choices of every page
     app.state.web = WebContext(
         settings=settings, signer=SessionSigner(settings.web), launcher=launcher,
-        wh=reads.ReadOnlyWarehouse(settings.warehouse, settings.web.read_retry_seconds, launcher.writing_duckdb),
+        wh=Warehouse(settings.warehouse, read_only=True, read_wait=settings.web.read_retry_seconds),
         templates=templates,
     )
 
@@ -116,8 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    @app.exception_handler(reads.WarehouseBusy)
-    async def busy(request: Request, exc: reads.WarehouseBusy) -> Response:
+    @app.exception_handler(WarehouseBusy)
+    async def busy(request: Request, exc: WarehouseBusy) -> Response:
         return _unavailable(request, str(exc), retry_after=5)
 
     @app.exception_handler(UnmigratedWarehouse)

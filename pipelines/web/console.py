@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from pipelines.marketplaces import NAMES
+from pipelines.warehouse import WarehouseBusy
 from pipelines.web import reads
 from pipelines.web.app import png_from_data_uri, web_context
 from pipelines.web.security import CSRF_FIELD, SESSION_COOKIE, Principal, csrf_ok, match_token
@@ -114,7 +116,7 @@ def dashboard(request: Request) -> Response:
         with ctx.wh.session():
             status = reads.status(ctx.settings, ctx.wh)
             history = reads.syncs(ctx.wh, limit=10)["items"]
-    except reads.WarehouseBusy as exc:
+    except WarehouseBusy as exc:
         busy = str(exc)
     return render(request, "dashboard.html", principal=principal, status=status, history=history, busy=busy,
                   active=active, chart=busy is None and status is not None and any(m["rows"] for m in status["marketplaces"]),
@@ -145,8 +147,8 @@ def chart(request: Request) -> Response:
 
 def check_marketplace(marketplace: str | None) -> None:
     """A console filter names a marketplace we sync, or none."""
-    if marketplace not in (None, "", "ozon", "wb"):
-        raise HTTPException(422, "marketplace must be ozon or wb")
+    if marketplace and marketplace not in NAMES:
+        raise HTTPException(422, f"marketplace must be one of {', '.join(NAMES)}")
 
 
 @router.get("/stock")
@@ -221,11 +223,14 @@ def sync_page(request: Request, sync_id: str) -> Response:
     return render(request, "sync.html", principal=principal, sync=found)
 
 
+SYNC_CHOICE = "^(" + "|".join([*NAMES, "all"]) + ")$"  # the registry's names are plain identifiers
+
+
 @router.post("/sync")
 def sync_now(
     request: Request,
     csrf_token: Annotated[str | None, Form(max_length=128)] = None,
-    marketplace: Annotated[str, Form(pattern=r"^(ozon|wb|all)$")] = "all",
+    marketplace: Annotated[str, Form(pattern=SYNC_CHOICE)] = "all",
     mode: Annotated[str, Form(pattern=r"^(incremental|full)$")] = "incremental",
     reason: Annotated[str | None, Form(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
 ) -> Response:

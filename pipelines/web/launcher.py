@@ -3,7 +3,7 @@
 Without `DAGSTER_GRAPHQL_URL` a sync is the same `invsync sync` a cron job runs, in a child
 process (it takes the warehouse's sync lock itself); its output is kept, secrets masked, as
 the sync's progress. With `DAGSTER_GRAPHQL_URL` the sync is launched as a run of the Dagster
-job (`sync_ozon`, `sync_wb`, `full_resync`), so Dagster's run limits and alerts apply; its run
+job (`sync_<marketplace>`, `full_resync`), so Dagster's run limits and alerts apply; its run
 id is the sync's id in `sync_logs`.
 
 Both refuse a second sync while one runs (409) and more than one start per marketplace per
@@ -29,10 +29,10 @@ from typing import Any, Callable
 import requests
 
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.marketplaces import NAMES
 
 log = logging.getLogger("invsync.web")
 
-MARKETPLACES = ("ozon", "wb")
 # Names the child process must not inherit: it needs none of them.
 WEB_ONLY_VARIABLES = ("INVSYNC_API_TOKENS", "INVSYNC_SESSION_SECRET")
 # Dagster run tags (orchestration/common.py: TAG_FULL, TAG_FORCE_PUBLISH), spelled here so the
@@ -40,7 +40,7 @@ WEB_ONLY_VARIABLES = ("INVSYNC_API_TOKENS", "INVSYNC_SESSION_SECRET")
 TAG_FULL = "invsync/full"
 TAG_FORCE_PUBLISH = "invsync/force-publish"
 TAG_STARTED_BY = "invsync/started-by"
-DAGSTER_SYNC_JOBS = ("sync_ozon", "sync_wb", "full_resync")
+DAGSTER_SYNC_JOBS = (*(f"sync_{name}" for name in NAMES), "full_resync")  # orchestration/jobs.py
 DAGSTER_ACTIVE = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 _SUMMARY = re.compile(r"^sync ([0-9a-f-]{36}) \((incremental|full)\)")
 
@@ -129,7 +129,7 @@ class Launcher:
     def start(self, marketplace: str, full: bool, reason: str | None, started_by: str,
               running_elsewhere: Callable[[], str | None]) -> Launch:
         """Start a sync, or raise SyncConflict (one runs) / TooSoon (rate limit) / LaunchFailed."""
-        wanted = MARKETPLACES if marketplace == "all" else (marketplace,)
+        wanted = NAMES if marketplace == "all" else (marketplace,)
         with self._lock:
             for launch in self._launches.values():
                 if launch.state == "running" and launch.via == "dagster":

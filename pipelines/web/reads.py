@@ -1,107 +1,25 @@
 """What the web service reads from the warehouse, read-only, with bound parameters only.
 
-DuckDB is opened `read_only` (a sync's process is the file's only writer; while it holds
-the file a read retries for `INVSYNC_READ_RETRY` seconds, then answers "busy"); MySQL
-sessions are set `READ ONLY`. Every filter value is passed as a query parameter; the only
-text put into SQL is chosen from fixed lists in this module.
+The service reads through `pipelines.warehouse.Warehouse(read_only=True)`, like `invsync
+status`: DuckDB is opened read-only as one of the readers that take turns with a sync's writes
+(a read waits `INVSYNC_READ_RETRY` seconds for a write window, then answers "busy":
+`WarehouseBusy`); MySQL sessions are set `READ ONLY`. A request's reads share one connection
+(`Warehouse.session()`). Every filter value is passed as a query parameter; the only text put
+into SQL is chosen from fixed lists in this module.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import threading
-import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from pipelines.config import Settings, WarehouseTarget
-from pipelines.status import (
-    UnmigratedWarehouse,
-    check_sync_log_layout,
-    exit_code,
-    marketplace_status,
-    never_synced,
-)
-from pipelines.warehouse import Warehouse, WarehouseError
-
-
-class WarehouseBusy(WarehouseError):
-    """A sync holds the DuckDB file (its single writer) longer than the read may wait."""
-
-
-class ReadOnlyWarehouse(Warehouse):
-    """`Warehouse` that never writes: DuckDB `read_only` with a short retry, MySQL `READ ONLY` sessions."""
-
-    def __init__(self, target: WarehouseTarget, retry_seconds: float = 5.0,
-                 writer_active: Callable[[], bool] = lambda: False) -> None:
-        super().__init__(target)
-        self._local = threading.local()
-        self.retry_seconds = retry_seconds
-        # True while a sync this server started writes the DuckDB file: a read then would take
-        # the file's lock from under that sync, so it answers "busy" without touching the file.
-        self.writer_active = writer_active
-
-    def _connect(self) -> Any:
-        if not self.target.is_duckdb:
-            conn = super()._connect()
-            with conn.cursor() as cur:
-                cur.execute("set session transaction read only")
-            return conn
-        import duckdb
-
-        assert self.target.path is not None
-        if self.writer_active():
-            raise WarehouseBusy("a sync started here is writing the DuckDB warehouse; its data is back when it ends")
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.05
-        while True:
-            if not self.target.path.exists():
-                raise WarehouseError(f"the DuckDB warehouse {self.target.path} does not exist yet (run `invsync sync`)")
-            try:
-                return duckdb.connect(str(self.target.path), read_only=True)
-            except duckdb.Error as exc:
-                if "lock" not in str(exc).lower():
-                    raise WarehouseError(f"cannot open DuckDB file {self.target.path}: {exc}") from None
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusy("a sync is writing the DuckDB warehouse; try again in a few seconds") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[Any]:
-        """Inside `session()`: the session's connection (left open); otherwise a connection of its own."""
-        shared = getattr(self._local, "conn", None)
-        if shared is not None:
-            yield shared
-            return
-        with super().connection() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[None]:
-        """Every read in this block (this thread) shares one connection and one snapshot.
-
-        Opening DuckDB costs more than a small query, and a request makes several; the file is
-        still held only for the request, never between requests (a sync must be able to take it).
-        """
-        missing = self.target.is_duckdb and self.target.path is not None and not self.target.path.exists()
-        if getattr(self._local, "conn", None) is not None or missing:  # nested, or nothing to open yet
-            yield
-            return
-        with super().connection() as conn:
-            self._local.conn = conn
-            try:
-                yield
-            finally:
-                self._local.conn = None
-
-    def table_exists(self, name: str, schema: str | None = None, conn: Any = None) -> bool:
-        if self.target.is_duckdb and self.target.path is not None and not self.target.path.exists():
-            return False
-        return super().table_exists(name, schema, conn)
+from pipelines import status as status_module
+from pipelines.config import Settings
+from pipelines.status import UnmigratedWarehouse, check_sync_log_layout
+from pipelines.warehouse import SYNC_LOCK, Warehouse
 
 
 # -- plain values ------------------------------------------------------------------------------
@@ -134,28 +52,14 @@ def _json_field(value: Any, default: Any) -> Any:
 
 
 # -- status --------------------------------------------------------------------------------------
-def one_connection(wh: Warehouse) -> Any:
-    return wh.session() if isinstance(wh, ReadOnlyWarehouse) else contextlib.nullcontext()
-
-
 def status(settings: Settings, wh: Warehouse, now: datetime | None = None) -> dict[str, Any]:
-    """What `invsync status --json` prints, read through `wh` (collect_status's steps)."""
-    with one_connection(wh):
-        return _status(settings, wh, now)
-
-
-def _status(settings: Settings, wh: Warehouse, now: datetime | None = None) -> dict[str, Any]:
-    now = now or datetime.now(timezone.utc)
-    wanted = [("ozon", settings.ozon_enabled), ("wb", settings.wb_enabled)]
-    try:
-        if not wh.table_exists("sync_logs"):
-            statuses = [never_synced(name, enabled) for name, enabled in wanted]
-        else:
-            check_sync_log_layout(wh)
-            statuses = [marketplace_status(wh, name, now, enabled) for name, enabled in wanted]
-    except UnmigratedWarehouse as exc:
-        return {"exit_code": 2, "error": str(exc), "marketplaces": []}
-    return {"exit_code": exit_code(statuses), "marketplaces": [plain_row(s) for s in statuses]}
+    """What `invsync status --json` prints (`pipelines.status`), read through `wh`."""
+    with wh.session():
+        try:
+            statuses = status_module.read_status(wh, settings, now)
+        except UnmigratedWarehouse as exc:
+            return {"exit_code": 2, "error": str(exc), "marketplaces": []}
+    return {"exit_code": status_module.exit_code(statuses), "marketplaces": [plain_row(s.to_dict()) for s in statuses]}
 
 
 # -- inventory -----------------------------------------------------------------------------------
@@ -198,7 +102,7 @@ def inventory(
     q: str | None = None, in_stock: bool = False, after: str | None = None, limit: int = 100,
 ) -> dict[str, Any]:
     """One page of `inventory_data` in key order, and the cursor of the next page (None at the end)."""
-    with one_connection(wh):
+    with wh.session():
         return _inventory(wh, marketplace, stock_type, warehouse, q, in_stock, after, limit)
 
 
@@ -270,7 +174,7 @@ def _sync_row(row: dict[str, Any], with_details: bool = False) -> dict[str, Any]
 def syncs(wh: Warehouse, *, marketplace: str | None = None, status: str | None = None,
           before: int | None = None, limit: int = 50) -> dict[str, Any]:
     """The sync history, newest first (one row per marketplace per sync), keyset-paged by id."""
-    with one_connection(wh):
+    with wh.session():
         return _syncs(wh, marketplace, status, before, limit)
 
 
@@ -300,7 +204,7 @@ def _syncs(wh: Warehouse, marketplace: str | None, status: str | None, before: i
 
 def sync_run(wh: Warehouse, sync_id: str) -> dict[str, Any] | None:
     """One sync (all its marketplaces' rows) by run id or by a row's numeric id, with its checks."""
-    with one_connection(wh):
+    with wh.session():
         return _sync_run(wh, sync_id)
 
 
@@ -361,12 +265,8 @@ def running_sync_rows(wh: Warehouse, within_hours: float = 1.0) -> list[dict[str
 
 
 def sync_lock_held(wh: Warehouse) -> bool:
-    """MySQL: another process holds the runner's sync lock (`invsync_sync:<schema>`, see runner.run_sync)."""
-    if wh.target.is_duckdb:
-        return False
-    lock = f"invsync_sync:{wh.schema}"[:64]
-    row = wh.query("select is_free_lock(%s) as free", (lock,))[0]
-    return row["free"] == 0
+    """Another process holds the sync lock of this warehouse (`SYNC_LOCK`: a sync is running)."""
+    return not wh.lock_free(SYNC_LOCK)
 
 
 # -- chart ------------------------------------------------------------------------------------
