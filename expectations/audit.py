@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
@@ -29,6 +28,7 @@ from expectations.suites import (
     warehouse_moves_suite,
 )
 from pipelines.config import PROJECT_ROOT, CheckThresholds, Settings
+from pipelines.marketplaces import get
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -62,15 +62,17 @@ class _Validator:
 
     def __init__(self) -> None:
         import great_expectations as gx
-
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
         from great_expectations.execution_engine import pandas_execution_engine
 
         # GE fingerprints every pandas batch by hashing the whole frame when it is under
         # HASH_THRESHOLD bytes: about 40% of an audit of 800,000 rows, for a batch marker
         # nothing here reads. Frames are always fingerprint-free here.
         pandas_execution_engine.HASH_THRESHOLD = 0
-        self.context = gx.get_context(mode="ephemeral")
+        # GX's own ephemeral defaults, with its usage analytics off in the context's config
+        # (nothing is set in the process environment).
+        self.context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=True), analytics_enabled=False))
         try:
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -236,9 +238,10 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str,
 
 
 def catalog_listing(wh: Warehouse, marketplace: str) -> pd.DataFrame:
-    """The products the catalog lists after this landing, one row each: Ozon's v4 listing of
-    the published load (every product, stock or not); WB's cards (the whole catalog table)."""
-    model = "stg_ozon__stocks" if marketplace == "ozon" else "stg_wb__cards"
+    """The products the catalog lists after this landing, one row each, from the marketplace's
+    `catalog_model` (Ozon: the v4 listing of the published load, every product, stock or not;
+    WB: the cards, the whole catalog table)."""
+    model = get(marketplace).catalog_model
     return wh.frame(f"select distinct marketplace_product_id from {model} where marketplace_product_id is not null")
 
 
@@ -258,6 +261,38 @@ def wb_remains_totals(wh: Warehouse) -> pd.DataFrame:
         "coalesce(sum(case when entry_kind = 'warehouse' then quantity end), 0) as landed_total "
         "from stg_wb__warehouse_remains group by sku"
     )
+
+
+# A check of an answer's own totals gives what to validate (frame, suite, the index columns that
+# name failing rows), or None when this load's answer has no such totals.
+CheckInput = tuple[pd.DataFrame, Any, list[str]]
+AnswerCheck = Callable[[Warehouse, CheckThresholds], CheckInput | None]
+
+
+def ozon_fbo_sums_check(wh: Warehouse, t: CheckThresholds) -> CheckInput | None:
+    sums, method = ozon_fbo_sums(wh)
+    if sums.empty:
+        return None
+    if method == "analytics_stocks":
+        suite = sums_suite([("reported_available", "landed_available")], False,
+                           "FBO units available per warehouse (analytics fallback) vs the v4 totals", t)
+    else:
+        suite = sums_suite([("reported_present", "landed_present"), ("reported_reserved", "landed_reserved")], True,
+                           "FBO rows per warehouse vs the v4 totals of the same load", t)
+    return sums, suite, ["offer_id"]
+
+
+def wb_remains_totals_check(wh: Warehouse, t: CheckThresholds) -> CheckInput | None:
+    remains = wb_remains_totals(wh)
+    if remains.empty:
+        return None
+    return remains, sums_suite([("reported_total", "landed_total")], True,
+                               "the remains report's own per-barcode totals", t), ["sku"]
+
+
+# The names a marketplace lists in `Marketplace.answer_checks`.
+ANSWER_CHECKS: dict[str, AnswerCheck] = {"ozon_fbo_sums": ozon_fbo_sums_check,
+                                         "wb_remains_totals": wb_remains_totals_check}
 
 
 def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results: list[Any]) -> Path:
@@ -307,23 +342,14 @@ def audit_marketplace(
     raw = [validator.validate(snapshot, validity_suite(t), ["marketplace", "sku", "warehouse_id", "stock_type"])]
     # Broken answers: the listing, the API's own counters, the answer's own totals, a collapse.
     previous_catalog = int(history[-1].get("catalog") or 0) if history else int(previous["products"])
-    api_count = counts.get("total_items") if marketplace == "ozon" else None
+    market = get(marketplace)
+    api_count = counts.get(market.api_count) if market.api_count else None
     raw.append(validator.validate(listing, catalog_suite(previous_catalog, None if api_count is None else int(api_count), t)))
-    if marketplace == "ozon":
-        sums, method = ozon_fbo_sums(wh)
-        if not sums.empty:
-            if method == "analytics_stocks":
-                suite = sums_suite([("reported_available", "landed_available")], False,
-                                   "FBO units available per warehouse (analytics fallback) vs the v4 totals", t)
-            else:
-                suite = sums_suite([("reported_present", "landed_present"), ("reported_reserved", "landed_reserved")], True,
-                                   "FBO rows per warehouse vs the v4 totals of the same load", t)
-            raw.append(validator.validate(sums, suite, ["offer_id"]))
-    else:
-        remains = wb_remains_totals(wh)
-        if not remains.empty:
-            raw.append(validator.validate(remains, sums_suite([("reported_total", "landed_total")], True,
-                                                              "the remains report's own per-barcode totals", t), ["sku"]))
+    for name in market.answer_checks:
+        check = ANSWER_CHECKS[name](wh, t)
+        if check is not None:
+            frame, suite, index_columns = check
+            raw.append(validator.validate(frame, suite, index_columns))
     units_series = [float(h["units"]) for h in history if "units" in h]
     items_series = [float(h["items"]) for h in history if "items" in h]
     if previous["units"]:

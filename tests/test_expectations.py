@@ -242,3 +242,11 @@ def test_after_a_calm_history_a_large_move_warns_but_publishes(sandbox, synced) 
     assert ozon.status == "partial", result.summary()
     warning = next(w for w in ozon.record.warnings if w.startswith("unusual move: inventory_moves"))
     assert "history of" in warning and "band ±10.0%" in warning  # the floor, not the 1% spread
+
+
+def test_every_marketplace_names_checks_the_audit_has() -> None:
+    from expectations.audit import ANSWER_CHECKS
+    from pipelines.marketplaces import MARKETPLACES
+
+    for market in MARKETPLACES:
+        assert market.answer_checks and set(market.answer_checks) <= set(ANSWER_CHECKS), market.name
