@@ -16,9 +16,11 @@ A person running `dbt build` by hand sets the same variables (README).
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -136,6 +138,24 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: a pre-exec hook must not allocate
+except OSError:  # pragma: no cover - not Linux
+    _LIBC = None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the dbt process before exec: it is killed when the sync that started it dies.
+
+    A killed `invsync sync` must not leave its dbt building on: it would go on writing the
+    snapshot (and hold the DuckDB file) under the next sync, which would then audit and publish
+    a view of the dead sync's loads.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 @contextmanager
 def _target_dir() -> Iterator[Path]:
     SYNC_TARGET_DIR.mkdir(parents=True, exist_ok=True)
@@ -159,7 +179,8 @@ def invoke_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | N
         results_file.unlink(missing_ok=True)
         cli = [dbt_executable(), "--quiet", "--no-use-colors", *args, "--project-dir", str(DBT_PROJECT_DIR),
                "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
-        done = subprocess.run(cli, env=env, cwd=str(DBT_PROJECT_DIR), capture_output=True, text=True)
+        done = subprocess.run(cli, env=env, cwd=str(DBT_PROJECT_DIR), capture_output=True, text=True,
+                              preexec_fn=_die_with_parent)
         results = json.loads(results_file.read_text()) if results_file.exists() else None
     error = None
     if done.returncode not in (0, 1) or results is None:  # 1: nodes failed; 2: dbt itself could not run
