@@ -22,9 +22,8 @@ import pytest
 
 from pipelines import sync_log
 from pipelines.sync import run_sync
-from pipelines.warehouse import SYNC_LOCK
 from pipelines.sandbox import Fault
-from pipelines.warehouse import WarehouseError, warehouse_for
+from pipelines.warehouse import SYNC_LOCK, WarehouseError, warehouse_for
 from tests.conftest import settings_for
 from tests.test_landing import raw_query as read
 
@@ -301,6 +300,20 @@ def kill_sync_at(sandbox, env: dict[str, str], phase: str, delay: float) -> subp
     return proc
 
 
+def dbt_processes_on(path: Path) -> list[int]:
+    """Live dbt processes building the DuckDB file at `path` (their environment names it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if b"dbt" in cmdline and f"DBT_DUCKDB_PATH={path}".encode() in environ.split(b"\0"):
+            found.append(int(proc.name))
+    return found
+
+
 @pytest.mark.parametrize("phase", ["landing", "staging", "publish"])
 def test_a_sync_killed_at_any_phase_is_shown_interrupted_and_the_next_sync_succeeds(sandbox, duckdb_url, phase) -> None:
     settings = settings_for(sandbox.env(), duckdb_url)
@@ -311,6 +324,11 @@ def test_a_sync_killed_at_any_phase_is_shown_interrupted_and_the_next_sync_succe
     sandbox.tick()
     killed = kill_sync_at(sandbox, env, phase, 0.1 if phase == "publish" else 0.5)
     assert killed.returncode == -signal.SIGKILL
+    # Its dbt died with it: an orphan would go on building under the next sync.
+    deadline = time.monotonic() + 5
+    while dbt_processes_on(settings.warehouse.path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert dbt_processes_on(settings.warehouse.path) == []
     sandbox.clear_faults()
     stuck = rows_of(settings, "select * from sync_logs where status = 'running'")
     assert len(stuck) == 2  # what the table says right after the kill
