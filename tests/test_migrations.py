@@ -740,8 +740,7 @@ def test_down_through_an_adopted_sync_logs_counts_only_rows_it_would_lose(mysql_
 
 @pytest.mark.mysql
 def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> None:
-    from pipelines.publish import publish
-    from pipelines.runner import run_sync
+    from pipelines.sync import run_sync
     from pipelines.status import collect_status
 
     # The legacy importer ran until today: it holds the same stock, keyed by warehouse *name*
@@ -765,7 +764,7 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     keys = {(SOURCE_TO_MARKETPLACE[k[1]], k[0], name_key(k[2]), k[3]): k for k in legacy}
 
     settings = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=f"{wh.schema}_")
-    result = run_sync(settings, backoff_base=0.01, after_landing=publish)  # migrates up first
+    result = run_sync(settings, backoff_base=0.01)  # migrates up first
     # Published; `partial` only for the per-warehouse change warnings (rows moved to real warehouse ids).
     assert result.ok and {r.status for r in result.results.values()} <= {"success", "partial"}, result.summary()
     assert runner.current_version(wh) == LATEST
@@ -817,7 +816,7 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     assert statuses["ozon"].level == statuses["wb"].level == "fresh"
 
     # The next sync runs on the product's own state: clean, and the zeroed legacy rows stay zero.
-    again = run_sync(settings, backoff_base=0.01, after_landing=publish)
+    again = run_sync(settings, backoff_base=0.01)
     assert again.clean, again.summary()
     after = inventory_by_key(wh)
     assert set(after) == set(got) and all(after[k]["quantity_present"] == 0 for k in gone)

@@ -172,7 +172,7 @@ def test_dbt_manifest_is_prepared_when_missing(tmp_path: Path) -> None:
     from dagster_dbt import DbtProject
 
     from orchestration.resources import prepare_manifest
-    from pipelines.dbt_build import DBT_PROJECT_DIR
+    from pipelines.sync.dbt import DBT_PROJECT_DIR
 
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=tmp_path / "target")
     assert not project.manifest_path.exists()
@@ -377,12 +377,13 @@ def test_stale_data_and_missed_schedule_are_mailed(duckdb_url: str, defs: Any, i
     from dagster import AssetCheckSeverity
 
     from orchestration.sensors import check_alerts, missed_sync_alerts
-    from pipelines import runner, sync_log
+    from pipelines import sync_log
+    from pipelines.sync import prepare_warehouse
     from pipelines.sync_log import SyncRecord
 
     use_env(monkeypatch, {"WAREHOUSE_URL": duckdb_url, "OZON_CLIENT_ID": "123", "OZON_API_KEY": "k-secret-1234567",
                           "WB_API_TOKEN": "t-secret-7654321"})
-    wh = runner.prepare_warehouse(load_settings())
+    wh = prepare_warehouse(load_settings())
     now = datetime.now(timezone.utc)
 
     def synced(marketplace: str, hours_ago: float, status: str = "success") -> None:
@@ -427,11 +428,10 @@ def test_stale_data_and_missed_schedule_are_mailed(duckdb_url: str, defs: Any, i
 
 def test_weekly_report_email_has_stock_and_chart(sandbox: Any, duckdb_url: str, defs: Any, instance: Any,
                                                    inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.publish import publish
-    from pipelines.runner import run_sync
+    from pipelines.sync import run_sync
 
     use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": duckdb_url})
-    assert run_sync(load_settings(), backoff_base=0.01, after_landing=publish).clean
+    assert run_sync(load_settings(), backoff_base=0.01).clean
     wh = warehouse()
     with wh.connection() as conn:  # one failed expectation this week: it must show up as an anomaly
         wh.execute(conn, "insert into validation_results (run_id, marketplace, suite, expectation, column_name, severity, "

@@ -80,13 +80,16 @@ def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, i
 def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, invsync: InvsyncResource) -> Iterator[Any]:
     """Publish: merge the snapshots the audit approved, test them, finish their sync_logs rows.
 
-    With nothing approved nothing runs, so `inventory_data` keeps the previous good data.
+    With nothing approved dbt does not run, so `inventory_data` keeps the previous good data.
     """
     settings = invsync.settings()
     wh = invsync.warehouse(settings)
     approved = landing.pending_results(wh, context.run.run_id)
-    if not approved:
-        context.log.info("No marketplace was approved in this run: nothing to publish.")
+    if not approved:  # nothing changes; the output still reports it, so the audit's checks on
+        # inventory_data (a held-back marketplace is an ERROR there) are evaluated and alerted on
+        context.log.info("No marketplace was approved in this run: inventory_data keeps the previous good data.")
+        yield Output(None, output_name=context.assets_def.get_output_name_for_asset_key(INVENTORY_KEY),
+                     metadata={"published": "none", "records_written": 0})
         return
     invoker = DagsterDbt(dbt, context, PUBLISH)
     published = wap.publish_inventory(settings, wh, approved, invoker)

@@ -15,14 +15,14 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
 from pipelines import sync_log
 from pipelines.config import Settings
 from pipelines.marketplaces import selected
 from pipelines.sync import landing, wap
-from pipelines.sync.dbt import DbtInvoker, SubprocessDbt
+from pipelines.sync.dbt import DbtInvoker, DbtWorker
 from pipelines.sync.result import MarketplaceResult, Outcome, SyncResult
 from pipelines.warehouse import SYNC_LOCK, Warehouse, warehouse_for
 from migrations import runner as migrations
@@ -98,13 +98,14 @@ def run_sync(
     # snapshot: one at a time, from before the first sync_logs row to the last (a MySQL named
     # lock; on DuckDB an flock on `<file>.sync.lock`). A second sync waits, then refuses
     # having written no sync_logs row.
-    with wh.exclusive(SYNC_LOCK, SYNC_LOCK_WAIT_SECONDS, "syncing"):
+    with wh.exclusive(SYNC_LOCK, SYNC_LOCK_WAIT_SECONDS, "syncing"), ExitStack() as stack:
         # Holding the lock, no other CLI sync runs: rows still `running` belong to dead syncs.
         for rec in sync_log.settle_interrupted(wh, sync_lock_free=True):
             log.warning("%s sync %s (started %s) ended as %s: %s", rec.marketplace, rec.run_id,
                         rec.started_at, rec.status, rec.error_message or "its data had been published")
-        if publish:
+        if publish:  # dbt's and GE's imports (seconds) happen while the landing calls the APIs
             threading.Thread(target=warm_up, name="invsync-warm-up", daemon=True).start()
+            dbt = dbt or stack.enter_context(DbtWorker(settings))
         run_id = str(uuid.uuid4())
         timings: dict[str, float] = {}
         results: dict[str, MarketplaceResult] = {}
@@ -122,7 +123,7 @@ def run_sync(
                 results[name] = future.result()
         try:
             if publish:
-                write_audit_publish(settings, wh, results, dbt or SubprocessDbt(settings), override, timings)
+                write_audit_publish(settings, wh, results, dbt, override, timings)
             else:
                 for result in wap.landed_results(results).values():
                     result.record.finish(Outcome.SUCCESS)

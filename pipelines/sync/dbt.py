@@ -4,10 +4,10 @@ Both entry points run the same two steps (`STAGE`, `PUBLISH`: a command and a se
 judge them with one reader of dbt's `run_results.json` (`DbtRun`). Only the invocation
 differs, behind `DbtInvoker`:
 
-- `SubprocessDbt` (the CLI, the demo, the benchmark, the web service's syncs): `dbt` in a
-  process of its own with an explicit environment (the `DBT_*` connection variables of
-  `dbt_project/profiles.yml` derived from WAREHOUSE_URL, and INVSYNC_PUBLISH_LOADS); the
-  caller's environment is never changed.
+- `DbtWorker` (the CLI, the demo, the benchmark, the web service's syncs): one dbt process
+  per sync (`dbt_worker`), each step sent with an explicit environment (the `DBT_*`
+  connection variables of `dbt_project/profiles.yml` derived from WAREHOUSE_URL, and
+  INVSYNC_PUBLISH_LOADS); the caller's environment is never changed.
 - the Dagster resource (`orchestration.resources.InvsyncDbtCliResource`): dagster-dbt's own
   subprocess, whose events become asset materializations and asset checks.
 
@@ -113,7 +113,10 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     """The variables `dbt_project/profiles.yml` reads, for this warehouse."""
     target = settings.warehouse
     env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "INVSYNC_DATASET_PREFIX": settings.dataset_prefix,
-           "DBT_INDIRECT_SELECTION": "buildable"}
+           "DBT_INDIRECT_SELECTION": "buildable",
+           # the sources' freshness (`dbt source freshness`) follows the product's policy
+           "INVSYNC_STALE_AFTER_HOURS": str(settings.freshness.stale_after_hours),
+           "INVSYNC_CRITICAL_AFTER_HOURS": str(settings.freshness.critical_after_hours)}
     if target.is_duckdb:
         env.update({"DBT_TARGET": "dev", "DBT_DUCKDB_PATH": str(target.path)})
     else:
@@ -167,41 +170,79 @@ def _target_dir() -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def invoke_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
-    """Run `dbt <args>` in its own process against the configured warehouse and read its results.
+class DbtWorker:
+    """The sync's `DbtInvoker` outside Dagster: one dbt process per sync (`dbt_worker`).
 
-    `loads` ({marketplace: load id}) picks the loads the models build; without it they build
-    each marketplace's latest load, if it was published (macros/publish.sql).
+    Started when the sync starts, so its seconds of importing dbt overlap the landing; each
+    step then costs only dbt's own work. Every job carries its environment explicitly. The
+    worker dies with the process that started it (a killed sync leaves no dbt building on).
     """
-    env = {**os.environ, **dbt_env(settings), **publish_loads_env(loads)}
-    with _target_dir() as target:
-        results_file = target / "run_results.json"
-        results_file.unlink(missing_ok=True)
-        cli = [dbt_executable(), "--quiet", "--no-use-colors", *args, "--project-dir", str(DBT_PROJECT_DIR),
-               "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
-        done = subprocess.run(cli, env=env, cwd=str(DBT_PROJECT_DIR), capture_output=True, text=True,
-                              preexec_fn=_die_with_parent)
-        results = json.loads(results_file.read_text()) if results_file.exists() else None
-    error = None
-    if done.returncode not in (0, 1) or results is None:  # 1: nodes failed; 2: dbt itself could not run
-        error = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"dbt exited with code {done.returncode}"]
-        error = error[0]
-    return DbtRun.from_run_results(results, settings.mask(error) if error else None)
-
-
-def run_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
-    """`invoke_dbt`, raising DbtError (secrets masked) unless every node passed."""
-    run = invoke_dbt(settings, args, loads)
-    if not run.ok:
-        raise DbtError(settings.mask(f"dbt {' '.join(args)} failed: {run.describe()}"))
-    return run
-
-
-class SubprocessDbt:
-    """The sync's `DbtInvoker` outside Dagster."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        read_end, write_end = os.pipe()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.sync.dbt_worker", str(write_end)],
+            stdin=subprocess.PIPE, pass_fds=(write_end,), env=child_environment(), cwd=str(DBT_PROJECT_DIR),
+            preexec_fn=_die_with_parent,
+        )
+        os.close(write_end)
+        self._results = os.fdopen(read_end, "rb")
+
+    def run(self, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
+        """Run `dbt <args>` against the configured warehouse and read its results.
+
+        `loads` ({marketplace: load id}) picks the loads the models build; without it they build
+        each marketplace's latest load, if it was published (macros/publish.sql).
+        """
+        from pipelines.sync.dbt_worker import receive, send
+
+        env = {**dbt_env(self.settings), **publish_loads_env(loads)}
+        with _target_dir() as target:
+            cli = ["--quiet", "--no-use-colors", *args, "--project-dir", str(DBT_PROJECT_DIR),
+                   "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
+            try:
+                assert self._process.stdin is not None
+                send(self._process.stdin, {"args": cli, "env": env, "target": str(target)})
+                answer = receive(self._results)
+            except (BrokenPipeError, OSError):
+                answer = None
+        if answer is None:
+            return DbtRun(error=f"the dbt process ended with exit code {self._process.poll()}")
+        error = answer["error"]
+        return DbtRun.from_run_results(answer["run_results"], self.settings.mask(error) if error else None)
 
     def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
-        return invoke_dbt(self.settings, step.args, loads)
+        return self.run(step.args, loads)
+
+    def close(self) -> None:
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._results.close()
+
+    def __enter__(self) -> "DbtWorker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def child_environment() -> dict[str, str]:
+    """The worker's starting environment: this process's, with the project importable."""
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+def run_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
+    """One dbt command outside a sync (a worker of its own), raising DbtError (secrets masked)
+    unless every node passed."""
+    with DbtWorker(settings) as worker:
+        run = worker.run(args, loads)
+    if not run.ok:
+        raise DbtError(settings.mask(f"dbt {' '.join(args)} failed: {run.describe()}"))
+    return run
