@@ -16,12 +16,9 @@ A person running `dbt build` by hand sets the same variables (README).
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import json
 import os
-import signal
-import subprocess
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Protocol
 
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.sync import child
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # Where the sync's own dbt invocations keep their artifacts (one at a time, under a file lock,
@@ -141,24 +139,6 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: a pre-exec hook must not allocate
-except OSError:  # pragma: no cover - not Linux
-    _LIBC = None
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the dbt process before exec: it is killed when the sync that started it dies.
-
-    A killed `invsync sync` must not leave its dbt building on: it would go on writing the
-    snapshot (and hold the DuckDB file) under the next sync, which would then audit and publish
-    a view of the dead sync's loads.
-    """
-    if _LIBC is not None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 @contextmanager
 def _target_dir() -> Iterator[Path]:
     SYNC_TARGET_DIR.mkdir(parents=True, exist_ok=True)
@@ -181,11 +161,7 @@ class DbtWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         read_end, write_end = os.pipe()
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.sync.dbt_worker", str(write_end)],
-            stdin=subprocess.PIPE, pass_fds=(write_end,), env=child_environment(), cwd=str(DBT_PROJECT_DIR),
-            preexec_fn=_die_with_parent,
-        )
+        self._process = child.start("pipelines.sync.dbt_worker", str(write_end), pass_fds=(write_end,))
         os.close(write_end)
         self._results = os.fdopen(read_end, "rb")
 
@@ -216,13 +192,7 @@ class DbtWorker:
         return self.run(step.args, loads)
 
     def close(self) -> None:
-        if self._process.stdin is not None and not self._process.stdin.closed:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        child.finish(self._process, timeout=60)
         self._results.close()
 
     def __enter__(self) -> "DbtWorker":
@@ -230,12 +200,6 @@ class DbtWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def child_environment() -> dict[str, str]:
-    """The worker's starting environment: this process's, with the project importable."""
-    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
 def run_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:

@@ -3,7 +3,7 @@
 Where landing runs, decided once for every entry point (`invsync sync`, `invsync demo`, the
 Dagster landing assets, the benchmark): extraction and normalization (API calls, JSON
 parsing, Parquet writing: CPU-bound Python) run in a child process per marketplace
-(`pipelines.landing_child`), so two marketplaces use two cores instead of sharing one
+(`pipelines.sync.landing_child`), so two marketplaces use two cores instead of sharing one
 interpreter lock, and the calling process, the only one that writes to the warehouse, loads
 the package. dlt loads only after a complete extraction and keeps its own state, so an
 interrupted sync resumes (pending packages load first) or restarts without duplicates.
@@ -15,10 +15,7 @@ only with a publish.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
-import subprocess
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +28,7 @@ from pipelines.api_client import SyncStats
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.marketplaces import CatalogBase, Marketplace, get
 from pipelines.progress import ProgressReporter
+from pipelines.sync import child
 from pipelines.sync.result import MarketplaceResult, Outcome
 from pipelines.sync_log import SyncRecord
 from pipelines.warehouse import Warehouse
@@ -202,15 +200,8 @@ def extract_in_child(settings: Settings, marketplace: str, full: bool, backoff_b
     return {"error": error, "counts": counts, "row_counts": row_counts, "stats": stats.as_dict()}
 
 
-def child_environment() -> dict[str, str]:
-    """The child's environment: this process's, with the project importable. Settings (secrets
-    included) travel over the pipe, never in the environment."""
-    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
-
-
 class LandingChild:
-    """The child interpreter that runs `extract_in_child` (`pipelines.landing_child`).
+    """The child interpreter that runs `extract_in_child` (`pipelines.sync.landing_child`).
 
     Started before the parent prepares the landing, so the seconds the child spends importing
     dlt and the sources overlap with that preparation. A plain subprocess rather than
@@ -222,10 +213,7 @@ class LandingChild:
         self.marketplace = marketplace
         self._folder = tempfile.TemporaryDirectory(prefix="invsync-landing-")
         self._outcome = Path(self._folder.name) / "outcome.pickle"
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.landing_child", str(self._outcome)],
-            stdin=subprocess.PIPE, env=child_environment(), cwd=str(PROJECT_ROOT),
-        )
+        self._process = child.start("pipelines.sync.landing_child", str(self._outcome))
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         """Send the job (settings, secrets included, over the pipe) and wait for the outcome."""
@@ -245,13 +233,7 @@ class LandingChild:
 
     def __exit__(self, *exc: object) -> None:
         if self._process.poll() is None:  # the parent failed before sending the job
-            if self._process.stdin is not None and not self._process.stdin.closed:
-                self._process.stdin.close()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            child.finish(self._process, timeout=30)
         self._folder.cleanup()
 
 

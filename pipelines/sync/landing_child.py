@@ -1,6 +1,6 @@
 """Entry point of the child process that calls one marketplace's API (see `pipelines.sync.landing.LandingChild`).
 
-    python -m pipelines.landing_child <outcome.pickle>   (the job arrives pickled on stdin)
+    python -m pipelines.sync.landing_child <outcome.pickle>   (the job arrives pickled on stdin)
 
 The parent starts this process first and prepares the landing while it imports dlt and the
 sources; then it sends the arguments of `extract_in_child` on stdin (secrets never

@@ -1,0 +1,53 @@
+"""The sync's helper processes (one landing process per marketplace, one dbt worker): how they
+start and end, in one place.
+
+A helper gets this process's environment with the project importable (settings, secrets
+included, travel over its stdin, never in the environment), and is killed by the kernel when
+the process that started it dies (`PR_SET_PDEATHSIG`): a killed sync must not leave a helper
+writing into dlt's folders or building dbt models under the next sync.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from typing import Sequence
+
+from pipelines.config import PROJECT_ROOT
+
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the pre-exec hook must not allocate
+except OSError:  # pragma: no cover - not Linux
+    _LIBC = None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the new process before exec."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def environment() -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def start(module: str, *args: str, pass_fds: Sequence[int] = ()) -> subprocess.Popen:
+    """`python -m <module> <args>` with a pipe on its stdin."""
+    return subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.PIPE, pass_fds=tuple(pass_fds),
+                            env=environment(), cwd=str(PROJECT_ROOT), preexec_fn=_die_with_parent)
+
+
+def finish(process: subprocess.Popen, timeout: float) -> None:
+    """Close its stdin (a helper ends when it does) and wait; kill it after `timeout` seconds."""
+    if process.stdin is not None and not process.stdin.closed:
+        process.stdin.close()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
