@@ -24,17 +24,23 @@ def lit(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _information_schema(wh: Warehouse, view: str, columns: str, order: str, table: str,
+                        conn: Any = None) -> list[dict[str, Any]]:
+    """Rows of `information_schema.<view>` for one table of this schema: keys lower-case, bytes decoded."""
+    rows = wh.query(f"select {columns} from information_schema.{view} where table_schema = %s and table_name = %s "
+                    f"order by {order}", (wh.schema, table), conn)
+    return [{k.lower(): (v.decode() if isinstance(v, bytes) else v) for k, v in r.items()} for r in rows]
+
+
 def columns_of(wh: Warehouse, table: str, conn: Any = None) -> list[dict[str, Any]]:
     """information_schema.columns of a table, in order (empty when the table does not exist)."""
-    rows = wh.query(
-        "select column_name as name, data_type, column_type, is_nullable, character_maximum_length as max_length, "
-        "column_default as default_value, extra, ordinal_position as position "
-        "from information_schema.columns where table_schema = %s and table_name = %s order by ordinal_position",
-        (wh.schema, table), conn,
+    rows = _information_schema(
+        wh, "columns", "column_name as name, data_type, column_type, is_nullable, character_maximum_length as "
+        "max_length, column_default as default_value, extra, ordinal_position as position", "ordinal_position",
+        table, conn,
     )
     out = []
     for r in rows:
-        r = {k.lower(): (v.decode() if isinstance(v, bytes) else v) for k, v in r.items()}
         r["data_type"], r["extra"] = str(r["data_type"]).lower(), str(r["extra"] or "").lower()
         r["max_length"] = int(r["max_length"]) if r["max_length"] is not None else None
         r["position"] = int(r["position"])
@@ -48,15 +54,10 @@ def column_names(wh: Warehouse, table: str, conn: Any = None) -> list[str]:
 
 def indexes_of(wh: Warehouse, table: str, conn: Any = None) -> list[dict[str, Any]]:
     """Indexes of a table: [{name, unique, columns}], PRIMARY first, then by name."""
-    rows = wh.query(
-        "select index_name as name, non_unique, column_name as col, seq_in_index as seq "
-        "from information_schema.statistics where table_schema = %s and table_name = %s "
-        "order by index_name, seq_in_index",
-        (wh.schema, table), conn,
-    )
+    rows = _information_schema(wh, "statistics", "index_name as name, non_unique, column_name as col, "
+                               "seq_in_index as seq", "index_name, seq_in_index", table, conn)
     found: dict[str, dict[str, Any]] = {}
     for r in rows:
-        r = {k.lower(): v for k, v in r.items()}
         idx = found.setdefault(r["name"], {"name": r["name"], "unique": not int(r["non_unique"]), "columns": []})
         idx["columns"].append(r["col"])
     return sorted(found.values(), key=lambda i: (i["name"] != "PRIMARY", i["name"]))
