@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from expectations.bounds import Band, critical_band, move_band
+from expectations.bounds import critical_band, move_band
 from expectations.suites import (
     SUITE_KINDS,
     catalog_suite,

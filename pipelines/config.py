@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
@@ -158,9 +158,6 @@ class Settings:
                 value = self.warehouse.display()
             out[f.name] = str(value)
         return out
-
-    def with_overrides(self, **changes: object) -> "Settings":
-        return replace(self, **changes)
 
 
 def mask_value(value: str) -> str:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from pipelines.config import ConfigError, WarehouseTarget
+from pipelines.config import WarehouseTarget
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -408,7 +408,6 @@ class Warehouse:
 
 
 def warehouse_for(target: WarehouseTarget, read_only: bool = False) -> Warehouse:
-    """The warehouse; `read_only` for commands that only read (they never break a sync)."""
-    if target.kind not in ("duckdb", "mysql"):
-        raise ConfigError(f"unsupported warehouse kind {target.kind}")
+    """The warehouse; `read_only` for commands that only read (they never break a sync).
+    (`parse_warehouse_url` admits only DuckDB and MySQL targets.)"""
     return Warehouse(target, read_only=read_only)

@@ -26,7 +26,7 @@ from pipelines.sync.landing import make_pipeline, state_dir
 from pipelines.sandbox import Fault
 from pipelines.warehouse import warehouse_for
 from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, settings_for
-from tests.test_inventory import KEY, assert_matches_truth, inventory, _prefix
+from tests.test_inventory import assert_matches_truth, inventory, _prefix
 
 
 @pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])

@@ -217,7 +217,7 @@ def test_ozon_stock_all_reserved_is_kept_and_no_row_is_an_aggregate_or_nameless(
     settings = settings_for(sandbox.env(), duckdb_url)
     assert sync(settings).clean
     got = assert_matches_truth(settings, sandbox)
-    sku, wid = str(acc.oz_sku[slot // N_OZ_FBO]), None
+    sku = str(acc.oz_sku[slot // N_OZ_FBO])
     rows = [r for k, r in got.items() if k[0] == "ozon" and k[1] == sku and k[3] == "FBO" and r["quantity_reserved"]
             and r["quantity_reserved"] == r["quantity_present"]]
     assert rows and all(int(r["quantity_available"]) == 0 and int(r["quantity_present"]) > 0 for r in rows)

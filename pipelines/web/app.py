@@ -25,7 +25,6 @@ from pipelines.config import ConfigError, Settings
 from pipelines.marketplaces import MARKETPLACES
 from pipelines.status import UnmigratedWarehouse
 from pipelines.warehouse import Warehouse, WarehouseBusy, WarehouseError
-from pipelines.web import reads
 from pipelines.web.launcher import Launcher
 from pipelines.web.security import (
     SECURITY_HEADERS,
