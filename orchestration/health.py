@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from dagster import DagsterInstance, RunsFilter
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from orchestration.common import TAG_WAREHOUSE
 from pipelines import sync_log
 from pipelines.config import ConfigError, Settings, load_settings
 from pipelines.warehouse import Warehouse
 
+
+# Runs that may hold the warehouse right now.
+IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
@@ -55,7 +57,7 @@ def warehouse_busy(instance: DagsterInstance) -> bool:
     running sync's dlt or dbt step fail. MySQL has no such limit.
     """
     records = instance.get_run_records(
-        RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES), tags={TAG_WAREHOUSE: "duckdb"}), limit=1
+        RunsFilter(statuses=IN_PROGRESS, tags={TAG_WAREHOUSE: "duckdb"}), limit=1
     )
     return bool(records)
 

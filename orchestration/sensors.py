@@ -10,31 +10,40 @@ Plain `@sensor`s rather than `@run_failure_sensor`: the dedupe has to span runs 
 """
 
 # No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from croniter import croniter
 from dagster import (
     DagsterEventType, DagsterInstance, DagsterRun, DefaultSensorStatus, RunStatusChangeRecordsFilter,
     SensorEvaluationContext, SkipReason, sensor,
 )
-from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
-from dagster._utils.schedules import get_latest_completed_cron_tick
 
 from orchestration.alerts import Incident, Ledger, error_signature, notify
 from orchestration.common import LANDING_OP, MARKETPLACES, TAG_MARKETPLACE
 from orchestration.health import has_sync_logs, last_attempt_started, load_time_settings, utc_now, warehouse_busy
 from orchestration.jobs import SYNC_JOBS
-from pipelines.sync.wap import fail_unfinished
 from orchestration.mailer import AlertMailer
 from orchestration.resources import InvsyncResource, masker
 from orchestration.schedules import SYNC_INTERVAL_HOURS, SYNC_SCHEDULE, TIMEZONE
 from pipelines.marketplaces import get
 from pipelines.status import Freshness, freshness
+from pipelines.sync.wap import fail_unfinished
 
 FIRST_LOOK_BACK = timedelta(hours=24)  # a new sensor (no cursor) reports what failed in the last day
 MISSED_GRACE = timedelta(minutes=45)  # a scheduled sync may start this late (queued behind another run)
 MISSED_SLACK = timedelta(minutes=10)  # a manual sync shortly before the tick counts
 STEP_MARKETPLACE = {op: m for m, op in LANDING_OP.items()}
+
+
+# An asset check's execution that has a verdict (not planned, running or skipped).
+COMPLETED_CHECK_STATUSES = ("SUCCEEDED", "FAILED")
+
+
+def latest_tick(cron: str, before: datetime, timezone: str) -> datetime:
+    """When `cron` (in `timezone`) last fired before `before`."""
+    return croniter(cron, before.astimezone(ZoneInfo(timezone))).get_prev(datetime)
 
 
 def run_marketplaces(run: DagsterRun) -> tuple[str, ...]:
@@ -162,7 +171,7 @@ def latest_check_evaluations(context: SensorEvaluationContext) -> dict[Any, tupl
     records = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys) if keys else {}
     out = {}
     for key, record in records.items():
-        if record.status in COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES and record.event is not None:
+        if record.status.value in COMPLETED_CHECK_STATUSES and record.event is not None:
             out[key] = (record.event.dagster_event.event_specific_data, record.run_id)
     return out
 
@@ -229,7 +238,7 @@ def missed_sync_alerts(context: SensorEvaluationContext, invsync: InvsyncResourc
     for marketplace in MARKETPLACES:
         key = f"missed:{marketplace}"
         market, schedule = get(marketplace), SYNC_SCHEDULE[marketplace]
-        due = get_latest_completed_cron_tick(market.cron, now - MISSED_GRACE, TIMEZONE)
+        due = latest_tick(market.cron, now - MISSED_GRACE, TIMEZONE)
         started = last_attempt_started(wh, marketplace) if has_sync_logs(wh) else None
         if not market.enabled(settings) or due.timestamp() < ledger.position["watch_since"] \
                 or (started is not None and started >= due - MISSED_SLACK):
