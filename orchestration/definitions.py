@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from dagster import Definitions, ExecutorDefinition, in_process_executor, multiprocess_executor
-from dagster_dlt import DagsterDltResource
 
 from orchestration.assets import ALL_ASSETS
 from orchestration.checks import ALL_CHECKS
@@ -24,7 +23,7 @@ from orchestration.sensors import ALL_SENSORS
 
 
 def default_resources() -> dict[str, Any]:
-    return {"invsync": InvsyncResource(), "dlt": DagsterDltResource(), "dbt": dbt_resource(), "mailer": AlertMailer()}
+    return {"invsync": InvsyncResource(), "dbt": dbt_resource(), "mailer": AlertMailer()}
 
 
 def executor() -> ExecutorDefinition:

@@ -118,11 +118,14 @@ class DagsterDbt:
                 self.events.extend(invocation.stream())
             else:
                 invocation = self.dbt.cli(step.args, loads=loads, raise_on_error=False).wait()
-            run = DbtRun.from_run_results(invocation.get_artifact("run_results.json"))
-        except Exception as exc:  # noqa: BLE001 - dbt could not run: the core records why
+        except Exception as exc:  # noqa: BLE001 - dbt could not start: the core records why
             return DbtRun(error=f"{type(exc).__name__}: {exc}")
-        if run.ok:  # dagster-dbt gives every call its own target folder: keep only failed ones (their dbt.log)
-            shutil.rmtree(invocation.target_path, ignore_errors=True)
+        if (invocation.target_path / "run_results.json").exists():
+            run = DbtRun.from_run_results(invocation.get_artifact("run_results.json"))
+        else:  # dbt did not get to run a node (project, profile or connection error): say why
+            run = DbtRun(error=str(invocation.get_error() or "dbt wrote no run_results.json"))
+        if not run.error and not run.failed("model"):  # every call gets its own target folder: keep
+            shutil.rmtree(invocation.target_path, ignore_errors=True)  # only those of failures (dbt.log)
         return run
 
 

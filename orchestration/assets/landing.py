@@ -70,6 +70,9 @@ def land(context: AssetExecutionContext, invsync: InvsyncResource, marketplace: 
     """Land one marketplace with the sync core; raise `Failure` (masked) when it fails."""
     settings = invsync.settings()
     selected = [spec.key for spec in context.assets_def.specs if spec.key in context.selected_asset_keys]
+    if len(selected) != len(context.assets_def.specs):  # one API answer feeds several raw tables
+        raise Failure(description=f"{marketplace}: its raw tables land together; select all of "
+                                  f"{LANDING_OP[marketplace]} (or run the sync_{marketplace} job)")
     reason = get(marketplace).skip_reason(settings)
     if reason:
         context.log.warning(f"{marketplace} {reason}")

@@ -16,6 +16,7 @@ graph.
 
 # No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
 import json
+from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 from dagster import AssetExecutionContext, AssetKey, Failure, Output
@@ -58,6 +59,18 @@ TRANSLATOR = InvsyncDbtTranslator(
 MANIFEST = prepare_manifest(DBT_PROJECT)
 
 
+@contextmanager
+def closing_rows_on_error(settings: Any, wh: Any, run_id: str, step: str) -> Iterator[None]:
+    """A step that fails outside dbt (the warehouse busy, a sync_logs write) ends the run's
+    unfinished rows as `failed` at once, as the CLI does, and fails the step without secrets."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001
+        message = settings.mask(f"{step} failed: {exc}")
+        wap.fail_unfinished(wh, run_id, message)
+        raise Failure(description=message) from None
+
+
 @dbt_assets(manifest=MANIFEST, project=DBT_PROJECT, select=STAGE.select, name=STAGE_OP,
             dagster_dbt_translator=TRANSLATOR)
 def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, invsync: InvsyncResource) -> Iterator[Any]:
@@ -69,7 +82,8 @@ def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, i
         context.log.info("No marketplace landed in this run: nothing to stage.")
         return
     invoker = DagsterDbt(dbt, context, STAGE)
-    staged = wap.stage(settings, wh, landed, invoker)
+    with closing_rows_on_error(settings, wh, context.run.run_id, "dbt staging"):
+        staged = wap.stage(settings, wh, landed, invoker)
     yield from invoker.events
     if not staged:
         raise Failure(description=next(iter(landed.values())).message)
@@ -80,19 +94,21 @@ def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, i
 def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, invsync: InvsyncResource) -> Iterator[Any]:
     """Publish: merge the snapshots the audit approved, test them, finish their sync_logs rows.
 
-    With nothing approved dbt does not run, so `inventory_data` keeps the previous good data.
+    With nothing approved only the approval is emptied, so `inventory_data` keeps the previous
+    good data; the output still reports it, so the audit's checks on inventory_data (a
+    held-back marketplace is an ERROR there) are evaluated and alerted on.
     """
     settings = invsync.settings()
     wh = invsync.warehouse(settings)
     approved = landing.pending_results(wh, context.run.run_id)
-    if not approved:  # nothing changes; the output still reports it, so the audit's checks on
-        # inventory_data (a held-back marketplace is an ERROR there) are evaluated and alerted on
+    invoker = DagsterDbt(dbt, context, PUBLISH)
+    with closing_rows_on_error(settings, wh, context.run.run_id, "dbt publish"):
+        published = wap.publish_inventory(settings, wh, approved, invoker)
+    if not approved:
         context.log.info("No marketplace was approved in this run: inventory_data keeps the previous good data.")
         yield Output(None, output_name=context.assets_def.get_output_name_for_asset_key(INVENTORY_KEY),
                      metadata={"published": "none", "records_written": 0})
         return
-    invoker = DagsterDbt(dbt, context, PUBLISH)
-    published = wap.publish_inventory(settings, wh, approved, invoker)
     if not published:
         yield from (e for e in invoker.events if not isinstance(e, Output))
         raise Failure(description=next(iter(approved.values())).message)
@@ -104,4 +120,3 @@ def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource
                            tags=event.tags, metadata={**event.metadata, "published": json.dumps(outcome),
                                                       "records_written": written})
         yield event
-

@@ -7,6 +7,8 @@
 - `wap` — write–audit–publish: dbt staging, the Great Expectations audit, the publish.
 - `dbt` — the two dbt steps, their invocation and the reader of their results.
 - `result` — the outcome model (`Outcome`, `MarketplaceResult`, `SyncResult`).
+- `child` — how the sync's helper processes start and end; `landing_child` and `dbt_worker`
+  are their entry points (one landing process per marketplace, one dbt worker per sync).
 
 The Dagster assets (`orchestration/assets/`) are thin wrappers over `landing` and `wap`.
 """

@@ -9,6 +9,7 @@ writing into dlt's folders or building dbt models under the next sync.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -18,17 +19,20 @@ from typing import Sequence
 
 from pipelines.config import PROJECT_ROOT
 
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the pre-exec hook must not allocate
-except OSError:  # pragma: no cover - not Linux
-    _LIBC = None
 PR_SET_PDEATHSIG = 1
+try:  # resolved here, not in the forked child: the pre-exec hook must do nothing but the call
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+    _PRCTL.argtypes = (ctypes.c_int, ctypes.c_ulong)
+    _PRCTL.restype = ctypes.c_int
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _PRCTL = None
+_KILL = int(signal.SIGKILL)
 
 
 def _die_with_parent() -> None:
     """Runs in the new process before exec."""
-    if _LIBC is not None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, _KILL)
 
 
 def environment() -> dict[str, str]:
@@ -45,7 +49,8 @@ def start(module: str, *args: str, pass_fds: Sequence[int] = ()) -> subprocess.P
 def finish(process: subprocess.Popen, timeout: float) -> None:
     """Close its stdin (a helper ends when it does) and wait; kill it after `timeout` seconds."""
     if process.stdin is not None and not process.stdin.closed:
-        process.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # it died with a job still unread
+            process.stdin.close()
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,15 +1,15 @@
 """dbt for the sync: which dbt steps a sync runs, how they are invoked, how their results read.
 
-Both entry points run the same two steps (`STAGE`, `PUBLISH`: a command and a selection) and
-judge them with one reader of dbt's `run_results.json` (`DbtRun`). Only the invocation
-differs, behind `DbtInvoker`:
+Both entry points run the same steps (`STAGE`, `APPROVE`, `PUBLISH`: a command and a
+selection each) and judge them with one reader of dbt's `run_results.json` (`DbtRun`). Only
+the invocation differs, behind `DbtInvoker`:
 
 - `DbtWorker` (the CLI, the demo, the benchmark, the web service's syncs): one dbt process
   per sync (`dbt_worker`), each step sent with an explicit environment (the `DBT_*`
   connection variables of `dbt_project/profiles.yml` derived from WAREHOUSE_URL, and
   INVSYNC_PUBLISH_LOADS); the caller's environment is never changed.
-- the Dagster resource (`orchestration.resources.InvsyncDbtCliResource`): dagster-dbt's own
-  subprocess, whose events become asset materializations and asset checks.
+- `orchestration.resources.DagsterDbt`: dagster-dbt's own subprocess, whose events become
+  asset materializations and asset checks.
 
 A person running `dbt build` by hand sets the same variables (README).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import subprocess
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,11 +90,6 @@ class DbtRun:
                 for r in self.results
                 if r.get("status") in FAILED_STATUSES
                 and (resource_type is None or r["unique_id"].startswith(resource_type + "."))]
-
-    def models_not_built(self) -> list[str]:
-        """Models that errored or were skipped (after a failed upstream test or model)."""
-        return [node_name(r["unique_id"]) for r in self.results
-                if r["unique_id"].startswith("model.") and r.get("status") != "success"]
 
     @property
     def ok(self) -> bool:
@@ -184,7 +180,11 @@ class DbtWorker:
             except (BrokenPipeError, OSError):
                 answer = None
         if answer is None:
-            return DbtRun(error=f"the dbt process ended with exit code {self._process.poll()}")
+            try:
+                code = self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            return DbtRun(error=f"the dbt process ended (exit code {code}) before answering")
         error = answer["error"]
         return DbtRun.from_run_results(answer["run_results"], self.settings.mask(error) if error else None)
 

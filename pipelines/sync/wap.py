@@ -130,10 +130,11 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
                       dbt: DbtInvoker) -> bool:
     """Publish: merge the approved snapshots into `inventory_data`, test it, finish sync_logs.
 
-    With nothing approved nothing runs, so `inventory_data` keeps the previous good data.
+    With nothing approved only the approval is emptied: `inventory_data` keeps the previous good data.
     Returns False when the merge failed (the rows are then `failed`).
     """
-    if not approved:
+    if not approved:  # withdraw the landed loads from `int_sync__publishable`: a hand-run
+        dbt(APPROVE, {})  # `dbt build -s inventory_data` must not merge a held-back snapshot
         return True
     enter_phase(wh, approved, "publish")
     with wh.writing():
