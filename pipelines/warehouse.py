@@ -1,5 +1,8 @@
 """Small, explicit access to the warehouse (DuckDB file or MySQL/MariaDB database).
 
+(A little over 400 lines on purpose: the connection and the DuckDB turn-taking locks it
+depends on are one mechanism; apart, each would be wrong on its own.)
+
 The product's own tables (`sync_logs`, validation results) and the read-side commands
 (`status`, `report`) use this module; dlt and dbt bring their own connections. Connections
 are opened per unit of work and closed again, because DuckDB allows one writer per file and

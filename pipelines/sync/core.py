@@ -20,7 +20,7 @@ from typing import Iterator
 
 from pipelines import sync_log
 from pipelines.config import Settings
-from pipelines.marketplaces import selected
+from pipelines.marketplaces import MARKETPLACES, selected
 from pipelines.sync import landing, wap
 from pipelines.sync.dbt import DbtInvoker, DbtWorker
 from pipelines.sync.result import MarketplaceResult, Outcome, SyncResult
@@ -40,8 +40,6 @@ def prepare_warehouse(settings: Settings, wh: Warehouse | None = None) -> Wareho
     set and collation of the main database, because dbt joins across them and MySQL refuses
     to compare text of different collations.
     """
-    from pipelines.marketplaces import MARKETPLACES
-
     wh = wh or warehouse_for(settings.warehouse)
     migrations.up(wh)
     if not settings.warehouse.is_duckdb:
