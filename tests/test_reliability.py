@@ -322,7 +322,9 @@ def test_a_sync_killed_at_any_phase_is_shown_interrupted_and_the_next_sync_succe
     if phase == "landing":  # held in the API calls
         sandbox.add_fault(Fault(kind="slow", path="/v4/product/info/stocks", delay=20, count=None))
     sandbox.tick()
-    killed = kill_sync_at(sandbox, env, phase, 0.1 if phase == "publish" else 0.5)
+    # Landing: the slow Ozon answers hold it there for 20 s, so wait until both marketplaces'
+    # rows are surely written (the phase is logged just before a row's insert).
+    killed = kill_sync_at(sandbox, env, phase, {"landing": 3.0, "staging": 0.5, "publish": 0.1}[phase])
     assert killed.returncode == -signal.SIGKILL
     # Its dbt died with it: an orphan would go on building under the next sync.
     deadline = time.monotonic() + 5
