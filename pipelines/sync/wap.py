@@ -134,7 +134,8 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
     Returns False when the merge failed (the rows are then `failed`).
     """
     if not approved:  # withdraw the landed loads from `int_sync__publishable`: a hand-run
-        dbt(APPROVE, {})  # `dbt build -s inventory_data` must not merge a held-back snapshot
+        with wh.writing():  # `dbt build -s inventory_data` must not merge a held-back snapshot
+            dbt(APPROVE, {})
         return True
     enter_phase(wh, approved, "publish")
     with wh.writing():
