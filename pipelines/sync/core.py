@@ -101,9 +101,6 @@ def run_sync(
         for rec in sync_log.settle_interrupted(wh, sync_lock_free=True):
             log.warning("%s sync %s (started %s) ended as %s: %s", rec.marketplace, rec.run_id,
                         rec.started_at, rec.status, rec.error_message or "its data had been published")
-        if publish:  # dbt's and GE's imports (seconds) happen while the landing calls the APIs
-            threading.Thread(target=warm_up, name="invsync-warm-up", daemon=True).start()
-            dbt = dbt or stack.enter_context(DbtWorker(settings))
         run_id = str(uuid.uuid4())
         timings: dict[str, float] = {}
         results: dict[str, MarketplaceResult] = {}
@@ -114,6 +111,9 @@ def run_sync(
                 results[market.name] = MarketplaceResult(market.name, message=reason)
             else:
                 to_run.append(market.name)
+        if publish and to_run:  # dbt's and GE's imports (seconds) happen while the landing calls the APIs
+            threading.Thread(target=warm_up, name="invsync-warm-up", daemon=True).start()
+            dbt = dbt or stack.enter_context(DbtWorker(settings))
         with timed(timings, "landing"), ThreadPoolExecutor(max_workers=max(1, len(to_run))) as pool:
             futures = {name: pool.submit(landing.land_marketplace, settings, wh, name, run_id, full, backoff_base)
                        for name in to_run}
