@@ -16,6 +16,8 @@ Three guards keep one bad answer from doing harm (issue 15):
   to (it strips only `Authorization`) and over plain http after an https → http redirect;
 - a server-requested wait longer than `max_server_wait` fails the call at once ("rate limited
   for N s") instead of stalling a sync for an hour, and long waits are logged before sleeping;
+  unless the credential's own published limits explain it (`explained_waits`, e.g. a WB Basic
+  token's 15 minutes between remains-report calls): a planned wait is not an unexpected one;
 - an answer of the wrong shape (an object where an array belongs, a string for an object)
   fails naming the marketplace and method (`expect=`), not deep in a parser with
   `'str' object has no attribute 'get'`.
@@ -198,7 +200,13 @@ class SyncStats:
     rate_limited: int = 0
     waits: list[float] = field(default_factory=list)
     by_endpoint: Counter = field(default_factory=Counter)
+    # What the client is waiting for right now and why (progress shows it), or "".
+    waiting: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set_waiting(self, text: str) -> None:
+        with self._lock:
+            self.waiting = text
 
     def count_request(self, endpoint: str) -> None:
         with self._lock:
@@ -215,7 +223,7 @@ class SyncStats:
         """Plain data (the lock stays behind), e.g. to hand the counters to another process."""
         with self._lock:
             return {"requests": self.requests, "retries": self.retries, "rate_limited": self.rate_limited,
-                    "waits": list(self.waits), "by_endpoint": dict(self.by_endpoint)}
+                    "waits": list(self.waits), "by_endpoint": dict(self.by_endpoint), "waiting": self.waiting}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SyncStats":
@@ -242,16 +250,21 @@ class Pacer:
             start = max(time.monotonic(), self._next_allowed.get(group, 0.0))
             self._next_allowed[group] = start + interval * calls
 
-    def wait(self, group: str) -> None:
+    def delay(self, group: str) -> float:
+        """Book the group's next slot; the seconds to wait before using it (0 = go now)."""
         interval = self._intervals.get(group, 0.0)
         if interval <= 0:
-            return
+            return 0.0
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next_allowed.get(group, 0.0))
             self._next_allowed[group] = start + interval
-        if start > now:
-            self._sleep(start - now)
+        return start - now
+
+    def wait(self, group: str) -> None:
+        delay = self.delay(group)
+        if delay > 0:
+            self._sleep(delay)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -323,7 +336,10 @@ class ApiClient:
     A 204 answer returns None: the marketplaces use it for "no data".
 
     `max_server_wait` caps a single wait the server asks for (429 `X-Ratelimit-Retry` /
-    `Retry-After`); `max_redirects` caps the same-origin redirects one call may follow.
+    `Retry-After`) that nothing explains; `explained_waits` maps a group to (seconds, reason):
+    the credential's published limit there, under which a 429's wait is expected and obeyed
+    even above the cap. `pacing_reasons` names why a group is paced (shown with long planned
+    waits). `max_redirects` caps the same-origin redirects one call may follow.
     Redirects to another scheme, host or port are refused (`RedirectRefused`): the session's
     headers carry the marketplace's credentials, and they must only go where they were meant.
     """
@@ -346,8 +362,12 @@ class ApiClient:
         auth_failure: Callable[[int, Any], bool] = default_auth_failure,
         max_server_wait: float = 300.0,
         max_redirects: int = MAX_REDIRECTS,
+        explained_waits: Mapping[str, tuple[float, str]] | None = None,
+        pacing_reasons: Mapping[str, str] | None = None,
     ):
         self.marketplace = marketplace
+        self.explained_waits = dict(explained_waits or {})
+        self.pacing_reasons = dict(pacing_reasons or {})
         self.max_server_wait = max_server_wait
         self.max_redirects = max_redirects
         self._error_cost = dict(error_cost or {})
@@ -408,6 +428,27 @@ class ApiClient:
             return self._fail(EndpointGone, endpoint, f"method not found ({status}: {error_text(response)})", status)
         return self._fail(ApiError, endpoint, f"request rejected ({status}: {error_text(response)})", status)
 
+    def _paced(self, group: str, endpoint: str) -> None:
+        """Wait for the group's next slot; a long planned wait is announced with its reason."""
+        delay = self._pacer.delay(group)
+        if delay <= 0:
+            return
+        if delay >= ANNOUNCED_WAIT_SECONDS:
+            note = f"{self.label} {endpoint}: waiting {_seconds(round(delay, 1))} s, planned ({self.pacing_reasons.get(group, 'pacing')})"
+            log.warning("%s", note)
+            self.stats.set_waiting(note)
+            try:
+                self._sleep(delay)
+            finally:
+                self.stats.set_waiting("")
+        else:
+            self._sleep(delay)
+
+    def _explained(self, group: str, wait: float) -> str | None:
+        """The published limit that explains a server-requested wait in this group, if any."""
+        limit = self.explained_waits.get(group)
+        return limit[1] if limit and wait <= limit[0] else None
+
     # -- redirects -----------------------------------------------------------------------------
     def _send(
         self, method: str, url: str, endpoint: str, group: str, json_body: Any, params: Mapping[str, Any] | None,
@@ -423,8 +464,10 @@ class ApiClient:
         is paced and counted as a request.
         """
         origin = _origin(url)
+        # A redirect target is masked before `safe_url` shortens it: a long credential cut in
+        # two would no longer match the mask, and its first half would be shown.
         for hop in range(self.max_redirects + 1):
-            self._pacer.wait(group)
+            self._paced(group, endpoint)
             self.stats.count_request(endpoint)
             response = self.session.request(method, url, json=json_body, params=params, timeout=self.timeout,
                                             allow_redirects=False)
@@ -439,13 +482,13 @@ class ApiClient:
                 what = "host" if host != origin[1] else "scheme" if scheme != origin[0] else "port"
                 raise self._fail(
                     RedirectRefused, endpoint,
-                    f"refused to follow a redirect ({status}) to another {what} ({safe_url(target)}); "
+                    f"refused to follow a redirect ({status}) to another {what} ({safe_url(self._mask(target))}); "
                     f"credentials are only sent to {safe_url(url, with_path=False)}",
                     status,
                 )
             if hop == self.max_redirects:
                 break
-            log.info("%s %s: following a %d redirect to %s", self.marketplace, endpoint, status, self._mask(safe_url(target)))
+            log.info("%s %s: following a %d redirect to %s", self.marketplace, endpoint, status, safe_url(self._mask(target)))
             if status in (301, 302, 303) and method.upper() not in ("GET", "HEAD"):
                 method, json_body = "GET", None
             url, params = target, None  # the target carries its own query
@@ -494,7 +537,7 @@ class ApiClient:
                     rate_limited = True
                     wait = retry_after_seconds(response)
                     last_problem = f"rate limited (429: {error_text(response)})"
-                    if wait is not None and wait > self.max_server_wait:
+                    if wait is not None and wait > self.max_server_wait and not self._explained(group, wait):
                         # Sleeping an hour inside a sync helps no one: fail now, say when to retry.
                         raise self._fail(
                             RateLimitTooLong, endpoint,
@@ -515,11 +558,17 @@ class ApiClient:
                 wait = self._backoff(attempt)
             self.stats.count_retry(wait, rate_limited)
             if server_asked and wait >= ANNOUNCED_WAIT_SECONDS:
-                log.warning("%s %s: waiting %s s as the server asks (%s); retry %d of %d",
-                            self.label, endpoint, _seconds(wait), self._mask(last_problem), attempt + 1, self.max_retries)
+                reason = self._explained(group, wait)
+                why = f"; expected: {reason}" if reason else ""
+                note = f"{self.label} {endpoint}: waiting {_seconds(wait)} s as the server asks{why}"
+                log.warning("%s (%s); retry %d of %d", note, self._mask(last_problem), attempt + 1, self.max_retries)
+                self.stats.set_waiting(note)
             else:
                 log.warning("%s %s: %s; retry %d in %.2fs", self.marketplace, endpoint, self._mask(last_problem), attempt + 1, wait)
-            self._sleep(wait)
+            try:
+                self._sleep(wait)
+            finally:
+                self.stats.set_waiting("")
         raise self._fail(ApiError, endpoint, f"gave up after {self.max_retries + 1} attempts: {last_problem}")
 
 
@@ -533,6 +582,8 @@ def client_for(
     backoff_base: float = 1.0,
     error_cost: Mapping[str, float] | None = None,
     auth_failure: Callable[[int, Any], bool] = default_auth_failure,
+    explained_waits: Mapping[str, tuple[float, str]] | None = None,
+    pacing_reasons: Mapping[str, str] | None = None,
 ) -> ApiClient:
     """A client configured from the settings (timeouts, retries, pacing scale, the longest
     server-requested wait, secrets to mask)."""
@@ -550,4 +601,6 @@ def client_for(
         error_cost=error_cost,
         auth_failure=auth_failure,
         max_server_wait=settings.max_server_wait,
+        explained_waits=explained_waits,
+        pacing_reasons=pacing_reasons,
     )

@@ -76,8 +76,12 @@ class ProgressReporter:
         self._thread = threading.Thread(target=self._run, name=f"progress-{marketplace}", daemon=True)
 
     def line(self) -> str:
-        done = self.stats.as_dict()["by_endpoint"]
-        return describe(self.marketplace, done, dict(self.counts.get("planned") or {}), self._clock() - self._started)
+        """The progress line; during a long wait (planned pacing or a server's 429) it ends with
+        the wait and its reason, so a Basic WB token's 15-minute pauses do not look like a hang."""
+        stats = self.stats.as_dict()
+        text = describe(self.marketplace, stats["by_endpoint"], dict(self.counts.get("planned") or {}),
+                        self._clock() - self._started)
+        return f"{text}; {stats['waiting']}" if stats.get("waiting") else text
 
     def report(self) -> None:
         if self.on_terminal:

@@ -10,7 +10,13 @@ The stock plan (`docs/api/wildberries.md` §1), method by method:
 | stock per size on each seller warehouse | `POST /api/v3/stocks/{warehouseId}` with `chrtIds` (≤1000) | `fbs_stocks` |
 
 `GET /api/v1/supplier/stocks` was removed in June 2026 and is never called; `skus` (barcodes)
-is never sent. The stocks report is refused to plain Basic tokens (401/403) and may be
+is never sent. The token's own claims (`pipelines.wb_token`) choose the plan before the first
+call (`plan_for`): a plain Basic (or Test) token is refused the stocks report (403 "base token
+is not allowed"), so its FBO comes straight from the remains report, paced to the Basic limits
+(4 calls an hour per method, one per 15 min) as planned waits; a token without Аналитика fails
+the FBO part naming the category. A token whose claims cannot be read tries the stocks report
+and, when refused, paces the remains report as for Basic (right under either answer). The plan's
+one-line description lands in the sync's counts (`wb_token`). The stocks report may also be
 unavailable: then the remains report answers (`WB_FBO_SOURCE=auto`, the default), and the
 sync's `sync_logs` row carries a warning. A `204 No Content` from either report is an empty,
 complete snapshot. FBO stock is a complete snapshot on every sync; the cards are read whole
@@ -21,17 +27,19 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import dlt
 import pyarrow as pa
 
-from pipelines.api_client import ApiClient, AuthError, EndpointGone, SyncStats, client_for
+from pipelines.api_client import ApiClient, ApiError, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
 from pipelines.marketplaces import WILDBERRIES, CatalogBase
 from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan
+from pipelines.wb_token import ANALYTICS, CONTENT, MARKETPLACE, WbTokenInfo, read_token
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,16 @@ REPORT_MAX_POLLS = 120
 # Minimum seconds between calls per API group, from WB's published limits
 # (scaled by INVSYNC_RATE_LIMIT_SCALE; 0 turns pacing off).
 PACING = {"stocks_report": 20.0, "analytics": 60.0, "analytics_poll": 5.0, "marketplace": 0.2, "content": 0.6}
+# Basic (and Test) tokens: the remains report's create, status and download each allow 4 calls
+# an hour, one per 15 min, burst 1 (wildberries.md §2.3). Whether the three share one bucket is
+# unverified (§4.6), so all three are paced as one group: right under either answer, and the
+# report is done long before its status is first asked. Seller-warehouse methods: 150/min for
+# Basic/Test in WB's general docs, 300/min in the 1 Oct spec (unverified which): 0.4 s is
+# right under both. These are planned waits, scaled like all pacing, and no cap applies to them.
+BASIC_REMAINS_INTERVAL = 900.0
+BASIC_REMAINS_LIMIT = "Basic token: remains report 4 calls/hour per method, 1 per 15 min"
+BASIC_PACING = {**PACING, "remains_basic": BASIC_REMAINS_INTERVAL, "marketplace": 0.4}
+BASIC_REPORT_MAX_POLLS = 4  # an hour of polling at one status call per 15 min
 # WB counts any 4XX answer of its marketplace API as 10 requests.
 ERROR_COST = {"marketplace": 10}
 
@@ -94,10 +112,62 @@ def endpoint_group(path: str) -> str:
     return "marketplace"
 
 
-def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
-    """An API client with WB's token header, pacing and the configured retry policy."""
-    return client_for(settings, WILDBERRIES.name, {"Authorization": settings.wb_api_token}, PACING, endpoint_group, stats,
-                      backoff_base, error_cost=ERROR_COST)
+def basic_endpoint_group(path: str) -> str:
+    """As `endpoint_group`, with the remains report's three methods in one Basic-paced group."""
+    return "remains_basic" if path.startswith("/api/v1/warehouse_remains") else endpoint_group(path)
+
+
+@dataclass(frozen=True)
+class MethodPlan:
+    """How this token's sync reads FBO stock, decided from its claims before the first call.
+
+    `stocks_report`: ask `wb-warehouses` first (else straight to the remains report);
+    `basic_limits`: pace the remains report to the Basic limits; `describe`: the one line for
+    the sync record and `invsync status`.
+    """
+
+    token: WbTokenInfo
+    stocks_report: bool
+    basic_limits: bool
+    fbo: str
+
+    @property
+    def describe(self) -> str:
+        return self.token.describe(self.fbo)
+
+
+def plan_for(token: WbTokenInfo, fbo_source: str = "auto") -> MethodPlan:
+    """The method plan for a token (`fbo_source` as WB_FBO_SOURCE says: auto, stocks-report, remains)."""
+    if token.lacks(ANALYTICS):
+        return MethodPlan(token, False, False, f"FBO not readable: the token lacks category {ANALYTICS}")
+    basic = token.kind in ("Basic", "Test")
+    unknown = token.kind is None
+    remains = ("FBO from the remains report (4 calls/hour per method)" if basic or unknown
+               else "FBO from the remains report (1 call/min)")
+    if fbo_source == "remains":
+        return MethodPlan(token, False, basic or unknown, remains + " (WB_FBO_SOURCE=remains)")
+    if basic and fbo_source == "auto":
+        return MethodPlan(token, False, True, remains)
+    if unknown:
+        return MethodPlan(token, True, True, "FBO from the stocks report (wb-warehouses), else from the remains "
+                          "report paced as for Basic (4 calls/hour per method)")
+    return MethodPlan(token, True, basic, "FBO from the stocks report (wb-warehouses, 3 calls/min)")
+
+
+def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0,
+                method_plan: MethodPlan | None = None) -> ApiClient:
+    """An API client with WB's token header, pacing and the configured retry policy.
+
+    Under a plan with Basic limits the remains report is paced one call per 15 min (scaled),
+    and a 429 asking up to 15 min there is expected (the token's published limit) and waited
+    out even above INVSYNC_MAX_SERVER_WAIT; longer waits still fail at once.
+    """
+    basic = method_plan is not None and method_plan.basic_limits
+    explained = {"remains_basic": (BASIC_REMAINS_INTERVAL, BASIC_REMAINS_LIMIT)} if basic else {}
+    return client_for(settings, WILDBERRIES.name, {"Authorization": settings.wb_api_token},
+                      BASIC_PACING if basic else PACING, basic_endpoint_group if basic else endpoint_group,
+                      stats, backoff_base, error_cost=ERROR_COST, explained_waits=explained,
+                      pacing_reasons={"remains_basic": BASIC_REMAINS_LIMIT})
 
 
 def report_items(answer: Any, path: str) -> list[dict[str, Any]]:
@@ -116,12 +186,15 @@ def report_items(answer: Any, path: str) -> list[dict[str, Any]]:
 class WildberriesApi:
     """The WB calls the source needs. Each WB API lives on its own host."""
 
-    def __init__(self, client: ApiClient, settings: Settings, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, client: ApiClient, settings: Settings, sleep: Callable[[float], None] = time.sleep,
+                 basic_limits: bool = False):
         self.client = client
         self.analytics = settings.wb_analytics_api_url
         self.marketplace = settings.wb_marketplace_api_url
         self.content = settings.wb_content_api_url
-        self.poll_seconds = REPORT_POLL_SECONDS * settings.rate_limit_scale
+        # Under Basic limits the client's pacing already spaces the status calls 15 min apart.
+        self.poll_seconds = 0.0 if basic_limits else REPORT_POLL_SECONDS * settings.rate_limit_scale
+        self.max_polls = BASIC_REPORT_MAX_POLLS if basic_limits else REPORT_MAX_POLLS
         self._sleep = sleep
 
     # `method` names the call in counters and errors by its template (`/api/v3/stocks/{warehouseId}`),
@@ -158,15 +231,16 @@ class WildberriesApi:
         if not task_id:
             raise ValueError(f"Wildberries /api/v1/warehouse_remains answered no taskId: {str(task)[:200]}")
         base = f"/api/v1/warehouse_remains/tasks/{task_id}"
-        for _ in range(REPORT_MAX_POLLS):
+        for _ in range(self.max_polls):
             status = ((self.get(self.analytics, base + "/status", method=REMAINS_TASK + "/status") or {}).get("data") or {}).get("status")
             if status == "done":
                 rows = self.get(self.analytics, base + "/download", method=REMAINS_TASK + "/download")  # 204 (None) = no data
                 return rows or []
             if status in ("purged", "canceled"):
                 raise ValueError(f"Wildberries warehouse_remains task {task_id} ended as '{status}'")
-            self._sleep(self.poll_seconds)
-        raise TimeoutError(f"Wildberries warehouse_remains task {task_id} not done after {REPORT_MAX_POLLS} polls")
+            if self.poll_seconds:
+                self._sleep(self.poll_seconds)
+        raise TimeoutError(f"Wildberries warehouse_remains task {task_id} not done after {self.max_polls} polls")
 
     def fbs_warehouses(self) -> list[dict[str, Any]]:
         return self.get(self.marketplace, "/api/v3/warehouses") or []
@@ -246,8 +320,13 @@ def wildberries_source(
     counts: dict[str, Any] | None = None,
     known_chrt_ids: Iterable[Any] = (),
     cards_since: str | None = None,
+    method_plan: MethodPlan | None = None,
 ) -> list[Any]:
     """All WB resources.
+
+    `method_plan` (from the token's claims, `plan_for`): whether to ask the stocks report at
+    all, and which categories each part needs; a part whose category the token lacks fails
+    naming it, before any call of that part.
 
     `fbo_source`: `auto` (the stocks report, the remains report when it is refused or gone),
     `stocks-report` or `remains` (only that one). `full` re-reads the whole catalog and
@@ -260,6 +339,9 @@ def wildberries_source(
     """
     counts = counts if counts is not None else {}
     warnings: list[str] = counts.setdefault("warnings", [])
+    token = method_plan.token if method_plan else WbTokenInfo(None, None)
+    if method_plan:
+        counts["wb_token"] = method_plan.describe
     known = [] if full else list(dict.fromkeys(int(c) for c in known_chrt_ids if c is not None))
     catalog_delta = bool(known)
 
@@ -268,7 +350,11 @@ def wildberries_source(
         """FBO stock per size and WB warehouse: the stocks report, else the remains report."""
         nm_ids: set[Any] = set()
         yielded = 0
-        if fbo_source in ("auto", "stocks-report"):
+        token.require(ANALYTICS, "FBO stock (WB warehouses)")
+        refused: ApiError | None = None
+        ask_report = fbo_source == "stocks-report" or (
+            fbo_source == "auto" and (method_plan is None or method_plan.stocks_report))
+        if ask_report:
             plan(counts, STOCKS_REPORT_WB, 1)
             try:
                 for rows in api.stocks_report_pages(STOCKS_REPORT_WB):
@@ -278,13 +364,28 @@ def wildberries_source(
                 counts["fbo_method"] = FBO_METHOD
                 counts["nm_ids_fetched"] = len(nm_ids)
                 return
-            except (AuthError, EndpointGone) as refused:
+            except (AuthError, EndpointGone) as exc:
                 if fbo_source != "auto":
                     raise
-                warnings.append(f"WB FBO stock: {refused}; fell back to the warehouse-remains report "
+                refused = exc
+                warnings.append(f"WB FBO stock: {exc}; fell back to the warehouse-remains report "
                                 "(in-way units per size, not per warehouse)")
                 log.warning(warnings[-1])
-        items = api.warehouse_remains()
+        try:
+            items = api.warehouse_remains()
+        except AuthError as exc:
+            if not (isinstance(refused, AuthError) or token.categories is None):
+                raise
+            failure: AuthError | None = exc
+        else:
+            failure = None
+        if failure is not None:
+            # Both reports need Аналитика: refused twice (or by a token whose categories are
+            # unreadable), the token most likely lacks it. Raised outside the `except` so the
+            # sync's one-line error (the innermost cause) is this one.
+            raise AuthError(failure.marketplace, failure.endpoint,
+                            f"{failure}. Both FBO reports need the token category {ANALYTICS}: add it to the "
+                            "token in the seller's profile (Settings → API access)", failure.status)
         if yielded and not items:
             # Staging tells the fallback's load by its rows: with none, the partial report
             # would pass for a complete one.
@@ -308,6 +409,7 @@ def wildberries_source(
         but `cards_since`, which the runner reads from the catalog rows of published loads:
         a sync whose publish was blocked never moves it.
         """
+        token.require(CONTENT, "product cards")
         since = card_time({"updatedAt": cards_since}) if catalog_delta and cards_since else None
         fetched = 0
         for page in api.card_pages(since):
@@ -339,6 +441,7 @@ def wildberries_source(
             batch = pending[:CHRT_IDS_PER_CALL]
             del pending[:CHRT_IDS_PER_CALL]
             if seller_warehouses is None:
+                token.require(MARKETPLACE, "seller-warehouse stock")
                 seller_warehouses = api.fbs_warehouses()
             for warehouse in seller_warehouses:
                 stocks = api.seller_stocks(warehouse["id"], batch)
@@ -351,6 +454,8 @@ def wildberries_source(
 def make_source(settings: Settings, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float,
                 base: CatalogBase = CatalogBase()) -> Any:
     """The registry's source factory (`pipelines.marketplaces.WILDBERRIES`): a fresh source per sync."""
-    api = WildberriesApi(make_client(settings, stats, backoff_base), settings)
+    method_plan = plan_for(read_token(settings.wb_api_token), settings.wb_fbo_source)
+    api = WildberriesApi(make_client(settings, stats, backoff_base, method_plan), settings,
+                         basic_limits=method_plan.basic_limits)
     return wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts,
-                              known_chrt_ids=base.known_catalog, cards_since=base.since)
+                              known_chrt_ids=base.known_catalog, cards_since=base.since, method_plan=method_plan)

@@ -33,7 +33,9 @@ from pipelines.sandbox import (
     Fault,
     Sandbox,
     SandboxOptions,
+    wb_token,
 )
+from pipelines.wb_token import WbTokenInfo, read_token
 
 PSEUDO_TO, PSEUDO_FROM, PSEUDO_TOTAL = "В пути до получателей", "В пути возвраты на склад WB", "Всего находится на складах"
 PSEUDO = {PSEUDO_TO, PSEUDO_FROM, PSEUDO_TOTAL}
@@ -270,7 +272,8 @@ def test_env_points_every_api_at_the_one_url(sb: Sandbox) -> None:
         assert env[name] == sb.url
     assert env["OZON_CLIENT_ID"] == OZON_CLIENT_ID == "100200"
     assert env["OZON_API_KEY"] == OZON_API_KEY == "sandbox-ozon-api-key-0f3c9a1e"
-    assert env["WB_API_TOKEN"] == WB_API_TOKEN == "sandbox-wb-token-7d2b41c8"
+    assert env["WB_API_TOKEN"] == WB_API_TOKEN
+    assert read_token(WB_API_TOKEN) == WbTokenInfo("Personal", frozenset({"Контент", "Аналитика", "Маркетплейс", "Статистика"}))
     assert WB_BASIC_TOKEN not in env.values() and WB_CONTENT_ONLY_TOKEN not in env.values()
 
 
@@ -643,28 +646,37 @@ def test_ozon_auth_failures(sb: Sandbox) -> None:
 # ---------------------------------------------------------------------- WB auth and removed methods
 def test_wb_auth_failures_bearer_and_basic_token(sb: Sandbox) -> None:
     url = sb.url + f"{REPORT}/wb-warehouses"
-    for headers in ({}, {"Authorization": "nope"}, {"Authorization": f"Bearer {WB_CONTENT_ONLY_TOKEN}"}):
+    forged = WB_API_TOKEN[: WB_API_TOKEN.rindex(".")] + ".c2lnbmF0dXJl"  # the claims of a real one, not signed by it
+    for headers in ({}, {"Authorization": "nope"}, {"Authorization": forged}):
         resp = requests.post(url, json={}, headers=headers, timeout=10)
         assert resp.status_code == 401 and resp.headers["Content-Type"].startswith("application/problem+json")
         body = resp.json()
         assert set(body) == WB_PROBLEM_KEYS and body["status"] == 401 and body["statusText"] == "Unauthorized"
         assert "X-Ratelimit-Remaining" in resp.headers
+    # A token without the host's category: 403 with the analytics host's body (wildberries.md §3).
+    scope = requests.post(url, json={}, headers={"Authorization": f"Bearer {WB_CONTENT_ONLY_TOKEN}"}, timeout=10)
+    assert scope.status_code == 403 and scope.json()["detail"] == "scope is not allowed for this resource"
+    assert set(scope.json()) == {"title", "detail", "requestId", "origin"}
     assert post(wb(sb, bearer=True), sb, f"{REPORT}/wb-warehouses", {"limit": 1}).status_code == 200
     basic = wb(sb, WB_BASIC_TOKEN)
     for kind in ("wb-warehouses", "seller-warehouses"):
         resp = post(basic, sb, f"{REPORT}/{kind}", {"limit": 1})
-        assert resp.status_code == 401 and resp.json()["status"] == 401
+        assert resp.status_code == 403 and resp.json()["detail"] == "base token is not allowed"
+    # Tokens of any type and categories are issued on demand and honoured by their claims.
+    no_analytics = wb(sb, wb_token("Personal", {"Контент", "Маркетплейс"}))
+    assert post(no_analytics, sb, f"{REPORT}/wb-warehouses", {"limit": 1}).status_code == 403
+    assert ok(no_analytics.get(sb.url + "/api/v3/warehouses", timeout=10)) is not None
     assert ok(basic.get(sb.url + "/api/v3/warehouses", timeout=10))
     assert ok(post(basic, sb, "/content/v2/get/cards/list", {"settings": {"cursor": {"limit": 1}}}))["cards"]
     assert ok(basic.get(sb.url + "/api/v1/warehouse_remains", timeout=10))["data"]["taskId"]
     cards = requests.post(sb.url + "/content/v2/get/cards/list", json={"settings": {"cursor": {"limit": 1}}},
                           headers={"Authorization": WB_CONTENT_ONLY_TOKEN}, timeout=10)
     assert cards.status_code == 200
-    strict = make(10, wb_basic_token_status=403)
+    older = make(10, wb_basic_token_status=401)
     try:
-        assert post(wb(strict, WB_BASIC_TOKEN), strict, f"{REPORT}/wb-warehouses", {}).status_code == 403
+        assert post(wb(older, WB_BASIC_TOKEN), older, f"{REPORT}/wb-warehouses", {}).status_code == 401
     finally:
-        strict.stop()
+        older.stop()
 
 
 def test_wb_supplier_stocks_removed_unless_legacy(sb: Sandbox) -> None:

@@ -25,6 +25,7 @@ from .auth import (
     WB_API_TOKEN,
     WB_BASIC_TOKEN,
     WB_CONTENT_ONLY_TOKEN,
+    wb_token,
 )
 from .faults import FAULT_KINDS, Fault
 from .limits import RATE_LIMITS, Limit
@@ -33,5 +34,5 @@ from .server import RequestLog, Sandbox, SandboxOptions, main, serve_forever
 __all__ = [
     "Account", "FAULT_KINDS", "Fault", "Limit", "OZON_API_KEY", "OZON_CLIENT_ID",
     "OZON_REVOKED_API_KEY", "RATE_LIMITS", "RequestLog", "Sandbox", "SandboxOptions",
-    "WB_API_TOKEN", "WB_BASIC_TOKEN", "WB_CONTENT_ONLY_TOKEN", "main", "serve_forever",
+    "WB_API_TOKEN", "WB_BASIC_TOKEN", "WB_CONTENT_ONLY_TOKEN", "main", "serve_forever", "wb_token",
 ]

@@ -3,13 +3,19 @@
 Why fixed credentials: the sandbox stands in for a real seller account, and a client must be
 shown to send its credentials the way each API wants them (Ozon: `Client-Id` + `Api-Key`;
 WB: `Authorization: <token>`, `Bearer <token>` also accepted) and to treat 401/403 as "never
-retry". Extra credentials exercise the other auth paths:
-- `OZON_REVOKED_API_KEY`: a deactivated Ozon key (403, code 7).
-- `WB_CONTENT_ONLY_TOKEN`: a Personal WB token whose categories only cover Контент (401
-  elsewhere).
-- `WB_BASIC_TOKEN`: a plain Basic WB token with every category. It works everywhere except the
+retry".
+
+WB tokens are JWTs like WB's own, with the claims the client reads (`acc` type, `s` category
+bits; wildberries.md §0), signed HS256 with the sandbox's own key. `wb_token(kind, categories)`
+issues one of any type and categories; the sandbox accepts exactly the tokens it could have
+issued (a valid signature), so a test can pick a Basic token without Аналитика and nothing
+else has to be registered. The fixed ones:
+- `WB_API_TOKEN`: Personal, every category the stock plan needs.
+- `WB_CONTENT_ONLY_TOKEN`: Personal with only Контент (403 "scope is not allowed" elsewhere).
+- `WB_BASIC_TOKEN`: a plain Basic token with every category. It works everywhere except the
   stocks-report methods, which need Personal/Service/Basic-with-secret (wildberries.md §2.1,
-  §2.2), and it gets the lower Basic rate limits where limits.py has them.
+  §2.2: 403 "base token is not allowed"), and it gets the lower Basic rate limits where
+  limits.py has them.
 
 Ozon answers (ozon.md §4): missing header -> 401 code 16; non-numeric Client-Id -> 400 code 3;
 a wrong key or an unknown Client-Id -> 404 code 5 "Invalid Api-Key, please check the key and
@@ -19,32 +25,70 @@ revoked key -> 403 code 7.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
+
+from pipelines.wb_token import ANALYTICS, CONTENT, MARKETPLACE, category_bits, read_token
 
 from .errors import ApiError
 
 OZON_CLIENT_ID = "100200"
 OZON_API_KEY = "sandbox-ozon-api-key-0f3c9a1e"
 OZON_REVOKED_API_KEY = "sandbox-ozon-api-key-revoked-5e6d"
-WB_API_TOKEN = "sandbox-wb-token-7d2b41c8"
-WB_CONTENT_ONLY_TOKEN = "sandbox-wb-token-content-only-93a0"
-WB_BASIC_TOKEN = "sandbox-wb-token-basic-4e1f"
 
 OZON_BAD_KEY_MESSAGE = "Invalid Api-Key, please check the key and try again"
 
 # The sandbox's WB "hosts" and the token category each needs.
 WB_APIS = ("wb-statistics", "wb-analytics", "wb-marketplace", "wb-content")
-WB_CATEGORIES = {"wb-content": "Контент", "wb-analytics": "Аналитика", "wb-marketplace": "Маркетплейс",
+WB_CATEGORIES = {"wb-content": CONTENT, "wb-analytics": ANALYTICS, "wb-marketplace": MARKETPLACE,
                  "wb-statistics": "Статистика"}
+# What WB answers a Basic token on a method closed to it, and a token without the method's
+# category (403 bodies as seen by third-party clients, 2026; wildberries.md §3).
+BASIC_REFUSED = "base token is not allowed"
+SCOPE_REFUSED = "scope is not allowed for this resource"
+
+_SIGNING_KEY = b"invsync-sandbox-wb-signing-key"  # the sandbox's own: it is the only verifier
+_KIND_CLAIM = {"Basic": 1, "Test": 2, "Personal": 3, "Service": 4}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def wb_token(kind: str, categories: Iterable[str] = tuple(WB_CATEGORIES.values()), token_id: str = "sandbox") -> str:
+    """A sandbox WB token of type `kind` (Basic, Test, Personal, Service) with `categories`.
+
+    Deterministic for the same arguments (no issue time), so the fixed tokens are constants.
+    """
+    header = {"alg": "HS256", "typ": "JWT", "kid": "sandbox"}
+    claims = {"ent": 1, "exp": 4102444800, "id": token_id, "oid": 100200, "sid": "sandbox-seller",
+              "acc": _KIND_CLAIM[kind], "s": category_bits(frozenset(categories)), "t": kind == "Test"}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims, ensure_ascii=False).encode())}"
+    signature = hmac.new(_SIGNING_KEY, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _signed(token: str) -> bool:
+    signing_input, _, signature = token.rpartition(".")
+    expected = _b64(hmac.new(_SIGNING_KEY, signing_input.encode("ascii", "replace"), hashlib.sha256).digest())
+    return bool(signing_input) and hmac.compare_digest(signature, expected)
+
+
+WB_API_TOKEN = wb_token("Personal", token_id="sandbox-personal")
+WB_CONTENT_ONLY_TOKEN = wb_token("Personal", {CONTENT}, token_id="sandbox-content-only")
+WB_BASIC_TOKEN = wb_token("Basic", token_id="sandbox-basic")
 
 
 @dataclass(frozen=True)
 class WbToken:
-    """A known WB token: its type (claim `acc`) and the hosts its categories open."""
+    """A token the sandbox accepts: its type (claim `acc`) and the hosts its categories open."""
 
     token: str
-    kind: str  # "personal" or "basic"
+    kind: str  # "personal", "basic", "service", "test"
     scopes: frozenset[str]
 
     @property
@@ -52,13 +96,15 @@ class WbToken:
         return self.kind == "basic"
 
 
-WB_TOKENS: dict[str, WbToken] = {
-    WB_API_TOKEN: WbToken(WB_API_TOKEN, "personal", frozenset(WB_APIS)),
-    WB_CONTENT_ONLY_TOKEN: WbToken(WB_CONTENT_ONLY_TOKEN, "personal", frozenset({"wb-content"})),
-    WB_BASIC_TOKEN: WbToken(WB_BASIC_TOKEN, "basic", frozenset(WB_APIS)),
-}
-# Kept for callers of the old name: token -> hosts.
-WB_TOKEN_SCOPES: dict[str, frozenset[str]] = {t: info.scopes for t, info in WB_TOKENS.items()}
+def wb_token_info(token: str) -> WbToken | None:
+    """The sandbox's view of a token it issued (None for anything else)."""
+    if not _signed(token):
+        return None
+    info = read_token(token)
+    if info.kind is None or info.categories is None:
+        return None
+    scopes = frozenset(api for api, category in WB_CATEGORIES.items() if category in info.categories)
+    return WbToken(token, info.kind.lower(), scopes)
 
 
 def check_ozon(headers: Mapping[str, str]) -> str:
@@ -82,14 +128,14 @@ def wb_raw_token(headers: Mapping[str, str]) -> str:
 
 
 def check_wb(headers: Mapping[str, str], api: str) -> WbToken:
-    """Return the token's info or raise the 401 WB would answer (bad token or wrong category)."""
+    """Return the token's info or raise what WB would answer: 401 for a missing or unknown
+    token, 403 for a token without the category the host needs (WB's gateway; §3)."""
     token = wb_raw_token(headers)
     if not token:
         raise ApiError(401, "empty Authorization header", title="unauthorized")
-    info = WB_TOKENS.get(token)
+    info = wb_token_info(token)
     if info is None:
         raise ApiError(401, "token is malformed or invalid", title="unauthorized")
     if api not in info.scopes:
-        raise ApiError(401, f"token scope not allowed: the method needs category {WB_CATEGORIES.get(api, api)}",
-                       title="unauthorized")
+        raise ApiError(403, SCOPE_REFUSED, title="forbidden")
     return info

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import ozon_api as oz
 from . import wb_api as wb
 from .account import Account
-from .auth import OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, check_ozon, check_wb, wb_raw_token
+from .auth import BASIC_REFUSED, OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, check_ozon, check_wb, wb_raw_token
 from .errors import PATH_NOT_FOUND, ApiError, ozon_error_body, wb_body
 from .faults import POST_KINDS, PRE_KINDS, Fault, FaultSet, apply_post
 from .jsonio import NoContent, Rows, dumps, encode
@@ -63,7 +63,8 @@ class SandboxOptions:
       switched mid-run with `Sandbox.set_wb_aggregation` or POST /sandbox/wb-aggregation.
     wb_legacy_supplier_stocks: serve the removed GET /api/v1/supplier/stocks (default 404).
     wb_basic_token_status: what a plain Basic token gets from the stocks-report methods
-      (401 by default, or 403; wildberries.md §4.3).
+      (403 "base token is not allowed" by default, as WB's spec and third-party captures say;
+      401 plays the older reading, wildberries.md §4.3).
     """
 
     products: int = 200
@@ -77,7 +78,7 @@ class SandboxOptions:
     ozon_unknown_warehouse_error: bool = True
     wb_aggregation: bool = False
     wb_legacy_supplier_stocks: bool = False
-    wb_basic_token_status: int = 401
+    wb_basic_token_status: int = 403
 
     def __post_init__(self) -> None:
         if self.wb_row_cap < 1:
@@ -428,9 +429,7 @@ class Sandbox:
                 credential, basic = token.token, token.is_basic
                 if basic and route.personal_only:
                     status = self.options.wb_basic_token_status
-                    raise ApiError(status, "this method is not available for a Basic token: use a Personal "
-                                   "or Service token, or Basic with a service secret",
-                                   title="unauthorized" if status == 401 else "forbidden")
+                    raise ApiError(status, BASIC_REFUSED, title="unauthorized" if status == 401 else "forbidden")
         except ApiError as err:
             return self._error(route.api, err)
         groups = groups_for(route.groups, basic, self.limiter.limits)

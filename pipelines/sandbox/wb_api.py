@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from bisect import bisect_left, bisect_right
 from typing import Any, Iterator
 
@@ -126,7 +127,7 @@ def stocks_report_wb(req: Request) -> Any:
     last, and asking at/after the end answers 204 No Content (both signals, §4.4). With WB
     aggregation on, one row per size: warehouseId -999999, warehouseName and regionName
     "Склад WB", every unit and in-way count summed. A plain Basic token is refused before this
-    handler (401 by default, `SandboxOptions.wb_basic_token_status`).
+    handler (403 by default, `SandboxOptions.wb_basic_token_status`).
     """
     acc = req.account
     return _report_rows(acc, req, acc.wb_places, acc.wb_fbo_cumulative, _wb_row)
@@ -236,7 +237,7 @@ def remains_create(req: Request) -> dict[str, Any]:
         sb.counter += 1
         digest = hashlib.md5(f"{req.account.seed}:remains:{sb.counter}".encode()).hexdigest()
         task_id = f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:32]}"
-        sb.tasks[task_id] = {"polls": 0, "flags": flags}
+        sb.tasks[task_id] = {"polls": 0, "flags": flags, "created": time.monotonic()}
     return {"data": {"taskId": task_id}}
 
 
@@ -247,13 +248,23 @@ def _task(req: Request) -> dict[str, Any]:
     return task
 
 
+# A report task is done this long after its creation (scaled like the limits), whatever the
+# polls: a Basic token may ask its status only once per 15 minutes, and a real report is ready
+# long before then.
+REMAINS_READY_SECONDS = 60.0
+
+
 def remains_status(req: Request) -> dict[str, Any]:
-    """new on the first poll, processing on the second, done from the third on."""
-    with req.sandbox.state_lock:
+    """new on the first poll, processing on the second, done from the third on, or once the
+    task is `REMAINS_READY_SECONDS` (scaled) old."""
+    sb = req.sandbox
+    with sb.state_lock:
         task = _task(req)
         task["polls"] += 1
         polls = task["polls"]
-        status = task["status"] = "new" if polls == 1 else "processing" if polls == 2 else "done"
+        scale = sb.options.rate_limit_scale
+        ready = scale > 0 and time.monotonic() - task.get("created", 0.0) >= REMAINS_READY_SECONDS * scale
+        status = task["status"] = "done" if ready or polls >= 3 else "new" if polls == 1 else "processing"
     return {"data": {"id": req.params["taskId"], "status": status}}
 
 
