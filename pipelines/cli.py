@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import json
 import sys
 from typing import Callable
 
+from pipelines import logs
 from pipelines.config import ConfigError, Settings, load_settings
-from pipelines.marketplaces import NAMES
+from pipelines.exits import Exit, exit_for
+from pipelines.marketplaces import NAMES, selected
 
 
 def _settings() -> Settings:
     return load_settings()
+
+
+def nothing_to_sync(settings: Settings, which: str) -> str | None:
+    """Why a sync of `which` would do nothing (no selected marketplace has credentials), else None."""
+    markets = selected(which)
+    if any(m.enabled(settings) for m in markets):
+        return None
+    missing = "; ".join(f"{m.name}: {m.credentials_hint} not set" for m in markets)
+    return f"nothing to sync: no marketplace has credentials ({missing})"
+
+
+def new_warehouse_notice(settings: Settings) -> str | None:
+    """The line a sync says before it creates a DuckDB warehouse (a typo in WAREHOUSE_URL shows here)."""
+    path = settings.warehouse.path
+    if not settings.warehouse.is_duckdb or path is None or path.exists():
+        return None
+    return f"no DuckDB warehouse at {path} yet: creating a new one (if you expected data there, check WAREHOUSE_URL)"
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -20,10 +39,24 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     from pipelines.sync import run_sync
 
+    settings = _settings()
+    idle = nothing_to_sync(settings, args.marketplace)
+    if idle:
+        if args.allow_unconfigured:
+            print(idle)
+            return Exit.OK
+        print(f"invsync: {idle}. Set them (environment or .env), or add --allow-unconfigured "
+              "when nothing to do is what you mean", file=sys.stderr)
+        return Exit.NOTHING_TO_SYNC
+    notice = new_warehouse_notice(settings)
+    if notice:
+        print(f"invsync: {notice}", file=sys.stderr)
     override = f"{getpass.getuser()}: {args.force_publish}" if args.force_publish else None
-    result = run_sync(_settings(), which=args.marketplace, full=args.full, override=override)
+    result = run_sync(settings, which=args.marketplace, full=args.full, override=override)
     print(result.summary())
-    return 0 if result.ok else 1
+    if result.timings:
+        print("  steps: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in result.timings.items()))
+    return Exit.OK if result.ok else Exit.FAILED
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -106,15 +139,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 2
         print(hash_token(token))
         return 0
+    from pipelines.warehouse import WarehouseBusy, warehouse_for
     from pipelines.web import serve
+    from pipelines.web.app import check_can_serve
 
-    serve(_settings(), host=args.host, port=args.port)
+    settings = _settings()
+    check_can_serve(settings)
+    try:  # a reader: a missing warehouse or an unreachable server stops it here, with its exit code
+        warehouse_for(settings.warehouse, read_only=True).table_exists("sync_logs")
+    except WarehouseBusy:
+        pass  # a sync is writing the DuckDB file: the service reads after it
+    serve(settings, host=args.host, port=args.port)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="invsync", description="Marketplace inventory sync for Ozon and Wildberries.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and retries")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log everything, the libraries' own messages (dbt, dlt, Great Expectations) included")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="start the sandbox, run a full sync into DuckDB, print a summary")
@@ -126,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--marketplace", choices=[*NAMES, "all"], default="all")
     p.add_argument("--full", action="store_true", help="full resync: re-read complete snapshots")
     p.add_argument("--force-publish", metavar="REASON", help="publish even if a critical check fails (recorded with your user name)")
+    p.add_argument("--allow-unconfigured", action="store_true",
+                   help="exit 0 when no selected marketplace has credentials (else exit 3: a lost .env is an error)")
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("status", help="freshness and last outcome per marketplace (exit 0 fresh, 1 stale, 2 critical)")
@@ -162,28 +206,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fail(args: argparse.Namespace, code: int, message: str) -> int:
+    """One line on standard error; with `--json`, the same as JSON on standard output (scripts parse it)."""
+    print(f"invsync: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        kind = Exit(code).kind if code in Exit._value2member_map_ else "error"
+        print(json.dumps({"exit_code": code, "error": message, "error_kind": kind, "marketplaces": []},
+                         ensure_ascii=False))
+    return code
+
+
+def _masked(exc: BaseException) -> str:
+    try:
+        return load_settings().mask(str(exc))
+    except ConfigError:
+        return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
-    except ConfigError as exc:
-        print(f"invsync: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("invsync: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one-line reason, secrets masked
-        try:
-            message = load_settings().mask(str(exc))
-        except ConfigError:
-            message = str(exc)
-        print(f"invsync: {type(exc).__name__}: {message}", file=sys.stderr)
-        return 1
+        return int(func(args))
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - one-line reason, secrets masked
+        code = exit_for(exc)
+        if isinstance(exc, ConfigError):
+            return fail(args, Exit.CRITICAL, f"configuration error: {exc}")
+        if code == Exit.INTERRUPTED:
+            return fail(args, code, "interrupted")
+        if code is not None:
+            return fail(args, code, _masked(exc))
+        # Anything else: a failure, and for `status` critical (1 would read as merely stale).
+        generic = Exit.CRITICAL if args.command == "status" else Exit.FAILED
+        return fail(args, generic, f"{type(exc).__name__}: {_masked(exc)}")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -49,7 +51,26 @@ class WarehouseError(RuntimeError):
 
 
 class WarehouseBusy(WarehouseError):
-    """A reader waited its `read_wait` for a sync's write window on the DuckDB file to end."""
+    """Another process held the warehouse longer than this one would wait: a reader waited its
+    `read_wait` for a sync's write window on the DuckDB file, or a sync waited for another
+    sync's lock (`exclusive`). Nothing is wrong with the data: try again later."""
+
+
+class WarehouseMissing(WarehouseError):
+    """There is no warehouse where WAREHOUSE_URL points: no DuckDB file, or no such MySQL database.
+
+    Readers (`status`, `report`, the web service) raise it instead of creating one: a typo in
+    WAREHOUSE_URL must not read as an empty warehouse that was "never synced"."""
+
+
+class WarehouseUnreachable(WarehouseError):
+    """The MySQL server did not answer or refused the login (the message masks the password)."""
+
+
+def missing_duckdb_message(path: Path) -> str:
+    """Why a reader stops at a DuckDB path with no file, and the two ways out."""
+    return (f"no DuckDB warehouse at {path}: check WAREHOUSE_URL for a typo, "
+            "or run `invsync sync` once to create it")
 
 
 # The named lock a sync holds on its warehouse from its first sync_logs row to its last (the
@@ -63,6 +84,11 @@ WRITE_WAIT_SECONDS = 120.0
 # How long DuckDB's own "Could not set lock" is retried (a process outside the lock files).
 OPEN_RETRY_SECONDS = 10.0
 _POLL_SECONDS = 0.02
+MYSQL_UNKNOWN_DATABASE = 1049  # ER_BAD_DB_ERROR
+
+
+def _utc_now() -> str:
+    return f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _lock_path(db: Path, name: str) -> Path:
@@ -99,6 +125,20 @@ class FileLock:
                     os.close(fd)
                     return False
                 time.sleep(_POLL_SECONDS)
+
+    def write_note(self, text: str) -> None:
+        """Say in the held lock file who holds it (a waiting process shows it)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+                os.pwrite(self._fd, text.encode(), 0)
+
+    def note(self) -> str:
+        """What the holder wrote into the lock file (empty when unknown)."""
+        try:
+            return self.path.read_text(errors="replace").strip()[:200]
+        except OSError:
+            return ""
 
     def release(self) -> None:
         if self._fd is not None:
@@ -178,7 +218,7 @@ class Warehouse:
     `read_only=True` (the read-side commands, the web service): DuckDB opens the file read-only,
     as one of the readers that take turns with a sync's writes (module docstring), waiting at
     most `read_wait` seconds for a write window (then WarehouseBusy); a file that does not exist
-    yet reads as an empty warehouse. MySQL sessions are set `READ ONLY`.
+    raises WarehouseMissing (readers never create a warehouse). MySQL sessions are set `READ ONLY`.
     """
 
     read_only = False
@@ -208,7 +248,7 @@ class Warehouse:
             # A reader inside a writing process shares that process's (read-write) instance.
             read_only = self.read_only and not _WriterGate.of(path).held
             if read_only and not path.exists():
-                return duckdb.connect(":memory:")  # nothing synced yet: an empty warehouse
+                raise WarehouseMissing(missing_duckdb_message(path))  # a reader never creates one
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
             deadline = time.monotonic() + (min(OPEN_RETRY_SECONDS, self.read_wait) if read_only else OPEN_RETRY_SECONDS)
@@ -238,9 +278,13 @@ class Warehouse:
             code = exc.args[0] if exc.args else "?"
             reason = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
             reason = reason.replace(self.target.password, "***") if self.target.password else reason
-            raise WarehouseError(
-                f"cannot connect to MySQL at {self.target.host}:{self.target.port} database "
-                f"'{self.target.database}' as '{self.target.user}' (error {code}: {reason})"
+            where = f"MySQL at {self.target.host}:{self.target.port}"
+            if code == MYSQL_UNKNOWN_DATABASE:
+                raise WarehouseMissing(f"no database '{self.target.database}' on {where}: check WAREHOUSE_URL, "
+                                       "or create it (README, Deploying with MySQL / MariaDB)") from None
+            raise WarehouseUnreachable(
+                f"cannot connect to {where} database '{self.target.database}' as '{self.target.user}' "
+                f"(error {code}: {reason})"
             ) from None
         if self.read_only:
             with conn.cursor() as cur:
@@ -255,6 +299,9 @@ class Warehouse:
             return
         assert self.target.path is not None
         gate = _WriterGate.of(self.target.path)
+        if self.read_only and not gate.held and not self.target.path.exists():
+            # Before any lock file: a reader leaves no folder or lock file behind at a wrong path.
+            raise WarehouseMissing(missing_duckdb_message(self.target.path))
         if not self.read_only or gate.held:
             with gate.hold(WRITE_WAIT_SECONDS):
                 yield
@@ -353,15 +400,19 @@ class Warehouse:
 
         MySQL: a named lock. DuckDB: an `flock` on `<file>.<name>.lock` next to the file (two
         syncs would otherwise take turns at the file between each other's steps and mix their
-        loads). Raises WarehouseError naming `what` when another process holds the lock for
-        `wait_seconds`; nothing is written before the lock is held.
+        loads). A process that has to wait says once what it waits for and since when (a silent
+        15-minute wait looks like a hang); it raises WarehouseBusy naming `what` when the lock
+        stays taken for `wait_seconds`. Nothing is written before the lock is held.
         """
         if self.target.is_duckdb:
             assert self.target.path is not None
             file_lock = FileLock(_lock_path(self.target.path, name.replace("invsync_", "")))
-            if not file_lock.acquire(True, wait_seconds):
-                raise WarehouseError(f"another process has been {what} in {self.target.path} for {wait_seconds:g}s; "
-                                     "try again later")
+            if not file_lock.acquire(True, 0):
+                self._say_waiting(what, str(self.target.path), file_lock.note(), wait_seconds)
+                if not file_lock.acquire(True, wait_seconds):
+                    raise WarehouseBusy(f"another process has been {what} in {self.target.path} for "
+                                        f"{wait_seconds:g}s; try again later")
+            file_lock.write_note(f"pid {os.getpid()} on {socket.gethostname()}, since {_utc_now()}")
             try:
                 yield
             finally:
@@ -369,9 +420,13 @@ class Warehouse:
             return
         lock = self._lock_name(name)
         with self.connection() as conn:
-            got = self.query("select get_lock(%s, %s) as got", (lock, wait_seconds), conn)[0]["got"]
+            got = self.query("select get_lock(%s, 0) as got", (lock,), conn)[0]["got"]
             if got != 1:
-                raise WarehouseError(f"another process has been {what} in {self.schema} for {wait_seconds:g}s; try again later")
+                self._say_waiting(what, self.schema, self._mysql_holder(lock, conn), wait_seconds)
+                got = self.query("select get_lock(%s, %s) as got", (lock, wait_seconds), conn)[0]["got"]
+            if got != 1:
+                raise WarehouseBusy(f"another process has been {what} in {self.schema} for {wait_seconds:g}s; "
+                                    "try again later")
             try:
                 yield
             finally:
@@ -380,10 +435,29 @@ class Warehouse:
                 except Exception as exc:  # noqa: BLE001 - a lost connection released it already
                     log.warning("could not release the lock %s (%s): the server drops it with the connection", lock, exc)
 
+    @staticmethod
+    def _say_waiting(what: str, where: str, holder: str, wait_seconds: float) -> None:
+        log.warning("waiting for another process %s in %s (%s); giving up after %gs", what, where,
+                    holder or "holder unknown", wait_seconds)
+
+    def _mysql_holder(self, lock: str, conn: Any) -> str:
+        """Which connection holds a named lock and, as it has run nothing since taking it, since when."""
+        try:
+            cid = self.query("select is_used_lock(%s) as cid", (lock,), conn)[0]["cid"]
+            rows = self.query("select host, time from information_schema.processlist where id = %s", (cid,), conn)
+        except Exception:  # noqa: BLE001 - only the message would be poorer
+            return ""
+        if not rows:
+            return f"connection {cid}" if cid else ""
+        since = datetime.now(timezone.utc) - timedelta(seconds=int(rows[0]["time"] or 0))
+        return f"connection {cid} from {rows[0]['host']}, since {since:%Y-%m-%d %H:%M:%S} UTC"
+
     def lock_free(self, name: str) -> bool:
         """True when no process holds the `exclusive(name, …)` lock right now (a probe, never a wait)."""
         if self.target.is_duckdb:
             assert self.target.path is not None
+            if not self.target.path.exists():
+                return True  # no warehouse, so no sync in it (and no lock file made at a wrong path)
             probe = FileLock(_lock_path(self.target.path, name.replace("invsync_", "")))
             if not probe.acquire(False, 0):
                 return False

@@ -159,11 +159,12 @@ def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base
     """An API client with WB's token header, pacing and the configured retry policy.
 
     Under a plan with Basic limits the remains report is paced one call per 15 min (scaled),
-    and a 429 asking up to 15 min there is expected (the token's published limit) and waited
-    out even above INVSYNC_MAX_SERVER_WAIT; longer waits still fail at once.
+    and a 429 asking up to 15 min (scaled) there is expected (the token's published limit) and
+    waited out even above INVSYNC_MAX_SERVER_WAIT; longer waits still fail at once.
     """
     basic = method_plan is not None and method_plan.basic_limits
-    explained = {"remains_basic": (BASIC_REMAINS_INTERVAL, BASIC_REMAINS_LIMIT)} if basic else {}
+    # Scaled like the pacing: the sandbox scales its limits (and its 429s) the same way.
+    explained = {"remains_basic": (BASIC_REMAINS_INTERVAL * settings.rate_limit_scale, BASIC_REMAINS_LIMIT)} if basic else {}
     return client_for(settings, WILDBERRIES.name, {"Authorization": settings.wb_api_token},
                       BASIC_PACING if basic else PACING, basic_endpoint_group if basic else endpoint_group,
                       stats, backoff_base, error_cost=ERROR_COST, explained_waits=explained,
@@ -421,7 +422,10 @@ def wildberries_source(
 
     if catalog_delta:
         # Edited cards replace all their rows (a size or barcode removed from a card goes with it).
-        cards.apply_hints(write_disposition={"disposition": "merge", "strategy": "delete-insert"}, merge_key="nmID")
+        # nmID stays nullable as in the Arrow pages: a merge key is NOT NULL by default in dlt, and
+        # the mismatch made dlt warn "column hints were different" on every incremental sync.
+        cards.apply_hints(write_disposition={"disposition": "merge", "strategy": "delete-insert"}, merge_key="nmID",
+                          columns={"nmID": {"name": "nmID", "nullable": True}})
 
     pending: list[int] = list(known)  # the stored catalog's sizes, then each new card's
     queued: set[int] = set(known)

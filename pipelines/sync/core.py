@@ -28,6 +28,7 @@ from pipelines.warehouse import SYNC_LOCK, Warehouse, warehouse_for
 from migrations import runner as migrations
 
 log = logging.getLogger(__name__)
+steps = logging.getLogger("invsync.steps")  # one line per step, shown without -v (pipelines/logs.py)
 
 # How long a sync waits for another sync of the same warehouse to finish.
 SYNC_LOCK_WAIT_SECONDS = 900
@@ -67,6 +68,7 @@ def warm_up() -> None:
 
 @contextmanager
 def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    steps.info("step: %s", phase)  # the web console's "Sync now" reads the phase from this line
     started = time.perf_counter()
     try:
         yield

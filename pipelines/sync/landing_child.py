@@ -35,6 +35,7 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 
 def main(outcome_path: str) -> int:
     exit_with_parent()
+    from pipelines.logs import setup as setup_logging
     from pipelines.sync.landing import extract_in_child  # the slow imports, done while the parent prepares
 
     try:
@@ -42,8 +43,7 @@ def main(outcome_path: str) -> int:
     except EOFError:  # the parent gave up before sending a job
         return 3
     # The parent's log level (`invsync -v`), so retries and progress are reported alike.
-    logging.basicConfig(level=job.pop("log_level", logging.WARNING),
-                        format=f"%(asctime)s %(levelname)s %(name)s [{job['marketplace']} landing]: %(message)s")
+    setup_logging(verbose=job.pop("log_level", logging.WARNING) <= logging.INFO, tag=f"{job['marketplace']} landing")
     outcome = extract_in_child(**job)
     Path(outcome_path).write_bytes(pickle.dumps(outcome))
     return 0
