@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.marketplaces import NAMES
-from pipelines.warehouse import WarehouseBusy, WarehouseError
+from pipelines.warehouse import WarehouseBusy, WarehouseError, WarehouseMissing
 from pipelines.web import reads
 from pipelines.web.app import require, web_context
 from pipelines.web.launcher import Launch, LaunchFailed, SyncConflict, TooSoon
@@ -48,8 +48,11 @@ def healthz(request: Request) -> JSONResponse:
         warehouse = "ok"
     except WarehouseBusy:
         warehouse = "busy"  # a sync is writing DuckDB: the service is fine
-    except WarehouseError:
-        return JSONResponse({"status": "unavailable", "warehouse": "unreachable"}, status_code=503)
+    except WarehouseMissing as exc:  # a reader never creates one: a typo in WAREHOUSE_URL shows here
+        return JSONResponse({"status": "unavailable", "warehouse": "missing", "detail": str(exc)}, status_code=503)
+    except WarehouseError as exc:
+        return JSONResponse({"status": "unavailable", "warehouse": "unreachable",
+                             "detail": ctx.settings.mask(str(exc))}, status_code=503)
     return JSONResponse({"status": "ok", "warehouse": warehouse})
 
 
@@ -150,7 +153,7 @@ def sync_detail(request: Request, sync_id: str) -> dict[str, Any] | None:
     if launch.state == "running":
         out["status"] = "running"
     elif record is None:
-        out["status"] = "failed" if launch.exit_code or launch.dagster_status not in (None, "SUCCESS") else "unknown"
+        out["status"] = launch.status  # refused before any sync_logs row (nothing configured, no warehouse)
     out["id"] = launch.id
     out["launch"] = launch.describe()
     return out

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import requests
 
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.exits import sync_status
 from pipelines.marketplaces import NAMES
 
 log = logging.getLogger("invsync.web")
@@ -43,6 +44,8 @@ TAG_STARTED_BY = "invsync/started-by"
 DAGSTER_SYNC_JOBS = (*(f"sync_{name}" for name in NAMES), "full_resync")  # orchestration/jobs.py
 DAGSTER_ACTIVE = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 _SUMMARY = re.compile(r"^sync ([0-9a-f-]{36}) \((incremental|full)\)")
+_STEP = re.compile(r"^step: (\w+)")  # pipelines/sync/core.py `timed`: one line per step
+_REASON = re.compile(r"^invsync: (?!no DuckDB warehouse at .* yet)(.+)")  # the CLI's one-line reason (not its notice)
 
 
 class SyncConflict(RuntimeError):
@@ -77,6 +80,8 @@ class Launch:
     exit_code: int | None = None
     finished_at: datetime | None = None
     dagster_status: str | None = None
+    phase: str | None = None  # the step the sync is in (landing, staging, audit, publish)
+    error: str | None = None  # the one-line reason a failed `invsync sync` gave
     output: collections.deque = field(default_factory=lambda: collections.deque(maxlen=60))
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -88,8 +93,21 @@ class Launch:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "exit_code": self.exit_code, "dagster_status": self.dagster_status,
+            "status": self.status, "phase": self.phase,
+            "error": self.error if self.status in ("failed", "interrupted") else None,
             "progress": list(self.output)[-20:],
         }
+
+    @property
+    def status(self) -> str:
+        """How it ended as far as the launch knows (`running` until then): a subprocess by its exit
+        code (`pipelines.exits`), a Dagster run by its status. The sync_logs rows, when there are
+        any, say more (`success` / `partial` per marketplace)."""
+        if self.state == "running":
+            return "running"
+        if self.via == "dagster":
+            return "success" if self.dagster_status == "SUCCESS" else "failed"
+        return sync_status(self.exit_code)
 
 
 class Launcher:
@@ -160,7 +178,9 @@ class Launcher:
 
     # -- subprocess ----------------------------------------------------------------------
     def _start_subprocess(self, marketplace: str, full: bool, reason: str | None, started_by: str) -> Launch:
-        argv = [sys.executable, "-m", "pipelines.cli", "-v", "sync", "--marketplace", marketplace]
+        # Without -v: one line per step, the landing's progress, warnings and the summary (the
+        # libraries' own INFO lines would bury them on the sync's page).
+        argv = [sys.executable, "-m", "pipelines.cli", "sync", "--marketplace", marketplace]
         if full:
             argv.append("--full")
         if reason:
@@ -187,6 +207,12 @@ class Launcher:
             found = _SUMMARY.match(line)
             if found:
                 launch.run_id = found.group(1)
+            step = _STEP.match(line)
+            if step:
+                launch.phase = step.group(1)
+            reason = _REASON.match(line)
+            if reason:
+                launch.error = reason.group(1)
         code = launch.process.wait()
         with self._lock:
             launch.exit_code = code

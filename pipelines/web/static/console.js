@@ -5,11 +5,13 @@
   function follow(state) {
     var id = state.getAttribute("data-sync-id");
     var lines = document.getElementById("progress-lines");
+    var phase = document.getElementById("sync-phase");
     function poll() {
       fetch("/api/v1/syncs/" + encodeURIComponent(id), {credentials: "same-origin", headers: {"Accept": "application/json"}})
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (sync) {
           if (sync && sync.launch && lines) { lines.textContent = sync.launch.progress.join("\n"); }
+          if (sync && sync.launch && phase && sync.launch.phase) { phase.textContent = sync.launch.phase; }
           if (sync && sync.status !== "running") { window.location.reload(); return; }
           window.setTimeout(poll, 1500);
         })
