@@ -102,6 +102,9 @@ def create_app(settings: Settings) -> FastAPI:
     templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                                    undefined=jinja2.StrictUndefined)
     templates.globals["marketplaces"] = MARKETPLACES  # the filter and sync choices of every page
+    from pipelines.web import times
+
+    times.install(templates, settings.schedule_timezone)  # local times and ages, UTC on hover
     app.state.web = WebContext(
         settings=settings, signer=SessionSigner(settings.web), launcher=launcher,
         wh=Warehouse(settings.warehouse, read_only=True, read_wait=settings.web.read_retry_seconds),
