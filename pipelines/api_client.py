@@ -429,11 +429,12 @@ class ApiClient:
         return self._fail(ApiError, endpoint, f"request rejected ({status}: {error_text(response)})", status)
 
     def _paced(self, group: str, endpoint: str) -> None:
-        """Wait for the group's next slot; a long planned wait is announced with its reason."""
+        """Wait for the group's next slot. A long wait, or any wait of a group paced for a stated
+        reason (a WB Basic token's 15 minutes), is announced with its reason first."""
         delay = self._pacer.delay(group)
         if delay <= 0:
             return
-        if delay >= ANNOUNCED_WAIT_SECONDS:
+        if delay >= ANNOUNCED_WAIT_SECONDS or group in self.pacing_reasons:
             note = f"{self.label} {endpoint}: waiting {_seconds(round(delay, 1))} s, planned ({self.pacing_reasons.get(group, 'pacing')})"
             log.warning("%s", note)
             self.stats.set_waiting(note)
@@ -522,8 +523,10 @@ class ApiClient:
                 last_problem = f"connection failed ({type(exc).__name__})"
             else:
                 status = response.status_code
-                if remaining_calls(response) == 0:
-                    self._pacer.charge(group, 1)  # the server's bucket is empty: let it refill
+                if remaining_calls(response) == 0 and group not in self.pacing_reasons:
+                    # The server's bucket is empty: let it refill. Not for a group paced to the
+                    # credential's own limit (burst 1 always reports 0 left; its pace is the refill).
+                    self._pacer.charge(group, 1)
                 if status == 204:
                     return None
                 if status < 300:
