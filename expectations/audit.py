@@ -113,6 +113,9 @@ def _describe(result: Any) -> list[dict[str, Any]]:
             "severity": (cfg.meta or {}).get("severity", "warning"),
             "kind": (cfg.meta or {}).get("kind") or SUITE_KINDS.get(result.suite_name, ""),
             "range_source": (cfg.meta or {}).get("range_source"),
+            # For the plain-words renderer (pipelines.findings): which sentence, and from what figure.
+            "finding": (cfg.meta or {}).get("finding"),
+            "previous": (cfg.meta or {}).get("previous"),
             "success": bool(r.success),
             "observed_value": r.result.get("observed_value"),
             "unexpected_count": r.result.get("unexpected_count"),
@@ -313,7 +316,8 @@ def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results
                     run_id, outcome.marketplace, check["suite"], check["expectation"], check["column"],
                     check["severity"], check["success"], json.dumps(check["observed_value"], default=str),
                     check["unexpected_count"], json.dumps(check["unexpected_values"], ensure_ascii=False, default=str),
-                    json.dumps({**check["kwargs"], "kind": check["kind"], "range_source": check["range_source"]},
+                    json.dumps({**check["kwargs"], "kind": check["kind"], "range_source": check["range_source"],
+                                "finding": check["finding"], "previous": check["previous"]},
                                ensure_ascii=False, default=str), now,
                 ),
             )

@@ -34,10 +34,17 @@ SUITE_KINDS = {
 }
 
 
-def _e(cls: type, severity: str, kind: str, source: str = "", **kwargs: object) -> object:
-    meta = {"severity": severity, "kind": kind}
+def _e(cls: type, severity: str, kind: str, source: str = "", finding: str = "", previous: float | None = None,
+       **kwargs: object) -> object:
+    """An expectation with its meta: `finding` names the sentence `pipelines.findings` words it
+    with, `previous` the figure a move is measured from (so people read "fell 12 %", not bounds)."""
+    meta: dict[str, object] = {"severity": severity, "kind": kind}
     if source:
         meta["range_source"] = source
+    if finding:
+        meta["finding"] = finding
+    if previous is not None:
+        meta["previous"] = previous
     return cls(meta=meta, **kwargs)
 
 
@@ -68,15 +75,18 @@ def catalog_suite(previous_catalog: int, api_count: int | None, t: CheckThreshol
     x = gx.expectations
     if previous_catalog > 0:
         suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", BROKEN_ANSWER,
-                                 f"the account listed {previous_catalog} products before", min_value=1,
+                                 f"the account listed {previous_catalog} products before", "catalog_empty",
+                                 previous_catalog, min_value=1,
                                  notes="a complete answer with no products while the account had some"))
         suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", BROKEN_ANSWER,
                                  f"INVSYNC_CATALOG_DROP_SHARE {t.catalog_drop_share:.0%} of {previous_catalog} listed before",
+                                 "catalog_drop", previous_catalog,
                                  min_value=math.ceil(previous_catalog * (1 - t.catalog_drop_share)),
                                  notes="products the catalog listing suddenly misses"))
     if api_count is not None:
         suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", BROKEN_ANSWER,
                                  f"the API's own total_items {api_count}, ± INVSYNC_RECONCILE_SHARE {t.reconcile_share:.0%}",
+                                 "api_count",
                                  min_value=math.floor(api_count * (1 - t.reconcile_share)),
                                  max_value=math.ceil(api_count * (1 + t.reconcile_share)),
                                  notes="products landed against the count the API reported"))
@@ -91,6 +101,7 @@ def units_collapse_suite(previous_units: float, band: Band, t: CheckThresholds) 
     if floor > 0:
         suite.add_expectation(_e(gx.expectations.ExpectColumnSumToBeBetween, "critical", BROKEN_ANSWER,
                                  f"{band.source}; and at least INVSYNC_CRITICAL_DROP_UNITS {t.critical_drop_units} units",
+                                 "units_collapse", previous_units,
                                  column="quantity_present", min_value=floor,
                                  notes=f"units collapsing from {previous_units:.0f}"))
     return suite
@@ -103,7 +114,7 @@ def sums_suite(pairs: list[tuple[str, str]], critical: bool, source: str, t: Che
     suite = gx.ExpectationSuite(name="inventory_broken_answers" if critical else "inventory_validity")
     for reported, landed in pairs:
         suite.add_expectation(_e(gx.expectations.ExpectColumnPairValuesToBeEqual, "critical" if critical else "warning",
-                                 BROKEN_ANSWER if critical else ROW_CHECK, source,
+                                 BROKEN_ANSWER if critical else ROW_CHECK, source, "answer_sums",
                                  column_A=reported, column_B=landed, mostly=1 - t.reconcile_share))
     return suite
 
@@ -114,11 +125,11 @@ def moves_suite(previous_units: float, units: Band, previous_items: float, items
     x = gx.expectations
     if previous_units:
         low, high = units.bounds(previous_units)
-        suite.add_expectation(_e(x.ExpectColumnSumToBeBetween, "warning", UNUSUAL_MOVE, units.source,
+        suite.add_expectation(_e(x.ExpectColumnSumToBeBetween, "warning", UNUSUAL_MOVE, units.source, "units_move", previous_units,
                                  column="quantity_present", min_value=low, max_value=high))
     if previous_items:
         low, high = items.bounds(previous_items)
-        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "warning", UNUSUAL_MOVE, items.source,
+        suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "warning", UNUSUAL_MOVE, items.source, "items_move", previous_items,
                                  min_value=math.floor(low), max_value=math.ceil(high)))
     return suite
 
@@ -128,6 +139,6 @@ def warehouse_moves_suite() -> gx.ExpectationSuite:
     the band's edges; each row names where its band came from)."""
     suite = gx.ExpectationSuite(name="inventory_warehouse_moves")
     suite.add_expectation(_e(gx.expectations.ExpectColumnValuesToBeBetween, "warning", UNUSUAL_MOVE,
-                             "per place: its own history, else the default share (see `source` per row)",
+                             "per place: its own history, else the default share (see `source` per row)", "warehouse_move",
                              column="band_position", min_value=-1, max_value=1))
     return suite
