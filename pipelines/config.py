@@ -74,6 +74,19 @@ class WarehouseTarget:
         secret = ":***" if self.password else ""
         return f"mysql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
 
+    def work_dir(self, tool: str) -> Path:
+        """The working folder `tool` ("dlt", "dbt") keeps for this warehouse, one per warehouse.
+
+        dlt's state and packages, and dbt's target folder, belong to one warehouse: shared
+        between warehouses, dbt would re-parse the whole project each time the warehouse
+        changes (its partial parsing is keyed on the connection) and dlt would mix states.
+        DuckDB: beside the file (`.dlt-inventory/`); MySQL: under `data/`.
+        """
+        if self.is_duckdb:
+            assert self.path is not None
+            return self.path.parent / f".{tool}-{self.path.stem}"
+        return PROJECT_ROOT / "data" / f".{tool}-mysql-{self.host}-{self.port}-{self.database}"
+
     def sqlalchemy_url(self) -> str:
         """SQLAlchemy URL for dlt's `sqlalchemy` destination (MySQL) or a duckdb URL."""
         if self.is_duckdb:

@@ -2,12 +2,22 @@
 
 MariaDB tests skip when no server answers on 127.0.0.1:3306, unless REQUIRE_MYSQL=1 (CI),
 where they fail instead.
+
+Why the warehouses are where they are (the suite's minutes go to syncs):
+- Each test worker (pytest-xdist) has one stable DuckDB path and stable MariaDB database
+  names, emptied before each test. dbt keys its partial parsing on the connection, so a new
+  path per test would make every test's first sync re-parse the whole project; with a stable
+  one, dbt's folder for that warehouse (`WarehouseTarget.work_dir("dbt")`) survives.
+- `published`: the clean first sync many tests start from is built once per worker and its
+  files are copied into the test's warehouse (the sandbox is deterministic, so the copy is
+  what the test's own first sync would have written).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -24,6 +34,10 @@ from pipelines.config import Settings, load_settings  # noqa: E402
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
 MYSQL_PASSWORD = os.environ.get("TEST_MYSQL_PASSWORD", "")
+# This test process's name under pytest-xdist ("gw0", "gw1"; "main" without it).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# The standard sandbox account of the tests (and of the `published` baseline).
+SANDBOX_OPTIONS = dict(products=120, seed=7, rate_limit_scale=0.01)
 
 
 def mysql_available() -> bool:
@@ -45,7 +59,7 @@ def _isolated_dagster_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch
 def sandbox() -> Iterator["object"]:
     from pipelines.sandbox import Sandbox, SandboxOptions
 
-    with Sandbox(SandboxOptions(products=120, seed=7, rate_limit_scale=0.01)) as sb:
+    with Sandbox(SandboxOptions(**SANDBOX_OPTIONS)) as sb:
         yield sb
 
 
@@ -56,15 +70,81 @@ def settings_for(sandbox_env: dict[str, str], warehouse_url: str, **extra: str) 
     return load_settings(env)
 
 
+@pytest.fixture(scope="session")
+def warehouse_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This worker's folder for the tests' DuckDB warehouse (basetemp is per worker)."""
+    root = tmp_path_factory.getbasetemp() / "warehouse"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+def warehouse_files(path: Path) -> list[Path]:
+    """A DuckDB warehouse's own files: the database, its WAL and lock files, dlt's folder."""
+    return [*path.parent.glob(path.name + "*"), load_settings({"WAREHOUSE_URL": f"duckdb:///{path}"}).warehouse.work_dir("dlt")]
+
+
+def remove(paths: list[Path]) -> None:
+    for p in paths:
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
 @pytest.fixture
-def duckdb_url(tmp_path: Path) -> str:
-    return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+def duckdb_url(warehouse_root: Path) -> str:
+    """An empty DuckDB warehouse at this worker's stable path (dbt's parse cache for it kept)."""
+    path = warehouse_root / "warehouse.duckdb"
+    remove(warehouse_files(path))
+    return f"duckdb:///{path}"
+
+
+@pytest.fixture(scope="session")
+def _published_files(warehouse_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One clean published sync of the standard sandbox into this worker's warehouse path,
+    built once and kept as a copy of its files."""
+    from pipelines.sandbox import Sandbox, SandboxOptions
+    from pipelines.sync import run_sync
+
+    path = warehouse_root / "warehouse.duckdb"
+    remove(warehouse_files(path))
+    with Sandbox(SandboxOptions(**SANDBOX_OPTIONS)) as sb:
+        result = run_sync(settings_for(sb.env(), f"duckdb:///{path}"), backoff_base=0.01)
+    assert result.clean, result.summary()
+    keep = tmp_path_factory.mktemp("published")
+    for source in warehouse_files(path):
+        if source.is_dir():
+            shutil.copytree(source, keep / source.name)
+        elif source.exists():
+            shutil.copy2(source, keep / source.name)
+    return keep
+
+
+@pytest.fixture
+def published(sandbox: "object", duckdb_url: str, _published_files: Path) -> Settings:
+    """Settings for a warehouse holding one clean published sync of the standard sandbox, as
+    if the test had just run `run_sync(settings).clean` on an empty warehouse (copied files)."""
+    target = Path(duckdb_url.removeprefix("duckdb:///")).parent
+    for source in _published_files.iterdir():
+        if source.is_dir():
+            shutil.copytree(source, target / source.name)
+        else:
+            shutil.copy2(source, target / source.name)
+    return settings_for(sandbox.env(), duckdb_url)  # type: ignore[attr-defined]
+
+
+def _drop_databases(conn: "object", name: str) -> None:
+    with conn.cursor() as cur:  # type: ignore[attr-defined]
+        for db in (name, f"{name}_raw_ozon", f"{name}_raw_wb", f"{name}_raw_ozon_staging", f"{name}_raw_wb_staging"):
+            cur.execute(f"drop database if exists `{db}`")
 
 
 @contextlib.contextmanager
-def fresh_mysql_database() -> Iterator[str]:
+def fresh_mysql_database(slot: str | None = None) -> Iterator[str]:
     """A fresh MariaDB database (plus its raw datasets), dropped afterwards; its URL.
 
+    `slot` gives it a name stable for this worker (`t_<worker>_<slot>`, emptied first), so
+    dbt's parse cache for it survives from test to test; without one the name is random.
     Skips when no server answers, unless REQUIRE_MYSQL=1 (CI), where it fails instead.
     """
     if not mysql_available():
@@ -73,23 +153,26 @@ def fresh_mysql_database() -> Iterator[str]:
         pytest.skip("no MySQL/MariaDB on 127.0.0.1:3306")
     import pymysql
 
-    name = f"t_{uuid.uuid4().hex[:10]}"
+    name = f"t_{WORKER}_{slot}" if slot else f"t_{uuid.uuid4().hex[:10]}"
+    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
+    url = f"mysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    dlt_folder = load_settings({"WAREHOUSE_URL": url}).warehouse.work_dir("dlt")
     conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD, autocommit=True)
+    _drop_databases(conn, name)  # what a killed run may have left under a stable name
+    remove([dlt_folder])
     with conn.cursor() as cur:
         # The server's default character set and collation, as a DBA would create it.
         cur.execute(f"create database `{name}`")
-    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
     try:
-        yield f"mysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+        yield url
     finally:
-        with conn.cursor() as cur:
-            for db in (name, f"{name}_raw_ozon", f"{name}_raw_wb", f"{name}_raw_ozon_staging", f"{name}_raw_wb_staging"):
-                cur.execute(f"drop database if exists `{db}`")
+        _drop_databases(conn, name)
+        remove([dlt_folder])
         conn.close()
 
 
 @pytest.fixture
 def mysql_url() -> Iterator[str]:
-    """A fresh MariaDB database for one test."""
-    with fresh_mysql_database() as url:
+    """A fresh MariaDB database for one test (this worker's stable name)."""
+    with fresh_mysql_database("test") as url:
         yield url

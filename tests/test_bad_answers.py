@@ -62,42 +62,56 @@ def assert_grain_unique(settings) -> None:
 
 # ---------------------------------------------------------------------- typed validation
 BAD_QUANTITIES = [
-    # (marketplace, path, field, value or "<missing>", what the reason says)
-    ("ozon", "/v1/product/info/warehouse/stocks", "present", "12 pcs", 'present: text, not a number ("12 pcs")'),
-    ("ozon", "/v1/product/info/stocks-by-warehouse/fbo", "present", 3.7, "present: not a whole number (3.7)"),
-    ("ozon", "/v1/product/info/stocks-by-warehouse/fbo", "reserved", "", "reserved: empty text"),
-    ("ozon", "/v1/product/info/warehouse/stocks", "present", 2**65, "present: out of the 64-bit range"),
-    ("ozon", "/v1/product/info/warehouse/stocks", "reserved", "<missing>", "reserved: missing"),
-    ("wb", "/api/analytics/v1/stocks-report/wb-warehouses", "quantity", "many", 'quantity: text, not a number ("many")'),
-    ("wb", "/api/analytics/v1/stocks-report/wb-warehouses", "inWayToClient", 2.5, "inWayToClient: not a whole number (2.5)"),
-    ("wb", "/api/v3/stocks/{warehouseId}", "amount", None, "amount: null"),
+    # (marketplace, path, field, value or "<missing>", which item of the answer, what the reason says)
+    ("ozon", "/v1/product/info/warehouse/stocks", "present", "12 pcs", 0, 'present: text, not a number ("12 pcs")'),
+    ("ozon", "/v1/product/info/stocks-by-warehouse/fbo", "present", 3.7, 0, "present: not a whole number (3.7)"),
+    ("ozon", "/v1/product/info/stocks-by-warehouse/fbo", "reserved", "", 1, "reserved: empty text"),
+    ("ozon", "/v1/product/info/warehouse/stocks", "present", 2**65, 1, "present: out of the 64-bit range"),
+    ("ozon", "/v1/product/info/warehouse/stocks", "reserved", "<missing>", 2, "reserved: missing"),
+    ("wb", "/api/analytics/v1/stocks-report/wb-warehouses", "quantity", "many", 0, 'quantity: text, not a number ("many")'),
+    ("wb", "/api/analytics/v1/stocks-report/wb-warehouses", "inWayToClient", 2.5, 1, "inWayToClient: not a whole number (2.5)"),
+    ("wb", "/api/v3/stocks/{warehouseId}", "amount", None, 0, "amount: null"),
 ]
 
 
-def _fault(path: str, field: str, value: Any) -> Fault:
+def _fault(path: str, field: str, value: Any, nth: int = 0) -> Fault:
     if value == "<missing>":
-        return Fault(kind="missing_value", path=path, field=field, count=1)
-    return Fault(kind="bad_value", path=path, field=field, value=value, count=1)
+        return Fault(kind="missing_value", path=path, field=field, count=1, nth=nth)
+    return Fault(kind="bad_value", path=path, field=field, value=value, count=1, nth=nth)
 
 
-@pytest.mark.parametrize("marketplace,path,field,value,reason", BAD_QUANTITIES,
-                         ids=[f"{m}-{f}-{v!r}"[:40] for m, _, f, v, _ in BAD_QUANTITIES])
-def test_a_bad_quantity_rejects_its_row_only_and_the_next_sync_matches_the_truth(
-        sandbox, duckdb_url, marketplace, path, field, value, reason) -> None:
-    settings = settings_of(sandbox, duckdb_url)
-    assert sync(settings, which=marketplace).clean
+def add_bad_quantities(sandbox, cases: list[tuple]) -> list[str]:
+    """Inject each case's bad value on a row of its own (one faulted sync for all); their reasons."""
+    for _, path, field, value, nth, _ in cases:
+        sandbox.add_fault(_fault(path, field, value, nth))
+    return [reason for *_, reason in cases]
+
+
+def assert_each_rejected_alone(rows: list[dict[str, Any]], reasons: list[str]) -> None:
+    """One rejected row per bad value, and each row names exactly its own value's reason."""
+    assert len(rows) == len(reasons), rows
+    for reason in reasons:
+        matching = [r for r in rows if reason in r["rejection_reason"]]
+        assert len(matching) == 1, (reason, rows)
+        assert matching[0]["rejection_reason"].startswith("invalid quantity: ")
+        assert matching[0]["rejection_reason"].count(": ") == 2, matching[0]  # "invalid quantity: <field>: <why>"
+
+
+@pytest.mark.parametrize("marketplace", ["ozon", "wb"])
+def test_bad_quantities_reject_their_rows_only_and_the_next_sync_matches_the_truth(sandbox, published, marketplace) -> None:
+    """Every kind of bad quantity in one faulted sync, each on its own row."""
+    settings = published
     before = inventory(settings)
 
-    sandbox.add_fault(_fault(path, field, value))
+    reasons = add_bad_quantities(sandbox, [c for c in BAD_QUANTITIES if c[0] == marketplace])
     bad = sync(settings, which=marketplace)
     result = bad.results[marketplace]
     assert result.status == "partial", bad.summary()
-    rows = rejected(settings, marketplace)
-    assert len(rows) == 1 and reason in rows[0]["rejection_reason"], rows
-    assert rows[0]["rejection_reason"].startswith("invalid quantity: ")
-    assert result.record.records_rejected == 1
-    assert any(reason.split(" (")[0] in w for w in result.record.warnings), result.record.warnings
-    # Nothing rounded, truncated or zeroed: the rejected key keeps its published value, and
+    assert_each_rejected_alone(rejected(settings, marketplace), reasons)
+    assert result.record.records_rejected == len(reasons)
+    for reason in reasons:
+        assert any(reason.split(" (")[0] in w for w in result.record.warnings), (reason, result.record.warnings)
+    # Nothing rounded, truncated or zeroed: each rejected key keeps its published value, and
     # every other row is published as the (unchanged) account has it.
     after = inventory(settings)
     assert {k: (r["quantity_present"], r["quantity_reserved"]) for k, r in after.items()} == \
@@ -111,27 +125,27 @@ def test_a_bad_quantity_rejects_its_row_only_and_the_next_sync_matches_the_truth
 
 
 @pytest.mark.mysql
-@pytest.mark.parametrize("marketplace,path,field,value,reason", [BAD_QUANTITIES[1], BAD_QUANTITIES[3], BAD_QUANTITIES[5]],
-                         ids=["ozon-fraction", "ozon-beyond-64-bits", "wb-text"])
-def test_bad_quantities_on_mariadb(sandbox, mysql_url, marketplace, path, field, value, reason) -> None:
+def test_bad_quantities_on_mariadb(sandbox, mysql_url) -> None:
     settings = settings_of(sandbox, mysql_url)
-    sandbox.add_fault(_fault(path, field, value))
-    bad = sync(settings, which=marketplace)
-    assert bad.results[marketplace].status == "partial", bad.summary()
-    rows = rejected(settings, marketplace)
-    assert len(rows) == 1 and reason in rows[0]["rejection_reason"], rows
-    # MySQL's cast('12 pcs' as signed) would say 12: the raw column never holds text.
-    key = (marketplace, rows[0]["sku"], rows[0]["warehouse_id"], rows[0]["stock_type"])
-    assert key not in inventory(settings)
-    good = sync(settings, which=marketplace)
+    cases = [BAD_QUANTITIES[1], BAD_QUANTITIES[3], BAD_QUANTITIES[5]]  # a fraction, beyond 64 bits, text
+    add_bad_quantities(sandbox, cases)
+    bad = sync(settings)
+    for marketplace in ("ozon", "wb"):
+        assert bad.results[marketplace].status == "partial", bad.summary()
+        mine = [c for c in cases if c[0] == marketplace]
+        rows = rejected(settings, marketplace)
+        assert_each_rejected_alone(rows, [reason for *_, reason in mine])
+        # MySQL's cast('12 pcs' as signed) would say 12: the raw column never holds text.
+        for row in rows:
+            assert (marketplace, row["sku"], row["warehouse_id"], row["stock_type"]) not in inventory(settings)
+    good = sync(settings)
     assert good.clean, good.summary()
-    assert_matches_truth(settings, sandbox, marketplace)
+    assert_matches_truth(settings, sandbox)
 
 
-def test_a_sold_out_row_whose_quantity_turns_null_is_not_kept_silently(sandbox, duckdb_url) -> None:
+def test_a_sold_out_row_whose_quantity_turns_null_is_not_kept_silently(sandbox, published) -> None:
     """A null quantity used to keep the old value with status `success`: now it is a rejected row."""
-    settings = settings_of(sandbox, duckdb_url)
-    assert sync(settings, which="wb").clean
+    settings = published
     sandbox.tick()
     sandbox.add_fault(Fault(kind="bad_value", path="/api/v3/stocks/{warehouseId}", field="amount", value=None, count=1))
     result = sync(settings, which="wb").results["wb"]
@@ -141,40 +155,40 @@ def test_a_sold_out_row_whose_quantity_turns_null_is_not_kept_silently(sandbox, 
 
 
 # ---------------------------------------------------------------------- the grain
-@pytest.mark.parametrize("marketplace,path", [
-    ("ozon", "/v1/product/info/warehouse/stocks"),
-    ("ozon", "/v1/product/info/stocks-by-warehouse/fbo"),
-    ("wb", "/api/analytics/v1/stocks-report/wb-warehouses"),
-    ("wb", "/api/v3/stocks/{warehouseId}"),
-], ids=["ozon-fbs", "ozon-fbo", "wb-fbo", "wb-seller"])
-def test_a_repeated_item_is_rejected_never_summed(sandbox, warehouse_url, marketplace, path) -> None:
-    if warehouse_url.startswith("mysql") and marketplace == "wb":
-        pytest.skip("one MariaDB case per marketplace is enough")
+REPEATED = {"ozon": ("/v1/product/info/warehouse/stocks", "/v1/product/info/stocks-by-warehouse/fbo"),
+            "wb": ("/api/analytics/v1/stocks-report/wb-warehouses", "/api/v3/stocks/{warehouseId}")}
+
+
+def test_a_repeated_item_is_rejected_never_summed(sandbox, warehouse_url) -> None:
+    """Every stock answer repeats an item in one faulted sync: each repeat is its own rejected key."""
     settings = settings_of(sandbox, warehouse_url)
-    assert sync(settings, which=marketplace).clean
+    assert sync(settings).clean
     before = inventory(settings)
-    sandbox.add_fault(Fault(kind="duplicate_item", path=path, count=1))
-    bad = sync(settings, which=marketplace)
-    result = bad.results[marketplace]
-    assert result.status == "partial", bad.summary()
-    rows = rejected(settings, marketplace)
-    assert len(rows) == 1, rows
-    assert rows[0]["rejection_reason"] == "duplicate key: the answer carried 2 identical rows for it (none published)"
-    assert any("duplicate key" in w for w in result.record.warnings)
+    for paths in REPEATED.values():
+        for path in paths:
+            sandbox.add_fault(Fault(kind="duplicate_item", path=path, count=1))
+    bad = sync(settings)
+    for marketplace, paths in REPEATED.items():
+        result = bad.results[marketplace]
+        assert result.status == "partial", bad.summary()
+        rows = rejected(settings, marketplace)
+        assert len(rows) == len(paths) and len({r["stock_type"] for r in rows}) == len(paths), rows
+        assert {r["rejection_reason"] for r in rows} == \
+            {"duplicate key: the answer carried 2 identical rows for it (none published)"}
+        assert any("duplicate key" in w for w in result.record.warnings)
     assert_grain_unique(settings)
-    # Not doubled: the key (and all the rest) keeps what was published before.
+    # Not doubled: the keys (and all the rest) keep what was published before.
     assert {k: r["quantity_present"] for k, r in inventory(settings).items()} == \
         {k: r["quantity_present"] for k, r in before.items()}
-    good = sync(settings, which=marketplace)
+    good = sync(settings)
     assert good.clean, good.summary()
-    assert_matches_truth(settings, sandbox, marketplace)
+    assert_matches_truth(settings, sandbox)
     assert_grain_unique(settings)
 
 
-def test_conflicting_copies_are_rejected_with_their_own_reason(sandbox, duckdb_url) -> None:
+def test_conflicting_copies_are_rejected_with_their_own_reason(sandbox, published) -> None:
     """Two rows for one key with different quantities (the repeat changed afterwards)."""
-    settings = settings_of(sandbox, duckdb_url)
-    assert sync(settings, which="ozon").clean
+    settings = published
     sandbox.add_fault(Fault(kind="duplicate_item", path="/v1/product/info/warehouse/stocks", count=1))
     sandbox.add_fault(Fault(kind="bad_value", path="/v1/product/info/warehouse/stocks", field="reserved",
                             value=0, count=1))
@@ -199,11 +213,10 @@ def test_inventory_data_refuses_two_rows_with_one_key(sandbox, warehouse_url) ->
     assert_grain_unique(settings)
 
 
-def test_a_duckdb_table_from_before_the_constraint_is_collapsed_and_then_constrained(sandbox, duckdb_url) -> None:
+def test_a_duckdb_table_from_before_the_constraint_is_collapsed_and_then_constrained(sandbox, published) -> None:
     import duckdb
 
-    settings = settings_of(sandbox, duckdb_url)
-    assert sync(settings).clean
+    settings = published
     con = duckdb.connect(str(settings.warehouse.path))
     con.execute("drop index ux_inventory_grain")  # as an older version left it, with a doubled key
     con.execute("insert into inventory_data select * from inventory_data where rowid = (select min(rowid) from inventory_data)")
@@ -238,11 +251,10 @@ def test_an_answer_that_cannot_be_landed_fails_in_one_line_and_the_next_sync_is_
     assert_matches_truth(settings, sandbox, "ozon")
 
 
-def test_a_package_the_warehouse_refuses_is_set_aside_and_the_next_sync_starts_clean(sandbox, duckdb_url) -> None:
+def test_a_package_the_warehouse_refuses_is_set_aside_and_the_next_sync_starts_clean(sandbox, published) -> None:
     import duckdb
 
-    settings = settings_of(sandbox, duckdb_url)
-    assert sync(settings, which="ozon").clean
+    settings = published
     con = duckdb.connect(str(settings.warehouse.path))  # the warehouse refuses FBS rows for a while
     con.execute("alter table raw_ozon.fbs_stocks rename to fbs_stocks_kept")
     con.execute("create view raw_ozon.fbs_stocks as select * from raw_ozon.fbs_stocks_kept")
@@ -268,14 +280,13 @@ def test_a_package_the_warehouse_refuses_is_set_aside_and_the_next_sync_starts_c
     assert_matches_truth(settings, sandbox, "ozon")
 
 
-def test_a_package_an_interrupted_sync_left_that_cannot_load_is_set_aside_not_retried(sandbox, duckdb_url) -> None:
+def test_a_package_an_interrupted_sync_left_that_cannot_load_is_set_aside_not_retried(sandbox, published) -> None:
     import duckdb
 
     from pipelines.marketplaces import CatalogBase
     from pipelines.sync.landing import extract_in_child
 
-    settings = settings_of(sandbox, duckdb_url)
-    assert sync(settings, which="wb").clean
+    settings = published
     # A sync that extracted and normalized, then died before its load ...
     outcome = extract_in_child(settings, "wb", False, 0.01, CatalogBase())
     assert outcome["error"] is None and pending(settings, "wb")

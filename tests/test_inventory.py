@@ -109,11 +109,10 @@ def test_second_sync_is_incremental_and_follows_the_sandbox(sandbox, warehouse_u
         assert int(after[key]["quantity_present"]) == 0
 
 
-def test_failed_ozon_sync_leaves_ozon_rows_untouched(sandbox, duckdb_url) -> None:
+def test_failed_ozon_sync_leaves_ozon_rows_untouched(sandbox, published) -> None:
     from pipelines.sandbox import Fault
 
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).ok
+    settings = published
     before = inventory(settings)
     sandbox.tick()
     sandbox.add_fault(Fault(kind="server_error", path="/v1/product/info/warehouse/stocks", status=500, count=None))
@@ -129,9 +128,8 @@ def test_failed_ozon_sync_leaves_ozon_rows_untouched(sandbox, duckdb_url) -> Non
     assert {k: v for k, v in inventory(settings).items() if k[0] == "ozon"} == ozon_before
 
 
-def test_full_resync_rebuilds_from_complete_snapshots(sandbox, duckdb_url) -> None:
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).ok
+def test_full_resync_rebuilds_from_complete_snapshots(sandbox, published) -> None:
+    settings = published
     sandbox.tick(3)
     result = sync(settings, full=True)
     assert result.clean, result.summary()
@@ -183,12 +181,11 @@ def test_overlapping_syncs_of_one_warehouse_take_turns(sandbox, mysql_url, monke
     assert_matches_truth(settings, sandbox)
 
 
-def test_a_sync_of_one_marketplace_leaves_the_other_untouched_even_after_an_interrupted_landing(sandbox, duckdb_url) -> None:
+def test_a_sync_of_one_marketplace_leaves_the_other_untouched_even_after_an_interrupted_landing(sandbox, published) -> None:
     from pipelines.sync import prepare_warehouse
     from pipelines.sync.landing import land_marketplace
 
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).ok
+    settings = published
     before = {k: v for k, v in inventory(settings).items() if k[0] == "ozon"}
     sandbox.tick()
     # An Ozon sync that landed (its load replaced the raw snapshot tables) and then died
@@ -226,13 +223,12 @@ def test_ozon_stock_all_reserved_is_kept_and_no_row_is_an_aggregate_or_nameless(
     assert {r["warehouse_kind"] for r in ozon if r["stock_type"] != "FBP"} == {"physical"}
 
 
-def test_ozon_fbo_rows_that_do_not_add_up_to_v4_totals_fail_dbt_under_the_fbo_method(sandbox, duckdb_url) -> None:
+def test_ozon_fbo_rows_that_do_not_add_up_to_v4_totals_fail_dbt_under_the_fbo_method(sandbox, published) -> None:
     import duckdb
 
     from pipelines.sync.dbt import DbtError
 
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).clean
+    settings = published
     run_dbt(settings, ["test", "--select", "ozon_fbo_rows_add_up_to_v4_totals"])  # passes as landed
     con = duckdb.connect(str(settings.warehouse.path))
     con.execute("update raw_ozon.fbo_stocks set present = present + 1 where rowid = (select min(rowid) from raw_ozon.fbo_stocks)")
@@ -241,11 +237,10 @@ def test_ozon_fbo_rows_that_do_not_add_up_to_v4_totals_fail_dbt_under_the_fbo_me
         run_dbt(settings, ["test", "--select", "ozon_fbo_rows_add_up_to_v4_totals"])
 
 
-def test_a_revoked_or_wrong_ozon_key_fails_as_authorization_takes_no_fallback_and_changes_nothing(sandbox, duckdb_url) -> None:
+def test_a_revoked_or_wrong_ozon_key_fails_as_authorization_takes_no_fallback_and_changes_nothing(sandbox, published, duckdb_url) -> None:
     from pipelines.sandbox import OZON_REVOKED_API_KEY
 
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).clean
+    settings = published
     before = inventory(settings)
     sandbox.tick()
     for key, status in ((OZON_REVOKED_API_KEY, "403"), ("a-key-ozon-never-issued", "404")):
@@ -276,9 +271,8 @@ def test_wb_account_without_fbo_stock_syncs_as_an_empty_fbo_snapshot(sandbox, du
     assert {k[3] for k in got} >= {"FBS", "DBS"}  # the seller's own warehouses are there
 
 
-def test_wb_switch_from_named_to_aggregate_places_keeps_totals_per_size_exact(sandbox, duckdb_url) -> None:
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).clean
+def test_wb_switch_from_named_to_aggregate_places_keeps_totals_per_size_exact(sandbox, published) -> None:
+    settings = published
     named = {k for k, r in inventory(settings).items() if k[0] == "wb" and k[3] == "FBO" and int(r["quantity_present"])}
     sandbox.set_wb_aggregation(True)
     result = sync(settings)

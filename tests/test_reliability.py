@@ -58,9 +58,8 @@ def assert_published_truth(settings, sandbox, check_names: bool = True) -> None:
 
 # --------------------------------------------------------------------------- finding 4
 
-def test_a_blocked_full_sync_is_followed_by_a_plain_sync_that_publishes_correctly(sandbox, duckdb_url) -> None:
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).clean
+def test_a_blocked_full_sync_is_followed_by_a_plain_sync_that_publishes_correctly(sandbox, published) -> None:
+    settings = published
     # The API answers an empty Ozon account: the full sync replaces the raw catalog, and the
     # audit holds the publish back.
     sandbox.add_fault(Fault(kind="empty_account", path="/v4/product/info/stocks", count=None))
@@ -315,9 +314,8 @@ def dbt_processes_on(path: Path) -> list[int]:
 
 
 @pytest.mark.parametrize("phase", ["landing", "staging", "publish"])
-def test_a_sync_killed_at_any_phase_is_shown_interrupted_and_the_next_sync_succeeds(sandbox, duckdb_url, phase) -> None:
-    settings = settings_for(sandbox.env(), duckdb_url)
-    assert sync(settings).clean
+def test_a_sync_killed_at_any_phase_is_shown_interrupted_and_the_next_sync_succeeds(sandbox, published, duckdb_url, phase) -> None:
+    settings = published
     env = _env(sandbox, duckdb_url)
     if phase == "landing":  # held in the API calls
         sandbox.add_fault(Fault(kind="slow", path="/v4/product/info/stocks", delay=20, count=None))

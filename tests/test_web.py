@@ -128,7 +128,7 @@ def web_sandbox() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def mysql_database() -> Iterator[str]:
-    with fresh_mysql_database() as url:  # one database for the module's tests
+    with fresh_mysql_database("web") as url:  # one database for the module's tests (a stable name: dbt parses once)
         yield url
 
 

@@ -27,6 +27,8 @@ Kinds, and when they act:
   repeats an item), `bad_value` (the first item carrying `field`, directly or in a dict of
   its nested lists such as Ozon v4 `stocks`, gets `value` instead: `"12 pcs"`, `""`, `3.7`,
   `2**65`, None for null), `missing_value` (`field` removed from that one item only).
+  `nth` moves a one-item fault past that many fitting items (several bad values in one answer,
+  each on its own row).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Fault:
     value: Any = "sandbox"
     method: str | None = None
     after: int = 0
+    nth: int = 0
     location: str | None = None
 
     def __post_init__(self) -> None:
@@ -69,6 +72,8 @@ class Fault:
             raise ValueError("fault count must be >= 0 or None")
         if self.after < 0:
             raise ValueError("fault `after` must be >= 0")
+        if self.nth < 0:
+            raise ValueError("fault `nth` must be >= 0")
         if self.kind == "extra_field" and not self.field:
             self.field = "new_field_2026"
         if self.kind in ("missing_field", "bad_value", "missing_value") and not self.field:
@@ -231,6 +236,9 @@ def _mutate_one(items: list[dict[str, Any]], fault: Fault) -> bool:
     for item in items:
         holder = _holder(item, fault.field)  # type: ignore[arg-type]
         if holder is None:
+            continue
+        if fault.nth:  # not this one yet (the count carries over to the next batch of the answer)
+            fault.nth -= 1
             continue
         if fault.kind == "bad_value":
             holder[fault.field] = fault.value  # type: ignore[index]

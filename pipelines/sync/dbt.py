@@ -30,9 +30,13 @@ from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.sync import child
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-# Where the sync's own dbt invocations keep their artifacts (one at a time, under a file lock,
-# so dbt's partial parsing carries over from one sync to the next).
-SYNC_TARGET_DIR = DBT_PROJECT_DIR / "target" / "sync"
+
+
+def target_dir(settings: Settings) -> Path:
+    """Where the sync's dbt invocations keep their artifacts and log: one folder per warehouse
+    (`WarehouseTarget.work_dir`), so dbt's partial parsing (keyed on the connection) carries
+    over from one sync of a warehouse to the next, and two warehouses never re-parse each other out."""
+    return settings.warehouse.work_dir("dbt")
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class DbtRun:
         return self.error is None and not self.failed()
 
     def describe(self) -> str:
-        return self.error or "; ".join(self.failed()) or "see dbt_project/logs/dbt.log"
+        return self.error or "; ".join(self.failed()) or "see dbt.log in the warehouse's dbt folder"
 
 
 class DbtInvoker(Protocol):
@@ -136,12 +140,15 @@ def dbt_executable() -> str:
 
 
 @contextmanager
-def _target_dir() -> Iterator[Path]:
-    SYNC_TARGET_DIR.mkdir(parents=True, exist_ok=True)
-    with open(SYNC_TARGET_DIR.parent / "sync.lock", "w") as lock:
+def _locked_target_dir(settings: Settings) -> Iterator[Path]:
+    """The warehouse's dbt folder, one invocation at a time (a sync holds the warehouse's sync
+    lock anyway; `run_dbt` by hand beside a sync must not mix artifacts)."""
+    folder = target_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "invocation.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield SYNC_TARGET_DIR
+            yield folder
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -170,9 +177,10 @@ class DbtWorker:
         from pipelines.sync.dbt_worker import receive, send
 
         env = {**dbt_env(self.settings), **publish_loads_env(loads)}
-        with _target_dir() as target:
+        with _locked_target_dir(self.settings) as target:
             cli = ["--quiet", "--no-use-colors", *args, "--project-dir", str(DBT_PROJECT_DIR),
-                   "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
+                   "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+                   "--log-path", str(target / "logs")]
             try:
                 assert self._process.stdin is not None
                 send(self._process.stdin, {"args": cli, "env": env, "target": str(target)})

@@ -25,7 +25,7 @@ import dlt
 
 from pipelines import quarantine, sync_log
 from pipelines.api_client import SyncStats
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config import Settings
 from pipelines.marketplaces import CatalogBase, Marketplace, get
 from pipelines.progress import ProgressReporter
 from pipelines.sync import child
@@ -56,11 +56,7 @@ class LandingError(RuntimeError):
 
 def state_dir(settings: Settings) -> Path:
     """Where dlt keeps its working folders and state, one folder per warehouse."""
-    target = settings.warehouse
-    if target.is_duckdb:
-        assert target.path is not None
-        return target.path.parent / f".dlt-{target.path.stem}"
-    return PROJECT_ROOT / "data" / f".dlt-mysql-{target.host}-{target.port}-{target.database}"
+    return settings.warehouse.work_dir("dlt")
 
 
 def destination(settings: Settings) -> Any:
