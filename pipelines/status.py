@@ -48,6 +48,7 @@ class Freshness:
     last_error: str | None = None  # of its last failed or interrupted attempt
     last_attempt_warnings: tuple[str, ...] = ()
     methods: Mapping[str, str] = field(default_factory=dict)  # stock need -> the API method that answered it
+    credentials: str | None = None  # what its credentials allow, as its last attempt read them (`counts.credentials`)
     running_since: str | None = None  # a sync of it in progress
     running_phase: str | None = None
     rows: int = 0  # in inventory_data
@@ -146,6 +147,7 @@ def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
         last_error=failed["error_message"] if failed else None,
         last_attempt_warnings=tuple(_json_list(attempt.get("warnings"))) if attempt else (),
         methods=_methods(attempt.get("details")) if attempt else {},
+        credentials=_counts(attempt.get("details")).get("credentials") if attempt else None,
         running_since=str(running[0]["started_at"]) if running else None,
         running_phase=_phase(running[0]) if running else None,
         policy=settings.freshness,
@@ -166,12 +168,17 @@ def _json_list(value: Any) -> list[str]:
     return [str(v) for v in data] if isinstance(data, list) else [str(data)]
 
 
-def _methods(details: Any) -> dict[str, str]:
-    """Which API method answered each stock need in that sync (`*_method` counts)."""
+def _counts(details: Any) -> dict[str, Any]:
+    """The `counts` a sync recorded in its details (what the API reported, methods, credentials)."""
     if not details:
         return {}
     data = json.loads(details) if isinstance(details, str) else details
-    counts = (data or {}).get("counts") or {}
+    return (data or {}).get("counts") or {}
+
+
+def _methods(details: Any) -> dict[str, str]:
+    """Which API method answered each stock need in that sync (`*_method` counts)."""
+    counts = _counts(details)
     return {k[: -len("_method")]: str(v) for k, v in counts.items() if k.endswith("_method") and v}
 
 
@@ -248,6 +255,8 @@ def run_status(settings: Settings, as_json: bool = False, now: datetime | None =
             print(f"      a sync is running since {s.running_since} ({s.running_phase or 'landing'})")
         print(f"      {s.rows} rows, {s.units_present} units present, {s.units_available} available"
               + ("" if s.configured else "  [no credentials configured]"))
+        if s.credentials:
+            print(f"      {s.credentials}")
         if s.methods:
             print("      methods: " + ", ".join(f"{need} {method}" for need, method in sorted(s.methods.items())))
         for warning in s.last_attempt_warnings:

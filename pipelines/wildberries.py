@@ -16,7 +16,7 @@ is not allowed"), so its FBO comes straight from the remains report, paced to th
 (4 calls an hour per method, one per 15 min) as planned waits; a token without Аналитика fails
 the FBO part naming the category. A token whose claims cannot be read tries the stocks report
 and, when refused, paces the remains report as for Basic (right under either answer). The plan's
-one-line description lands in the sync's counts (`wb_token`). The stocks report may also be
+one-line description lands in the sync's counts (`credentials`, shown by `invsync status`). The stocks report may also be
 unavailable: then the remains report answers (`WB_FBO_SOURCE=auto`, the default), and the
 sync's `sync_logs` row carries a warning. A `204 No Content` from either report is an empty,
 complete snapshot. FBO stock is a complete snapshot on every sync; the cards are read whole
@@ -342,7 +342,7 @@ def wildberries_source(
     warnings: list[str] = counts.setdefault("warnings", [])
     token = method_plan.token if method_plan else WbTokenInfo(None, None)
     if method_plan:
-        counts["wb_token"] = method_plan.describe
+        counts["credentials"] = method_plan.describe
     known = [] if full else list(dict.fromkeys(int(c) for c in known_chrt_ids if c is not None))
     catalog_delta = bool(known)
 

@@ -17,6 +17,7 @@ import pytest
 from pipelines import wildberries
 from pipelines.api_client import RateLimitTooLong, SyncStats
 from pipelines.sandbox import WB_API_TOKEN, WB_BASIC_TOKEN, Fault, Sandbox, SandboxOptions, wb_token
+from pipelines.status import run_status
 from pipelines.sync import run_sync
 from pipelines.wb_token import MissingCategory, WbTokenInfo, read_token
 from tests.conftest import settings_for
@@ -123,16 +124,18 @@ def test_a_token_without_analytics_fails_naming_the_category_before_any_analytic
                                  "add Аналитика to the token in the seller's profile"), wb.message
     assert token not in wb.message
     assert not any(p.startswith(("/api/analytics", "/api/v1/warehouse_remains")) for _, p, _ in sandbox.request_log)
-    assert "lacks category Аналитика" in wb.record.details["counts"]["wb_token"]
+    assert "lacks category Аналитика" in wb.record.details["counts"]["credentials"]
 
 
-def test_a_basic_token_sync_publishes_exact_per_size_totals(slow_limits, duckdb_url) -> None:
+def test_a_basic_token_sync_publishes_exact_per_size_totals_and_status_shows_the_plan(slow_limits, duckdb_url, capsys) -> None:
     settings = settings_for({**slow_limits.env(), "WB_API_TOKEN": WB_BASIC_TOKEN}, duckdb_url,
                             INVSYNC_RATE_LIMIT_SCALE=SCALE)
     result = run_sync(settings, which="wb", backoff_base=0.01)
     wb = result.results["wb"]
     assert wb.status == "success", result.summary()  # no warning: nothing fell back, nothing was refused
-    assert wb.counts["fbo_method"] == "warehouse_remains" and wb.counts["wb_token"] == BASIC_LINE
+    assert wb.counts["fbo_method"] == "warehouse_remains" and wb.counts["credentials"] == BASIC_LINE
     assert slow_limits.request_log.hits(path=wildberries.STOCKS_REPORT_WB) == 0
     assert not any(s in (403, 429) for _, _, s in slow_limits.request_log)
     assert_wb_fbo_totals_per_size(settings, slow_limits)
+    run_status(settings)
+    assert f"      {BASIC_LINE}\n" in capsys.readouterr().out
