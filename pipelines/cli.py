@@ -206,11 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def fail(args: argparse.Namespace, code: int, message: str) -> int:
+def fail(args: argparse.Namespace, code: int, message: str, kind: str | None = None) -> int:
     """One line on standard error; with `--json`, the same as JSON on standard output (scripts parse it)."""
     print(f"invsync: {message}", file=sys.stderr)
     if getattr(args, "json", False):
-        kind = Exit(code).kind if code in Exit._value2member_map_ else "error"
+        kind = kind or (Exit(code).kind if code in Exit._value2member_map_ else "error")
         print(json.dumps({"exit_code": code, "error": message, "error_kind": kind, "marketplaces": []},
                          ensure_ascii=False))
     return code
@@ -232,14 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - one-line reason, secrets masked
         code = exit_for(exc)
         if isinstance(exc, ConfigError):
-            return fail(args, Exit.CRITICAL, f"configuration error: {exc}")
+            return fail(args, Exit.CRITICAL, f"configuration error: {exc}", kind="configuration_error")
         if code == Exit.INTERRUPTED:
             return fail(args, code, "interrupted")
         if code is not None:
             return fail(args, code, _masked(exc))
         # Anything else: a failure, and for `status` critical (1 would read as merely stale).
         generic = Exit.CRITICAL if args.command == "status" else Exit.FAILED
-        return fail(args, generic, f"{type(exc).__name__}: {_masked(exc)}")
+        return fail(args, generic, f"{type(exc).__name__}: {_masked(exc)}", kind="error")
 
 
 if __name__ == "__main__":

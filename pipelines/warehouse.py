@@ -456,9 +456,9 @@ class Warehouse:
         """True when no process holds the `exclusive(name, …)` lock right now (a probe, never a wait)."""
         if self.target.is_duckdb:
             assert self.target.path is not None
-            if not self.target.path.exists():
-                return True  # no warehouse, so no sync in it (and no lock file made at a wrong path)
             probe = FileLock(_lock_path(self.target.path, name.replace("invsync_", "")))
+            if not probe.path.exists():
+                return True  # nobody ever took it (and a probe makes no lock file at a mistyped path)
             if not probe.acquire(False, 0):
                 return False
             probe.release()

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
+import duckdb
 import pytest
 import requests
 
@@ -434,6 +435,7 @@ def test_with_dagster_post_syncs_launches_a_dagster_run(tmp_path: Path) -> None:
     threading.Thread(target=stub.serve_forever, daemon=True).start()
     DagsterStub.calls, DagsterStub.active, DagsterStub.run_status = [], [], "STARTED"
     viewer, operator = new_token(), new_token()
+    duckdb.connect(str(tmp_path / "empty.duckdb")).close()  # an empty warehouse: serve reads no missing one
     env = {"WAREHOUSE_URL": f"duckdb:///{tmp_path / 'empty.duckdb'}", **web_env(viewer, operator),
            "INVSYNC_SYNC_MIN_INTERVAL": "600", "DAGSTER_GRAPHQL_URL": f"http://127.0.0.1:{stub.server_port}/graphql"}
     srv = start_server(env, tmp_path / "server.log", "duckdb", viewer=viewer, operator=operator)
