@@ -30,8 +30,10 @@ from migrations import runner as migrations
 log = logging.getLogger(__name__)
 steps = logging.getLogger("invsync.steps")  # one line per step, shown without -v (pipelines/logs.py)
 
-# How long a sync waits for another sync of the same warehouse to finish.
-SYNC_LOCK_WAIT_SECONDS = 900
+# How long a sync waits for another sync of the same warehouse to finish: longer than a WB
+# sync on a Basic token, which legitimately takes ~30 min (its remains report allows one call
+# per 15 min; issue 22), so a scheduled sync queues behind it instead of refusing.
+SYNC_LOCK_WAIT_SECONDS = 2400
 
 
 def prepare_warehouse(settings: Settings, wh: Warehouse | None = None) -> Warehouse:
