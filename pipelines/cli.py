@@ -154,14 +154,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines.demo import DEMO_PRODUCTS, DEMO_SEED  # light: the sandbox and the sync load on use
+
     parser = argparse.ArgumentParser(prog="invsync", description="Marketplace inventory sync for Ozon and Wildberries.")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log everything, the libraries' own messages (dbt, dlt, Great Expectations) included")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="start the sandbox, run a full sync into DuckDB, print a summary")
-    p.add_argument("--products", type=int, default=300)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--products", type=int, default=DEMO_PRODUCTS)
+    p.add_argument("--seed", type=int, default=DEMO_SEED)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sync", help="land raw data, build inventory_data, run the checks")
@@ -183,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="serve the local emulator of the Ozon and WB APIs")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--products", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=42)
+    # The demo's account by default: `invsync sync` against it continues what `make run` synced.
+    p.add_argument("--products", type=int, default=DEMO_PRODUCTS)
+    p.add_argument("--seed", type=int, default=DEMO_SEED)
     p.add_argument("--rate-limit-scale", type=float, default=1.0, help="scale the emulated rate limits (0 = off)")
     p.add_argument("--tick-changes", type=float, default=0.05, help="share of stock rows changed per time step")
     p.set_defaults(func=cmd_sandbox)

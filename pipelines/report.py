@@ -199,6 +199,13 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], empty: st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _folded(count: int, noun: str, table: str) -> str:
+    """A long list behind a one-line summary (open by a click; printed pages show the summary)."""
+    if not count:
+        return table
+    return f"<details><summary>{count} {noun}{'' if count == 1 else 's'}: show the list</summary>{table}</details>"
+
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d1d1f}
 h1{margin:0 0 4px}h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -228,34 +235,42 @@ def render_html(report: Report) -> str:
     totals_rows = [{"marketplace": m, **t} for m, t in sorted(totals.items())]
     chart = stock_chart(report)
     checks = [{**c, "result": "pass" if c["success"] else check_finding(c)} for c in report.checks]
+    findings = [c for c in checks if not c["success"]]
+    # What people open the page for comes first: freshness, stock, what the checks found, what is
+    # short. The catalog-mapping lists (hundreds of rows on a fresh install) come last, folded.
     sections = [
         ("freshness", "Freshness", f'<div class="banner">{"".join(cards)}</div>'),
         ("totals", "Stock per marketplace", _table(totals_rows, [("marketplace", "marketplace"), ("skus", "rows"),
             ("present", "present"), ("reserved", "reserved"), ("available", "available")], "No stock synced yet.")),
+        ("findings", "Findings of the latest checks", _table(findings, [("marketplace", "marketplace"),
+            ("result", "finding"), ("suite", "suite"), ("expectation", "expectation"), ("column_name", "column"),
+            ("observed_value", "observed")], "The latest checks found nothing.")),
+        ("shortages", f"Out of stock or low (≤ {report.low_stock}) on one marketplace, available on the other",
+         _table(report.shortages, [("item", "product"), ("offer_id", "article"), ("product_name", "name"),
+                ("short_on", "short on"), ("short_available", "available there"), ("available_on", "available on"),
+                ("other_available", "available there")], "Nothing to move between marketplaces.")),
         ("chart", "Stock by warehouse (chart)",
          f'<img alt="Available stock by warehouse" src="{chart}">' if chart else '<p class="empty">No data.</p>'),
         ("stock", "Stock by marketplace, warehouse and type", _table(report.stock, [
             ("marketplace", "marketplace"), ("warehouse_name", "warehouse"), ("warehouse_kind", "place"),
             ("stock_type", "type"), ("skus", "rows"), ("present", "present"), ("reserved", "reserved"),
             ("available", "available")], "No stock synced yet.")),
-        ("shortages", f"Out of stock or low (≤ {report.low_stock}) on one marketplace, available on the other",
-         _table(report.shortages, [("item", "product"), ("offer_id", "article"), ("product_name", "name"),
-                ("short_on", "short on"), ("short_available", "available there"), ("available_on", "available on"),
-                ("other_available", "available there")], "Nothing to move between marketplaces.")),
-        ("unmapped", "Seen on a marketplace, missing from the catalog mapping (add to products.csv)",
-         _table(report.unmapped, [("marketplace", "marketplace"), ("offer_id", "article"), ("product_name", "name"),
-                ("rows_", "rows"), ("present", "present")], "Every article is mapped.")),
-        ("catalog-missing", "Catalog products missing from a marketplace",
-         _table(report.catalog_missing, [("product_id", "product"), ("offer_id", "article"),
-                ("product_name", "name"), ("marketplace", "missing on")], "Every catalog product is on every marketplace.")),
         ("history", "Sync history", _table(report.history, [("started_at", "started (UTC)"), ("marketplace", "marketplace"),
             ("sync_type", "type"), ("status", "status"), ("duration_seconds", "seconds"), ("api_requests", "requests"),
             ("retries", "retries"), ("records_fetched", "fetched"), ("records_written", "written"),
             ("records_rejected", "rejected"), ("error_message", "error"), ("warnings", "warnings")], "No syncs yet.")),
-        ("checks", "Latest expectation results", _table(checks, [("marketplace", "marketplace"), ("suite", "suite"),
+        ("checks", "Latest expectation results (all)", _table(checks, [("marketplace", "marketplace"), ("suite", "suite"),
             ("expectation", "expectation"), ("column_name", "column"), ("result", "result"),
             ("observed_value", "observed"), ("unexpected_count", "unexpected"), ("unexpected_values", "examples")],
             "No checks recorded yet.")),
+        ("unmapped", "Seen on a marketplace, missing from the catalog mapping (add to products.csv)",
+         _folded(len(report.unmapped), "article", _table(report.unmapped, [("marketplace", "marketplace"),
+                 ("offer_id", "article"), ("product_name", "name"), ("rows_", "rows"), ("present", "present")],
+                 "Every article is mapped."))),
+        ("catalog-missing", "Catalog products missing from a marketplace",
+         _folded(len(report.catalog_missing), "product", _table(report.catalog_missing, [("product_id", "product"),
+                 ("offer_id", "article"), ("product_name", "name"), ("marketplace", "missing on")],
+                 "Every catalog product is on every marketplace."))),
     ]
     body = "".join(f'<section id="{sid}"><h2>{_e(title)}</h2>{content}</section>' for sid, title, content in sections)
     return (
@@ -273,13 +288,14 @@ def render_text(report: Report) -> str:
     lines.append("Stock per marketplace")
     for m, t in sorted(report.totals().items()):
         lines.append(f"  {m:5} {t['skus']:>7} rows {t['present']:>9} present {t['reserved']:>8} reserved {t['available']:>9} available")
+    failed = [c for c in report.checks if not c["success"]]
+    lines.append(f"Latest checks: {len(report.checks)} run, {len(failed)} failed")
+    lines.extend(f"  {c['marketplace']:5} {check_finding(c)}: {c['expectation']}" for c in failed[:10])
     lines.append(f"Short on one marketplace, available on the other (≤ {report.low_stock}): {len(report.shortages)}")
     for r in report.shortages[:10]:
         lines.append(f"  {r['offer_id']}: {r['short_available']} on {r['short_on']}, {r['other_available']} on {r['available_on']}")
     lines.append(f"Articles missing from the catalog mapping: {len(report.unmapped)}")
     lines.append(f"Catalog products missing from a marketplace: {len(report.catalog_missing)}")
-    failed = [c for c in report.checks if not c["success"]]
-    lines.append(f"Latest checks: {len(report.checks)} run, {len(failed)} failed")
     return "\n".join(lines)
 
 

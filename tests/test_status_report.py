@@ -148,3 +148,27 @@ def test_report_renders_in_headless_chromium(synced, tmp_path) -> None:
     # The freshness banner (green cards) is painted near the top of the page.
     top = image.crop((0, 0, 1280, 400))
     assert any(g > r + 20 and g > b for _, (r, g, b) in (top.getcolors(maxcolors=1_000_000) or []))
+
+
+def test_report_puts_stock_and_findings_first_and_folds_the_catalog_mapping() -> None:
+    """A fresh install's catalog-mapping lists run to hundreds of rows: they go last, behind a summary."""
+    import html
+
+    from pipelines.report import Report, check_finding
+
+    unmapped = [{"marketplace": "wb", "offer_id": f"ART-{i}", "product_name": "x", "rows_": 1, "present": 1}
+                for i in range(300)]
+    finding = {"marketplace": "ozon", "suite": "moves", "expectation": "units_moved", "column_name": None,
+               "severity": "warning", "success": False, "observed_value": "-40%", "unexpected_count": None,
+               "unexpected_values": None, "details": '{"kind": "unusual move", "min_value": -0.1, "max_value": 0.1}'}
+    passed = {**finding, "expectation": "units_present", "success": True}
+    page = render_html(Report(datetime.now(timezone.utc), 5, [], unmapped=unmapped, checks=[passed, finding]))
+    order = ["freshness", "totals", "findings", "shortages", "chart", "stock", "history", "checks", "unmapped",
+             "catalog-missing"]
+    positions = [page.index(f'<section id="{sid}">') for sid in order]
+    assert positions == sorted(positions)
+    findings = page[positions[2]:positions[3]]
+    assert html.escape(check_finding(finding)) in findings  # the report's one wording of a finding
+    assert "units_moved" in findings and "units_present" not in findings  # passes only in the full list
+    folded = page[positions[8]:positions[9]]
+    assert folded.startswith('<section id="unmapped"><h2>') and "<details><summary>300 articles: show the list</summary>" in folded
