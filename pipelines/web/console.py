@@ -1,4 +1,4 @@
-"""The web console: login, stock status, the stock table, the sync history, "Sync now"."""
+"""The web console: login, stock status, the sync history, "Sync now" (the stock pages: `stock_pages`)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def _set_session(request: Request, response: Response, session: dict[str, Any]) 
 def render(request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None,
            **values: Any) -> HTMLResponse:
     ctx = web_context(request)
+    if "is_check" not in ctx.templates.tests:  # a sync_logs line that is a check's finding (shown as one)
+        from pipelines.findings import is_check_message
+
+        ctx.templates.tests["is_check"] = is_check_message
+        ctx.templates.globals["link"] = link  # macros see globals, not the page's values
     session, new = _session(request)
     principal = values.pop("principal", None) or ctx.principal(request)
     page = ctx.templates.get_template(template).render(
@@ -44,6 +49,13 @@ def render(request: Request, template: str, status_code: int = 200, headers: dic
     if new:
         _set_session(request, response, session)
     return response
+
+
+def link(path: str, args: dict[str, Any] | None = None, **changes: Any) -> str:
+    """A console URL: `args` (a page's filter) with `changes`; empty values are left out."""
+    params = {**(args or {}), **changes}
+    kept = {k: v for k, v in params.items() if v not in (None, "", False)}
+    return path + ("?" + urlencode(kept) if kept else "")
 
 
 class LoginRequired(Exception):
@@ -112,15 +124,34 @@ def dashboard(request: Request) -> Response:
     ctx = web_context(request)
     active = ctx.launcher.active()
     status, history, busy = None, [], None
+    runs: dict[str, str] = {}
+    findings: dict[str, list[Any]] = {}
     try:
         with ctx.wh.session():
             status = reads.status(ctx.settings, ctx.wh)
             history = reads.syncs(ctx.wh, limit=10)["items"]
+            for row in history:  # each marketplace's last attempt, and what its checks found
+                runs.setdefault(row["marketplace"], row["run_id"])
+            findings = _last_findings(ctx, runs)
     except WarehouseBusy as exc:
         busy = str(exc)
     return render(request, "dashboard.html", principal=principal, status=status, history=history, busy=busy,
+                  runs=runs, findings=findings,
                   active=active, chart=busy is None and status is not None and any(m["rows"] for m in status["marketplaces"]),
                   error=None)
+
+
+def _last_findings(ctx: Any, runs: dict[str, str]) -> dict[str, list[Any]]:
+    """The failed checks of each marketplace's last sync, in plain words (pipelines.findings)."""
+    from pipelines.findings import failed
+
+    out: dict[str, list[Any]] = {}
+    for run_id in set(runs.values()):
+        found = reads.sync_run(ctx.wh, run_id) or {}
+        for f in failed(found.get("validation_results", [])):
+            if runs.get(f.marketplace) == run_id:
+                out.setdefault(f.marketplace, []).append(f)
+    return out
 
 
 @router.get("/chart.png")
@@ -149,46 +180,6 @@ def check_marketplace(marketplace: str | None) -> None:
     """A console filter names a marketplace we sync, or none."""
     if marketplace and marketplace not in NAMES:
         raise HTTPException(422, f"marketplace must be one of {', '.join(NAMES)}")
-
-
-@router.get("/stock")
-def stock(
-    request: Request,
-    marketplace: Annotated[str | None, Query(max_length=8)] = None,
-    stock_type: Annotated[str | None, Query(max_length=64)] = None,
-    warehouse: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[str | None, Query(max_length=64)] = None,
-    in_stock: Annotated[str | None, Query(max_length=8)] = None,
-    after: Annotated[str | None, Query(max_length=2048)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> Response:
-    principal = _viewer(request)
-    if principal is None:
-        return _login_redirect(request)
-    ctx = web_context(request)
-    check_marketplace(marketplace)
-    filters = {"marketplace": marketplace or "", "stock_type": stock_type or "", "warehouse": warehouse or "",
-               "q": q or "", "in_stock": bool(in_stock), "limit": limit}
-    try:
-        with ctx.wh.session():
-            page = reads.inventory(ctx.wh, marketplace=marketplace or None, stock_type=stock_type or None,
-                                   warehouse=warehouse or None, q=q or None, in_stock=bool(in_stock),
-                                   after=after or None, limit=limit)
-            facets = reads.facets(ctx.wh)
-    except reads.BadCursor as exc:
-        raise HTTPException(422, str(exc)) from None
-    next_url = None
-    if page["next"]:
-        params = {k: v for k, v in filters.items() if v not in ("", False)}
-        if filters["in_stock"]:
-            params["in_stock"] = "1"
-        params["after"] = page["next"]
-        next_url = "/stock?" + urlencode(params)
-    return render(request, "stock.html", principal=principal, page=page, filters=filters, facets=facets,
-                  next_url=next_url, first_url="/stock?" + urlencode({k: v for k, v in filters.items()
-                                                                     if k != "in_stock" and v not in ("", False)}
-                                                                    | ({"in_stock": "1"} if filters["in_stock"] else {})),
-                  paged=bool(after))
 
 
 @router.get("/syncs")
@@ -220,7 +211,12 @@ def sync_page(request: Request, sync_id: str) -> Response:
     found = sync_detail(request, sync_id)
     if found is None:
         raise HTTPException(404, "no sync with this id")
-    return render(request, "sync.html", principal=principal, sync=found)
+    from pipelines.findings import finding, is_check_message
+
+    checks = [finding(c) for c in found.get("validation_results", [])]
+    return render(request, "sync.html", principal=principal, sync=found, is_check_message=is_check_message,
+                  failed=[f for f in checks if not f.passed], passed=[f for f in checks if f.passed],
+                  checks=list(zip(found.get("validation_results", []), checks)))
 
 
 SYNC_CHOICE = "^(" + "|".join([*NAMES, "all"]) + ")$"  # the registry's names are plain identifiers
@@ -247,3 +243,9 @@ def sync_now(
         raise HTTPException(422, "a force-publish reason needs at least 3 characters")
     launch = start_sync(request, marketplace, mode == "full", reason, principal.label)
     return RedirectResponse(f"/syncs/{launch.id}", status_code=303)
+
+
+# The stock pages (table, products, warehouses, low stock, export) share their filter; see stock_pages.
+from pipelines.web import stock_pages  # noqa: E402  (it imports this module's helpers)
+
+router.include_router(stock_pages.router)
