@@ -6,13 +6,13 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy, WarehouseError, WarehouseMissing
-from pipelines.web import reads
+from pipelines.web import reads, stock_reads
 from pipelines.web.app import require, web_context
 from pipelines.web.launcher import Launch, LaunchFailed, SyncConflict, TooSoon
 from pipelines.web.security import CSRF_HEADER, csrf_ok
@@ -66,28 +66,46 @@ def get_status(request: Request) -> dict[str, Any]:
     return reads.status(ctx.settings, ctx.wh)
 
 
-@router.get(
-    "/inventory",
-    summary="Current stock (inventory_data), filtered, in key order, one page at a time",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}},
-                     "description": "JSON `{items, next, limit}`; CSV with `Accept: text/csv` (next cursor in the "
-                                    "`X-Next-Cursor` and `Link` headers)"}},
-)
-def get_inventory(
-    request: Request,
+SortKey = Literal[tuple(stock_reads.SORTS)]  # type: ignore[valid-type]
+
+
+def api_filter(
     marketplace: Marketplace | None = None,
     stock_type: FilterText = None,
     warehouse: Annotated[str | None, Query(max_length=64, description="warehouse id, or part of its name")] = None,
-    q: Annotated[str | None, Query(max_length=64, description="part of the offer id (article) or sku")] = None,
+    q: Annotated[str | None, Query(max_length=64, description="part of the product name, article (offer id), "
+                                                            "SKU or barcode; URL-encode Cyrillic")] = None,
     in_stock: Annotated[bool, Query(description="only rows with units available")] = False,
+    max_available: Annotated[int | None, Query(ge=0, le=1_000_000_000,
+                                               description="only rows with at most this many units available")] = None,
+) -> stock_reads.StockFilter:
+    """The console's stock filter (`stock_reads.StockFilter`), the same for every stock endpoint."""
+    return stock_reads.StockFilter(marketplace=marketplace, stock_type=stock_type, warehouse=warehouse, q=q,
+                                   in_stock=in_stock, max_available=max_available)
+
+
+ApiFilter = Annotated[stock_reads.StockFilter, Depends(api_filter)]
+
+
+@router.get(
+    "/inventory",
+    summary="Current stock (inventory_data), filtered, sorted (key order by default), one page at a time",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}},
+                     "description": "JSON `{items, next, limit}`; CSV with `Accept: text/csv` (next cursor in the "
+                                    "`X-Next-Cursor` and `Link` headers). Times are UTC (ISO 8601)."}},
+)
+def get_inventory(
+    request: Request,
+    f: ApiFilter,
+    sort: Annotated[SortKey | None, Query(description="order by this column (then by the table's key)")] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="direction of `sort`")] = "asc",
     after: Annotated[str | None, Query(max_length=2048, description="the `next` cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     require(request)
     ctx = web_context(request)
     try:
-        page = reads.inventory(ctx.wh, marketplace=marketplace, stock_type=stock_type, warehouse=warehouse, q=q,
-                               in_stock=in_stock, after=after, limit=limit)
+        page = stock_reads.rows(ctx.wh, f, sort=sort, descending=order == "desc", after=after, limit=limit)
     except reads.BadCursor as exc:
         raise HTTPException(422, str(exc)) from None
     headers = {}
@@ -101,6 +119,53 @@ def get_inventory(
     if "text/csv" in request.headers.get("accept", ""):
         return Response(to_csv(page["items"]), media_type="text/csv; charset=utf-8", headers=headers)
     return JSONResponse(page, headers=headers)
+
+
+@router.get("/inventory/totals", summary="Rows, products and units of everything the filter matches")
+def get_inventory_totals(request: Request, f: ApiFilter) -> dict[str, int]:
+    require(request)
+    return stock_reads.totals(web_context(request).wh, f)
+
+
+GroupSort = Annotated[str | None, Query(max_length=16, pattern=r"^[a-z]*$",
+                                        description="name, article, available, present, products or marketplace")]
+
+
+@router.get("/products", summary="Stock per product (article): sizes and warehouses counted, units summed")
+def get_products(request: Request, f: ApiFilter, sort: GroupSort = None,
+                 order: Literal["asc", "desc"] = "asc", limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+    require(request)
+    return stock_reads.grouped(web_context(request).wh, "products", f, sort=sort or "name",
+                               descending=order == "desc", limit=limit)
+
+
+@router.get("/products/{marketplace}/{product_id}",
+            summary="One product: its sizes (with size names where the marketplace has them) and their places")
+def get_product(request: Request, marketplace: Marketplace,
+                product_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+    require(request)
+    found = stock_reads.product(web_context(request).wh, marketplace, product_id)
+    if found is None:
+        raise HTTPException(404, "no stock of this product")
+    return found
+
+
+@router.get("/warehouses", summary="Stock per warehouse: SKUs and products counted, units summed")
+def get_warehouses(request: Request, f: ApiFilter, sort: GroupSort = None,
+                   order: Literal["asc", "desc"] = "asc") -> dict[str, Any]:
+    require(request)
+    return stock_reads.grouped(web_context(request).wh, "warehouses", f, sort=sort or "name",
+                               descending=order == "desc", limit=5000)
+
+
+@router.get("/low-stock", summary="Sizes per stock scheme with at most INVSYNC_LOW_STOCK units available overall")
+def get_low_stock(request: Request, f: ApiFilter, sort: GroupSort = None, order: Literal["asc", "desc"] = "asc",
+                  limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> dict[str, Any]:
+    require(request)
+    ctx = web_context(request)
+    view = stock_reads.grouped(ctx.wh, "items", f, sort=sort or "available", descending=order == "desc",
+                               max_available=ctx.settings.low_stock, limit=limit)
+    return {**view, "low_stock": ctx.settings.low_stock}
 
 
 def _cell(value: Any) -> Any:
