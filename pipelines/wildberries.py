@@ -287,14 +287,55 @@ def card_time(card: dict[str, Any]) -> datetime | None:
         return None
 
 
+# Places that are totals over several WB warehouses, told from the answer itself (wildberries.md
+# §1.5), not from a list of names in SQL: the stocks report gives such a place a negative
+# `warehouseId` (−999999 "Склад WB"); the remains report names only, and every aggregate name WB
+# has documented starts with "Склад WB" ("Склад WB РФ", "Склад WB СГТ РФ") while its warehouses
+# are named by their town. A name with the marker that WB has not documented (a renamed or new
+# aggregate, e.g. after the display change of 24 Nov 2026) is still an aggregate, kept as its
+# own place, and reported as a warning; totals per size never depend on any of this.
+AGGREGATE_PLACES = ("Склад WB", "Склад WB РФ", "Склад WB СГТ РФ")
+AGGREGATE_MARKER = "Склад WB"
+REMAINS_PSEUDO = ("В пути до получателей", "В пути возвраты на склад WB", "Всего находится на складах")
+
+
+def place_kind(name: Any, warehouse_id: Any = None) -> str:
+    """`aggregate` or `physical` for one FBO place, from its id when the answer has one, else its name."""
+    try:
+        if warehouse_id is not None and int(warehouse_id) < 0:
+            return "aggregate"
+    except (TypeError, ValueError):
+        pass
+    text = str(name or "").strip()
+    return "aggregate" if text in AGGREGATE_PLACES or text.startswith(AGGREGATE_MARKER) else "physical"
+
+
+def undocumented_aggregates(rows: list[dict[str, Any]]) -> list[str]:
+    """Aggregate places in an answer whose names WB has not documented (sorted, once each)."""
+    return sorted({str(r.get("warehouseName")) for r in rows if r.get("place_kind") == "aggregate"
+                   and str(r.get("warehouseName") or "").strip() not in AGGREGATE_PLACES})
+
+
+def mark_places(rows: list[dict[str, Any]], with_ids: bool) -> list[dict[str, Any]]:
+    """Each row gains `place_kind` (staging reads it); the remains report's pseudo entries, which
+    are totals and never places, get none."""
+    for row in rows:
+        name = row.get("warehouseName")
+        if not with_ids and name in REMAINS_PSEUDO:
+            continue
+        row["place_kind"] = place_kind(name, row.get("warehouseId") if with_ids else None)
+    return rows
+
+
 def flatten_remains(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (barcode, `warehouses[]` element); pseudo-warehouses are kept (staging drops them)."""
+    """One row per (barcode, `warehouses[]` element), with its `place_kind`; pseudo-warehouses
+    are kept (staging drops them)."""
     rows = []
     for item in items:
         outer = {k: v for k, v in item.items() if k != "warehouses"}
         for place in item.get("warehouses") or []:
             rows.append({**outer, **place})
-    return rows
+    return mark_places(rows, with_ids=False)
 
 
 def flatten_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -346,6 +387,14 @@ def wildberries_source(
     known = [] if full else list(dict.fromkeys(int(c) for c in known_chrt_ids if c is not None))
     catalog_delta = bool(known)
 
+    def note_new_places(rows: list[dict[str, Any]]) -> None:
+        for name in undocumented_aggregates(rows):
+            text = (f"WB FBO place '{name}' is not a documented WB place name; read as an aggregate place "
+                    "(a total over several warehouses) and kept as its own place")
+            if text not in warnings:
+                warnings.append(text)
+                log.warning(text)
+
     @dlt.resource(name="wb_warehouse_stocks", write_disposition="replace", parallelized=True)
     def fbo_stocks() -> Iterator[Any]:
         """FBO stock per size and WB warehouse: the stocks report, else the remains report."""
@@ -361,6 +410,7 @@ def wildberries_source(
                 for rows in api.stocks_report_pages(STOCKS_REPORT_WB):
                     nm_ids.update(r.get("nmId") for r in rows)
                     yielded += len(rows)
+                    note_new_places(mark_places(rows, with_ids=True))
                     yield stock_table(rows, REPORT_QUANTITIES)
                 counts["fbo_method"] = FBO_METHOD
                 counts["nm_ids_fetched"] = len(nm_ids)
@@ -393,7 +443,9 @@ def wildberries_source(
             raise ValueError("Wildberries warehouse-remains report answered no data after the stocks report failed mid-way")
         counts["fbo_method"] = FBO_FALLBACK
         counts["nm_ids_fetched"] = len({i.get("nmId") for i in items})
-        for page in chunks(flatten_remains(items), 50_000):
+        flat = flatten_remains(items)
+        note_new_places(flat)
+        for page in chunks(flat, 50_000):
             yield dlt.mark.with_table_name(stock_table(page, REMAINS_QUANTITIES), "warehouse_remains")
 
     @dlt.resource(name="fbs_warehouses", write_disposition="replace")

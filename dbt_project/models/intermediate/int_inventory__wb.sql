@@ -5,6 +5,9 @@
 -- WB FBO places are keyed by name (`name_key`), whichever method answered: the stocks report
 -- and the remains report name the same places, so a switch between them, or WB's switch from
 -- named warehouses to aggregate places, zeroes the old places and totals per size stay exact.
+-- Whether a place is an aggregate is what the source read from the answer (`place_kind`: the
+-- stocks report's negative id, the remains report's "Склад WB…" names); the list of names in
+-- `wb_place_kind` only reads loads landed before the source said so.
 --   stocks report: present = quantity + in-way both ways, reserved = in-way, available = quantity;
 --   remains report (fallback): quantity per place, and the size's in-way units at one
 --   aggregate place (the report does not split them by warehouse);
@@ -34,7 +37,7 @@ stocks_report as (
         s.offer_id,
         {{ name_key('r.warehouse_name') }} as warehouse_id,
         r.warehouse_name,
-        {{ wb_place_kind('r.warehouse_name') }} as warehouse_kind,
+        coalesce(r.place_kind, {{ wb_place_kind('r.warehouse_name') }}) as warehouse_kind,
         'FBO' as stock_type,
         r.quantity + r.in_way_to_client + r.in_way_from_client as quantity_present,
         r.in_way_to_client + r.in_way_from_client as quantity_reserved,
@@ -49,7 +52,7 @@ remains_places as (
         sku, marketplace_product_id, offer_id,
         {{ name_key('warehouse_name') }} as warehouse_id,
         warehouse_name,
-        {{ wb_place_kind('warehouse_name') }} as warehouse_kind,
+        coalesce(place_kind, {{ wb_place_kind('warehouse_name') }}) as warehouse_kind,
         'FBO' as stock_type,
         quantity as quantity_present,
         0 as quantity_reserved,
