@@ -661,7 +661,9 @@ def test_wb_auth_failures_bearer_and_basic_token(sb: Sandbox) -> None:
     basic = wb(sb, WB_BASIC_TOKEN)
     for kind in ("wb-warehouses", "seller-warehouses"):
         resp = post(basic, sb, f"{REPORT}/{kind}", {"limit": 1})
-        assert resp.status_code == 403 and resp.json()["detail"] == "base token is not allowed"
+        assert resp.status_code == 403 and resp.headers["Content-Type"].startswith("application/problem+json")
+        assert set(resp.json()) == WB_PROBLEM_KEYS and resp.json()["detail"] == "base token is not allowed"
+        assert resp.json()["code"] == "base token is not allowed for this path"
     # Tokens of any type and categories are issued on demand and honoured by their claims.
     no_analytics = wb(sb, wb_token("Personal", {"Контент", "Маркетплейс"}))
     assert post(no_analytics, sb, f"{REPORT}/wb-warehouses", {"limit": 1}).status_code == 403

@@ -7,7 +7,10 @@ it in the shape of the API that answered:
 - WB, any host, 401/402/429 and 5xx: the problem body `{title, detail, code, requestId, origin,
   status, statusText, timestamp}` (`application/problem+json` for 401/402/429); an unknown
   path: the same body with title "path not found".
-- WB seller-analytics 400/403/404: `{title, detail, requestId, origin}`.
+- WB seller-analytics 400/403/404: `{title, detail, requestId, origin}`; a Basic token refused
+  a method closed to it: the gateway's problem body (`Response403General` of the analytics spec:
+  title "forbidden", detail "base token is not allowed", code "base token is not allowed for
+  this path"), `problem=True`.
 - WB marketplace 4xx: `{"code": "<string>", "message", "data"}`.
 - WB content 4xx: `{data, error: true, errorText, additionalErrors}`.
 - WB statistics 4xx: `{"errors": [...]}`.
@@ -47,8 +50,9 @@ class ApiError(Exception):
 
     def __init__(self, status: int, message: str, *, title: str | None = None, legacy: bool = False,
                  headers: dict[str, str] | None = None, code: Any = None, body: Any = None,
-                 origin: str | None = None) -> None:
+                 origin: str | None = None, problem: bool = False) -> None:
         super().__init__(message)
+        self.problem = problem  # WB: answer with the gateway's problem body whatever the host
         self.status = status
         self.message = message
         self.title = title
@@ -72,13 +76,13 @@ def _request_id(api: str, counter: int) -> str:
 
 
 def wb_error_body(status: int, detail: str, api: str, timestamp: str, counter: int,
-                  title: str | None = None) -> dict[str, Any]:
+                  title: str | None = None, code: str | None = None) -> dict[str, Any]:
     """WB's problem body. requestId/code are derived from a counter: deterministic."""
     digest = _request_id(api, counter)
     return {
         "title": title or _phrase(status).lower(),
         "detail": detail,
-        "code": f"{digest[:8]}-{digest[8:12]}-{digest[12:24]}",
+        "code": code or f"{digest[:8]}-{digest[8:12]}-{digest[12:24]}",
         "requestId": digest,
         "origin": WB_ORIGINS.get(api, "s2s-api-auth"),
         "status": status,
@@ -92,9 +96,10 @@ def wb_body(err: ApiError, api: str, timestamp: str, counter: int) -> tuple[Any,
     status = err.status
     if err.body is not None:
         return err.body, None
-    if status in (401, 402, 429) or status >= 500 or err.title == PATH_NOT_FOUND:
-        body = wb_error_body(status, err.message, api, timestamp, counter, err.title)
-        return body, PROBLEM_JSON if status in (401, 402, 429) else None
+    if status in (401, 402, 429) or status >= 500 or err.title == PATH_NOT_FOUND or err.problem:
+        body = wb_error_body(status, err.message, api, timestamp, counter, err.title,
+                             err.code if err.problem and isinstance(err.code, str) else None)
+        return body, PROBLEM_JSON if status in (401, 402, 429) or err.problem else None
     if api == "wb-statistics":
         return {"errors": [err.message]}, None
     if api == "wb-analytics":

@@ -429,7 +429,8 @@ class Sandbox:
                 credential, basic = token.token, token.is_basic
                 if basic and route.personal_only:
                     status = self.options.wb_basic_token_status
-                    raise ApiError(status, BASIC_REFUSED, title="unauthorized" if status == 401 else "forbidden")
+                    raise ApiError(status, BASIC_REFUSED, title="unauthorized" if status == 401 else "forbidden",
+                                   code=BASIC_REFUSED + " for this path", problem=True)  # analytics spec, Response403General
         except ApiError as err:
             return self._error(route.api, err)
         groups = groups_for(route.groups, basic, self.limiter.limits)

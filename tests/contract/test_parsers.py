@@ -207,6 +207,23 @@ def test_wb_cards_give_sizes_with_barcodes_in_card_order(serve) -> None:
     assert [(r["nmID"], r["chrtID"], r["barcode"], r["barcode_position"]) for r in rows] == want
 
 
+def test_wb_stocks_report_rows_are_read_with_their_in_way_counts_and_place_kind(serve) -> None:
+    server = serve({wildberries.STOCKS_REPORT_WB: (200, sample("wb/stocks_report_wb_warehouses.json"), OK)})
+    pages = list(wb_api(server.url).stocks_report_pages(wildberries.STOCKS_REPORT_WB))
+    assert pages == [json.loads(sample("wb/stocks_report_wb_warehouses.json"))["data"]["items"]]
+    row = wildberries.mark_places(pages[0], with_ids=True)[0]
+    assert (row["chrtId"], row["quantity"], row["inWayToClient"], row["inWayFromClient"]) == (91663228, 43, 14, 11)
+    assert row["place_kind"] == "physical"  # Коледино, id 507: a real warehouse
+    assert server.requests[0][2] == {"limit": wildberries.STOCKS_REPORT_LIMIT, "offset": 0}
+
+
+def test_wb_basic_token_403_is_an_authorization_failure_naming_the_cause(serve) -> None:
+    server = serve({wildberries.STOCKS_REPORT_WB: (403, sample("wb/error_403_base_token.json"), OK)})
+    with pytest.raises(AuthError, match=r"authorization failed \(403: base token is not allowed\)"):
+        list(wb_api(server.url).stocks_report_pages(wildberries.STOCKS_REPORT_WB))
+    assert len(server.requests) == 1  # never retried
+
+
 def test_wb_remains_report_create_poll_download(serve) -> None:
     create = sample("wb/warehouse_remains_create.json")
     task = json.loads(create)["data"]["taskId"]

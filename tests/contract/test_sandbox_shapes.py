@@ -265,6 +265,22 @@ def wb_429(box: Sandbox) -> list[Any]:
     return [resp.json()]
 
 
+def stocks_report_wb(box: Sandbox) -> list[Any]:
+    return [ok(wbr(box, "POST", f"{REPORT}/wb-warehouses", json={"limit": 50, "offset": 0}))]
+
+
+def wb_403_base_token(box: Sandbox) -> list[Any]:
+    from pipelines.sandbox import WB_BASIC_TOKEN
+
+    resp = requests.post(box.url + f"{REPORT}/wb-warehouses", json={}, timeout=10,
+                         headers={"Authorization": WB_BASIC_TOKEN})
+    assert resp.status_code == 403 and resp.headers["Content-Type"].startswith("application/problem+json")
+    sample = load("wb/error_403_base_token.json")
+    assert {k: resp.json()[k] for k in ("title", "detail", "code", "status", "statusText")} == \
+        {k: sample[k] for k in ("title", "detail", "code", "status", "statusText")}
+    return [resp.json()]
+
+
 # Every sample of a live method and how to get the sandbox's answers to compare with it.
 LIVE: dict[str, Callable[[Sandbox], list[Any]]] = {
     "ozon/v4_product_info_stocks.json": v4_first_page,
@@ -283,6 +299,8 @@ LIVE: dict[str, Callable[[Sandbox], list[Any]]] = {
     "wb/warehouse_remains_download.json": lambda box: remains(box, "download"),
     "wb/v3_stocks.error_400_sku_upload_disabled.json": sku_upload_disabled,
     "wb/error_429.json": wb_429,
+    "wb/stocks_report_wb_warehouses.json": stocks_report_wb,
+    "wb/error_403_base_token.json": wb_403_base_token,
 }
 
 
