@@ -656,3 +656,181 @@ def test_console_in_headless_chromium(server: Server, tmp_path: Path) -> None:
         assert browser.problems == []  # no script errors, no CSP violations
     finally:
         browser.close()
+
+
+# -- the stock pages: the API's filters and sorts, then the pages in a browser ----------------------
+def test_inventory_sorts_search_totals_and_grouped_views(server: Server) -> None:
+    total = inventory_count(server.settings)
+    # Sorted keyset pages (available, descending) cover every row once, in that order.
+    seen, after = [], None
+    while True:
+        params = {"sort": "available", "order": "desc", "limit": 70, **({"after": after} if after else {})}
+        page = server.get("/api/v1/inventory", server.viewer, params=params).json()
+        seen += [(r["quantity_available"], r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"])
+                 for r in page["items"]]
+        after = page["next"]
+        if not after:
+            break
+    assert len(seen) == total == len(set(seen)) and seen == sorted(seen, reverse=True)
+    by_name = server.get("/api/v1/inventory", server.viewer, params={"sort": "name", "limit": 1000}).json()["items"]
+    names = [r["product_name"] or "" for r in by_name]
+    assert names == sorted(names, key=lambda n: n.encode("utf-8")) or names == sorted(names)
+    # Search by a word of a product name (Cyrillic), and the totals of exactly that filter.
+    word = next(r["product_name"] for r in by_name if r["product_name"]).split()[0]
+    found = server.get("/api/v1/inventory", server.viewer, params={"q": word, "limit": 1000}).json()["items"]
+    assert found and all(word.lower() in r["product_name"].lower() for r in found)
+    totals = server.get("/api/v1/inventory/totals", server.viewer, params={"q": word}).json()
+    assert totals["rows"] == len(found) and totals["available"] == sum(r["quantity_available"] for r in found)
+    barcode = next(r for r in by_name if r["barcode"] and r["barcode"] != r["sku"])["barcode"]
+    assert server.get("/api/v1/inventory", server.viewer, params={"q": barcode}).json()["items"]
+    low = server.get("/api/v1/inventory", server.viewer, params={"max_available": 3, "limit": 1000}).json()["items"]
+    assert low and all(r["quantity_available"] <= 3 for r in low)
+    # Grouped views add up to the table.
+    everything = server.get("/api/v1/inventory/totals", server.viewer).json()
+    products = server.get("/api/v1/products", server.viewer, params={"limit": 5000}).json()
+    assert products["count"] == everything["products"] == len(products["items"])
+    assert sum(p["available"] for p in products["items"]) == everything["available"]
+    places = server.get("/api/v1/warehouses", server.viewer).json()["items"]
+    assert sum(w["present"] for w in places) == everything["present"]
+    wb = next(p for p in products["items"] if p["marketplace"] == "wb" and p["sizes"] > 1)
+    one = server.get(f"/api/v1/products/wb/{wb['marketplace_product_id']}", server.viewer).json()
+    assert len(one["sizes"]) == wb["sizes"] and one["available"] == wb["available"]
+    assert all(s["size_name"] and s["available"] == sum(p["quantity_available"] for p in s["places"]) for s in one["sizes"])
+    short = server.get("/api/v1/low-stock", server.viewer).json()
+    assert short["low_stock"] == 5 and short["items"] and all(i["available"] <= 5 for i in short["items"])
+    for path, params in (("/api/v1/inventory", {"sort": "price"}), ("/api/v1/inventory", {"max_available": -1}),
+                         ("/api/v1/inventory", {"sort": "available", "after": page_cursor_without_sort(server)}),
+                         ("/api/v1/products", {"marketplace": "amazon"})):
+        assert server.get(path, server.viewer, params=params).status_code == 422, (path, params)
+    assert server.get("/api/v1/products/wb/nope", server.viewer).status_code == 404
+    for path in ("/api/v1/inventory/totals", "/api/v1/products", "/api/v1/warehouses", "/api/v1/low-stock"):
+        assert server.get(path).status_code == 401, path
+
+
+def page_cursor_without_sort(server: Server) -> str:
+    """A cursor of the key order: not valid for a sorted listing."""
+    return server.get("/api/v1/inventory", server.viewer, params={"limit": 1}).json()["next"]
+
+
+def chromium_or_skip() -> str:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        if os.environ.get("REQUIRE_CHROMIUM") == "1":
+            pytest.fail("REQUIRE_CHROMIUM=1 but chromium is not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return executable
+
+
+def browser_login(browser: Chromium, server: Server, token: str) -> None:
+    browser.goto(server.url + "/login")
+    browser.act(f"document.getElementById('token').value = {json.dumps(token)}; "
+                "document.getElementById('login-button').click()")
+    browser.wait("location.pathname === '/' && !!document.getElementById('freshness')")
+
+
+def column(browser: Chromium, table: str, index: int) -> list[str]:
+    return browser.js(f"[...document.querySelectorAll('#{table} tbody tr td:nth-child({index})')]"
+                      ".map(td => td.textContent.trim())")
+
+
+def test_stock_pages_in_headless_chromium(server: Server, tmp_path: Path) -> None:
+    if server.backend != "duckdb":
+        pytest.skip("the browser test runs once, on DuckDB")
+    browser = Chromium(chromium_or_skip(), tmp_path / "profile")
+    try:
+        browser_login(browser, server, server.viewer)
+        # Sorting: a click on "available" sorts the most first, a second click the fewest first.
+        browser.goto(server.url + "/stock")
+        browser.act("document.querySelector('th a[data-sort=\"available\"]').click()")
+        browser.wait("location.search.includes('sort=available') && location.search.includes('dir=desc')")
+        available = [int(v) for v in column(browser, "stock-table", 9)]
+        assert len(available) == 100 and available == sorted(available, reverse=True) and available[0] > available[-1]
+        assert browser.js("document.querySelector('th[aria-sort]').textContent").strip() == "available ▼"
+        browser.act("document.querySelector('th a[data-sort=\"available\"]').click()")
+        browser.wait("location.search.includes('dir=asc')")
+        ascending = [int(v) for v in column(browser, "stock-table", 9)]
+        assert ascending == sorted(ascending) and ascending[0] < available[0]
+        browser.act("document.querySelector('th a[data-sort=\"available\"]').click()")
+        browser.wait("location.search.includes('dir=desc')")
+        # Search by a product name, Cyrillic: the totals are those of the filter, the export is exactly it.
+        name = column(browser, "stock-table", 3)[0]
+        word = name.split()[0]
+        browser.act(f"document.getElementById('f-q').value = {json.dumps(word)}; "
+                    "document.getElementById('apply-filters').click()")
+        browser.wait("location.search.includes('q=')")
+        api = server.get("/api/v1/inventory/totals", server.viewer, params={"q": word}).json()
+        shown = browser.js("({rows: +document.getElementById('totals').dataset.rows, "
+                           "available: +document.getElementById('totals').dataset.available})")
+        assert shown == {"rows": api["rows"], "available": api["available"]} and 0 < api["rows"] < inventory_count(server.settings)
+        assert all(word.lower() in n.lower() for n in column(browser, "stock-table", 3))
+        csv_text = browser.js("fetch(document.getElementById('export-csv').href).then(r => r.text())")
+        import csv as csv_module
+        import io
+
+        exported = list(csv_module.DictReader(io.StringIO(csv_text.lstrip("\ufeff"))))
+        assert len(exported) == api["rows"] and all(word.lower() in r["product_name"].lower() for r in exported)
+        assert sum(int(r["quantity_available"]) for r in exported) == api["available"]
+        assert [int(r["quantity_available"]) for r in exported] == sorted((int(r["quantity_available"]) for r in exported),
+                                                                            reverse=True)  # in the table's order
+        # The product view: a WB product with several sizes, by size name, totals over its places.
+        products = server.get("/api/v1/products", server.viewer, params={"marketplace": "wb", "limit": 5000}).json()
+        wb = next(p for p in products["items"] if p["sizes"] > 1)
+        browser.goto(server.url + f"/products?marketplace=wb&q={wb['offer_id']}")
+        browser.act(f"document.querySelector('#products-table tr[data-product=\"wb/{wb['marketplace_product_id']}\"] a.product').click()")
+        browser.wait("!!document.getElementById('product-sizes')")
+        sizes = browser.js("[...document.querySelectorAll('tbody.size')].map(b => ({name: b.querySelector('.size-name')"
+                           ".textContent, total: +b.querySelector('.size-available').textContent, places: [...b.querySelectorAll("
+                           "'tr.place-row td:nth-child(6)')].map(td => +td.textContent)}))")
+        assert len(sizes) == wb["sizes"] and all(not s["name"].isdigit() and not s["name"].startswith("SKU") for s in sizes)
+        assert all(s["total"] == sum(s["places"]) for s in sizes)
+        assert browser.js("+document.getElementById('product-totals').dataset.available") == wb["available"]
+        assert browser.js("!!document.getElementById('product-sync')")  # the sync that last confirmed it
+        # A place links to its warehouse's rows.
+        browser.act("document.querySelector('#product-sizes a.place').click()")
+        browser.wait("location.pathname === '/stock' && location.search.includes('warehouse=')")
+        # The low-stock page: INVSYNC_LOW_STOCK (5) decides, the count is the API's.
+        browser.goto(server.url + "/low-stock")
+        assert browser.js("+document.getElementById('low-limit').dataset.limit") == 5
+        levels = browser.js("[...document.querySelectorAll('#low-table tbody tr')].map(r => +r.dataset.available)")
+        assert levels and all(0 <= v <= 5 for v in levels) and levels == sorted(levels)
+        assert browser.js("+document.getElementById('totals').dataset.rows") == server.get(
+            "/api/v1/low-stock", server.viewer).json()["count"]
+        # Times: local with an age, UTC on hover.
+        browser.goto(server.url + "/syncs")
+        first = browser.js("(t => ({text: t.textContent, title: t.title}))(document.querySelector('#sync-history time'))")
+        assert re.search(r"\d\d:\d\d MSK · (just now|\d+ min ago|\d+ h)", first["text"]) and first["title"].endswith(" UTC")
+        assert browser.problems == []  # no script errors, no CSP violations
+    finally:
+        browser.close()
+
+
+def test_a_finding_reads_in_plain_words_in_the_console(server: Server, web_sandbox: Any, tmp_path: Path) -> None:
+    """One warehouse loses 60 % of its units: the next (incremental, WB only) sync publishes with
+    an unusual move, and its page says so in words, with GE's details one click away."""
+    if server.backend != "duckdb":
+        pytest.skip("the browser test runs once, on DuckDB")
+    executable = chromium_or_skip()
+    assert web_sandbox.account.scale_warehouse("wb", "Коледино", 0.4) > 0
+    started = server.post("/api/v1/syncs", server.operator, json={"marketplace": "wb"})
+    assert started.status_code == 202, started.text
+    done = server.wait_for_sync(started.json()["id"])
+    assert done["status"] == "partial", json.dumps(done, indent=1)[:2000]
+    browser = Chromium(executable, tmp_path / "profile")
+    try:
+        browser_login(browser, server, server.viewer)
+        browser.goto(server.url + f"/syncs/{done['run_id']}")
+        items = browser.js("[...document.querySelectorAll('#finding-list li')].map(li => ({text: li.querySelector("
+                           "'.finding-text').textContent, details: li.querySelector('details').open, "
+                           "ge: li.querySelector('details').textContent}))")
+        assert len(items) == 1 and not items[0]["details"], items
+        text = items[0]["text"]
+        assert re.fullmatch(r"Wildberries: 1 warehouse moved more than usual since the last sync: Коледино fell "
+                            r"\d\d % \(usual range ±50 %, the default, as the history holds \d of the \d sync-to-sync "
+                            r"changes needed to learn this account's own range\)\.", text), text
+        assert "expect_column_values_to_be_between" in items[0]["ge"] and "band_position" in items[0]["ge"]
+        # The status page names it too, whole.
+        browser.goto(server.url + "/")
+        assert text in browser.js("document.querySelector('#freshness [data-marketplace=\"wb\"]').textContent")
+        assert browser.problems == []
+    finally:
+        browser.close()
