@@ -21,6 +21,7 @@ from dagster import (
 from orchestration.common import INVENTORY_KEY, MARKETPLACES
 from orchestration.health import load_time_settings
 from orchestration.resources import InvsyncResource
+from pipelines.findings import finding
 from pipelines.status import Freshness, freshness
 
 GE_SUITES = {
@@ -37,11 +38,8 @@ def ge_check_name(suite: str) -> str:
 
 
 def _describe_failure(row: dict[str, Any]) -> str:
-    column = f" {row['column_name']}" if row["column_name"] else ""
-    observed = f" observed {row['observed_value']}" if row["observed_value"] not in (None, "null") else ""
-    unexpected = f", {row['unexpected_count']} unexpected" if row["unexpected_count"] else ""
-    kind = "broken answer, held back" if row["severity"] == "critical" else "unusual move, published"
-    return f"{row['marketplace']}: {row['expectation']}{column} ({kind}){observed}{unexpected}"
+    """The failed check in the words the console, status, report and mail use (pipelines.findings)."""
+    return finding(row).line()
 
 
 def evaluate_suite(suite: str, rows: list[dict[str, Any]]) -> AssetCheckResult:
@@ -59,7 +57,7 @@ def evaluate_suite(suite: str, rows: list[dict[str, Any]]) -> AssetCheckResult:
         asset_key=INVENTORY_KEY,
         passed=not failed,
         severity=AssetCheckSeverity.ERROR if critical else AssetCheckSeverity.WARN,
-        description="; ".join(_describe_failure(r) for r in failed[:10]) or "All expectations passed.",
+        description=" ".join(_describe_failure(r) for r in failed[:10]) or "All expectations passed.",
         metadata={"evaluated": len(mine), "failed": len(failed),
                   "marketplaces": ", ".join(sorted({r["marketplace"] for r in (failed or mine)}))},
     )
@@ -74,8 +72,8 @@ def evaluate_suite(suite: str, rows: list[dict[str, Any]]) -> AssetCheckResult:
 def great_expectations_checks(context: AssetCheckExecutionContext, invsync: InvsyncResource) -> Iterator[AssetCheckResult]:
     wh = invsync.warehouse()
     rows = wh.query(
-        "select marketplace, suite, expectation, column_name, severity, success, observed_value, unexpected_count "
-        "from validation_results where run_id = %s",
+        "select marketplace, suite, expectation, column_name, severity, success, observed_value, unexpected_count, "
+        "unexpected_values, details from validation_results where run_id = %s",
         (context.run.run_id,),
     )
     selected = {key.name for key in context.selected_asset_check_keys}

@@ -23,6 +23,7 @@ from orchestration.mailer import AlertMailer
 from orchestration.resources import InvsyncResource, warehouse_kind
 from pipelines import report as stock_report
 from pipelines.config import Settings
+from pipelines.findings import render as render_check
 from pipelines.marketplaces import get
 from pipelines.status import Freshness, read_status
 from pipelines.warehouse import Warehouse
@@ -71,15 +72,20 @@ def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> W
         if row["n"]:
             report.anomalies.append({"marketplace": row["marketplace"], "check": "rows rejected (not published)",
                                      "severity": "warning", "count": int(row["n"]), "observed": ""})
+    # Each failing check of the week once, counted, in the plain words of its latest failure.
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in wh.query(
-        "select marketplace, suite, expectation, column_name, severity, count(*) as n, max(observed_value) as observed "
-        "from validation_results where validated_at >= %s and success = %s "
-        "group by marketplace, suite, expectation, column_name, severity order by count(*) desc limit 10",
+        "select marketplace, suite, expectation, column_name, severity, success, observed_value, unexpected_count, "
+        "unexpected_values, details from validation_results where validated_at >= %s and success = %s "
+        "order by validated_at desc limit 2000",
         (since, False),
     ):
-        column = f" {row['column_name']}" if row["column_name"] else ""
-        report.anomalies.append({"marketplace": row["marketplace"], "check": f"{row['suite']}: {row['expectation']}{column}",
-                                 "severity": row["severity"], "count": int(row["n"]), "observed": row["observed"] or ""})
+        key = (row["marketplace"], row["suite"], row["expectation"], row["column_name"], row["severity"])
+        if key not in groups:
+            groups[key] = {"marketplace": row["marketplace"], "check": render_check(row), "severity": row["severity"],
+                           "count": 0, "observed": row["observed_value"] or ""}
+        groups[key]["count"] += 1
+    report.anomalies += groups.values()
     report.anomalies.sort(key=lambda a: (a["severity"] != "critical", -a["count"]))  # broken answers first
     report.anomalies = report.anomalies[:10]
     report.freshness = read_status(wh, settings, now)

@@ -213,6 +213,8 @@ def _total_move(c: _Check, what: str) -> str:
         change = now / c.previous - 1
         text = (f"{who} {what} {moved(change)} since the last sync ({number(c.previous)} → {number(now)}); "
                 f"{verdict} the usual range {band_words(low / c.previous - 1, high / c.previous - 1)}")
+    elif low is None and high is None:
+        text = f"{who} {what}: {number(now)} now, {verdict} the usual range"
     else:
         bounds = f"{number(low)}–{number(high)}" if high is not None else f"at least {number(low)}"
         text = f"{who} {what}: {number(now)} now; {verdict} the usual range {bounds}"

@@ -80,6 +80,8 @@ def test_rows_stored_before_the_finding_key_still_read_as_sentences() -> None:
                   unexpected_count=2, examples=["chrt:1", "chrt:2"], details={"regex": "^chrt:"})
     assert render(chrt) == ("Wildberries: 2 sizes have no barcode on any product card, so they are published as "
                             "chrt:<size id>, e.g. chrt:1; chrt:2.")
+    bare = stored(observed=12, details=None)  # a row with no details at all
+    assert render(bare) == "Wildberries units: 12 now, outside the usual range."
     odd = stored(expectation="expect_something_new", column_name=None, suite="x", observed={"a": 1})
     assert render(odd) == "Wildberries: something new failed."
 
