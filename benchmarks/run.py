@@ -105,14 +105,20 @@ class PeakTreeMemory:
 
 
 # -- child scenarios ---------------------------------------------------------------------------
+def sandbox_env(url: str) -> dict[str, str]:
+    """The sandbox account's credentials (its own constants) with every API pointed at `url`."""
+    from pipelines.sandbox.auth import OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN
+
+    return {"OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY, "WB_API_TOKEN": WB_API_TOKEN,
+            **{name: url for name in ("OZON_API_URL", "WB_STATISTICS_API_URL", "WB_ANALYTICS_API_URL",
+                                      "WB_MARKETPLACE_API_URL", "WB_CONTENT_API_URL")}}
+
+
 def child_sync(url: str, warehouse: str, full: bool) -> dict[str, Any]:
     from pipelines.config import load_settings
     from pipelines.sync import run_sync
 
-    env = {**os.environ, "WAREHOUSE_URL": f"duckdb:///{warehouse}", "INVSYNC_RATE_LIMIT_SCALE": "0",
-           "OZON_CLIENT_ID": "100200", "OZON_API_KEY": "sandbox-ozon-api-key-0f3c9a1e",
-           "WB_API_TOKEN": "sandbox-wb-token-7d2b41c8", "OZON_API_URL": url, "WB_STATISTICS_API_URL": url,
-           "WB_ANALYTICS_API_URL": url, "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url}
+    env = {**os.environ, **sandbox_env(url), "WAREHOUSE_URL": f"duckdb:///{warehouse}", "INVSYNC_RATE_LIMIT_SCALE": "0"}
     settings = load_settings(env)
     with PeakTreeMemory() as memory:
         started = time.perf_counter()
@@ -139,8 +145,9 @@ def fetch_raw_pages(url: str, folder: Path) -> int:
     """Save the raw API pages the sync reads (Ozon v4 + per-warehouse, WB stocks) as JSON files."""
     import requests
 
-    ozon = {"Client-Id": "100200", "Api-Key": "sandbox-ozon-api-key-0f3c9a1e"}
-    wb = {"Authorization": "sandbox-wb-token-7d2b41c8"}
+    env = sandbox_env(url)
+    ozon = {"Client-Id": env["OZON_CLIENT_ID"], "Api-Key": env["OZON_API_KEY"]}
+    wb = {"Authorization": env["WB_API_TOKEN"]}
     s = requests.Session()
     pages = 0
 
