@@ -37,7 +37,9 @@ bench: install
 dagster: install
 	mkdir -p $(DAGSTER_HOME)
 	ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+	# Started from DAGSTER_HOME (the code from -d): run from the project folder, dagster dev warns
+	# that ./dagster.yaml "will not be used" although the link above makes it the one it loads.
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -m orchestration.definitions -d $(CURDIR) -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf data/*.duckdb data/.dlt-* data/dagster_home dbt_project/target dbt_project/logs
