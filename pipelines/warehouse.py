@@ -1,7 +1,9 @@
 """Small, explicit access to the warehouse (DuckDB file or MySQL/MariaDB database).
 
-(A little over 400 lines on purpose: the connection and the DuckDB turn-taking locks it
-depends on are one mechanism; apart, each would be wrong on its own.)
+(Under 500 lines on purpose: the connection, the DuckDB turn-taking locks it depends on and
+the sync lock with its "waiting for …" line are one mechanism; apart, each would be wrong on
+its own. Its errors say which way it failed: missing, unreachable, busy; `pipelines.exits`
+gives each its exit code.)
 
 The product's own tables (`sync_logs`, validation results) and the read-side commands
 (`status`, `report`) use this module; dlt and dbt bring their own connections. Connections
