@@ -323,6 +323,14 @@ def test_console_login_and_csrf(server: Server) -> None:
     dashboard = browser.get(server.url + "/", timeout=30)
     assert dashboard.status_code == 200 and 'id="sync-now"' in dashboard.text
     assert server.operator not in dashboard.text and server.operator not in str(browser.cookies.get_dict())
+    # WB's card says what its token allows, the line `invsync status` prints (counts.credentials; issue 22).
+    from markupsafe import escape
+
+    from pipelines.status import collect_status
+
+    wb_plan = next(m.credentials for m in collect_status(server.settings) if m.marketplace == "wb")
+    assert wb_plan and wb_plan.startswith("WB token: ") and "FBO from" in wb_plan, wb_plan
+    assert f'<p class="hint credentials">{escape(wb_plan)}</p>' in dashboard.text
     fresh = csrf_of(dashboard.text)
     assert fresh != token_field  # logging in rotates the session and its CSRF token
     # "Sync now" without, with a forged, and with the pre-login CSRF token: 403, nothing started.
