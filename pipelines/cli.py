@@ -228,7 +228,15 @@ def _masked(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.setup(args.verbose)
+    restore_logging = logs.setup(args.verbose)
+    try:
+        return _run(args)
+    finally:
+        restore_logging()
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with every failure turned into its exit code and one line (README, Exit codes)."""
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return int(func(args))

@@ -14,11 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Callable
 
 # Our own loggers: their warnings are about the data or the run and are always shown.
 OWN_LOGGERS = ("pipelines", "invsync", "expectations", "orchestration", "migrations", "__main__")
 # Shown at INFO even when quiet: the steps of a sync and the landing's progress.
 STEP_LOGGERS = ("invsync.steps", "invsync.progress")
+DLT_LEVEL = "RUNTIME__LOG_LEVEL"  # dlt's own level (it logs through a handler of its own)
 
 
 def _is_own(name: str) -> bool:
@@ -52,15 +54,18 @@ class QuietFormatter(logging.Formatter):
         return f"invsync: {where}{level}{message}"
 
 
-def setup(verbose: bool, tag: str = "") -> None:
-    """Configure this process's logging once (the CLI's `main`, a landing child).
+def setup(verbose: bool, tag: str = "") -> Callable[[], None]:
+    """Configure this process's logging (the CLI's `main`, a landing child); returns what undoes
+    it, so `main()` called in-process (tests, scripts) leaves the caller's logging as it was.
 
     dlt reads its level from RUNTIME__LOG_LEVEL when it first logs, in this process and in the
     children that inherit the environment; a value set by the user wins.
     """
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if verbose else "ERROR")
-    handler = logging.StreamHandler(sys.stderr)
     root = logging.getLogger()
+    saved = (list(root.handlers), root.level, os.environ.get(DLT_LEVEL),
+             {name: logging.getLogger(name).level for name in STEP_LOGGERS})
+    os.environ.setdefault(DLT_LEVEL, "WARNING" if verbose else "ERROR")
+    handler = logging.StreamHandler(sys.stderr)
     if verbose:
         suffix = f" [{tag}]" if tag else ""
         handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{suffix}: %(message)s"))
@@ -71,7 +76,19 @@ def setup(verbose: bool, tag: str = "") -> None:
         root.setLevel(logging.WARNING)
         for name in STEP_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
+    root.handlers[:] = [handler]
     logging.captureWarnings(True)  # a library's DeprecationWarning goes through the filter above
+
+    def restore() -> None:
+        handlers, level, dlt_level, step_levels = saved
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, step_level in step_levels.items():
+            logging.getLogger(name).setLevel(step_level)
+        if dlt_level is None:
+            os.environ.pop(DLT_LEVEL, None)
+        else:
+            os.environ[DLT_LEVEL] = dlt_level
+        logging.captureWarnings(False)
+
+    return restore

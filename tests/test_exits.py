@@ -68,7 +68,11 @@ def leftovers(folder: Path) -> list[str]:
 # -- no credentials ---------------------------------------------------------------------------------
 def test_sync_with_no_credentials_exits_3_with_one_line_and_creates_nothing(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("WAREHOUSE_URL", f"duckdb:///{tmp_path / 'w' / 'inventory.duckdb'}")
+    monkeypatch.delenv("RUNTIME__LOG_LEVEL")
+    handlers = list(logging.getLogger().handlers)
     assert main(["sync"]) == Exit.NOTHING_TO_SYNC == 3
+    # main() in-process leaves the caller's logging and environment as they were.
+    assert logging.getLogger().handlers == handlers and "RUNTIME__LOG_LEVEL" not in os.environ
     out, err = capsys.readouterr()
     assert out == ""
     assert err == ("invsync: nothing to sync: no marketplace has credentials (ozon: OZON_CLIENT_ID/OZON_API_KEY not set; "
