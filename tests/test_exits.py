@@ -21,7 +21,6 @@ from typing import Iterator
 
 import duckdb
 import pytest
-import requests
 
 from pipelines.cli import main
 from pipelines.config import PROJECT_ROOT, load_settings
