@@ -4,7 +4,7 @@
 a small function, and splitting them into modules would only add imports.)
 
     make bench                                   # 100,000 products (about a million stock rows)
-    make bench BENCH_ARGS="--products 20000"     # smaller
+    make bench BENCH_ARGS="--products 20000 --series 5000,20000"   # smaller
 
 What it does, each measurement in a fresh child process (so peak memory is that scenario's):
 1. full sync into a new DuckDB file: landing (dlt), staging (dbt), audit (GE), publish (dbt),
@@ -15,7 +15,9 @@ What it does, each measurement in a fresh child process (so peak memory is that 
 4. the legacy approach for contrast: row-by-row `INSERT ... ON DUPLICATE KEY UPDATE` into
    MariaDB, timed on a sample and extrapolated to all rows (said so in the table);
 5. `invsync serve` on the synced warehouse: the latency of `GET /api/v1/inventory` for the
-   first page, a deep page (a keyset cursor 90% into the table) and a filtered page, over HTTP.
+   first page, a deep page (a keyset cursor 90% into the table) and a filtered page, over HTTP;
+6. the scale series (`--series`, default 10k, 50k, 100k, 200k products): 1-3 at each size, with
+   rows per second, cost per row and peak memory, so anyone can see whether cost grows linearly.
 The sandbox runs in its own process with rate limits off (we measure our code). API requests
 per 1,000 products are reported separately: against the real APIs the rate limits are the bound.
 Results are printed and written to benchmarks/results.md.
@@ -348,6 +350,9 @@ def main() -> None:
     parser.add_argument("--legacy-sample", type=int, default=20_000)
     parser.add_argument("--skip-legacy", action="store_true", help="no MariaDB here")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results.md"))
+    parser.add_argument("--series", type=lambda text: [int(n) for n in text.split(",") if n], metavar="N,N,...",
+                        default=[10_000, 50_000, 100_000, 200_000],
+                        help="account sizes of the scale series (empty: none); the main size's run is reused")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -364,44 +369,73 @@ def main() -> None:
         print(json.dumps(result, default=str))
         return
 
+    main_run = measure(args.products, extras=True, legacy_sample=None if args.skip_legacy else args.legacy_sample)
+    series = [main_run if size == args.products else measure(size) for size in args.series]
+    report = render(args.products, main_run["stock_rows"], main_run["full"], main_run["incremental"],
+                    main_run["baseline"], main_run.get("legacy"), main_run.get("api"))
+    report += render_series(series)
+    print(report)
+    Path(args.output).write_text(report, encoding="utf-8")
+    print(f"written to {args.output}")
+
+
+def measure(products: int, extras: bool = False, legacy_sample: int | None = None) -> dict[str, Any]:
+    """One account size: a sandbox of `products`, a full sync, 1% changed, an incremental sync,
+    and the floor on the same pages; with `extras`, the API latency and the legacy contrast too."""
     workdir = Path(tempfile.mkdtemp(prefix="invsync-bench-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     sandbox = subprocess.Popen(
         [PY, "-c", "from pipelines.sandbox import serve_forever, SandboxOptions; "
-                   f"serve_forever('127.0.0.1', {port}, SandboxOptions(products={args.products}, seed=42, "
+                   f"serve_forever('127.0.0.1', {port}, SandboxOptions(products={products}, seed=42, "
                    "rate_limit_scale=0, tick_changes=0.01))"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: dict[str, Any] = {"products": products}
     try:
         t = time.perf_counter()
         wait_for(url)
-        print(f"sandbox: {args.products} products ready in {time.perf_counter() - t:.1f}s at {url}")
+        print(f"sandbox: {products} products ready in {time.perf_counter() - t:.1f}s at {url}")
         import requests
 
         account = requests.get(url + "/sandbox/account").json()
-        stock_rows = account["ozon"]["rows"] + account["wb"]["rows"]
+        out["stock_rows"] = account["ozon"]["rows"] + account["wb"]["rows"]
         warehouse = str(workdir / "bench.duckdb")
-        full = run_child("sync", url, warehouse, "full")
-        print("full sync:", {k: round(v, 2) for k, v in full["phases"].items()})
+        out["full"] = full = run_child("sync", url, warehouse, "full")
+        print(f"{products}: full sync:", {k: round(v, 2) for k, v in full["phases"].items()})
         requests.post(url + "/sandbox/tick", json={"steps": 1})
-        incremental = run_child("sync", url, warehouse, "incremental")
-        print("incremental sync:", {k: round(v, 2) for k, v in incremental["phases"].items()})
-        api = run_child("api", warehouse)
-        print("GET /api/v1/inventory:", {k: round(v["median_ms"], 1) for k, v in api["latency"].items()})
-        baseline = run_child("baseline", url, str(workdir))
-        print("baseline:", {k: round(v, 2) for k, v in baseline["phases"].items()})
-        legacy = None if args.skip_legacy else run_child("legacy", warehouse, str(args.legacy_sample))
-        if legacy:
+        out["incremental"] = incremental = run_child("sync", url, warehouse, "incremental")
+        print(f"{products}: incremental sync:", {k: round(v, 2) for k, v in incremental["phases"].items()})
+        if extras:
+            out["api"] = api = run_child("api", warehouse)
+            print("GET /api/v1/inventory:", {k: round(v["median_ms"], 1) for k, v in api["latency"].items()})
+        out["baseline"] = baseline = run_child("baseline", url, str(workdir))
+        print(f"{products}: baseline:", {k: round(v, 2) for k, v in baseline["phases"].items()})
+        if extras and legacy_sample:
+            out["legacy"] = legacy = run_child("legacy", warehouse, str(legacy_sample))
             print("legacy:", {k: round(v, 2) for k, v in legacy["phases"].items()})
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
+    return out
 
-    report = render(args.products, stock_rows, full, incremental, baseline, legacy, api)
-    print(report)
-    Path(args.output).write_text(report, encoding="utf-8")
-    print(f"written to {args.output}")
+
+def render_series(series: list[dict[str, Any]]) -> str:
+    """How cost grows with the catalogue: the same measurements at each size, per row too."""
+    lines = ["", "## Scale series", "",
+             "Each size in its own sandbox and warehouse (rate limits off); the floor is measured at the same size. "
+             "Cost per row that stays flat as the catalogue grows means linear cost.", "",
+             "| products | stock rows | full sync (s) | floor (s) | full / floor | incremental (s) | incremental / full "
+             "| full: rows per second | full: µs per row | peak memory full / incremental (MB) |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for run in series:
+        full, incr, floor = run["full"]["phases"]["total"], run["incremental"]["phases"]["total"], \
+            run["baseline"]["phases"]["total"]
+        rows = run["stock_rows"]
+        lines.append(f"| {run['products']:,} | {rows:,} | {full:.2f} | {floor:.2f} | {full / floor:.1f}x | {incr:.2f} "
+                     f"| {100 * incr / full:.0f}% | {rows / full:,.0f} | {1e6 * full / rows:.1f} "
+                     f"| {run['full']['peak_rss_mb']:.0f} / {run['incremental']['peak_rss_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, legacy: dict | None,

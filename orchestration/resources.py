@@ -105,6 +105,8 @@ class DagsterDbt:
     own selection (the op is defined with the step's `select`) and keeps dagster-dbt's events,
     which the asset yields once the core has judged the run."""
 
+    combined_publish = False  # the approval and the merge are two ops' nodes: two steps
+
     def __init__(self, dbt: InvsyncDbtCliResource, context: AssetExecutionContext, own: DbtStep) -> None:
         self.dbt, self.context, self.own = dbt, context, own
         self.events: list[Any] = []

@@ -61,6 +61,9 @@ STAGE = DbtStep("build", "+int_inventory__snapshot")
 # and tested; a failing model fails the sync, failing tests on published data are warnings.
 APPROVE = DbtStep("run", "int_sync__publishable")
 PUBLISH = DbtStep("build", "inventory_data")
+# Both publish steps in one invocation, for an invoker that can (the CLI's worker: each
+# invocation costs dbt's start-up; Dagster's ops keep the two steps, each an asset's own).
+APPROVE_AND_PUBLISH = DbtStep("build", f"{APPROVE.select} {PUBLISH.select}")
 
 FAILED_STATUSES = ("error", "fail", "runtime error")
 
@@ -95,6 +98,11 @@ class DbtRun:
                 if r.get("status") in FAILED_STATUSES
                 and (resource_type is None or r["unique_id"].startswith(resource_type + "."))]
 
+    def skipped(self, resource_type: str) -> list[str]:
+        """The nodes of a resource type that dbt skipped (an upstream node or test failed)."""
+        return [node_name(r["unique_id"]) for r in self.results
+                if r.get("status") == "skipped" and r["unique_id"].startswith(resource_type + ".")]
+
     @property
     def ok(self) -> bool:
         return self.error is None and not self.failed()
@@ -104,6 +112,9 @@ class DbtRun:
 
 
 class DbtInvoker(Protocol):
+    # Whether the invoker runs `APPROVE_AND_PUBLISH` as one step (else `APPROVE`, then `PUBLISH`).
+    combined_publish: bool
+
     def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun: ...
 
 
@@ -160,6 +171,8 @@ class DbtWorker:
     step then costs only dbt's own work. Every job carries its environment explicitly. The
     worker dies with the process that started it (a killed sync leaves no dbt building on).
     """
+
+    combined_publish = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

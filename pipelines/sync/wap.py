@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from pipelines import sync_log
 from pipelines.config import Settings
-from pipelines.sync.dbt import APPROVE, PUBLISH, STAGE, DbtInvoker
+from pipelines.sync.dbt import APPROVE, APPROVE_AND_PUBLISH, PUBLISH, STAGE, DbtInvoker
 from pipelines.sync.result import MarketplaceResult, Outcome
 from pipelines.warehouse import Warehouse
 
@@ -139,10 +139,14 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
         return True
     enter_phase(wh, approved, "publish")
     with wh.writing():
-        run = dbt(APPROVE, loads_of(approved))
-        if run.ok:
-            run = dbt(PUBLISH, loads_of(approved))
-    if run.error or run.failed("model"):
+        if dbt.combined_publish:
+            run = dbt(APPROVE_AND_PUBLISH, loads_of(approved))
+        else:
+            run = dbt(APPROVE, loads_of(approved))
+            if run.ok:
+                run = dbt(PUBLISH, loads_of(approved))
+    # A failing approval test skips the merge: nothing was published then, as when a model fails.
+    if run.error or run.failed("model") or run.skipped("model"):
         fail_all(wh, approved, settings.mask(f"dbt publish failed: {run.describe()}"))
         return False
     if run.failed("test"):  # the data is published by now: failing tests are reported, they cannot block
