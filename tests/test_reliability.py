@@ -181,6 +181,8 @@ print(json.dumps({"ok": ok, "errors": errors}))
 def test_status_and_report_in_a_loop_beside_a_duckdb_sync_never_break_it(sandbox, duckdb_url, tmp_path) -> None:
     settings = settings_for(sandbox.env(), duckdb_url)
     env = _env(sandbox, duckdb_url)
+    # The file exists, empty, before the first sync: readers never create one (a missing file is exit 4).
+    duckdb.connect(str(settings.warehouse.path)).close()
     stop = tmp_path / "stop"
     script = tmp_path / "readers.py"
     script.write_text(READER_LOOP)
