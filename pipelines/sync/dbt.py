@@ -59,8 +59,10 @@ STAGE = DbtStep("build", "+int_inventory__snapshot")
 # Publish, in two steps: `int_sync__publishable` (a view the snapshot also reads, so it belongs
 # to the write step's nodes) rebuilt with only the approved loads, then `inventory_data` merged
 # and tested; a failing model fails the sync, failing tests on published data are warnings.
+# The history models (marts/history) build after `inventory_data` in the same step: only a
+# publish writes history, from the state it has just merged.
 APPROVE = DbtStep("run", "int_sync__publishable")
-PUBLISH = DbtStep("build", "inventory_data")
+PUBLISH = DbtStep("build", "inventory_data inventory_history")
 # Both publish steps in one invocation, for an invoker that can (the CLI's worker: each
 # invocation costs dbt's start-up; Dagster's ops keep the two steps, each an asset's own).
 APPROVE_AND_PUBLISH = DbtStep("build", f"{APPROVE.select} {PUBLISH.select}")
