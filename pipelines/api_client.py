@@ -38,9 +38,9 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
-from pipelines import marketplaces
+from pipelines.masking import mask_secrets
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the client needs the settings' values, handed in by `client_for`
     from pipelines.config import Settings
 
 log = logging.getLogger(__name__)
@@ -342,6 +342,8 @@ class ApiClient:
     waits). `max_redirects` caps the same-origin redirects one call may follow.
     Redirects to another scheme, host or port are refused (`RedirectRefused`): the session's
     headers carry the marketplace's credentials, and they must only go where they were meant.
+    `label` is the marketplace as people name it, the first word of every error and wait note:
+    given by the caller (the marketplace's source module), so this layer asks no registry.
     """
 
     def __init__(
@@ -349,6 +351,7 @@ class ApiClient:
         marketplace: str,
         headers: Mapping[str, str],
         *,
+        label: str,
         secrets: list[str],
         timeout: float = 60.0,
         max_retries: int = 6,
@@ -366,6 +369,7 @@ class ApiClient:
         pacing_reasons: Mapping[str, str] | None = None,
     ):
         self.marketplace = marketplace
+        self.label = label
         self.explained_waits = dict(explained_waits or {})
         self.pacing_reasons = dict(pacing_reasons or {})
         self.max_server_wait = max_server_wait
@@ -386,14 +390,7 @@ class ApiClient:
 
     # -- helpers -------------------------------------------------------------------------------
     def _mask(self, text: str) -> str:
-        from pipelines.config import mask_secrets
-
         return mask_secrets(text, self._secrets)
-
-    @property
-    def label(self) -> str:
-        """The marketplace as people name it, first word of every error."""
-        return marketplaces.label(self.marketplace)
 
     def _fail(self, cls: type[ApiError], endpoint: str, message: str, status: int | None = None) -> ApiError:
         return cls(self.marketplace, endpoint, self._mask(f"{self.label} {endpoint}: {message}"), status)
@@ -578,6 +575,7 @@ class ApiClient:
 def client_for(
     settings: "Settings",
     marketplace: str,
+    label: str,
     headers: Mapping[str, str],
     pacing: Mapping[str, float],
     endpoint_groups: Callable[[str], str],
@@ -593,6 +591,7 @@ def client_for(
     return ApiClient(
         marketplace,
         headers,
+        label=label,
         secrets=settings.secrets(),
         timeout=settings.http_timeout,
         max_retries=settings.max_retries,

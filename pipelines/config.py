@@ -3,9 +3,10 @@
 Everything the product needs to know about its environment comes from environment variables
 (optionally set by a `.env` file), is validated here once, and is handed to the code that
 needs it as a frozen `Settings` object. Nothing else reads `os.environ` for these names, so
-there is exactly one list of knobs, one set of error messages, and one masking rule for
-secrets. The groups of settings of one concern (the audit's thresholds, the freshness policy,
-e-mail, the web service) and their readers live in `pipelines.config_sections`, re-exported here.
+there is exactly one list of knobs and one set of error messages. A secret is declared as such
+where its field is (`secret_field()`); the masking rule itself is `pipelines.masking`. The groups
+of settings of one concern (the audit's thresholds, the freshness policy, e-mail, the web
+service) and their readers live in `pipelines.config_sections`, re-exported here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pipelines.config_sections import (  # noqa: F401 - re-exported: `pipelines.
     smtp_settings,
     web_settings,
 )
+from pipelines.masking import is_secret, mask_secrets, mask_value, secret_field, secret_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +62,7 @@ class WarehouseTarget:
     host: str = ""
     port: int = 3306
     user: str = ""
-    password: str = field(default="", repr=False)
+    password: str = secret_field()
     database: str = ""
 
     @property
@@ -104,9 +106,9 @@ class Settings:
     """Validated configuration. Secrets are excluded from repr and masked by `describe()`."""
 
     ozon_client_id: str = ""
-    ozon_api_key: str = field(default="", repr=False)
+    ozon_api_key: str = secret_field()
     ozon_api_url: str = DEFAULT_OZON_API_URL
-    wb_api_token: str = field(default="", repr=False)
+    wb_api_token: str = secret_field()
     wb_statistics_api_url: str = DEFAULT_WB_STATISTICS_API_URL
     wb_analytics_api_url: str = DEFAULT_WB_ANALYTICS_API_URL
     wb_marketplace_api_url: str = DEFAULT_WB_MARKETPLACE_API_URL
@@ -142,20 +144,12 @@ class Settings:
     def wb_enabled(self) -> bool:
         return bool(self.wb_api_token)
 
-    def raw_dataset(self, marketplace: str) -> str:
-        """The dlt dataset (DuckDB schema, MySQL database) of a marketplace's raw tables."""
-        from pipelines.marketplaces import get  # the registry imports nothing of config at runtime
-
-        return get(marketplace).dataset(self)
-
     def secrets(self) -> list[str]:
-        """Every secret value this configuration holds, for masking in logs and errors."""
-        values = [self.ozon_api_key, self.wb_api_token, self.warehouse.password, self.web.session_secret,
-                  self.smtp.password]
-        return [v for v in values if v]
+        """Every secret value this configuration holds (its `secret_field`s), for masking."""
+        return secret_values(self)
 
     def mask(self, text: str) -> str:
-        """Replace every secret that appears in `text` with `***`."""
+        """Replace every secret that appears in `text` with `***` (`pipelines.masking`)."""
         return mask_secrets(text, self.secrets())
 
     def describe(self) -> dict[str, str]:
@@ -165,27 +159,12 @@ class Settings:
             if f.name in ("warehouse", "web", "smtp"):
                 continue
             value = getattr(self, f.name)
-            if f.name in ("ozon_api_key", "wb_api_token"):
+            if is_secret(f):
                 value = mask_value(value)
             elif f.name == "warehouse_url":
                 value = self.warehouse.display()
             out[f.name] = str(value)
         return out
-
-
-def mask_value(value: str) -> str:
-    """Show that a secret is set without showing it."""
-    if not value:
-        return "<not set>"
-    return "***" + (value[-2:] if len(value) >= 12 else "")
-
-
-def mask_secrets(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, "***")
-    # Belt and braces: never print a password that sits in a URL.
-    return re.sub(r"(://[^:/@\s]+):[^@\s]+@", r"\1:***@", text)
 
 
 def parse_warehouse_url(url: str) -> WarehouseTarget:

@@ -15,6 +15,8 @@ from typing import Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipelines.masking import secret_field
+
 
 class ConfigError(ValueError):
     """Configuration is missing or invalid; the message names the variable and the fix."""
@@ -165,7 +167,7 @@ class SmtpSettings:
     host: str = ""  # SMTP_HOST
     port: int = 25  # SMTP_PORT; by default 25, 587 or 465 after SMTP_TLS
     user: str = ""  # SMTP_USER
-    password: str = field(default="", repr=False)  # SMTP_PASSWORD
+    password: str = secret_field()  # SMTP_PASSWORD
     tls: str = "none"  # SMTP_TLS: none | starttls | ssl
     sender: str = "invsync@localhost"  # ALERT_EMAIL_FROM, else SMTP_USER
     recipients: tuple[str, ...] = ()  # ALERT_EMAIL_TO, comma-separated
@@ -212,7 +214,7 @@ class WebSettings:
     """`invsync serve`: the REST API and web console (INVSYNC_API_TOKENS, INVSYNC_SESSION_SECRET, ...)."""
 
     tokens: tuple[ApiToken, ...] = ()  # INVSYNC_API_TOKENS="[label:]role:sha256hex,..."
-    session_secret: str = field(default="", repr=False)  # INVSYNC_SESSION_SECRET: signs console sessions
+    session_secret: str = secret_field()  # INVSYNC_SESSION_SECRET: signs console sessions
     session_hours: float = 12.0  # INVSYNC_SESSION_HOURS: a console login lasts this long
     sync_interval: float = 60.0  # INVSYNC_SYNC_MIN_INTERVAL: seconds between two syncs started per marketplace
     read_retry_seconds: float = 5.0  # INVSYNC_READ_RETRY: how long a read waits while a sync holds the DuckDB file

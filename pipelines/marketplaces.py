@@ -21,7 +21,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-if TYPE_CHECKING:  # config imports this module; the types are only for the signatures
+if TYPE_CHECKING:  # types of the signatures only: `invsync status` loads no HTTP stack through here
     from pipelines.api_client import SyncStats
     from pipelines.config import Settings
 

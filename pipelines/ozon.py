@@ -99,7 +99,7 @@ def is_bad_key(status: int, body: Any) -> bool:
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with Ozon's auth headers, pacing and the configured retry policy."""
     headers = {"Client-Id": settings.ozon_client_id, "Api-Key": settings.ozon_api_key, "Content-Type": "application/json"}
-    return client_for(settings, OZON.name, headers, PACING, endpoint_group, stats, backoff_base, auth_failure=is_bad_key)
+    return client_for(settings, OZON.name, OZON.label, headers, PACING, endpoint_group, stats, backoff_base, auth_failure=is_bad_key)
 
 
 class OzonApi:

@@ -165,7 +165,7 @@ def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base
     basic = method_plan is not None and method_plan.basic_limits
     # Scaled like the pacing: the sandbox scales its limits (and its 429s) the same way.
     explained = {"remains_basic": (BASIC_REMAINS_INTERVAL * settings.rate_limit_scale, BASIC_REMAINS_LIMIT)} if basic else {}
-    return client_for(settings, WILDBERRIES.name, {"Authorization": settings.wb_api_token},
+    return client_for(settings, WILDBERRIES.name, WILDBERRIES.label, {"Authorization": settings.wb_api_token},
                       BASIC_PACING if basic else PACING, basic_endpoint_group if basic else endpoint_group,
                       stats, backoff_base, error_cost=ERROR_COST, explained_waits=explained,
                       pacing_reasons={"remains_basic": BASIC_REMAINS_LIMIT})

@@ -229,7 +229,7 @@ def test_a_wait_up_to_the_cap_is_obeyed_exactly(sandbox, duckdb_url) -> None:
 def test_a_long_wait_is_announced_before_sleeping(sandbox, caplog) -> None:
     sandbox.add_fault(Fault(kind="rate_limit", path="/v2/warehouse/list", retry_after=6, count=1))
     sleeps: list[float] = []
-    client = ApiClient("ozon", {"Client-Id": OZON_CLIENT_ID, "Api-Key": OZON_API_KEY}, secrets=[OZON_API_KEY],
+    client = ApiClient("ozon", {"Client-Id": OZON_CLIENT_ID, "Api-Key": OZON_API_KEY}, label="Ozon", secrets=[OZON_API_KEY],
                        sleep=sleeps.append, max_server_wait=300)
     with caplog.at_level(logging.WARNING, logger="pipelines.api_client"):
         assert ozon.OzonApi(client, sandbox.url).seller_warehouses()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.config import ConfigError, FreshnessPolicy, load_settings, mask_secrets
+from pipelines.config import ConfigError, FreshnessPolicy, load_settings
+from pipelines.masking import mask_secrets
 
 
 def test_defaults_point_at_real_hosts_and_embedded_duckdb() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import sync_log
+from pipelines import marketplaces, sync_log
 from pipelines.sync import run_sync
 from pipelines.sandbox import Fault
 from pipelines.warehouse import SYNC_LOCK, WarehouseError, warehouse_for
@@ -90,7 +90,7 @@ def _prefix(url: str) -> str:
 
 def test_a_blocked_sync_never_moves_the_wb_cards_cursor(sandbox, warehouse_url) -> None:
     settings = settings_for(sandbox.env(), warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
-    corrupt = f"select count(*) as n from {settings.raw_dataset('wb')}.cards where vendor_code is null"
+    corrupt = f"select count(*) as n from {marketplaces.get('wb').dataset(settings)}.cards where vendor_code is null"
     assert sync(settings).clean
     sandbox.tick()  # new cards, edited after the published cursor
     # Blocked: the stock report answers nothing. The cards answer lacks vendorCode: those

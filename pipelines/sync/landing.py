@@ -72,7 +72,7 @@ def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=f"invsync_{marketplace}",
         destination=destination(settings),
-        dataset_name=settings.raw_dataset(marketplace),
+        dataset_name=get(marketplace).dataset(settings),
         pipelines_dir=str(state_dir(settings)),
     )
 
