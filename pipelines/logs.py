@@ -18,8 +18,9 @@ from typing import Callable
 
 # Our own loggers: their warnings are about the data or the run and are always shown.
 OWN_LOGGERS = ("pipelines", "invsync", "expectations", "orchestration", "migrations", "__main__")
-# Shown at INFO even when quiet: the steps of a sync and the landing's progress.
-STEP_LOGGERS = ("invsync.steps", "invsync.progress")
+# Shown at INFO even when quiet: the steps of a sync, the landing's progress, and who started
+# which sync from the web service (an operator's action belongs in its log).
+STEP_LOGGERS = ("invsync.steps", "invsync.progress", "invsync.audit")
 DLT_LEVEL = "RUNTIME__LOG_LEVEL"  # dlt's own level (it logs through a handler of its own)
 
 

@@ -33,6 +33,8 @@ from pipelines.exits import sync_status
 from pipelines.marketplaces import NAMES
 
 log = logging.getLogger("invsync.web")
+# Who started which sync: an operator's action, kept in the service's log at every verbosity.
+audit_log = logging.getLogger("invsync.audit")
 
 # Names the child process must not inherit: it needs none of them.
 WEB_ONLY_VARIABLES = ("INVSYNC_API_TOKENS", "INVSYNC_SESSION_SECRET")
@@ -172,7 +174,7 @@ class Launcher:
             for m in wanted:
                 self._last_start[m] = now
             self._launches[launch.id] = launch
-            log.info("sync %s started by %s (%s%s) via %s", launch.id, started_by, marketplace,
+            audit_log.info("sync %s started by %s (%s%s) via %s", launch.id, started_by, marketplace,
                      ", full" if full else "", launch.via)
             return launch
 
