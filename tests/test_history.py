@@ -1,0 +1,161 @@
+"""Stock history (issue 25): `inventory_history` written by each publish, on DuckDB and MariaDB.
+
+One test per warehouse walks a scripted sequence of sandbox changes over several real syncs
+(sandbox over HTTP → dlt → dbt → audit → publish) and holds the history to exactly the
+intervals the sequence implies. The changes are made by hand on two Ozon seller-warehouse
+rows (no `tick()`: its random changes would touch other keys), so every other key must keep
+the single open interval of its first publish: history invents nothing.
+
+The sequence (T_n = the start of the n-th published Ozon sync):
+  T0  the first publish: one open interval per key;
+  T1  row A sells out;
+  T2  A is restocked, row B vanishes from the answer (inventory_data zeroes it);
+  --  a held-back sync (empty account) sees A change again: nothing is written, and a
+      hand-run `dbt build` of the history afterwards writes nothing either;
+  T3  B returns; A's change is seen now;
+  T4  a forced full resync that finds one change (B's reserve): only that change is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from pipelines.sandbox import Fault
+from pipelines.sandbox.account import N_OZ_SELLER, OZON_SELLER_WAREHOUSES
+from pipelines.sync import run_sync
+from pipelines.sync.dbt import run_dbt
+from pipelines.warehouse import warehouse_for
+from tests.conftest import settings_for
+
+KEY = ("marketplace", "sku", "warehouse_id", "stock_type")
+Key = tuple[str, str, str, str]
+# (valid_from, valid_to, present, reserved)
+Interval = tuple[datetime, "datetime | None", int, int]
+
+
+def sync(settings: Any, **kwargs: Any) -> Any:
+    return run_sync(settings, backoff_base=0.01, **kwargs)
+
+
+def history(settings: Any) -> dict[Key, list[Interval]]:
+    """Every key's intervals, oldest first."""
+    rows = warehouse_for(settings.warehouse).query(
+        "select * from inventory_history order by marketplace, sku, warehouse_id, stock_type, valid_from")
+    out: dict[Key, list[Interval]] = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in KEY), []).append(  # type: ignore[arg-type]
+            (r["valid_from"], r["valid_to"], int(r["quantity_present"]), int(r["quantity_reserved"])))
+    return out
+
+
+def inventory(settings: Any) -> dict[Key, dict[str, Any]]:
+    rows = warehouse_for(settings.warehouse).query("select * from inventory_data")
+    return {tuple(r[k] for k in KEY): r for r in rows}  # type: ignore[misc]
+
+
+def synced_at(settings: Any, marketplace: str = "ozon") -> datetime:
+    """The time of the marketplace's last publish: every row it confirmed carries it."""
+    rows = warehouse_for(settings.warehouse).query(
+        "select max(last_sync_at) as t from inventory_data where marketplace = %s", (marketplace,))
+    return rows[0]["t"]
+
+
+def seller_rows(sandbox: Any, settings: Any, n: int) -> list[Key]:
+    """`n` published Ozon seller-warehouse rows with stock, whose product has other stock too
+    (so the changes below stay ordinary rows, not a product that empties)."""
+    rows = [k for k, r in sorted(inventory(settings).items())
+            if k[0] == "ozon" and k[3] in ("FBS", "realFBS") and int(r["quantity_present"]) > 2
+            and int(r["quantity_reserved"]) == 0]
+    assert len(rows) >= n, "the standard sandbox account has Ozon seller stock"
+    return rows[:n]
+
+
+def set_seller_stock(sandbox: Any, key: Key, present: int, reserved: int, listed: bool = True) -> None:
+    """Set an Ozon seller-warehouse row in the sandbox's account (`listed=False`: the answer no
+    longer carries it, as when a seller removes a product from a warehouse)."""
+    account = sandbox.account
+    with account.lock:
+        i = account.index_by_sku(int(key[1]))
+        w = next(w for w, wh in enumerate(OZON_SELLER_WAREHOUSES) if str(wh.warehouse_id) == key[2])
+        slot = i * N_OZ_SELLER + w
+        account.fbs_on[slot] = 1 if listed else 0
+        account.fbs_pr[slot], account.fbs_res[slot] = present, reserved
+        account.changed()
+
+
+def published_ok(result: Any) -> None:
+    assert result.results["ozon"].status in ("success", "partial"), result.summary()
+
+
+def walk_the_sequence(sandbox: Any, settings: Any) -> None:
+    """The scripted sequence of the module docstring on a warehouse holding one publish."""
+    first = inventory(settings)
+    t0 = {mp: synced_at(settings, mp) for mp in ("ozon", "wb")}
+    baseline = history(settings)
+    # T0: history starts with the state the first publish confirmed, one open interval per key.
+    assert baseline == {k: [(t0[k[0]], None, int(r["quantity_present"]), int(r["quantity_reserved"]))]
+                        for k, r in first.items()}
+    a, b = seller_rows(sandbox, settings, 2)
+    qa, qb = (int(first[k]["quantity_present"]) for k in (a, b))
+
+    set_seller_stock(sandbox, a, 0, 0)  # a sellout
+    published_ok(sync(settings))
+    t1 = synced_at(settings)
+
+    set_seller_stock(sandbox, a, 12, 2)  # a restock
+    set_seller_stock(sandbox, b, 0, 0, listed=False)  # a product that disappears
+    published_ok(sync(settings))
+    t2 = synced_at(settings)
+    assert int(inventory(settings)[b]["quantity_present"]) == 0  # zeroed, as the contract says
+    expected = {**baseline,
+                a: [(t0["ozon"], t1, qa, 0), (t1, t2, 0, 0), (t2, None, 12, 2)],
+                b: [(t0["ozon"], t2, qb, 0), (t2, None, 0, 0)]}
+    assert history(settings) == expected
+
+    # A held-back sync: its snapshot is never published, so history does not move; nor does a
+    # data person's hand-run build of the history (it rebuilds each marketplace's last published
+    # load: Ozon none, WB its first, already written) with its tests, which must pass.
+    set_seller_stock(sandbox, a, 5, 0)
+    sandbox.add_fault(Fault(kind="empty_account", count=None))
+    held = sync(settings, which="ozon")
+    assert held.results["ozon"].status == "failed", held.summary()
+    sandbox.clear_faults()
+    assert history(settings) == expected
+    run_dbt(settings, ["build", "--select", "inventory_history"])
+    assert history(settings) == expected
+
+    set_seller_stock(sandbox, b, 7, 1)  # the product returns
+    published_ok(sync(settings))
+    t3 = synced_at(settings)
+    expected = {**expected,
+                a: [*expected[a][:2], (t2, t3, 12, 2), (t3, None, 5, 0)],
+                b: [expected[b][0], (t2, t3, 0, 0), (t3, None, 7, 1)]}
+    assert history(settings) == expected
+
+    # A forced full resync reloads everything; only the one real change is written.
+    set_seller_stock(sandbox, b, 7, 0)
+    full = sync(settings, full=True)
+    published_ok(full)
+    assert full.results["ozon"].record.sync_type == "full"
+    t4 = synced_at(settings)
+    expected = {**expected, b: [*expected[b][:2], (t3, t4, 7, 1), (t4, None, 7, 0)]}
+    got = history(settings)
+    assert got == expected, {k: v for k, v in got.items() if expected.get(k) != v}
+    # The open intervals are the current table.
+    assert {k: v[-1][2:] for k, v in got.items()} == {
+        k: (int(r["quantity_present"]), int(r["quantity_reserved"])) for k, r in inventory(settings).items()}
+
+
+def test_history_follows_a_scripted_sequence_on_duckdb(sandbox, published) -> None:
+    walk_the_sequence(sandbox, published)
+
+
+@pytest.mark.mysql
+def test_history_follows_a_scripted_sequence_on_mariadb(sandbox, mysql_url) -> None:
+    prefix = mysql_url.rsplit("/", 1)[1] + "_"
+    settings = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=prefix)
+    assert sync(settings).clean
+    walk_the_sequence(sandbox, settings)
