@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
@@ -13,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy, WarehouseError, WarehouseMissing
 from pipelines.web import reads, stock_reads
-from pipelines.web.app import require, web_context
-from pipelines.web.launcher import Launch, LaunchFailed, SyncConflict, TooSoon
+from pipelines.web.context import require, web_context
+from pipelines.web.export import to_csv
 from pipelines.web.security import CSRF_HEADER, csrf_ok
+from pipelines.web.sync_service import start_sync, sync_detail
 
 router = APIRouter()
 
@@ -168,26 +167,6 @@ def get_low_stock(request: Request, f: ApiFilter, sort: GroupSort = None, order:
     return {**view, "low_stock": ctx.settings.low_stock}
 
 
-def _cell(value: Any) -> Any:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        try:
-            float(value)
-            return value
-        except ValueError:
-            return "'" + value
-    return value
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(reads.INVENTORY_COLUMNS)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in reads.INVENTORY_COLUMNS])
-    return out.getvalue()
-
-
 @router.get("/syncs", summary="The sync history, newest first: one row per marketplace per sync")
 def get_syncs(
     request: Request,
@@ -203,31 +182,10 @@ def get_syncs(
     return page
 
 
-def sync_detail(request: Request, sync_id: str) -> dict[str, Any] | None:
-    """A sync by id: what sync_logs and validation_results say, and the launch's progress if it started here."""
-    ctx = web_context(request)
-    launch: Launch | None = ctx.launcher.get(sync_id) or ctx.launcher.by_run_id(sync_id)
-    record = None
-    run_id = launch.run_id if launch is not None else sync_id
-    reading_blocked = launch is not None and launch.state == "running" and ctx.launcher.writing_duckdb()
-    if run_id and not reading_blocked:
-        record = reads.sync_run(ctx.wh, run_id)
-    if launch is None:
-        return record
-    out = record or {"id": launch.id, "run_id": launch.run_id, "marketplaces": [], "validation_results": []}
-    if launch.state == "running":
-        out["status"] = "running"
-    elif record is None:
-        out["status"] = launch.status  # refused before any sync_logs row (nothing configured, no warehouse)
-    out["id"] = launch.id
-    out["launch"] = launch.describe()
-    return out
-
-
 @router.get("/syncs/{sync_id}", summary="One sync: its marketplaces' sync_logs rows, errors, warnings and checks")
 def get_sync(request: Request, sync_id: SyncId) -> dict[str, Any]:
     require(request)
-    found = sync_detail(request, sync_id)
+    found = sync_detail(web_context(request), sync_id)
     if found is None:
         raise HTTPException(404, "no sync with this id")
     return found
@@ -242,31 +200,9 @@ def post_sync(request: Request, body: Annotated[SyncRequest, Body()]) -> JSONRes
     ctx = web_context(request)
     if principal.via == "session" and not csrf_ok(ctx.session(request), request.headers.get(CSRF_HEADER)):
         raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token)")
-    launch = start_sync(request, body.marketplace, body.full, body.force_publish_reason, principal.label)
+    launch = start_sync(ctx, body.marketplace, body.full, body.force_publish_reason, principal.label)
     return JSONResponse(
         {"id": launch.id, "run_id": launch.run_id, "state": launch.state, "via": launch.via,
          "url": f"{request.url.path}/{launch.id}"},
         status_code=202, headers={"Location": f"{request.url.path}/{launch.id}"},
     )
-
-
-def start_sync(request: Request, marketplace: str, full: bool, reason: str | None, label: str) -> Launch:
-    """Start a sync for the API and the console; HTTPException 409 / 429 / 502 when it may not or cannot."""
-    ctx = web_context(request)
-
-    def running_elsewhere() -> str | None:
-        if reads.sync_lock_held(ctx.wh):
-            return "another process is syncing this warehouse (its sync lock is held)"
-        rows = reads.running_sync_rows(ctx.wh)
-        if rows:
-            return f"sync {rows[0]['run_id']} ({rows[0]['marketplace']}) is running since {rows[0]['started_at']}"
-        return None
-
-    try:
-        return ctx.launcher.start(marketplace, full, reason, label, running_elsewhere)
-    except SyncConflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    except TooSoon as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
-    except LaunchFailed as exc:
-        raise HTTPException(502, str(exc)) from None

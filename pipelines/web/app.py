@@ -1,39 +1,37 @@
 """The FastAPI application of `invsync serve`: the REST API (/api/v1) and the web console.
 
-One process serves both. Reads go through a read-only `Warehouse` (see `reads`); syncs are started by
-`launcher.Launcher`; who may do what is decided in `security`. The console is server-rendered
+One process serves both. The routers (`api`, `console`, `stock_pages`) share `context` (the
+`WebContext`, the token check) and the console's `rendering`, and start and read syncs through
+`sync_service`; this module sits above all of them and imports them at the top. Reads go
+through a read-only `Warehouse` (see `reads`); syncs are started by `launcher.Launcher`; who
+may do what is decided in `security`. The console is server-rendered
 Jinja2 (autoescaped) with one small script file for the sync progress; no inline script or
 style, so the Content-Security-Policy forbids both.
 """
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import logging
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.config import ConfigError, Settings
 from pipelines.marketplaces import MARKETPLACES
 from pipelines.status import UnmigratedWarehouse
 from pipelines.warehouse import Warehouse, WarehouseBusy, WarehouseError
+from pipelines.web import api, console, stock_pages, times
+from pipelines.web.context import WebContext
 from pipelines.web.launcher import Launcher
-from pipelines.web.security import (
-    SECURITY_HEADERS,
-    SESSION_COOKIE,
-    Principal,
-    SessionSigner,
-    match_token,
-    token_by_fingerprint,
-)
+from pipelines.web.rendering import render
+from pipelines.web.security import SECURITY_HEADERS, SessionSigner
 
 log = logging.getLogger("invsync.web")
 
@@ -56,38 +54,6 @@ def check_can_serve(settings: Settings) -> None:
         )
 
 
-@dataclass
-class WebContext:
-    settings: Settings
-    signer: SessionSigner
-    launcher: Launcher
-    wh: Warehouse  # read-only
-    templates: jinja2.Environment
-    chart_cache: dict[str, Any] = field(default_factory=dict)
-    chart_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def principal(self, request: Request) -> Principal | None:
-        """The caller: an `Authorization: Bearer` token, else the console session cookie."""
-        header = request.headers.get("authorization")
-        if header is not None:
-            scheme, _, value = header.partition(" ")
-            token = match_token(value.strip(), self.settings.web.tokens) if scheme.lower() == "bearer" else None
-            return Principal(token.role, token.label, "token") if token else None
-        session = self.session(request)
-        if session and isinstance(session.get("fp"), str):
-            token = token_by_fingerprint(session["fp"], self.settings.web.tokens)
-            if token is not None:
-                return Principal(token.role, token.label, "session")
-        return None
-
-    def session(self, request: Request) -> dict[str, Any] | None:
-        return self.signer.loads(request.cookies.get(SESSION_COOKIE))
-
-
-def web_context(request: Request) -> WebContext:
-    return request.app.state.web
-
-
 def create_app(settings: Settings) -> FastAPI:
     check_can_serve(settings)
     app = FastAPI(
@@ -102,8 +68,6 @@ def create_app(settings: Settings) -> FastAPI:
     templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                                    undefined=jinja2.StrictUndefined)
     templates.globals["marketplaces"] = MARKETPLACES  # the filter and sync choices of every page
-    from pipelines.web import times
-
     times.install(templates, settings.schedule_timezone)  # local times and ages, UTC on hover
     app.state.web = WebContext(
         settings=settings, signer=SessionSigner(settings.web), launcher=launcher,
@@ -133,24 +97,19 @@ def create_app(settings: Settings) -> FastAPI:
         log.warning("warehouse unavailable: %s", settings.mask(str(exc)))
         return _unavailable(request, settings.mask(str(exc)))
 
-    from fastapi.exception_handlers import http_exception_handler
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         path = request.url.path
         if path.startswith((API_PREFIX, "/static/", "/healthz", "/chart.png")):
             return await http_exception_handler(request, exc)
-        from pipelines.web.console import render
-
         return render(request, "error.html", status_code=exc.status_code, headers=getattr(exc, "headers", None),
                       message=str(exc.detail))
-
-    from pipelines.web import api, console
 
     app.include_router(api.router, prefix=API_PREFIX)
     app.add_api_route("/healthz", api.healthz, methods=["GET"], include_in_schema=False)
     app.include_router(console.router)
+    # The stock pages (table, products, warehouses, low stock, export) share their filter.
+    app.include_router(stock_pages.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app
 
@@ -159,14 +118,8 @@ def _unavailable(request: Request, message: str, retry_after: int | None = None)
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
     if request.url.path.startswith(API_PREFIX) or request.url.path == "/healthz":
         return JSONResponse({"detail": message}, status_code=503, headers=headers)
-    from pipelines.web.console import render
-
     return render(request, "unavailable.html", status_code=503, headers=headers, message=message,
                   busy=retry_after is not None)
-
-
-def png_from_data_uri(uri: str) -> bytes:
-    return base64.b64decode(uri.split(",", 1)[1])
 
 
 def is_loopback(host: str) -> bool:
@@ -193,14 +146,3 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None
     # which makes the session cookie `Secure`.
     uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1",
                 server_header=False, log_level="info")
-
-
-def require(request: Request, operator: bool = False) -> Principal:
-    """The API's authentication: 401 without a valid token or session, 403 for a viewer on operator routes."""
-    principal = web_context(request).principal(request)
-    if principal is None:
-        raise HTTPException(401, "a valid API token is required (Authorization: Bearer <token>)",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if operator and not principal.may_sync:
-        raise HTTPException(403, f"the {principal.role} role may not start syncs (an operator token may)")
-    return principal

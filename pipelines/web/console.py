@@ -1,79 +1,38 @@
-"""The web console: login, stock status, the sync history, "Sync now" (the stock pages: `stock_pages`)."""
+"""The web console: login, stock status, the sync history, "Sync now".
+
+The stock pages are `stock_pages`, a router of their own beside this one (both included by
+`app`); the helpers both use (rendering, session, login and CSRF checks) are `rendering`.
+"""
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
+from pipelines.findings import failed, finding, is_check_message
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy
 from pipelines.web import reads
-from pipelines.web.app import png_from_data_uri, web_context
-from pipelines.web.security import CSRF_FIELD, SESSION_COOKIE, Principal, csrf_ok, match_token
+from pipelines.web.context import WebContext, web_context
+from pipelines.web.rendering import check_csrf, check_marketplace, login_redirect, render, set_session, viewer
+from pipelines.web.security import match_token
+from pipelines.web.sync_service import start_sync, sync_detail
 
 router = APIRouter(include_in_schema=False)
-
-
-def _session(request: Request) -> tuple[dict[str, Any], bool]:
-    """The visitor's session, or a new anonymous one (True: it must be sent as a cookie)."""
-    ctx = web_context(request)
-    session = ctx.session(request)
-    if session is None:
-        return ctx.signer.new(), True
-    return session, False
-
-
-def _set_session(request: Request, response: Response, session: dict[str, Any]) -> None:
-    ctx = web_context(request)
-    response.set_cookie(SESSION_COOKIE, ctx.signer.dumps(session), max_age=ctx.signer.lifetime, path="/",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
-
-
-def render(request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None,
-           **values: Any) -> HTMLResponse:
-    ctx = web_context(request)
-    if "is_check" not in ctx.templates.tests:  # a sync_logs line that is a check's finding (shown as one)
-        from pipelines.findings import is_check_message
-
-        ctx.templates.tests["is_check"] = is_check_message
-        ctx.templates.globals["link"] = link  # macros see globals, not the page's values
-    session, new = _session(request)
-    principal = values.pop("principal", None) or ctx.principal(request)
-    page = ctx.templates.get_template(template).render(
-        csrf_token=session["csrf"], csrf_field=CSRF_FIELD, principal=principal, path=request.url.path, **values)
-    response = HTMLResponse(page, status_code=status_code, headers=headers)
-    if new:
-        _set_session(request, response, session)
-    return response
-
-
-def link(path: str, args: dict[str, Any] | None = None, **changes: Any) -> str:
-    """A console URL: `args` (a page's filter) with `changes`; empty values are left out."""
-    params = {**(args or {}), **changes}
-    kept = {k: v for k, v in params.items() if v not in (None, "", False)}
-    return path + ("?" + urlencode(kept) if kept else "")
 
 
 class LoginRequired(Exception):
     pass
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
-
-
-def _viewer(request: Request) -> Principal | None:
-    return web_context(request).principal(request)
-
-
-def _check_csrf(request: Request, presented: str | None) -> None:
-    if not csrf_ok(web_context(request).session(request), presented):
-        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+def png_from_data_uri(uri: str) -> bytes:
+    """The PNG bytes of the report's chart (a `data:image/png;base64,` URI)."""
+    return base64.b64decode(uri.split(",", 1)[1])
 
 
 def _safe_next(target: str | None) -> str:
@@ -96,31 +55,31 @@ def login(
     csrf_token: Annotated[str | None, Form(max_length=128)] = None,
     next: Annotated[str | None, Form(max_length=512)] = None,
 ) -> Response:
-    _check_csrf(request, csrf_token)
+    check_csrf(request, csrf_token)
     ctx = web_context(request)
     matched = match_token(token.strip(), ctx.settings.web.tokens)
     if matched is None:
         time.sleep(0.2)  # a wrong token costs a moment
         return render(request, "login.html", status_code=401, next=_safe_next(next), error="That token is not valid.")
     response = RedirectResponse(_safe_next(next), status_code=303)
-    _set_session(request, response, ctx.signer.new(matched))  # a fresh session and CSRF token after login
+    set_session(request, response, ctx.signer.new(matched))  # a fresh session and CSRF token after login
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str | None, Form(max_length=128)] = None) -> Response:
-    _check_csrf(request, csrf_token)
+    check_csrf(request, csrf_token)
     response = RedirectResponse("/login", status_code=303)
-    _set_session(request, response, web_context(request).signer.new())
+    set_session(request, response, web_context(request).signer.new())
     return response
 
 
 # -- pages ---------------------------------------------------------------------------------------
 @router.get("/")
 def dashboard(request: Request) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     ctx = web_context(request)
     active = ctx.launcher.active()
     status, history, busy = None, [], None
@@ -141,10 +100,8 @@ def dashboard(request: Request) -> Response:
                   error=None)
 
 
-def _last_findings(ctx: Any, runs: dict[str, str]) -> dict[str, list[Any]]:
+def _last_findings(ctx: WebContext, runs: dict[str, str]) -> dict[str, list[Any]]:
     """The failed checks of each marketplace's last sync, in plain words (pipelines.findings)."""
-    from pipelines.findings import failed
-
     out: dict[str, list[Any]] = {}
     for run_id in set(runs.values()):
         found = reads.sync_run(ctx.wh, run_id) or {}
@@ -156,7 +113,7 @@ def _last_findings(ctx: Any, runs: dict[str, str]) -> dict[str, list[Any]]:
 
 @router.get("/chart.png")
 def chart(request: Request) -> Response:
-    if _viewer(request) is None:
+    if viewer(request) is None:
         raise HTTPException(401, "log in first")
     ctx = web_context(request)
     with ctx.wh.session():
@@ -176,21 +133,15 @@ def chart(request: Request) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
 
-def check_marketplace(marketplace: str | None) -> None:
-    """A console filter names a marketplace we sync, or none."""
-    if marketplace and marketplace not in NAMES:
-        raise HTTPException(422, f"marketplace must be one of {', '.join(NAMES)}")
-
-
 @router.get("/syncs")
 def history(
     request: Request,
     marketplace: Annotated[str | None, Query(max_length=8)] = None,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     ctx = web_context(request)
     check_marketplace(marketplace)
     page = reads.syncs(ctx.wh, marketplace=marketplace or None, before=before, limit=50)
@@ -200,19 +151,14 @@ def history(
 
 @router.get("/syncs/{sync_id}")
 def sync_page(request: Request, sync_id: str) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
-    from pipelines.web.api import sync_detail
-    import re
-
+        return login_redirect(request)
     if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", sync_id):
         raise HTTPException(404, "no sync with this id")
-    found = sync_detail(request, sync_id)
+    found = sync_detail(web_context(request), sync_id)
     if found is None:
         raise HTTPException(404, "no sync with this id")
-    from pipelines.findings import finding, is_check_message
-
     checks = [finding(c) for c in found.get("validation_results", [])]
     return render(request, "sync.html", principal=principal, sync=found, is_check_message=is_check_message,
                   failed=[f for f in checks if not f.passed], passed=[f for f in checks if f.passed],
@@ -230,22 +176,15 @@ def sync_now(
     mode: Annotated[str, Form(pattern=r"^(incremental|full)$")] = "incremental",
     reason: Annotated[str | None, Form(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
 ) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
-    _check_csrf(request, csrf_token)
+        return login_redirect(request)
+    check_csrf(request, csrf_token)
     if not principal.may_sync:
         raise HTTPException(403, f"the {principal.role} role may not start syncs")
-    from pipelines.web.api import start_sync
-
     reason = (reason or "").strip() or None
     if reason is not None and len(reason) < 3:
         raise HTTPException(422, "a force-publish reason needs at least 3 characters")
-    launch = start_sync(request, marketplace, mode == "full", reason, principal.label)
+    launch = start_sync(web_context(request), marketplace, mode == "full", reason, principal.label)
     return RedirectResponse(f"/syncs/{launch.id}", status_code=303)
 
-
-# The stock pages (table, products, warehouses, low stock, export) share their filter; see stock_pages.
-from pipelines.web import stock_pages  # noqa: E402  (it imports this module's helpers)
-
-router.include_router(stock_pages.router)

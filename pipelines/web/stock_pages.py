@@ -2,7 +2,7 @@
 
 Why a module of its own: these pages share one filter (`stock_reads.StockFilter`) read from the
 same URL parameters, so the table, its totals, the export and the links between pages always
-mean the same rows; `console` keeps login, status and syncs. Included by `console.router`.
+mean the same rows; `console` keeps login, status and syncs. Included by `app` beside `console.router`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pipelines.web import reads, stock_reads
-from pipelines.web.app import web_context
-from pipelines.web.console import _login_redirect, _viewer, check_marketplace, render
+from pipelines.web.context import web_context
+from pipelines.web.export import safe_cell
+from pipelines.web.rendering import check_marketplace, login_redirect, render, viewer
 from pipelines.web.stock_reads import SORTS, StockFilter
 
 router = APIRouter(include_in_schema=False)
@@ -54,9 +55,9 @@ def _url(path: str, **params: Any) -> str:
 def stock(request: Request, f: Filter, sort: Sort = None, dir: Direction = None,
           after: Annotated[str | None, Query(max_length=2048)] = None,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     ctx = web_context(request)
     sort = sort if sort in SORTS else None
     descending = dir == "desc"
@@ -80,14 +81,12 @@ def stock(request: Request, f: Filter, sort: Sort = None, dir: Direction = None,
 
 
 def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    from pipelines.web.api import _cell
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     out.write("\ufeff")  # a BOM: spreadsheets then read the Cyrillic names as UTF-8
     writer.writerow(EXPORT_COLUMNS)
     for n, row in enumerate(rows):
-        writer.writerow([_cell(row.get(c)) for c in EXPORT_COLUMNS])
+        writer.writerow([safe_cell(row.get(c)) for c in EXPORT_COLUMNS])
         if n % 500 == 0:
             yield out.getvalue()
             out.seek(0)
@@ -98,8 +97,8 @@ def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 @router.get("/stock.csv")
 def stock_csv(request: Request, f: Filter, sort: Sort = None, dir: Direction = None) -> Response:
     """Every row of the filter (not only the page shown), in the table's order, as CSV."""
-    if _viewer(request) is None:
-        return _login_redirect(request)
+    if viewer(request) is None:
+        return login_redirect(request)
     ctx = web_context(request)
     rows = stock_reads.export(ctx.wh, f, sort=sort if sort in SORTS else None, descending=dir == "desc")
     return StreamingResponse(_csv_lines(rows), media_type="text/csv; charset=utf-8",
@@ -108,9 +107,9 @@ def stock_csv(request: Request, f: Filter, sort: Sort = None, dir: Direction = N
 
 @router.get("/products")
 def products(request: Request, f: Filter, sort: Sort = None, dir: Direction = None) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     ctx = web_context(request)
     view = stock_reads.grouped(ctx.wh, "products", f, sort=sort or "name", descending=dir == "desc")
     return render(request, "products.html", principal=principal, view=view, filters=f, args=f.query_args(),
@@ -119,9 +118,9 @@ def products(request: Request, f: Filter, sort: Sort = None, dir: Direction = No
 
 @router.get("/products/{marketplace}/{product_id}")
 def product_page(request: Request, marketplace: str, product_id: str) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     check_marketplace(marketplace)
     if not marketplace or len(product_id) > 64:
         raise HTTPException(404, "no such product")
@@ -134,9 +133,9 @@ def product_page(request: Request, marketplace: str, product_id: str) -> Respons
 
 @router.get("/warehouses")
 def warehouses(request: Request, f: Filter, sort: Sort = None, dir: Direction = None) -> Response:
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     ctx = web_context(request)
     view = stock_reads.grouped(ctx.wh, "warehouses", f, sort=sort or "name", descending=dir == "desc")
     return render(request, "warehouses.html", principal=principal, view=view, filters=f, args=f.query_args(),
@@ -146,9 +145,9 @@ def warehouses(request: Request, f: Filter, sort: Sort = None, dir: Direction = 
 @router.get("/low-stock")
 def low_stock(request: Request, f: Filter, sort: Sort = None, dir: Direction = None) -> Response:
     """Items (a size in one stock scheme, over all its places) at or under INVSYNC_LOW_STOCK units available."""
-    principal = _viewer(request)
+    principal = viewer(request)
     if principal is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     ctx = web_context(request)
     limit = ctx.settings.low_stock
     view = stock_reads.grouped(ctx.wh, "items", f, sort=sort or "available", descending=dir == "desc",
