@@ -54,7 +54,7 @@ full_resync = define_asset_job(
     name="full_resync",
     selection=sync_selection(MARKETPLACES),
     tags=run_tags(MARKETPLACES, full=True),
-    description="Full resync of both marketplaces (complete snapshots, WB statistics re-read from the start): "
+    description="Full resync of every marketplace (complete snapshots, statistics re-read from the start): "
                 "the weekly reconciliation and the recovery after an outage.",
 )
 

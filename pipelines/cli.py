@@ -10,7 +10,7 @@ from typing import Callable
 from pipelines import logs
 from pipelines.config import ConfigError, Settings, load_settings
 from pipelines.exits import Exit, exit_for
-from pipelines.marketplaces import NAMES, selected
+from pipelines.marketplaces import MARKETPLACES, NAMES, selected
 
 
 def _settings() -> Settings:
@@ -156,7 +156,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from pipelines.demo import DEMO_PRODUCTS, DEMO_SEED  # light: the sandbox and the sync load on use
 
-    parser = argparse.ArgumentParser(prog="invsync", description="Marketplace inventory sync for Ozon and Wildberries.")
+    labels = " and ".join(m.label for m in MARKETPLACES)  # the registry's: no marketplace is named here
+    parser = argparse.ArgumentParser(prog="invsync", description=f"Marketplace inventory sync for {labels}.")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log everything, the libraries' own messages (dbt, dlt, Great Expectations) included")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="PATH")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("sandbox", help="serve the local emulator of the Ozon and WB APIs")
+    p = sub.add_parser("sandbox", help=f"serve the local emulator of the {labels} APIs")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     # The demo's account by default: `invsync sync` against it continues what `make run` synced.

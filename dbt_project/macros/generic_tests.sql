@@ -20,3 +20,11 @@ where quantity_available <> quantity_present - quantity_reserved
 select * from {{ model }}
 where {{ column_name }} in ({% for v in values %}'{{ v }}'{% if not loop.last %}, {% endif %}{% endfor %})
 {% endtest %}
+
+{#- A marketplace of the registry: the names of the `marketplaces` var (its dbt side), so no
+    model's YAML lists them (a third marketplace is one entry there). Nulls pass, as with
+    accepted_values. -#}
+{% test registered_marketplace(model, column_name) %}
+select * from {{ model }}
+where {{ column_name }} not in ({% for name in var('marketplaces') %}'{{ name }}'{% if not loop.last %}, {% endif %}{% endfor %})
+{% endtest %}

@@ -59,7 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="invsync",
         version="1",
-        description="Stock of Ozon and Wildberries per product, warehouse and scheme; the sync history; starting syncs. "
+        description=f"Stock of {' and '.join(m.label for m in MARKETPLACES)} per product, warehouse and scheme; "
+                    "the sync history; starting syncs. "
                     "Authenticate with `Authorization: Bearer <token>` (roles: viewer reads, operator also starts syncs).",
         docs_url=None, redoc_url=None,  # their pages load scripts from a CDN, which the CSP forbids
         openapi_url=f"{API_PREFIX}/openapi.json",

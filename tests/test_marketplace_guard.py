@@ -1,0 +1,265 @@
+"""A marketplace is its own modules, its staging models and a registry entry: nothing else knows it.
+
+The registry (`pipelines/marketplaces.py`) promises that adding a marketplace touches its own
+source module, its dbt staging models and the registry's list. This guard holds the rest of the
+project to that promise: it reads every Python, SQL and YAML file outside those places (dbt
+models and macros, `dbt_project.yml`, `dagster*.yaml`, `orchestration/*.yaml`) and fails on
+marketplace knowledge there:
+
+- a marketplace's name (`ozon`, `wb`, `wildberries`, any case) as an identifier or inside a
+  string: `OZON`, `ozon_enabled`, `"wb"`, `stg_ozon__stocks`, `raw_wb`, "Wildberries units";
+- a field name that only one marketplace's API has (`MARKETPLACE_FIELDS` below).
+
+Prose is not knowledge: comments and docstrings (and `description:` in YAML) are not read.
+
+`ALLOWED` lists, per file, today's unavoidable exceptions and the words each may use, with why.
+It guards against new leaks: a file not listed, or a listed file using a word it is not allowed,
+fails. When a leak moves into a marketplace's own modules, strike its entry (the test says which
+entries allow more than is used, so the list only shrinks). Issue 23, item 4.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from pipelines.marketplaces import MARKETPLACES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+NAMES = frozenset({"ozon", "wb", "wildberries"})
+
+# Field names of one marketplace's API (raw columns, JSON keys, their snake_case twins): knowing
+# them is knowing the marketplace. Generic columns of the data contract (sku, offer_id, barcode,
+# warehouse_id, stock_type, quantity_*) are not here.
+MARKETPLACE_FIELDS = frozenset({
+    # Wildberries
+    "nmid", "nm_id", "chrtid", "chrt_id", "vendorcode", "vendor_code", "techsize", "tech_size",
+    "inwaytoclient", "in_way_to_client", "inwayfromclient", "in_way_from_client",
+    "deliverytype", "delivery_type", "supplierarticle", "supplier_article",
+    "warehouse_remains", "warehouseremains",
+    # Ozon
+    "realfbs", "rfbs", "is_rfbs", "total_items", "available_stock_count", "requested_stock_count",
+    "stocks_by_warehouse_fbo", "stocks_by_warehouse_fbs", "fbo_stocks", "fbs_stocks", "analytics_stocks",
+})
+
+# Where marketplace knowledge belongs: each marketplace's source module and staging models (from
+# the registry, so a new marketplace's home needs no entry here), the registry itself, and the
+# two places that are marketplace-specific by construction. Paths relative to the project root;
+# a folder covers everything under it.
+HOME = (
+    "pipelines/marketplaces.py",  # the registry
+    *(m.source_module.replace(".", "/") + ".py" for m in MARKETPLACES),
+    *(f"dbt_project/models/staging/{m.name}/" for m in MARKETPLACES),
+    "pipelines/wb_token.py",  # the WB token's categories and limits, read by the WB source
+    "pipelines/sandbox/",  # the emulator of the marketplaces' APIs: it is the marketplaces, by construction
+)
+
+# Today's unavoidable exceptions: path -> (the words it may use, why). Each is a leak that item 1
+# of issue 23 (one package per marketplace) moves home; strike an entry when its file is clean.
+ALLOWED: dict[str, tuple[frozenset[str], str]] = {
+    # -- configuration: the public contract's variables (OZON_*, WB_*) are read by the one reader
+    #    of the environment; a marketplace package would declare its own credential fields.
+    "pipelines/config.py": (frozenset({"ozon", "wb", "wildberries"}),
+                            "OZON_*/WB_* credentials, API hosts and WB_FBO_SOURCE: `Settings` is one frozen "
+                            "object read in one place (DESIGN: configuration by environment variables)"),
+    # -- the audit: answer checks, their plain words, the stock types
+    "expectations/audit.py": (frozenset({"ozon", "wb", "analytics_stocks"}),
+                              "the answer checks of each marketplace (Ozon FBO sums, WB remains totals) read its "
+                              "models; the registry names them by string (`answer_checks`)"),
+    "expectations/suites.py": (frozenset({"realfbs", "total_items"}),
+                               "STOCK_TYPES lists every marketplace's schemes; the API-count check's message names "
+                               "Ozon's counter (stored in validation_results, read back by findings.py)"),
+    "pipelines/findings.py": (frozenset({"total_items"}),
+                              "recognises the API-count check in validation_results rows stored before it had a "
+                              "key, by the message suites.py writes"),
+    # -- the console: sizes have names only on WB cards
+    "pipelines/web/stock_reads.py": (frozenset({"wb", "tech_size"}),
+                                     "the product page joins WB's size names (stg_wb__cards.tech_size): no "
+                                     "generic model carries a size name yet"),
+    # -- migrations: history does not change
+    "migrations/legacy.py": (frozenset({"ozon", "wb", "wildberries"}),
+                             "maps the `source` labels (Ozon, Wildberries) of tables written by earlier versions; "
+                             "a migration describes the past, which named two marketplaces"),
+    # -- the benchmark drives the sandbox of both APIs and times each source
+    "benchmarks/run.py": (frozenset({"ozon", "wb", "wildberries", "chrtid", "inwayfromclient", "inwaytoclient"}),
+                          "sets the sandbox's credentials and times each marketplace's parsers on answers it "
+                          "builds in their shape"),
+    "benchmarks/sandbox_bench.py": (frozenset({"ozon", "wb", "chrtid"}),
+                                    "loads the sandbox's endpoints of both APIs"),
+    # -- dbt: per-marketplace models and tests outside staging/<mp>/ (item 1 moves them home)
+    "dbt_project/models/intermediate/int_inventory__ozon.sql": (frozenset({"ozon"}),
+                                                                "Ozon's rows in the common shape"),
+    "dbt_project/models/intermediate/int_inventory__wb.sql": (frozenset({"wb", "chrt_id", "in_way_to_client",
+                                                                        "in_way_from_client"}),
+                                                              "WB's rows in the common shape"),
+    "dbt_project/models/intermediate/int_ozon__warehouse_sums.sql": (frozenset({"ozon", "realfbs"}),
+                                                                     "the model of the Ozon FBO sums answer check"),
+    "dbt_project/models/intermediate/int_inventory__snapshot.sql": (frozenset({"ozon", "wb"}),
+                                                                   "one product-names block per marketplace and the "
+                                                                   "Ozon sums model as a dependency (item 1: a loop "
+                                                                   "over the `marketplaces` var)"),
+    "dbt_project/models/intermediate/_int__models.yml": (frozenset({"ozon", "wb", "realfbs"}),
+                                                         "declares the per-marketplace models above; stock_type's "
+                                                         "accepted values list every marketplace's schemes"),
+    "dbt_project/models/marts/_marts__models.yml": (frozenset({"realfbs"}),
+                                                    "stock_type's accepted values list every marketplace's schemes"),
+    "dbt_project/macros/cross_db.sql": (frozenset({"ozon", "wb", "realfbs", "rfbs"}),
+                                        "ozon_stock_type and the wb_* place/stock-type macros, used by the staging "
+                                        "and intermediate models of each marketplace"),
+    "dbt_project/tests/ozon_fbo_rows_add_up_to_v4_totals.sql": (frozenset({"ozon", "stocks_by_warehouse_fbo"}),
+                                                                "Ozon's singular dbt tests (DESIGN: per-warehouse "
+                                                                "rows add up to the v4 totals)"),
+    "dbt_project/tests/ozon_fbo_fallback_rows_add_up_to_v4_totals.sql": (frozenset({"ozon", "analytics_stocks"}),
+                                                                         "as above, for the FBO fallback method"),
+    "dbt_project/tests/ozon_fbs_rows_add_up_to_v4_totals.sql": (frozenset({"ozon", "realfbs"}),
+                                                                "as above, for the seller schemes"),
+    "dbt_project/dbt_project.yml": (frozenset({"ozon", "wb", "wildberries"}),
+                                    "the `marketplaces` var: the registry's list for dbt, which cannot import Python "
+                                    "(test_one_sync_path holds the two equal)"),
+    # -- Dagster instance configuration: YAML read by the Dagster daemon, not by our code
+    "dagster.yaml": (frozenset({"ozon", "wb"}),
+                     "one concurrency limit per marketplace tag (`invsync/<name>`): a full resync carries one tag per "
+                     "marketplace, so a single per-value limit cannot express it"),
+    "orchestration/dagster.prod.yaml": (frozenset({"ozon", "wb"}), "as dagster.yaml, for production"),
+}
+
+
+def _home(rel: str) -> bool:
+    return any(rel == h or (h.endswith("/") and rel.startswith(h)) for h in HOME)
+
+
+def _words(text: str) -> Iterator[str]:
+    """The words of an identifier or a string: split on anything not a letter or digit
+    (`stg_ozon__stocks` -> stg, ozon, stocks), whole snake_case names kept too for the field list."""
+    for token in re.findall(r"[A-Za-z0-9_]+", text):
+        low = token.lower()
+        yield low
+        yield from (part for part in low.split("_") if part)
+        # camelCase: inWayToClient -> inwaytoclient (whole, above) is what the field list holds
+
+
+def _knowledge(words: Iterator[str]) -> set[str]:
+    return {w for w in words if w in NAMES or w in MARKETPLACE_FIELDS}
+
+
+def python_terms(path: Path) -> dict[str, int]:
+    """Marketplace words in a Python file's identifiers and strings (not comments or docstrings)."""
+    found: dict[str, int] = {}
+    source = path.read_text()
+    lines = source.splitlines()
+    previous = tokenize.NEWLINE
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type in (tokenize.NAME, tokenize.STRING) or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+            docstring = tok.type == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT,
+                                                                      tokenize.DEDENT, tokenize.NL)
+            file_mode = tok.type == tokenize.STRING and tok.string.strip("\"'") in ("wb", "wb+") \
+                and "open(" in lines[tok.start[0] - 1]  # "wb" is also a file mode
+            if not docstring and not file_mode:
+                for term in _knowledge(_words(tok.string)):
+                    found.setdefault(term, tok.start[0])
+        if tok.type not in (tokenize.COMMENT, tokenize.NL):
+            previous = tok.type
+    return found
+
+
+def sql_terms(path: Path) -> dict[str, int]:
+    """Marketplace words in a SQL (dbt) file, its `--` and `{# #}` comments left out."""
+    text = re.sub(r"\{#.*?#\}", lambda m: "\n" * m.group(0).count("\n"), path.read_text(), flags=re.S)
+    found: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        for term in _knowledge(_words(line.split("--", 1)[0])):
+            found.setdefault(term, n)
+    return found
+
+
+def yaml_terms(path: Path) -> dict[str, int]:
+    """Marketplace words in a YAML file's keys and values (`description:` is prose: not read)."""
+    found: dict[str, int] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                for term in _knowledge(_words(str(key))):
+                    found.setdefault(term, 0)
+                if key != "description":
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            for term in _knowledge(_words(node)):
+                found.setdefault(term, 0)
+
+    for document in yaml.safe_load_all(path.read_text()):
+        walk(document)
+    return found
+
+
+def scanned() -> Iterator[Path]:
+    """Every source and configuration file of the project outside the marketplaces' homes."""
+    globs = ["pipelines/**/*.py", "orchestration/**/*.py", "expectations/**/*.py", "migrations/**/*.py",
+             "benchmarks/**/*.py", "dbt_project/models/**/*.sql", "dbt_project/macros/**/*.sql",
+             "dbt_project/tests/**/*.sql", "dbt_project/models/**/*.yml", "dbt_project/*.yml",
+             "dagster*.yaml", "orchestration/*.yaml"]
+    for pattern in globs:
+        for path in sorted(ROOT.glob(pattern)):
+            rel = path.relative_to(ROOT).as_posix()
+            if path.is_file() and not _home(rel):
+                yield path
+
+
+def terms(path: Path) -> dict[str, int]:
+    if path.suffix == ".py":
+        return python_terms(path)
+    if path.suffix == ".sql":
+        return sql_terms(path)
+    return yaml_terms(path)
+
+
+def test_no_marketplace_knowledge_outside_its_modules_and_the_registry() -> None:
+    leaks = []
+    for path in scanned():
+        rel = path.relative_to(ROOT).as_posix()
+        allowed = ALLOWED.get(rel, (frozenset(), ""))[0]
+        for term, line in sorted(terms(path).items()):
+            if term not in allowed:
+                leaks.append(f"{rel}:{line}: {term}")
+    assert leaks == [], ("marketplace knowledge outside its modules, staging models and the registry "
+                         "(move it home, or, if unavoidable, add it to ALLOWED with why):\n" + "\n".join(leaks))
+
+
+def test_the_allow_list_only_shrinks() -> None:
+    """An entry that allows a word its file no longer uses (or a file that is gone) must be narrowed."""
+    stale = []
+    for rel, (allowed, why) in ALLOWED.items():
+        assert why, f"{rel}: say why it is allowed"
+        path = ROOT / rel
+        used = set(terms(path)) if path.is_file() else set()
+        if allowed - used:
+            stale.append(f"{rel}: {sorted(allowed - used)} no longer used")
+    assert stale == [], "strike from ALLOWED:\n" + "\n".join(stale)
+
+
+def test_the_guard_sees_a_leak() -> None:
+    """The scanner itself: names and fields found in code and strings, not in comments or docstrings."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        py = Path(tmp) / "leak.py"
+        py.write_text('"""Ozon and WB are fine in a docstring."""\n# wb in a comment\n'
+                      'x = "wb"\nif m.name == "ozon": pass\nstg = f"stg_wildberries__{y}"\nz = row["nmID"]\n'
+                      'open(p, "wb")\n')
+        assert set(python_terms(py)) == {"wb", "ozon", "wildberries", "nmid"}
+        sql = Path(tmp) / "leak.sql"
+        sql.write_text("-- ozon here is a comment\n{# and wb here #}\nselect chrt_id from {{ ref('stg_wb__cards') }}\n")
+        assert set(sql_terms(sql)) == {"chrt_id", "wb"}
+        yml = Path(tmp) / "leak.yml"
+        yml.write_text("models:\n  - name: x\n    description: Ozon and WB\n    tests:\n"
+                       "      - accepted_values: {values: ['ozon', 'wb']}\n")
+        assert set(yaml_terms(yml)) == {"ozon", "wb"}
