@@ -4,7 +4,7 @@ The registry (`pipelines/marketplaces.py`) promises that adding a marketplace to
 source module, its dbt staging models and the registry's list. This guard holds the rest of the
 project to that promise: it reads every Python, SQL and YAML file outside those places (dbt
 models and macros, `dbt_project.yml`, `dagster*.yaml`, `orchestration/*.yaml`) and fails on
-marketplace knowledge there:
+marketplace knowledge there (and in the console's templates and script):
 
 - a marketplace's name (`ozon`, `wb`, `wildberries`, any case) as an identifier or inside a
   string: `OZON`, `ozon_enabled`, `"wb"`, `stg_ozon__stocks`, `raw_wb`, "Wildberries units";
@@ -178,6 +178,17 @@ def sql_terms(path: Path) -> dict[str, int]:
     return found
 
 
+def template_terms(path: Path) -> dict[str, int]:
+    """Marketplace words in a console template or script, its `{# #}`, `<!-- -->` and `//` comments left out."""
+    text = re.sub(r"\{#.*?#\}|<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), path.read_text(), flags=re.S)
+    found: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        code = re.sub(r"(^|\s)//.*", "", line) if path.suffix == ".js" else line
+        for term in _knowledge(_words(code)):
+            found.setdefault(term, n)
+    return found
+
+
 def yaml_terms(path: Path) -> dict[str, int]:
     """Marketplace words in a YAML file's keys and values (`description:` is prose: not read)."""
     found: dict[str, int] = {}
@@ -206,7 +217,8 @@ def scanned() -> Iterator[Path]:
     globs = ["pipelines/**/*.py", "orchestration/**/*.py", "expectations/**/*.py", "migrations/**/*.py",
              "benchmarks/**/*.py", "dbt_project/models/**/*.sql", "dbt_project/macros/**/*.sql",
              "dbt_project/tests/**/*.sql", "dbt_project/models/**/*.yml", "dbt_project/*.yml",
-             "dagster*.yaml", "orchestration/*.yaml"]
+             "dagster*.yaml", "orchestration/*.yaml", "pipelines/web/templates/**/*.html",
+             "pipelines/web/static/**/*.js"]
     for pattern in globs:
         for path in sorted(ROOT.glob(pattern)):
             rel = path.relative_to(ROOT).as_posix()
@@ -219,6 +231,8 @@ def terms(path: Path) -> dict[str, int]:
         return python_terms(path)
     if path.suffix == ".sql":
         return sql_terms(path)
+    if path.suffix in (".html", ".js"):
+        return template_terms(path)
     return yaml_terms(path)
 
 
