@@ -29,7 +29,8 @@ from .auth import (
 )
 from .faults import FAULT_KINDS, Fault
 from .limits import RATE_LIMITS, Limit
-from .server import RequestLog, Sandbox, SandboxOptions, main, serve_forever
+from .options import SandboxOptions
+from .server import RequestLog, Sandbox, main, serve_forever
 
 __all__ = [
     "Account", "FAULT_KINDS", "Fault", "Limit", "OZON_API_KEY", "OZON_CLIENT_ID",

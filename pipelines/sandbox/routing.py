@@ -11,13 +11,22 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+import threading
+from typing import Any, Callable, Protocol
 
+from .account import Account
 from .errors import ApiError
+from .options import SandboxOptions
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .account import Account
-    from .server import Sandbox
+
+class SandboxState(Protocol):
+    """What a handler may read of the running sandbox (`server.Sandbox` is one). A protocol,
+    so that routing, below the server, needs nothing of it."""
+
+    account: Account
+    options: SandboxOptions
+    tasks: dict[str, dict[str, Any]]
+    state_lock: threading.Lock
 
 
 @dataclass
@@ -30,12 +39,12 @@ class Request:
     raw_body: bytes
     headers: Any
     base_url: str
-    sandbox: "Sandbox"
+    sandbox: SandboxState
     params: dict[str, str] = field(default_factory=dict)
     _json: Any = None
 
     @property
-    def account(self) -> "Account":
+    def account(self) -> Account:
         return self.sandbox.account
 
     def json_object(self) -> dict[str, Any]:

@@ -45,46 +45,8 @@ from .faults import POST_KINDS, PRE_KINDS, Fault, FaultSet, apply_post
 from .jsonio import NoContent, Rows, dumps, encode
 from .limits import WB_4XX_COST, RateLimiter, fmt_seconds, groups_for
 from .reference import utc_iso
+from .options import SandboxOptions
 from .routing import Request, Route, int_field
-
-
-@dataclass
-class SandboxOptions:
-    """How big the account is, how it moves, how hard the limits bite, what goes wrong, and
-    which reading of the unverified parts of the specs the sandbox plays.
-
-    ozon_total_field: v4 stocks and v3 product list also carry the deprecated `total`
-      (default off: ozon.md §6.1 says it may be gone since 23 Nov 2026).
-    ozon_fbo_zero_rows: the FBO method also lists placements with present = reserved = 0
-      (default off: only rows with stock or reservations).
-    ozon_unknown_warehouse_error: /v1/product/info/warehouse/stocks answers 400 for an id that
-      is not a seller warehouse (default) instead of an empty page.
-    wb_aggregation: WB's aggregated places ("Склад WB", "Склад WB РФ") from the start; can be
-      switched mid-run with `Sandbox.set_wb_aggregation` or POST /sandbox/wb-aggregation.
-    wb_legacy_supplier_stocks: serve the removed GET /api/v1/supplier/stocks (default 404).
-    wb_basic_token_status: what a plain Basic token gets from the stocks-report methods
-      (403 "base token is not allowed" by default, as WB's spec and third-party captures say;
-      401 plays the older reading, wildberries.md §4.3).
-    """
-
-    products: int = 200
-    seed: int = 42
-    rate_limit_scale: float = 1.0  # multiplies every limit interval; 0 = no limits
-    wb_row_cap: int = 60000  # rows per /api/v1/supplier/stocks answer (legacy mode)
-    tick_changes: float = 0.05  # share of stock rows changed per tick step
-    faults: list[Fault] = field(default_factory=list)
-    ozon_total_field: bool = False
-    ozon_fbo_zero_rows: bool = False
-    ozon_unknown_warehouse_error: bool = True
-    wb_aggregation: bool = False
-    wb_legacy_supplier_stocks: bool = False
-    wb_basic_token_status: int = 403
-
-    def __post_init__(self) -> None:
-        if self.wb_row_cap < 1:
-            raise ValueError("wb_row_cap must be >= 1")
-        if self.wb_basic_token_status not in (401, 403):
-            raise ValueError("wb_basic_token_status must be 401 or 403")
 
 
 class RequestLog(list):
