@@ -22,7 +22,7 @@ from pipelines import sync_log
 from pipelines.config import Settings
 from pipelines.marketplaces import MARKETPLACES, selected
 from pipelines.sync import landing, wap
-from pipelines.sync.dbt import DbtInvoker, DbtWorker
+from pipelines.sync.dbt import DbtInvoker, worker_for_sync
 from pipelines.sync.result import MarketplaceResult, Outcome, SyncResult
 from pipelines.warehouse import SYNC_LOCK, Warehouse, warehouse_for
 from migrations import runner as migrations
@@ -117,7 +117,7 @@ def run_sync(
                 to_run.append(market.name)
         if publish and to_run:  # dbt's and GE's imports (seconds) happen while the landing calls the APIs
             threading.Thread(target=warm_up, name="invsync-warm-up", daemon=True).start()
-            dbt = dbt or stack.enter_context(DbtWorker(settings))
+            dbt = dbt or stack.enter_context(worker_for_sync(settings))
         with timed(timings, "landing"), ThreadPoolExecutor(max_workers=max(1, len(to_run))) as pool:
             futures = {name: pool.submit(landing.land_marketplace, settings, wh, name, run_id, full, backoff_base)
                        for name in to_run}

@@ -16,11 +16,13 @@ A person running `dbt build` by hand sets the same variables (README).
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +64,7 @@ STAGE = DbtStep("build", "+int_inventory__snapshot")
 # The history models (marts/history) build after `inventory_data` in the same step: only a
 # publish writes history, from the state it has just merged.
 APPROVE = DbtStep("run", "int_sync__publishable")
-PUBLISH = DbtStep("build", "inventory_data inventory_history")
+PUBLISH = DbtStep("build", "inventory_data inventory_history inventory_daily stockouts")
 # Both publish steps in one invocation, for an invoker that can (the CLI's worker: each
 # invocation costs dbt's start-up; Dagster's ops keep the two steps, each an asset's own).
 APPROVE_AND_PUBLISH = DbtStep("build", f"{APPROVE.select} {PUBLISH.select}")
@@ -127,7 +129,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
            "DBT_INDIRECT_SELECTION": "buildable",
            # the sources' freshness (`dbt source freshness`) follows the product's policy
            "INVSYNC_STALE_AFTER_HOURS": str(settings.freshness.stale_after_hours),
-           "INVSYNC_CRITICAL_AFTER_HOURS": str(settings.freshness.critical_after_hours)}
+           "INVSYNC_CRITICAL_AFTER_HOURS": str(settings.freshness.critical_after_hours),
+           # the days of `inventory_daily` are the schedules' days
+           "INVSYNC_SCHEDULE_TIMEZONE": settings.schedule_timezone}
     if target.is_duckdb:
         env.update({"DBT_TARGET": "dev", "DBT_DUCKDB_PATH": str(target.path)})
     else:
@@ -167,7 +171,8 @@ def _locked_target_dir(settings: Settings) -> Iterator[Path]:
 
 
 class DbtWorker:
-    """The sync's `DbtInvoker` outside Dagster: one dbt process per sync (`dbt_worker`).
+    """The sync's `DbtInvoker` outside Dagster: a dbt process (`dbt_worker`) serving one sync
+    at a time (`worker_for_sync` hands them out).
 
     Started when the sync starts, so its seconds of importing dbt overlap the landing; each
     step then costs only dbt's own work. Every job carries its environment explicitly. The
@@ -214,6 +219,10 @@ class DbtWorker:
     def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
         return self.run(step.args, loads)
 
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
     def close(self) -> None:
         child.finish(self._process, timeout=60)
         self._results.close()
@@ -225,10 +234,44 @@ class DbtWorker:
         self.close()
 
 
+# Workers whose sync has ended, waiting in this process for its next sync: a process that syncs
+# more than once (the web service's tests, an agency's script syncing accounts one after
+# another, the test suite) pays dbt's imports (~2-3 s of CPU) once, not per sync.
+_IDLE: list[DbtWorker] = []
+_IDLE_LOCK = threading.Lock()
+
+
+@contextmanager
+def worker_for_sync(settings: Settings) -> Iterator[DbtWorker]:
+    """A dbt worker for one sync of `settings`' warehouse: an idle one of this process, else a
+    new one. Each sync has a worker to itself (concurrent syncs take different ones); after a
+    clean end it waits for the next sync; after an error it is closed (it may be mid-job)."""
+    with _IDLE_LOCK:
+        worker = _IDLE.pop() if _IDLE else None
+    if worker is None or not worker.alive:
+        worker = DbtWorker(settings)
+    worker.settings = settings
+    try:
+        yield worker
+    except BaseException:
+        worker.close()
+        raise
+    if worker.alive:
+        with _IDLE_LOCK:
+            _IDLE.append(worker)
+
+
+@atexit.register
+def _close_idle_workers() -> None:
+    with _IDLE_LOCK:
+        idle, _IDLE[:] = list(_IDLE), []
+    for worker in idle:
+        worker.close()
+
+
 def run_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
-    """One dbt command outside a sync (a worker of its own), raising DbtError (secrets masked)
-    unless every node passed."""
-    with DbtWorker(settings) as worker:
+    """One dbt command outside a sync, raising DbtError (secrets masked) unless every node passed."""
+    with worker_for_sync(settings) as worker:
         run = worker.run(args, loads)
     if not run.ok:
         raise DbtError(settings.mask(f"dbt {' '.join(args)} failed: {run.describe()}"))
