@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pipelines import marketplaces
 from pipelines.sync.dbt import run_dbt
 from pipelines.sync import run_sync
 from pipelines.sync.landing import make_pipeline, state_dir
@@ -49,7 +50,7 @@ def rejected(settings, marketplace: str) -> list[dict[str, Any]]:
 
 
 def pending(settings, marketplace: str) -> list[str]:
-    pipeline = make_pipeline(settings, marketplace)
+    pipeline = make_pipeline(settings, marketplaces.get(marketplace))
     return list(pipeline.list_extracted_load_packages()) + list(pipeline.list_normalized_load_packages())
 
 

@@ -122,10 +122,10 @@ def test_catalog_rows_of_unpublished_loads_count_as_unknown(sandbox, duckdb_url,
     from pipelines.sync.landing import catalog_base
 
     def stored_catalog(settings, wh, marketplace):
-        return list(catalog_base(settings, wh, marketplace, full=False).known_catalog)
+        return list(catalog_base(settings, wh, marketplaces.get(marketplace), full=False).known_catalog)
 
     def cards_cursor(settings, wh):
-        return catalog_base(settings, wh, "wb", full=False).since
+        return catalog_base(settings, wh, marketplaces.get("wb"), full=False).since
 
     settings = settings_for(sandbox.env(), duckdb_url)
     wh = warehouse_for(settings.warehouse)

@@ -68,11 +68,11 @@ def destination(settings: Settings) -> Any:
     return dlt.destinations.sqlalchemy(credentials=target.sqlalchemy_url())
 
 
-def make_pipeline(settings: Settings, marketplace: str) -> dlt.Pipeline:
+def make_pipeline(settings: Settings, market: Marketplace) -> dlt.Pipeline:
     return dlt.pipeline(
-        pipeline_name=f"invsync_{marketplace}",
+        pipeline_name=f"invsync_{market.name}",
         destination=destination(settings),
-        dataset_name=get(marketplace).dataset(settings),
+        dataset_name=market.dataset(settings),
         pipelines_dir=str(state_dir(settings)),
     )
 
@@ -108,10 +108,9 @@ def newest_time(values: list[Any]) -> str | None:
     return max(times).isoformat() if times else None
 
 
-def catalog_base(settings: Settings, wh: Warehouse, marketplace: str, full: bool) -> CatalogBase:
+def catalog_base(settings: Settings, wh: Warehouse, market: Marketplace, full: bool) -> CatalogBase:
     """What an incremental landing builds on (nothing for a full one): the published catalog
     and, where the marketplace has one, the newest change time of that catalog."""
-    market = get(marketplace)
     if full:
         return CatalogBase()
     since = newest_time(published_values(settings, wh, market, *market.catalog_cursor)) if market.catalog_cursor else None
@@ -183,13 +182,14 @@ def extract_in_child(settings: Settings, marketplace: str, full: bool, backoff_b
     counters, what the API reported and the rows per table. It never opens the warehouse.
     """
     configure_dlt()
+    market = get(marketplace)  # the child's entry point: resolved once, here
     stats = SyncStats()
     counts: dict[str, Any] = {}
     error, row_counts = None, {}
     try:
-        pipeline = make_pipeline(settings, marketplace)
+        pipeline = make_pipeline(settings, market)
         with ProgressReporter(marketplace, stats, counts):
-            pipeline.extract(get(marketplace).make_source(settings, stats, counts, full, backoff_base, base))
+            pipeline.extract(market.make_source(settings, stats, counts, full, backoff_base, base))
         row_counts = dict(pipeline.normalize().row_counts)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
         error = failure_text(settings, exc)
@@ -249,20 +249,21 @@ def land_marketplace(settings: Settings, wh: Warehouse, marketplace: str, run_id
 
     Never raises for a marketplace's failure: the result (and its row) says `failed` and why.
     """
+    market = get(marketplace)  # resolved once for the whole landing (the child resolves its own)
     result = begin_landing(wh, marketplace, run_id, full, via)
     stats = SyncStats()
     try:
         with LandingChild(marketplace) as child:
             with wh.writing():  # dlt opens the warehouse: readers wait meanwhile (DuckDB)
-                result.record.warnings.extend(load_pending(make_pipeline(settings, marketplace), settings.mask))
+                result.record.warnings.extend(load_pending(make_pipeline(settings, market), settings.mask))
             outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full, backoff_base=backoff_base,
-                                     base=catalog_base(settings, wh, marketplace, full),
+                                     base=catalog_base(settings, wh, market, full),
                                      log_level=logging.getLogger().getEffectiveLevel()))
         stats = SyncStats.from_dict(outcome["stats"])
         # Fallbacks taken and retired methods met: warnings on the sync record, shown by `status`.
         result.record.warnings.extend(outcome["counts"].pop("warnings", []))
         result.counts.update(outcome["counts"])
-        pipeline = make_pipeline(settings, marketplace)  # a fresh instance reads the child's package
+        pipeline = make_pipeline(settings, market)  # a fresh instance reads the child's package
         if outcome["error"]:  # one line; nothing it left half-done stays pending
             raise LandingError(quarantine.discard_pending(pipeline, outcome["error"]))
         with wh.writing():
