@@ -1,4 +1,5 @@
-"""Stock history (issue 25): `inventory_history` written by each publish, on DuckDB and MariaDB.
+"""Stock history (issue 25): `inventory_history`, `inventory_daily` and `stockouts`, written by
+each publish, on DuckDB and MariaDB.
 
 One test per warehouse walks a scripted sequence of sandbox changes over several real syncs
 (sandbox over HTTP → dlt → dbt → audit → publish) and holds the history to exactly the
@@ -14,12 +15,15 @@ The sequence (T_n = the start of the n-th published Ozon sync):
       hand-run `dbt build` of the history afterwards writes nothing either;
   T3  B returns; A's change is seen now;
   T4  a forced full resync that finds one change (B's reserve): only that change is written.
+At the end the daily rows and the stockouts must be what the expected intervals imply
+(computed here independently, in Python, in the schedules' time zone).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -86,6 +90,81 @@ def set_seller_stock(sandbox: Any, key: Key, present: int, reserved: int, listed
         account.changed()
 
 
+def expected_daily(intervals: dict[Key, list[Interval]], until: dict[str, datetime],
+                   zone: str) -> dict[tuple[Key, date], dict[str, float]]:
+    """The daily rows the intervals imply: each interval cut at the local days' bounds, an open
+    interval known up to its marketplace's latest publish (`until`)."""
+    tz = ZoneInfo(zone)
+
+    def local(t: datetime) -> datetime:
+        return t.replace(tzinfo=timezone.utc).astimezone(tz).replace(tzinfo=None)
+
+    pieces: dict[tuple[Key, date], list[tuple[datetime, int, int, float]]] = {}
+    for key, ivs in intervals.items():
+        for valid_from, valid_to, present, reserved in ivs:
+            start, end = local(valid_from), local(valid_to or until[key[0]])
+            day = start.date()
+            while day <= end.date():
+                day_start = datetime.combine(day, time())
+                day_end = day_start + timedelta(days=1)
+                if start < day_end and end > day_start:
+                    seconds = (min(end, day_end) - max(start, day_start)).total_seconds()
+                    pieces.setdefault((key, day), []).append((start, present, present - reserved, seconds))
+                day += timedelta(days=1)
+    out = {}
+    for k, ps in pieces.items():
+        last = max(ps)
+        out[k] = {"quantity_present_end": last[1], "quantity_available_end": last[2],
+                  "quantity_available_min": min(p[2] for p in ps), "quantity_available_max": max(p[2] for p in ps),
+                  "hours_unavailable": sum(p[3] for p in ps if p[2] == 0) / 3600,
+                  "hours_tracked": sum(p[3] for p in ps) / 3600}
+    return out
+
+
+def expected_stockouts(intervals: dict[Key, list[Interval]],
+                       until: dict[str, datetime]) -> dict[tuple[Key, datetime], tuple[datetime | None, float]]:
+    """The spells the intervals imply: runs of intervals with nothing available."""
+    out: dict[tuple[Key, datetime], tuple[datetime | None, float]] = {}
+    for key, ivs in intervals.items():
+        spell: list[Interval] = []
+        for iv in [*ivs, None]:
+            if iv is not None and iv[2] - iv[3] == 0:
+                spell.append(iv)
+                continue
+            if spell:
+                started, ended = spell[0][0], spell[-1][1]
+                out[(key, started)] = (ended, ((ended or until[key[0]]) - started).total_seconds() / 3600)
+                spell = []
+    return out
+
+
+def daily(settings: Any) -> dict[tuple[Key, date], dict[str, float]]:
+    rows = warehouse_for(settings.warehouse).query("select * from inventory_daily")
+    return {(tuple(r[k] for k in KEY), r["stock_date"]): {c: float(r[c]) for c in r if c.startswith(("quantity_", "hours_"))}
+            for r in rows}  # type: ignore[misc]
+
+
+def stockouts(settings: Any) -> dict[tuple[Key, datetime], tuple[datetime | None, float]]:
+    rows = warehouse_for(settings.warehouse).query("select * from stockouts")
+    return {(tuple(r[k] for k in KEY), r["started_at"]): (r["ended_at"], float(r["duration_hours"]))
+            for r in rows}  # type: ignore[misc]
+
+
+def assert_daily_and_stockouts(settings: Any, intervals: dict[Key, list[Interval]]) -> None:
+    """Daily rows and stockouts equal what the intervals imply (hours as stored: 6 decimals)."""
+    until = {mp: synced_at(settings, mp) for mp in ("ozon", "wb")}
+    want, got = expected_daily(intervals, until, settings.schedule_timezone), daily(settings)
+    assert set(got) == set(want)
+    for k, row in want.items():
+        for column, value in row.items():
+            assert got[k][column] == pytest.approx(value, abs=2e-6), (k, column, got[k], row)
+    want_spells, got_spells = expected_stockouts(intervals, until), stockouts(settings)
+    assert set(got_spells) == set(want_spells)
+    for k, (ended, hours) in want_spells.items():
+        assert got_spells[k][0] == ended, k
+        assert got_spells[k][1] == pytest.approx(hours, abs=2e-6), k
+
+
 def published_ok(result: Any) -> None:
     assert result.results["ozon"].status in ("success", "partial"), result.summary()
 
@@ -124,8 +203,10 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> None:
     assert held.results["ozon"].status == "failed", held.summary()
     sandbox.clear_faults()
     assert history(settings) == expected
-    run_dbt(settings, ["build", "--select", "inventory_history"])
+    before = (daily(settings), stockouts(settings))
+    run_dbt(settings, ["build", "--select", "inventory_history", "inventory_daily", "stockouts"])
     assert history(settings) == expected
+    assert (daily(settings), stockouts(settings)) == before
 
     set_seller_stock(sandbox, b, 7, 1)  # the product returns
     published_ok(sync(settings))
@@ -147,6 +228,9 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> None:
     # The open intervals are the current table.
     assert {k: v[-1][2:] for k, v in got.items()} == {
         k: (int(r["quantity_present"]), int(r["quantity_reserved"])) for k, r in inventory(settings).items()}
+    assert_daily_and_stockouts(settings, expected)
+    spells = stockouts(settings)
+    assert spells[(a, t1)][0] == t2 and spells[(b, t2)][0] == t3  # the sellout, the vanished row
 
 
 def test_history_follows_a_scripted_sequence_on_duckdb(sandbox, published) -> None:

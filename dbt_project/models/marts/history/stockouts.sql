@@ -1,0 +1,92 @@
+-- One row per out-of-stock spell of a grain key: a run of consecutive intervals of
+-- inventory_history with nothing available (quantity_available = 0; a product that vanished
+-- from the answer is zeroed, so it is out of stock too). `ended_at` null = still out of stock.
+--
+-- `duration_hours`: to ended_at, or for an open spell to the latest publish of its
+-- marketplace (the last time it was confirmed). A spell already open when history started
+-- (the upgrade) starts at that first publish: earlier stock is unknown.
+--
+-- Incremental: each publish rebuilds only the spells of its marketplaces' keys that changed in
+-- it (an interval opened or closed at its time) or are out of stock now (their duration
+-- grows), from those keys' whole history; delete+insert on (key, started_at), since a spell's
+-- start never moves. A rerun rebuilds the same rows; a held-back sync writes nothing.
+{{
+  config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type', 'started_at'],
+    full_refresh=false,
+    on_schema_change='append_new_columns',
+    post_hook=["{{ ensure_history_indexes(['marketplace', 'sku', 'warehouse_id', 'stock_type', 'started_at'], {'ix_stockouts_started': '(marketplace, started_at)'}) }}"]
+  )
+}}
+
+{%- set key = 'marketplace, sku, warehouse_id, stock_type' %}
+
+with publishable as (
+    select marketplace, synced_at from {{ ref('int_sync__publishable') }}
+),
+
+{% if is_incremental() %}
+affected as (
+    select distinct h.marketplace, h.sku, h.warehouse_id, h.stock_type
+    from {{ ref('inventory_history') }} h
+    inner join publishable p on p.marketplace = h.marketplace
+    where h.valid_from = p.synced_at
+       or h.valid_to = p.synced_at
+       or (h.valid_to is null and h.quantity_available = 0)
+),
+
+key_history as (
+    select h.*
+    from {{ ref('inventory_history') }} h
+    inner join affected a
+      on a.marketplace = h.marketplace and a.sku = h.sku
+     and a.warehouse_id = h.warehouse_id and a.stock_type = h.stock_type
+),
+{% else %}
+key_history as (
+    select h.*
+    from {{ ref('inventory_history') }} h
+    inner join publishable p on p.marketplace = h.marketplace
+),
+{% endif %}
+
+flagged as (
+    select
+        {{ key }}, valid_from, valid_to,
+        case when quantity_available = 0 then 1 else 0 end as is_out,
+        coalesce(lag(case when quantity_available = 0 then 1 else 0 end) over (
+            partition by {{ key }} order by valid_from), 0) as was_out  -- MariaDB's lag() takes no default
+    from key_history
+),
+
+numbered as (
+    -- a spell starts where an out interval follows a stocked one (or none)
+    select
+        flagged.*,
+        sum(case when is_out = 1 and was_out = 0 then 1 else 0 end) over (
+            partition by {{ key }} order by valid_from rows between unbounded preceding and current row) as spell
+    from flagged
+),
+
+spells as (
+    select
+        {{ key }},
+        min(valid_from) as started_at,
+        case when count(valid_to) = count(*) then max(valid_to) end as ended_at
+    from numbered
+    where is_out = 1
+    group by {{ key }}, spell
+)
+
+select
+    {{ as_text('s.marketplace', 16) }} as marketplace,
+    {{ as_text('s.sku', 64) }} as sku,
+    {{ as_text('s.warehouse_id', 64) }} as warehouse_id,
+    {{ as_text('s.stock_type', 16) }} as stock_type,
+    {{ as_timestamp('s.started_at') }} as started_at,
+    {{ as_timestamp('s.ended_at') }} as ended_at,
+    cast({{ seconds_between('s.started_at', 'coalesce(s.ended_at, p.synced_at)') }} / 3600.0 as decimal(14, 6)) as duration_hours
+from spells s
+inner join publishable p on p.marketplace = s.marketplace
