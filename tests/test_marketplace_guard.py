@@ -10,7 +10,8 @@ marketplace knowledge there (and in the console's templates and script):
   string: `OZON`, `ozon_enabled`, `"wb"`, `stg_ozon__stocks`, `raw_wb`, "Wildberries units";
 - a field name that only one marketplace's API has (`MARKETPLACE_FIELDS` below).
 
-Prose is not knowledge: comments and docstrings (and `description:` in YAML) are not read.
+Prose is not knowledge: comments, docstrings, the text of `description=`/`summary=`/`help=`
+arguments (OpenAPI, argparse) and `description:` in YAML are not read.
 
 `ALLOWED` lists, per file, today's unavoidable exceptions and the words each may use, with why.
 It guards against new leaks: a file not listed, or a listed file using a word it is not allowed,
@@ -148,23 +149,36 @@ def _knowledge(words: Iterator[str]) -> set[str]:
     return {w for w in words if w in NAMES or w in MARKETPLACE_FIELDS}
 
 
+# Keyword arguments whose strings are text for people (OpenAPI and argparse help): prose, as a
+# docstring is.
+PROSE_KEYWORDS = frozenset({"description", "summary", "help"})
+
+
 def python_terms(path: Path) -> dict[str, int]:
-    """Marketplace words in a Python file's identifiers and strings (not comments or docstrings)."""
+    """Marketplace words in a Python file's identifiers and strings (not comments, docstrings or
+    the text of `description=` / `summary=` / `help=` arguments)."""
     found: dict[str, int] = {}
     source = path.read_text()
     lines = source.splitlines()
-    previous = tokenize.NEWLINE
+    previous, before = tokenize.NEWLINE, ""  # the last significant token's type, the keyword before an `=`
+    prose = False  # inside the strings of a prose keyword argument
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type in (tokenize.NAME, tokenize.STRING) or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+        if tok.type in (tokenize.COMMENT, tokenize.NL):
+            continue
+        if tok.type == tokenize.OP and tok.string == "=" and before in PROSE_KEYWORDS:
+            prose = True
+        elif tok.type != tokenize.STRING:
+            prose = False
+        if tok.type in (tokenize.NAME, tokenize.STRING) and not prose:
             docstring = tok.type == tokenize.STRING and previous in (tokenize.NEWLINE, tokenize.INDENT,
-                                                                      tokenize.DEDENT, tokenize.NL)
+                                                                      tokenize.DEDENT)
             file_mode = tok.type == tokenize.STRING and tok.string.strip("\"'") in ("wb", "wb+") \
                 and "open(" in lines[tok.start[0] - 1]  # "wb" is also a file mode
             if not docstring and not file_mode:
                 for term in _knowledge(_words(tok.string)):
                     found.setdefault(term, tok.start[0])
-        if tok.type not in (tokenize.COMMENT, tokenize.NL):
-            previous = tok.type
+        before = tok.string if tok.type == tokenize.NAME else ""
+        previous = tok.type
     return found
 
 
@@ -268,7 +282,8 @@ def test_the_guard_sees_a_leak() -> None:
         py = Path(tmp) / "leak.py"
         py.write_text('"""Ozon and WB are fine in a docstring."""\n# wb in a comment\n'
                       'x = "wb"\nif m.name == "ozon": pass\nstg = f"stg_wildberries__{y}"\nz = row["nmID"]\n'
-                      'open(p, "wb")\n')
+                      'open(p, "wb")\nq = Query(description="Ozon product_id, WB nmId")\n'
+                      'p = parser.add_argument("--x", help="Ozon " "or WB", default="wb")\n')
         assert set(python_terms(py)) == {"wb", "ozon", "wildberries", "nmid"}
         sql = Path(tmp) / "leak.sql"
         sql.write_text("-- ozon here is a comment\n{# and wb here #}\nselect chrt_id from {{ ref('stg_wb__cards') }}\n")
