@@ -16,11 +16,14 @@ The sequence (T_n = the start of the n-th published Ozon sync):
   T3  B returns; A's change is seen now;
   T4  a forced full resync that finds one change (B's reserve): only that change is written.
 At the end the daily rows and the stockouts must be what the expected intervals imply
-(computed here independently, in Python, in the schedules' time zone).
+(computed here independently, in Python, in the schedules' time zone), and a real `invsync
+serve` on the warehouse serves the intervals (`GET /api/v1/inventory/history`: filters, keyset
+pages, CSV) and draws the product page's chart and stockouts.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -169,7 +172,7 @@ def published_ok(result: Any) -> None:
     assert result.results["ozon"].status in ("success", "partial"), result.summary()
 
 
-def walk_the_sequence(sandbox: Any, settings: Any) -> None:
+def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, list[Interval]]]:
     """The scripted sequence of the module docstring on a warehouse holding one publish."""
     first = inventory(settings)
     t0 = {mp: synced_at(settings, mp) for mp in ("ozon", "wb")}
@@ -231,15 +234,79 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> None:
     assert_daily_and_stockouts(settings, expected)
     spells = stockouts(settings)
     assert spells[(a, t1)][0] == t2 and spells[(b, t2)][0] == t3  # the sellout, the vanished row
+    return a, b, expected
 
 
-def test_history_follows_a_scripted_sequence_on_duckdb(sandbox, published) -> None:
-    walk_the_sequence(sandbox, published)
+def check_the_api_and_the_product_page(sandbox: Any, settings: Any, a: Key,
+                                       expected: dict[Key, list[Interval]], tmp_path: Any) -> None:
+    """`invsync serve` on the warehouse: the history endpoint and the product page of row A."""
+    from pipelines.web.reads import plain
+    from pipelines.web.security import new_token
+    from tests.test_web import console_login, start_server, stop_server, web_env
+
+    viewer, operator = new_token(), new_token()
+    env = {**sandbox.env(), "WAREHOUSE_URL": settings.warehouse_url,
+           "INVSYNC_DATASET_PREFIX": settings.dataset_prefix, **web_env(viewer, operator)}
+    server = start_server(env, tmp_path / "server.log", "history", settings, viewer, operator)
+    try:
+        product = inventory(settings)[a]["marketplace_product_id"]
+        mine = {k: v for k, v in expected.items()
+                if k[0] == "ozon" and inventory(settings)[k]["marketplace_product_id"] == product}
+        want = [(*k, plain(iv[0]), plain(iv[1]), iv[2], iv[3]) for k, ivs in sorted(mine.items()) for iv in ivs]
+        # Keyset pages of two: every interval of the product exactly once, in key order.
+        got, after, pages = [], None, 0
+        while True:
+            params = {"marketplace": "ozon", "product": product, "limit": 2, **({"after": after} if after else {})}
+            answer = server.get("/api/v1/inventory/history", viewer, params=params)
+            assert answer.status_code == 200, answer.text
+            page = answer.json()
+            got += [(r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"], r["valid_from"], r["valid_to"],
+                     r["quantity_present"], r["quantity_reserved"]) for r in page["items"]]
+            pages += 1
+            after = page["next"]
+            if not after:
+                break
+        assert got == want and pages == -(-len(want) // 2)
+        # Filters like /inventory: the intervals of the row's warehouse and stock type with stock.
+        stocked = server.get("/api/v1/inventory/history", viewer, params={
+            "marketplace": "ozon", "product": product, "warehouse": a[2], "stock_type": a[3], "in_stock": "true"}).json()
+        assert [(r["valid_from"], r["quantity_available"]) for r in stocked["items"]] == \
+            [(plain(iv[0]), iv[2] - iv[3]) for iv in expected[a] if iv[2] - iv[3] > 0]
+        # A time window: only the intervals that overlap it.
+        t1, t2 = expected[a][1][0], expected[a][1][1]
+        window = server.get("/api/v1/inventory/history", viewer, params={
+            "marketplace": "ozon", "product": product, "warehouse": a[2], "stock_type": a[3],
+            "since": plain(t1), "until": plain(t2)}).json()["items"]
+        assert [r["valid_from"] for r in window] == [plain(t1)]  # the sellout interval alone
+        # CSV, and 422 (never 500) on nonsense.
+        csv = server.get("/api/v1/inventory/history", viewer, params={"product": product, "limit": 1},
+                         headers={"Accept": "text/csv"})
+        assert csv.headers["Content-Type"].startswith("text/csv") and csv.headers["X-Next-Cursor"]
+        assert csv.text.splitlines()[0].startswith("marketplace,sku,warehouse_id,stock_type,valid_from,valid_to,")
+        for bad in ({"after": "not-a-cursor"}, {"since": "yesterday"}, {"limit": 0}, {"marketplace": "amazon"}):
+            assert server.get("/api/v1/inventory/history", viewer, params=bad).status_code == 422, bad
+        assert server.get("/api/v1/inventory/history").status_code == 401
+        # The product page: one chart line per warehouse, and the sellout among its stockouts.
+        browser = console_login(server, viewer)
+        html = browser.get(f"{server.url}/products/ozon/{product}", timeout=30).text
+        places = {inventory(settings)[k]["warehouse_name"] for k in mine}
+        assert '<svg xmlns="http://www.w3.org/2000/svg" class="stock-chart"' in html
+        assert sorted(re.findall(r'<polyline class="series" data-place="([^"]+)"', html)) == sorted(places)
+        assert 'id="product-stockouts"' in html
+        assert html.count('<tr class="stockout') == sum(1 for (k, _start) in stockouts(settings) if k in mine)
+    finally:
+        stop_server(server)
+
+
+def test_history_follows_a_scripted_sequence_on_duckdb(sandbox, published, tmp_path) -> None:
+    a, _b, expected = walk_the_sequence(sandbox, published)
+    check_the_api_and_the_product_page(sandbox, published, a, expected, tmp_path)
 
 
 @pytest.mark.mysql
-def test_history_follows_a_scripted_sequence_on_mariadb(sandbox, mysql_url) -> None:
+def test_history_follows_a_scripted_sequence_on_mariadb(sandbox, mysql_url, tmp_path) -> None:
     prefix = mysql_url.rsplit("/", 1)[1] + "_"
     settings = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=prefix)
     assert sync(settings).clean
-    walk_the_sequence(sandbox, settings)
+    a, _b, expected = walk_the_sequence(sandbox, settings)
+    check_the_api_and_the_product_page(sandbox, settings, a, expected, tmp_path)

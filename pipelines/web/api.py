@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -10,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy, WarehouseError, WarehouseMissing
-from pipelines.web import reads, stock_reads
+from pipelines.web import history_reads, reads, stock_reads
 from pipelines.web.context import require, web_context
 from pipelines.web.export import to_csv
 from pipelines.web.security import CSRF_HEADER, csrf_ok
@@ -206,3 +209,53 @@ def post_sync(request: Request, body: Annotated[SyncRequest, Body()]) -> JSONRes
          "url": f"{request.url.path}/{launch.id}"},
         status_code=202, headers={"Location": f"{request.url.path}/{launch.id}"},
     )
+
+
+# -- stock history (issue 25) --------------------------------------------------------------------
+HISTORY_CSV_COLUMNS = history_reads.HISTORY_COLUMNS
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """The warehouse's times are naive UTC; a client may send any offset (or none: UTC)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+@router.get(
+    "/inventory/history",
+    summary="Stock history (inventory_history): intervals of unchanged stock per key, filtered, one page at a time",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}},
+                     "description": "JSON `{items, next, limit}`, in key order then `valid_from`; CSV with "
+                                    "`Accept: text/csv` (next cursor in the `X-Next-Cursor` and `Link` headers). "
+                                    "`valid_to` null: the interval is still open. Times are UTC (ISO 8601)."}},
+)
+def get_inventory_history(
+    request: Request,
+    f: ApiFilter,
+    product: Annotated[str | None, Query(max_length=64, description="one product: its marketplace_product_id "
+                                                                     "(Ozon product_id, WB nmId)")] = None,
+    since: Annotated[datetime | None, Query(description="only intervals that end after this time")] = None,
+    until: Annotated[datetime | None, Query(description="only intervals that start before this time")] = None,
+    after: Annotated[str | None, Query(max_length=2048, description="the `next` cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    require(request)
+    ctx = web_context(request)
+    if product:
+        f = replace(f, product=product)
+    try:
+        page = history_reads.intervals(ctx.wh, f, since=_naive_utc(since), until=_naive_utc(until),
+                                       after=after, limit=limit)
+    except reads.BadCursor as exc:
+        raise HTTPException(422, str(exc)) from None
+    headers = {}
+    if page["next"]:
+        params = dict(request.query_params)
+        params["after"] = page["next"]
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        headers["X-Next-Cursor"] = page["next"]
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(to_csv(page["items"], HISTORY_CSV_COLUMNS), media_type="text/csv; charset=utf-8",
+                        headers=headers)
+    return JSONResponse(page, headers=headers)

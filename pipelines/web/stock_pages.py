@@ -15,7 +15,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from pipelines.web import reads, stock_reads
+from pipelines.warehouse import Warehouse
+from pipelines.web import history_reads, reads, stock_reads
+from pipelines.web.charts import step_chart
 from pipelines.web.context import web_context
 from pipelines.web.export import safe_cell
 from pipelines.web.rendering import check_marketplace, login_redirect, render, viewer
@@ -128,7 +130,17 @@ def product_page(request: Request, marketplace: str, product_id: str) -> Respons
     found = stock_reads.product(ctx.wh, marketplace, product_id)
     if found is None:
         raise HTTPException(404, "no stock of this product")
-    return render(request, "product.html", principal=principal, product=found)
+    return render(request, "product.html", principal=principal, product=found,
+                  **product_history_values(ctx.wh, marketplace, product_id))
+
+
+def product_history_values(wh: Warehouse, marketplace: str, product_id: str) -> dict[str, Any]:
+    """The product page's history part (issue 25): the chart of units available per warehouse
+    over the last 90 days (inline SVG, drawn here: the CSP allows no inline script) and the
+    stockouts. `product_history.html` shows them."""
+    history = history_reads.product_history(wh, marketplace, product_id)
+    chart = step_chart(history["series"], history["start"], history["end"]) if history["series"] else ""
+    return {"history": history, "history_chart": chart}
 
 
 @router.get("/warehouses")
