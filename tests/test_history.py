@@ -234,7 +234,25 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, 
     assert_daily_and_stockouts(settings, expected)
     spells = stockouts(settings)
     assert spells[(a, t1)][0] == t2 and spells[(b, t2)][0] == t3  # the sellout, the vanished row
+    check_daily_retention(settings, a)
     return a, b, expected
+
+
+def check_daily_retention(settings: Any, key: Key) -> None:
+    """`history_daily_retention_days` (730 by default): a hand-run build of inventory_daily
+    deletes the days older than that before the newest publish's day, and keeps the others."""
+    wh = warehouse_for(settings.warehouse)
+    today = max(day for (k, day) in daily(settings) if k[0] == key[0])
+    old, kept = today - timedelta(days=731), today - timedelta(days=730)
+    with wh.connection() as conn:
+        for day in (old, kept):
+            wh.execute(conn, "insert into inventory_daily (marketplace, sku, warehouse_id, stock_type, stock_date, "
+                             "quantity_present_end, quantity_available_end, quantity_available_min, "
+                             "quantity_available_max, hours_unavailable, hours_tracked) "
+                             "values (%s, %s, %s, %s, %s, 1, 1, 1, 1, 0, 24)", [*key, day])
+    run_dbt(settings, ["run", "--select", "inventory_daily"])
+    days = {day for (k, day) in daily(settings) if k == key}
+    assert kept in days and old not in days and today in days
 
 
 def check_the_api_and_the_product_page(sandbox: Any, settings: Any, a: Key,
