@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -168,13 +169,32 @@ def test_a_package_an_interrupted_sync_left_behind_is_loaded_first(sandbox, duck
 
 
 def test_a_landing_process_ends_quietly_when_the_parent_fails_before_sending_the_job() -> None:
-    from pipelines.sync.landing import LandingChild
+    from pipelines.sync import child as helpers
+    from pipelines.sync.landing import landing_child
 
     with pytest.raises(RuntimeError, match="warehouse unreachable"):
-        with LandingChild("wb") as child:
+        with landing_child("wb") as child:
             process = child._process
             raise RuntimeError("warehouse unreachable")  # e.g. load_pending could not connect
-    assert process.returncode == 3  # it saw no job and ended; nothing was called or written
+    assert process.returncode == 0  # it saw no job and ended; nothing was called or written
+    # Not kept for the next sync: a landing that failed leaves no process behind.
+    assert all(h.process is not process for h in helpers._IDLE.get("pipelines.sync.landing_child", []))
+
+
+def test_a_landing_process_serves_the_next_sync_of_the_same_process(sandbox, duckdb_url) -> None:
+    """Between syncs the landing processes wait in the process's pool: the next sync's landings
+    run in them (dlt and the sources are imported once), and land correctly."""
+    from pipelines.sync import child as helpers
+
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert run_sync(settings, publish=False, backoff_base=0.01).ok
+    idle = {h.process.pid for h in helpers._IDLE["pipelines.sync.landing_child"]}
+    assert len(idle) >= 2 and all(os.path.exists(f"/proc/{pid}") for pid in idle)
+    sandbox.tick()
+    second = run_sync(settings, publish=False, backoff_base=0.01)
+    assert second.ok, second.summary()
+    assert {h.process.pid for h in helpers._IDLE["pipelines.sync.landing_child"]} == idle  # no new process
+    assert raw_query(settings, "select max(_dlt_load_id) from raw_wb.fbs_stocks")[0][0] == second.results["wb"].record.load_id
 
 
 def test_a_landing_process_ends_when_the_sync_that_started_it_is_killed(sandbox, duckdb_url, tmp_path) -> None:

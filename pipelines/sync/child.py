@@ -1,21 +1,32 @@
 """The sync's helper processes (one landing process per marketplace, one dbt worker): how they
-start and end, in one place.
+start, talk, wait between syncs and end, in one place.
 
 A helper gets this process's environment with the project importable (settings, secrets
 included, travel over its stdin, never in the environment), and is killed by the kernel when
 the process that started it dies (`PR_SET_PDEATHSIG`): a killed sync must not leave a helper
 writing into dlt's folders or building dbt models under the next sync.
+
+A helper serves jobs one at a time (`Helper.ask` here, `serve` in the helper): each job a
+pickle on its stdin, each answer a pickle on a pipe of its own, so whatever a library prints
+cannot corrupt the hand-over. Between syncs a helper waits in this process's pool (`lease`):
+a process that syncs more than once (an agency's script, the test suite) pays the helpers'
+imports (dbt ~2-3 s, dlt and the sources ~1 s of CPU each) once.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
+import pickle
 import signal
+import struct
 import subprocess
 import sys
-from typing import Sequence
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 from pipelines.config import PROJECT_ROOT
 
@@ -40,10 +51,17 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
+# The kernel sends the death signal when the *thread* that started a helper ends, not only its
+# process: helpers are started from this one long-lived thread, so a helper started for a
+# landing thread of a sync outlives that thread and can serve the process's next sync.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="invsync-helper-spawner")
+
+
 def start(module: str, *args: str, pass_fds: Sequence[int] = ()) -> subprocess.Popen:
     """`python -m <module> <args>` with a pipe on its stdin."""
-    return subprocess.Popen([sys.executable, "-m", module, *args], stdin=subprocess.PIPE, pass_fds=tuple(pass_fds),
-                            env=environment(), cwd=str(PROJECT_ROOT), preexec_fn=_die_with_parent)
+    return _SPAWNER.submit(
+        subprocess.Popen, [sys.executable, "-m", module, *args], stdin=subprocess.PIPE, pass_fds=tuple(pass_fds),
+        env=environment(), cwd=str(PROJECT_ROOT), preexec_fn=_die_with_parent).result()
 
 
 def finish(process: subprocess.Popen, timeout: float) -> None:
@@ -56,3 +74,100 @@ def finish(process: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+HEADER = struct.Struct("!I")
+
+
+def send(stream: BinaryIO, payload: Any) -> None:
+    data = pickle.dumps(payload)
+    stream.write(HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def receive(stream: BinaryIO) -> Any:
+    """The next message, or None when the other side closed the pipe."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    size = HEADER.unpack(header)[0]
+    return pickle.loads(stream.read(size))
+
+
+def serve(handle: Callable[[Any], Any], result_fd: int) -> int:
+    """The helper's side: answer each job until the parent closes stdin."""
+    with os.fdopen(result_fd, "wb") as results:
+        while (job := receive(sys.stdin.buffer)) is not None:
+            send(results, handle(job))
+    return 0
+
+
+class Helper:
+    """A helper process: `python -m <module> <result fd>` (its main calls `serve`)."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        read_end, write_end = os.pipe()
+        self.process = start(module, str(write_end), pass_fds=(write_end,))
+        os.close(write_end)
+        self._results = os.fdopen(read_end, "rb")
+
+    def ask(self, job: Any) -> Any:
+        """Send a job and wait for its answer; None if the helper ended without one."""
+        try:
+            assert self.process.stdin is not None
+            send(self.process.stdin, job)
+            return receive(self._results)
+        except (BrokenPipeError, OSError):
+            return None
+
+    def exit_code(self, timeout: float = 5) -> int | None:
+        """The helper's exit code once it ended (None if it is still running after `timeout`)."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self, timeout: float = 60) -> None:
+        finish(self.process, timeout)
+        self._results.close()
+
+
+_IDLE: dict[str, list[Helper]] = {}
+_IDLE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def lease(module: str) -> Iterator[Helper]:
+    """A helper of `module` for one sync's use: an idle one of this process, else a new one.
+
+    Concurrent syncs get different helpers. After a clean use the helper waits for the next
+    sync; after an error it is closed (it may be mid-job, or its state unknown).
+    """
+    with _IDLE_LOCK:
+        idle = _IDLE.get(module, [])
+        helper = idle.pop() if idle else None
+    if helper is None or not helper.alive:
+        helper = Helper(module)
+    try:
+        yield helper
+    except BaseException:
+        helper.close(timeout=30)
+        raise
+    if helper.alive:
+        with _IDLE_LOCK:
+            _IDLE.setdefault(module, []).append(helper)
+
+
+@atexit.register
+def close_idle() -> None:
+    """End the helpers waiting in the pool (at exit; they would die with this process anyway)."""
+    with _IDLE_LOCK:
+        idle = [h for helpers in _IDLE.values() for h in helpers]
+        _IDLE.clear()
+    for helper in idle:
+        helper.close(timeout=30)

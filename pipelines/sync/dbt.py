@@ -16,13 +16,9 @@ A person running `dbt build` by hand sets the same variables (README).
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import json
-import os
-import subprocess
 import sys
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,21 +168,19 @@ def _locked_target_dir(settings: Settings) -> Iterator[Path]:
 
 class DbtWorker:
     """The sync's `DbtInvoker` outside Dagster: a dbt process (`dbt_worker`) serving one sync
-    at a time (`worker_for_sync` hands them out).
+    at a time; between syncs it waits in this process's pool of helpers (`child.lease`).
 
-    Started when the sync starts, so its seconds of importing dbt overlap the landing; each
-    step then costs only dbt's own work. Every job carries its environment explicitly. The
-    worker dies with the process that started it (a killed sync leaves no dbt building on).
+    Leased when the sync starts, so a new worker's seconds of importing dbt overlap the
+    landing; each step then costs only dbt's own work. Every job carries its environment
+    explicitly. The worker dies with the process that started it (a killed sync leaves no dbt
+    building on).
     """
 
     combined_publish = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, helper: child.Helper) -> None:
         self.settings = settings
-        read_end, write_end = os.pipe()
-        self._process = child.start("pipelines.sync.dbt_worker", str(write_end), pass_fds=(write_end,))
-        os.close(write_end)
-        self._results = os.fdopen(read_end, "rb")
+        self._helper = helper
 
     def run(self, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
         """Run `dbt <args>` against the configured warehouse and read its results.
@@ -194,79 +188,26 @@ class DbtWorker:
         `loads` ({marketplace: load id}) picks the loads the models build; without it they build
         each marketplace's latest load, if it was published (macros/publish.sql).
         """
-        from pipelines.sync.dbt_worker import receive, send
-
         env = {**dbt_env(self.settings), **publish_loads_env(loads)}
         with _locked_target_dir(self.settings) as target:
             cli = ["--quiet", "--no-use-colors", *args, "--project-dir", str(DBT_PROJECT_DIR),
                    "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
                    "--log-path", str(target / "logs")]
-            try:
-                assert self._process.stdin is not None
-                send(self._process.stdin, {"args": cli, "env": env, "target": str(target)})
-                answer = receive(self._results)
-            except (BrokenPipeError, OSError):
-                answer = None
+            answer = self._helper.ask({"args": cli, "env": env, "target": str(target)})
         if answer is None:
-            try:
-                code = self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                code = None
-            return DbtRun(error=f"the dbt process ended (exit code {code}) before answering")
+            return DbtRun(error=f"the dbt process ended (exit code {self._helper.exit_code()}) before answering")
         error = answer["error"]
         return DbtRun.from_run_results(answer["run_results"], self.settings.mask(error) if error else None)
 
     def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
         return self.run(step.args, loads)
 
-    @property
-    def alive(self) -> bool:
-        return self._process.poll() is None
-
-    def close(self) -> None:
-        child.finish(self._process, timeout=60)
-        self._results.close()
-
-    def __enter__(self) -> "DbtWorker":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# Workers whose sync has ended, waiting in this process for its next sync: a process that syncs
-# more than once (the web service's tests, an agency's script syncing accounts one after
-# another, the test suite) pays dbt's imports (~2-3 s of CPU) once, not per sync.
-_IDLE: list[DbtWorker] = []
-_IDLE_LOCK = threading.Lock()
-
 
 @contextmanager
 def worker_for_sync(settings: Settings) -> Iterator[DbtWorker]:
-    """A dbt worker for one sync of `settings`' warehouse: an idle one of this process, else a
-    new one. Each sync has a worker to itself (concurrent syncs take different ones); after a
-    clean end it waits for the next sync; after an error it is closed (it may be mid-job)."""
-    with _IDLE_LOCK:
-        worker = _IDLE.pop() if _IDLE else None
-    if worker is None or not worker.alive:
-        worker = DbtWorker(settings)
-    worker.settings = settings
-    try:
-        yield worker
-    except BaseException:
-        worker.close()
-        raise
-    if worker.alive:
-        with _IDLE_LOCK:
-            _IDLE.append(worker)
-
-
-@atexit.register
-def _close_idle_workers() -> None:
-    with _IDLE_LOCK:
-        idle, _IDLE[:] = list(_IDLE), []
-    for worker in idle:
-        worker.close()
+    """A dbt worker for one sync of `settings`' warehouse (an idle one of this process, else new)."""
+    with child.lease("pipelines.sync.dbt_worker") as helper:
+        yield DbtWorker(settings, helper)
 
 
 def run_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:

@@ -15,11 +15,10 @@ only with a publish.
 from __future__ import annotations
 
 import logging
-import pickle
-import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import dlt
 
@@ -199,38 +198,40 @@ def extract_in_child(settings: Settings, marketplace: str, full: bool, backoff_b
 class LandingChild:
     """The child interpreter that runs `extract_in_child` (`pipelines.sync.landing_child`).
 
-    Started before the parent prepares the landing, so the seconds the child spends importing
-    dlt and the sources overlap with that preparation. A plain subprocess rather than
-    `multiprocessing`: it never re-imports the caller's main script, so a sync works from any
-    script, notebook, scheduler or Dagster step.
+    Leased before the parent prepares the landing, so the seconds a new child spends importing
+    dlt and the sources overlap with that preparation; between syncs it waits in this process's
+    pool of helpers (`child.lease`). A plain subprocess rather than `multiprocessing`: it never
+    re-imports the caller's main script, so a sync works from any script, notebook, scheduler
+    or Dagster step.
     """
 
-    def __init__(self, marketplace: str) -> None:
+    def __init__(self, marketplace: str, helper: child.Helper | None = None) -> None:
         self.marketplace = marketplace
-        self._folder = tempfile.TemporaryDirectory(prefix="invsync-landing-")
-        self._outcome = Path(self._folder.name) / "outcome.pickle"
-        self._process = child.start("pipelines.sync.landing_child", str(self._outcome))
+        self._owned = helper is None  # started for this one landing (not leased): ended by it
+        self._helper = helper or child.Helper("pipelines.sync.landing_child")
+        self._process = self._helper.process
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         """Send the job (settings, secrets included, over the pipe) and wait for the outcome."""
-        assert self._process.stdin is not None
-        try:
-            self._process.stdin.write(pickle.dumps(job))
-            self._process.stdin.close()
-        except BrokenPipeError:
-            pass  # the child died early: its exit code says so below
-        code = self._process.wait()
-        if code != 0 or not self._outcome.exists():
-            raise LandingError(f"the landing process of {self.marketplace} ended with exit code {code}")
-        return pickle.loads(self._outcome.read_bytes())
+        outcome = self._helper.ask(job)
+        if outcome is None:
+            raise LandingError(f"the landing process of {self.marketplace} ended with exit code "
+                               f"{self._helper.exit_code()}")
+        return outcome
 
     def __enter__(self) -> "LandingChild":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._process.poll() is None:  # the parent failed before sending the job
-            child.finish(self._process, timeout=30)
-        self._folder.cleanup()
+        if self._owned:
+            self._helper.close(timeout=30)
+
+
+@contextmanager
+def landing_child(marketplace: str) -> Iterator[LandingChild]:
+    """A landing process for one marketplace's landing: an idle one of this process, else new."""
+    with child.lease("pipelines.sync.landing_child") as helper:
+        yield LandingChild(marketplace, helper)
 
 
 def load_pending(pipeline: dlt.Pipeline, mask: Callable[[str], str] = str) -> list[str]:
@@ -253,12 +254,12 @@ def land_marketplace(settings: Settings, wh: Warehouse, marketplace: str, run_id
     result = begin_landing(wh, marketplace, run_id, full, via)
     stats = SyncStats()
     try:
-        with LandingChild(marketplace) as child:
+        with landing_child(marketplace) as process:
             with wh.writing():  # dlt opens the warehouse: readers wait meanwhile (DuckDB)
                 result.record.warnings.extend(load_pending(make_pipeline(settings, market), settings.mask))
-            outcome = child.run(dict(settings=settings, marketplace=marketplace, full=full, backoff_base=backoff_base,
-                                     base=catalog_base(settings, wh, market, full),
-                                     log_level=logging.getLogger().getEffectiveLevel()))
+            outcome = process.run(dict(settings=settings, marketplace=marketplace, full=full, backoff_base=backoff_base,
+                                       base=catalog_base(settings, wh, market, full),
+                                       log_level=logging.getLogger().getEffectiveLevel()))
         stats = SyncStats.from_dict(outcome["stats"])
         # Fallbacks taken and retired methods met: warnings on the sync record, shown by `status`.
         result.record.warnings.extend(outcome["counts"].pop("warnings", []))

@@ -1,22 +1,24 @@
 """Entry point of the child process that calls one marketplace's API (see `pipelines.sync.landing.LandingChild`).
 
-    python -m pipelines.sync.landing_child <outcome.pickle>   (the job arrives pickled on stdin)
+    python -m pipelines.sync.landing_child <result fd>   (jobs arrive pickled on stdin)
 
-The parent starts this process first and prepares the landing while it imports dlt and the
-sources; then it sends the arguments of `extract_in_child` on stdin (secrets never
-touch the disk). The result goes to the outcome file, not stdout: whatever a library prints
-cannot corrupt the hand-over. Closing stdin without a job ends the process quietly.
+The parent starts (or leases from its pool) this process first and prepares the landing while
+it imports dlt and the sources; then it sends the arguments of `extract_in_child` on stdin
+(secrets never touch the disk). The outcome goes back on a pipe of its own (`child.serve`),
+not stdout: whatever a library prints cannot corrupt the hand-over. One job at a time;
+closing stdin ends the process quietly.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
 import sys
 import threading
 import time
-from pathlib import Path
+from typing import Any
+
+from pipelines.sync.child import serve
 
 
 def exit_with_parent(poll_seconds: float = 1.0) -> None:
@@ -33,21 +35,26 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def main(outcome_path: str) -> int:
-    exit_with_parent()
+def land(job: dict[str, Any]) -> dict[str, Any]:
+    """One job: `extract_in_child` with the parent's log level (`invsync -v`), so retries and
+    progress are reported alike, tagged with this job's marketplace."""
     from pipelines.logs import setup as setup_logging
-    from pipelines.sync.landing import extract_in_child  # the slow imports, done while the parent prepares
+    from pipelines.sync.landing import extract_in_child
 
+    restore = setup_logging(verbose=job.pop("log_level", logging.WARNING) <= logging.INFO,
+                            tag=f"{job['marketplace']} landing")
     try:
-        job = pickle.load(sys.stdin.buffer)
-    except EOFError:  # the parent gave up before sending a job
-        return 3
-    # The parent's log level (`invsync -v`), so retries and progress are reported alike.
-    setup_logging(verbose=job.pop("log_level", logging.WARNING) <= logging.INFO, tag=f"{job['marketplace']} landing")
-    outcome = extract_in_child(**job)
-    Path(outcome_path).write_bytes(pickle.dumps(outcome))
-    return 0
+        return extract_in_child(**job)
+    finally:
+        restore()
+
+
+def main(result_fd: int) -> int:
+    exit_with_parent()
+    import pipelines.sync.landing  # noqa: F401 - the slow imports, done while the parent prepares
+
+    return serve(land, result_fd)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(int(sys.argv[1])))
