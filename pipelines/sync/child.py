@@ -139,6 +139,18 @@ class Helper:
 
 _IDLE: dict[str, list[Helper]] = {}
 _IDLE_LOCK = threading.Lock()
+# A helper that grew beyond this after a large account's sync is ended, not kept: an idle
+# process holding its peak memory would cost more than its imports save (~1-3 s of CPU).
+KEEP_BELOW_MB = 400
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident memory in MB (Linux /proc); 0 if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 @contextlib.contextmanager
@@ -158,9 +170,13 @@ def lease(module: str) -> Iterator[Helper]:
     except BaseException:
         helper.close(timeout=30)
         raise
-    if helper.alive:
-        with _IDLE_LOCK:
-            _IDLE.setdefault(module, []).append(helper)
+    if not helper.alive:
+        return
+    if resident_mb(helper.process.pid) >= KEEP_BELOW_MB:
+        helper.close(timeout=30)
+        return
+    with _IDLE_LOCK:
+        _IDLE.setdefault(module, []).append(helper)
 
 
 @atexit.register
