@@ -139,12 +139,24 @@ def dbt_resource() -> InvsyncDbtCliResource:
 
 
 def prepare_manifest(project: DbtProject = DBT_PROJECT) -> Path:
-    """Parse the dbt project when the manifest is missing, or always under `dagster dev`.
+    """Parse the dbt project when the manifest is missing or older than a project file, or
+    always under `dagster dev`.
 
     `dbt_project/target/` is not committed, so a fresh checkout (or CI) has no manifest yet;
-    parsing takes seconds and needs no database connection. Under `dagster dev` the manifest is
-    rebuilt on every code reload so model changes show up at once.
+    parsing takes seconds and needs no database connection. An upgrade that adds models (the
+    stock history joined the publish op's selection) leaves the old manifest behind, and the
+    ops' selections would name nodes it does not know: a stale one is parsed again. Under
+    `dagster dev` the manifest is rebuilt on every code reload so model changes show up at once.
     """
-    if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
+    if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists() or _manifest_is_stale(project):
         dbt_resource().cli(["parse", "--quiet"], target_path=project.project_dir / project.target_path).wait()
     return project.manifest_path
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    """Whether a file the manifest is parsed from changed after it was written."""
+    built = project.manifest_path.stat().st_mtime
+    root = Path(project.project_dir)
+    files = [root / "dbt_project.yml", *(f for folder in ("models", "macros", "tests", "seeds")
+                                         for f in (root / folder).rglob("*") if f.is_file())]
+    return any(f.stat().st_mtime > built for f in files if f.exists())

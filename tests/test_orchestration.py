@@ -181,6 +181,23 @@ def test_dbt_manifest_is_prepared_when_missing(tmp_path: Path) -> None:
     assert "source.invsync.raw_ozon.product_stocks" in manifest["sources"]
 
 
+def test_a_stale_dbt_manifest_is_parsed_again(tmp_path: Path) -> None:
+    """An upgrade that adds models must not leave Dagster on the old manifest (its ops would
+    select nodes the manifest does not know): a manifest older than a project file is rebuilt."""
+    from dagster_dbt import DbtProject
+
+    from orchestration.resources import prepare_manifest
+    from pipelines.sync.dbt import DBT_PROJECT_DIR
+
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=tmp_path / "target")
+    manifest = prepare_manifest(project)
+    fresh = manifest.stat().st_mtime
+    assert prepare_manifest(project).stat().st_mtime == fresh  # up to date: not parsed again
+    os.utime(manifest, (0, 0))  # as if written before every project file
+    assert prepare_manifest(project).stat().st_mtime > 0
+    assert "model.invsync.inventory_history" in json.loads(manifest.read_text())["nodes"]
+
+
 def test_schedule_timezone_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     from orchestration.schedules import schedule_timezone
 
