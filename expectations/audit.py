@@ -28,7 +28,7 @@ from expectations.suites import (
     warehouse_moves_suite,
 )
 from pipelines.config import PROJECT_ROOT, CheckThresholds, Settings
-from pipelines.marketplaces import get
+from pipelines.marketplaces import Marketplace, get
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -240,11 +240,11 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str,
     return merged[["warehouse", "change", "band_position", "source", "units_before", "quantity_present"]]
 
 
-def catalog_listing(wh: Warehouse, marketplace: str) -> pd.DataFrame:
+def catalog_listing(wh: Warehouse, market: Marketplace) -> pd.DataFrame:
     """The products the catalog lists after this landing, one row each, from the marketplace's
     `catalog_model` (Ozon: the v4 listing of the published load, every product, stock or not;
     WB: the cards, the whole catalog table)."""
-    model = get(marketplace).catalog_model
+    model = market.catalog_model
     return wh.frame(f"select distinct marketplace_product_id from {model} where marketplace_product_id is not null")
 
 
@@ -325,8 +325,9 @@ def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results
 
 
 def audit_marketplace(
-    wh: Warehouse, validator: _Validator, marketplace: str, counts: Mapping[str, Any], t: CheckThresholds
+    wh: Warehouse, validator: _Validator, market: Marketplace, counts: Mapping[str, Any], t: CheckThresholds
 ) -> tuple[AuditOutcome, list[Any]]:
+    marketplace = market.name
     snapshot = wh.frame(
         "select marketplace, sku, marketplace_product_id, warehouse_id, warehouse_name, warehouse_kind, stock_type, "
         "quantity_present, quantity_reserved, quantity_available, rejection_reason "
@@ -339,14 +340,13 @@ def audit_marketplace(
     in_stock = valid[valid["quantity_present"] > 0]
     items = in_stock.groupby(["sku", "stock_type"], as_index=False).agg(
         quantity_present=("quantity_present", "sum"), marketplace_product_id=("marketplace_product_id", "max"))
-    listing = catalog_listing(wh, marketplace)
+    listing = catalog_listing(wh, market)
     previous = previous_state(wh, marketplace)
     history = published_history(wh, marketplace, t.history_syncs)
 
     raw = [validator.validate(snapshot, validity_suite(t), ["marketplace", "sku", "warehouse_id", "stock_type"])]
     # Broken answers: the listing, the API's own counters, the answer's own totals, a collapse.
     previous_catalog = int(history[-1].get("catalog") or 0) if history else int(previous["products"])
-    market = get(marketplace)
     api_count = counts.get(market.api_count) if market.api_count else None
     raw.append(validator.validate(listing, catalog_suite(previous_catalog, None if api_count is None else int(api_count), t)))
     for name in market.answer_checks:
@@ -388,7 +388,7 @@ def audit_snapshot(settings: Settings, wh: Warehouse, landed: Mapping[str, Any],
     validator = _Validator()
     outcomes = {}
     for marketplace, result in landed.items():
-        outcome, raw = audit_marketplace(wh, validator, marketplace, result.counts, t)
+        outcome, raw = audit_marketplace(wh, validator, get(marketplace), result.counts, t)  # resolved once, here
         store_results(wh, run_id, outcome, raw)
         for line in outcome.critical:
             log.error("%s critical: %s", marketplace, line)
