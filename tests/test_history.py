@@ -255,8 +255,8 @@ def check_daily_retention(settings: Any, key: Key) -> None:
     assert kept in days and old not in days and today in days
 
 
-def check_the_api_and_the_product_page(sandbox: Any, settings: Any, a: Key,
-                                       expected: dict[Key, list[Interval]], tmp_path: Any) -> None:
+def check_the_api_and_the_product_page(sandbox: Any, settings: Any, a: Key, expected: dict[Key, list[Interval]],
+                                       tmp_path: Any, in_browser: bool = False) -> None:
     """`invsync serve` on the warehouse: the history endpoint and the product page of row A."""
     from pipelines.web.reads import plain
     from pipelines.web.security import new_token
@@ -312,13 +312,38 @@ def check_the_api_and_the_product_page(sandbox: Any, settings: Any, a: Key,
         assert sorted(re.findall(r'<polyline class="series" data-place="([^"]+)"', html)) == sorted(places)
         assert 'id="product-stockouts"' in html
         assert html.count('<tr class="stockout') == sum(1 for (k, _start) in stockouts(settings) if k in mine)
+        if in_browser:
+            check_the_chart_in_chromium(server, viewer, product, len(places), tmp_path)
     finally:
         stop_server(server)
 
 
+def check_the_chart_in_chromium(server: Any, viewer: str, product: str, lines: int, tmp_path: Any) -> None:
+    """The product page in headless Chromium: the chart is drawn (one visible line per
+    warehouse, inside the plot) under the console's CSP, with no script error or CSP violation."""
+    from tests.test_web import Chromium, browser_login, chromium_or_skip
+
+    browser = Chromium(chromium_or_skip(), tmp_path / "profile")
+    try:
+        browser_login(browser, server, viewer)
+        browser.goto(f"{server.url}/products/ozon/{product}")
+        browser.wait("!!document.getElementById('stock-chart')")
+        drawn = browser.js(
+            "(() => { const svg = document.getElementById('stock-chart').getBoundingClientRect();"
+            " return [...document.querySelectorAll('#stock-chart polyline.series')].map(p => {"
+            " const b = p.getBoundingClientRect();"
+            " return {w: b.width, inside: b.left >= svg.left && b.right <= svg.right + 1"
+            " && b.top >= svg.top && b.bottom <= svg.bottom + 1}; }); })()")
+        assert len(drawn) == lines and all(d["w"] > 100 and d["inside"] for d in drawn), drawn
+        assert browser.js("document.querySelectorAll('#product-stockouts tbody tr').length") >= 1
+        assert browser.problems == []  # no script errors, no CSP violations
+    finally:
+        browser.close()
+
+
 def test_history_follows_a_scripted_sequence_on_duckdb(sandbox, published, tmp_path) -> None:
     a, _b, expected = walk_the_sequence(sandbox, published)
-    check_the_api_and_the_product_page(sandbox, published, a, expected, tmp_path)
+    check_the_api_and_the_product_page(sandbox, published, a, expected, tmp_path, in_browser=True)
 
 
 @pytest.mark.mysql
