@@ -14,7 +14,10 @@ The sequence (T_n = the start of the n-th published Ozon sync):
   --  a held-back sync (empty account) sees A change again: nothing is written, and a
       hand-run `dbt build` of the history afterwards writes nothing either;
   T3  B returns; A's change is seen now;
-  T4  a forced full resync that finds one change (B's reserve): only that change is written.
+  --  A changes in a sync whose history build fails (a damaged table): inventory_data is
+      published and the sync warns (partial); history does not move;
+  T4  a forced full resync that finds one change (B's reserve): only that change is written,
+      and history catches up with A's change, dated at the sync that published it.
 At the end the daily rows and the stockouts must be what the expected intervals imply
 (computed here independently, in Python, in the schedules' time zone), and a real `invsync
 serve` on the warehouse serves the intervals (`GET /api/v1/inventory/history`: filters, keyset
@@ -168,6 +171,13 @@ def assert_daily_and_stockouts(settings: Any, intervals: dict[Key, list[Interval
         assert got_spells[k][1] == pytest.approx(hours, abs=2e-6), k
 
 
+def rename_history_column(settings: Any, old: str, new: str) -> None:
+    """Damage (or repair) inventory_history so that its incremental build fails."""
+    wh = warehouse_for(settings.warehouse)
+    with wh.connection() as conn:
+        wh.execute(conn, f"alter table inventory_history rename column {old} to {new}")
+
+
 def published_ok(result: Any) -> None:
     assert result.results["ozon"].status in ("success", "partial"), result.summary()
 
@@ -219,13 +229,27 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, 
                 b: [expected[b][0], (t2, t3, 0, 0), (t3, None, 7, 1)]}
     assert history(settings) == expected
 
-    # A forced full resync reloads everything; only the one real change is written.
+    # The history build fails after the merge (its table damaged): inventory_data is published,
+    # so the sync is not `failed` but warns; history stays as it was.
+    set_seller_stock(sandbox, a, 3, 0)
+    rename_history_column(settings, "quantity_reserved", "damaged_reserved")
+    broken = sync(settings)
+    rename_history_column(settings, "damaged_reserved", "quantity_reserved")
+    assert broken.results["ozon"].status == "partial", broken.summary()
+    assert any("stock history not written" in w for w in broken.results["ozon"].record.warnings)
+    t_broken = synced_at(settings)
+    assert int(inventory(settings)[a]["quantity_present"]) == 3 and history(settings) == expected
+
+    # A forced full resync reloads everything; only the one real change is written, and the
+    # history catches up with the change the damaged build missed, dated when it was published.
     set_seller_stock(sandbox, b, 7, 0)
     full = sync(settings, full=True)
     published_ok(full)
     assert full.results["ozon"].record.sync_type == "full"
     t4 = synced_at(settings)
-    expected = {**expected, b: [*expected[b][:2], (t3, t4, 7, 1), (t4, None, 7, 0)]}
+    expected = {**expected,
+                a: [*expected[a][:3], (t3, t_broken, 5, 0), (t_broken, None, 3, 0)],
+                b: [*expected[b][:2], (t3, t4, 7, 1), (t4, None, 7, 0)]}
     got = history(settings)
     assert got == expected, {k: v for k, v in got.items() if expected.get(k) != v}
     # The open intervals are the current table.

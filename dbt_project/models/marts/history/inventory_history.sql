@@ -12,6 +12,11 @@
 -- finds the same stock) finds the open interval equal to inventory_data and writes nothing; a
 -- publish older than the open interval never rewrites it.
 --
+-- A change starts its interval at inventory_data's `updated_at` (the start of the sync that saw
+-- it; in a normal publish, this publish's time): should the history build fail after the merge
+-- (the sync then warns, see pipelines/sync/wap.py), the next publish catches up with each
+-- change dated when it was published, not when history caught up.
+--
 -- Both adapters by delete+insert on (key, valid_from): a closing row replaces its open row.
 -- dbt-duckdb 1.7 has no merge; dbt-mysql ignores `incremental_strategy` and always deletes by
 -- the unique key, then inserts. `full_refresh=false`: a `--full-refresh` must not throw away
@@ -35,7 +40,7 @@ published_state as (
     select
         i.marketplace, i.sku, i.warehouse_id, i.stock_type,
         i.quantity_present, i.quantity_reserved, i.quantity_available,
-        p.synced_at
+        p.synced_at, i.updated_at
     from {{ ref('inventory_data') }} i
     inner join publishable p on p.marketplace = i.marketplace
 )
@@ -51,8 +56,11 @@ open_intervals as (
 ),
 
 changed as (
-    -- New keys, and keys whose open interval this (newer) publish contradicts.
-    select s.*, o.valid_from as open_since
+    -- New keys, and keys whose open interval this (newer) publish contradicts; `changed_at`:
+    -- when inventory_data took these quantities (never before the open interval began).
+    select
+        s.*,
+        case when o.sku is null or s.updated_at > o.valid_from then s.updated_at else s.synced_at end as changed_at
     from published_state s
     left join open_intervals o
       on o.marketplace = s.marketplace and o.sku = s.sku
@@ -66,7 +74,7 @@ intervals as (
     -- the open interval, closed at this sync (replaces its open row: same key and valid_from)
     select
         o.marketplace, o.sku, o.warehouse_id, o.stock_type,
-        o.valid_from, c.synced_at as valid_to,
+        o.valid_from, c.changed_at as valid_to,
         o.quantity_present, o.quantity_reserved, o.quantity_available
     from changed c
     inner join open_intervals o
@@ -76,7 +84,7 @@ intervals as (
     -- the new open interval
     select
         marketplace, sku, warehouse_id, stock_type,
-        synced_at as valid_from, null as valid_to,
+        changed_at as valid_from, null as valid_to,
         quantity_present, quantity_reserved, quantity_available
     from changed
 )

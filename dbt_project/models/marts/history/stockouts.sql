@@ -6,10 +6,11 @@
 -- marketplace (the last time it was confirmed). A spell already open when history started
 -- (the upgrade) starts at that first publish: earlier stock is unknown.
 --
--- Incremental: each publish rebuilds only the spells of its marketplaces' keys that changed in
--- it (an interval opened or closed at its time) or are out of stock now (their duration
--- grows), from those keys' whole history; delete+insert on (key, started_at), since a spell's
--- start never moves. A rerun rebuilds the same rows; a held-back sync writes nothing.
+-- Incremental: each publish rebuilds only the spells of its marketplaces' keys with an interval
+-- boundary after the latest spell start or end the table knows (so every change since the last
+-- build, including history that caught up after a failed build) or out of stock now (their
+-- duration grows), from those keys' whole history; delete+insert on (key, started_at), since a
+-- spell's start never moves. A rerun rebuilds the same rows; a held-back sync writes nothing.
 {{
   config(
     materialized='incremental',
@@ -28,12 +29,21 @@ with publishable as (
 ),
 
 {% if is_incremental() %}
+known as (
+    -- per marketplace, the latest spell start or end already in the table
+    select marketplace, max(case when ended_at > started_at then ended_at else started_at end) as latest
+    from {{ this }}
+    group by marketplace
+),
+
 affected as (
     select distinct h.marketplace, h.sku, h.warehouse_id, h.stock_type
     from {{ ref('inventory_history') }} h
     inner join publishable p on p.marketplace = h.marketplace
-    where h.valid_from = p.synced_at
-       or h.valid_to = p.synced_at
+    left join known k on k.marketplace = h.marketplace
+    where k.latest is null
+       or h.valid_from > k.latest
+       or h.valid_to > k.latest
        or (h.valid_to is null and h.quantity_available = 0)
 ),
 
