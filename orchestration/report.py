@@ -40,6 +40,8 @@ class WeeklyReport:
     syncs: dict[str, dict[str, int]] = field(default_factory=dict)  # marketplace -> {status: count} this week
     freshness: list[Freshness] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
+    # The week's longest out-of-stock spells (stockouts: open now, or ended this week), longest first.
+    stockouts: list[dict[str, Any]] = field(default_factory=list)
 
     def success_rate(self, marketplace: str) -> float | None:
         counts = self.syncs.get(marketplace, {})
@@ -89,7 +91,33 @@ def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> W
     report.anomalies.sort(key=lambda a: (a["severity"] != "critical", -a["count"]))  # broken answers first
     report.anomalies = report.anomalies[:10]
     report.freshness = read_status(wh, settings, now)
+    report.stockouts = longest_stockouts(wh, since)
     return report
+
+
+STOCKOUTS_IN_REPORT = 10
+
+
+def longest_stockouts(wh: Warehouse, since: datetime, limit: int = STOCKOUTS_IN_REPORT) -> list[dict[str, Any]]:
+    """The longest out-of-stock spells that reached into the week (still open, or ended since
+    `since`), longest first, with the product and place as the stock table names them. Empty
+    before the stock history exists (it starts at the upgrade that added it)."""
+    if not (wh.table_exists("stockouts") and wh.table_exists("inventory_data")):
+        return []
+    return wh.query(
+        "select s.marketplace, s.sku, s.warehouse_id, s.stock_type, s.started_at, s.ended_at, s.duration_hours, "
+        "i.offer_id, i.product_name, coalesce(i.warehouse_name, s.warehouse_id) as warehouse_name "
+        "from stockouts s left join inventory_data i on i.marketplace = s.marketplace and i.sku = s.sku "
+        "and i.warehouse_id = s.warehouse_id and i.stock_type = s.stock_type "
+        "where s.ended_at is null or s.ended_at >= %s "
+        "order by s.duration_hours desc, s.marketplace, s.sku, s.warehouse_id, s.stock_type, s.started_at limit %s",
+        (since, limit))
+
+
+def _stockout_rows(report: WeeklyReport) -> list[list[Any]]:
+    return [[s["marketplace"], s["offer_id"] or s["sku"], s["product_name"] or "", s["warehouse_name"], s["stock_type"],
+             f"{s['started_at']:%Y-%m-%d %H:%M}", f"{s['ended_at']:%Y-%m-%d %H:%M}" if s["ended_at"] else "still out",
+             f"{float(s['duration_hours']):.1f}"] for s in report.stockouts]
 
 
 def render_chart(report: WeeklyReport) -> bytes:
@@ -160,6 +188,9 @@ def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
         + _table(["marketplace", "success rate", "units present now"], week)
         + "<h3>Stock per marketplace and warehouse</h3>"
         + _table(["marketplace", "warehouse", "type", "rows", "present", "available"], _stock_rows(report))
+        + "<h3>Longest stockouts this week</h3>"
+        + (_table(["marketplace", "article", "product", "warehouse", "type", "out since (UTC)", "until", "hours"],
+                  _stockout_rows(report)) if report.stockouts else "<p>None recorded.</p>")
         + "<h3>Top anomalies</h3>"
         + (_table(["marketplace", "check", "finding", "times", "observed"], anomalies) if anomalies else "<p>None.</p>")
         + "<p>The full stock report (shortages, catalog mapping, sync history) is attached.</p></body></html>"
@@ -173,6 +204,9 @@ def render_text(report: WeeklyReport) -> str:
         lines.append(f"{f.marketplace}: {f.level if f.relevant else 'not configured'}; "
                      f"syncs {_rate(report, f.marketplace)}; "
                      f"{totals.get(f.marketplace, {}).get('present', 0)} units present")
+    lines += ["", "Longest stockouts this week:"]
+    lines += [f"  {r[0]} {r[1]} at {r[3]} ({r[4]}): {r[7]} h, since {r[5]}, until {r[6]}"
+              for r in _stockout_rows(report)] or ["  none recorded"]
     lines += ["", "Top anomalies:"]
     lines += [f"  {a['marketplace']} {a['check']} ({finding(a['severity'])}) x{a['count']}" for a in report.anomalies] or ["  none"]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,8 @@ The sequence (T_n = the start of the n-th published Ozon sync):
 At the end the daily rows and the stockouts must be what the expected intervals imply
 (computed here independently, in Python, in the schedules' time zone), and a real `invsync
 serve` on the warehouse serves the intervals (`GET /api/v1/inventory/history`: filters, keyset
-pages, CSV) and draws the product page's chart and stockouts.
+pages, CSV) and draws the product page's chart and stockouts; the weekly mail lists the
+longest stockouts.
 """
 
 from __future__ import annotations
@@ -365,9 +366,29 @@ def check_the_chart_in_chromium(server: Any, viewer: str, product: str, lines: i
         browser.close()
 
 
+def check_the_weekly_report(settings: Any, expected: dict[Key, list[Interval]]) -> None:
+    """The weekly mail lists the week's longest stockouts: the longest spells the intervals
+    imply, longest first, with their places; in the HTML and the text."""
+    from orchestration.report import STOCKOUTS_IN_REPORT, collect, render_html, render_text
+
+    until = {mp: synced_at(settings, mp) for mp in ("ozon", "wb")}
+    spells = expected_stockouts(expected, until)
+    report = collect(warehouse_for(settings.warehouse), settings)
+    listed = [((r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"]), r["started_at"]) for r in report.stockouts]
+    hours = [float(r["duration_hours"]) for r in report.stockouts]
+    assert len(listed) == min(STOCKOUTS_IN_REPORT, len(spells)) and hours == sorted(hours, reverse=True)
+    for spell, h in zip(listed, hours):
+        assert spells[spell][1] == pytest.approx(h, abs=2e-6)
+    assert all(k in listed for k, (_end, h) in spells.items() if h > hours[-1] + 1e-5)  # none longer left out
+    html, text = render_html(report), render_text(report)
+    assert "Longest stockouts this week" in html and "Longest stockouts this week:" in text
+    assert report.stockouts[0]["warehouse_name"] in html
+
+
 def test_history_follows_a_scripted_sequence_on_duckdb(sandbox, published, tmp_path) -> None:
     a, _b, expected = walk_the_sequence(sandbox, published)
     check_the_api_and_the_product_page(sandbox, published, a, expected, tmp_path, in_browser=True)
+    check_the_weekly_report(published, expected)
 
 
 @pytest.mark.mysql
