@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,7 @@ def child_sync(url: str, warehouse: str, full: bool) -> dict[str, Any]:
     phases["total"] = total
     records = {n: r.record for n, r in result.results.items() if r.record}
     return {
+        "history": history_stats(settings),
         "ok": result.ok,
         "summary": result.summary(),
         "phases": phases,
@@ -266,6 +268,23 @@ def child_legacy(warehouse: str, sample: int) -> dict[str, Any]:
             "peak_rss_mb": peak_rss_mb()}
 
 
+def history_stats(settings: Any) -> dict[str, Any]:
+    """The stock history after a sync: rows per table, and the seconds its models took in the
+    publish (dbt's run_results.json of the sync's last invocation, the publish)."""
+    from pipelines.sync.dbt import target_dir
+    from pipelines.sync.wap import HISTORY_MODELS
+    from pipelines.warehouse import warehouse_for
+
+    wh = warehouse_for(settings.warehouse)
+    rows = {t: int(wh.query(f"select count(*) as n from {t}")[0]["n"]) if wh.table_exists(t) else 0
+            for t in sorted(HISTORY_MODELS)}
+    results_file = target_dir(settings) / "run_results.json"
+    results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
+    seconds = sum(float(r.get("execution_time") or 0) for r in results
+                  if r["unique_id"].split(".")[0] == "model" and r["unique_id"].split(".")[-1] in HISTORY_MODELS)
+    return {"rows": rows, "build_s": seconds}
+
+
 def child_api(warehouse: str, samples: int = 30) -> dict[str, Any]:
     """Latency of GET /api/v1/inventory over real HTTP against `invsync serve` on the warehouse."""
     import statistics
@@ -280,6 +299,8 @@ def child_api(warehouse: str, samples: int = 30) -> dict[str, Any]:
         rows = conn.execute("select count(*) from inventory_data").fetchone()[0]
         key = conn.execute(f"select {', '.join(KEY_COLUMNS)} from inventory_data order by {', '.join(KEY_COLUMNS)} "
                            "limit 1 offset ?", [int(rows * 0.9)]).fetchone()
+        product = conn.execute("select marketplace, marketplace_product_id, max(last_sync_at) from inventory_data "
+                               "group by 1, 2 order by 1, 2 limit 1 offset ?", [int(rows * 0.1)]).fetchone()
     deep = encode_cursor(dict(zip(KEY_COLUMNS, key)))
     token, port = new_token(), free_port()
     env = {**os.environ, "WAREHOUSE_URL": f"duckdb:///{Path(warehouse).resolve()}",
@@ -304,14 +325,19 @@ def child_api(warehouse: str, samples: int = 30) -> dict[str, Any]:
             "deep page (100 rows, 90% in)": {"limit": 100, "after": deep},
             "filtered: wb, in stock (100 rows)": {"limit": 100, "marketplace": "wb", "in_stock": "true"},
             "first page (1000 rows)": {"limit": 1000},
+            # the stock history of one product over 90 days (GET /api/v1/inventory/history)
+            "history: one product, 90 days": {"path": "/inventory/history", "marketplace": product[0],
+                                              "product": product[1], "limit": 1000,
+                                              "since": (product[2] - timedelta(days=90)).isoformat()},
         }
         latency = {}
         for name, params in cases.items():
-            session.get(base + "/api/v1/inventory", params=params).raise_for_status()  # warm
+            path = "/api/v1" + params.pop("path", "/inventory")
+            session.get(base + path, params=params).raise_for_status()  # warm
             times = []
             for _ in range(samples):
                 t = time.perf_counter()
-                answer = session.get(base + "/api/v1/inventory", params=params)
+                answer = session.get(base + path, params=params)
                 times.append((time.perf_counter() - t) * 1000)
                 answer.raise_for_status()
             times.sort()
@@ -465,8 +491,16 @@ def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, l
     for marketplace, count in incr["requests"].items():
         lines.append(f"- incremental sync, {marketplace}: {count} requests → {1000 * count / products:.1f} per 1,000 products")
     lines += method_bounds(products, full, incr)
+    if "history" in full:
+        lines += ["", "Stock history (written by each publish; README, \"Stock history\"): rows after each sync, and "
+                      "the seconds its models took within the publish:", "",
+                  "| after | " + " | ".join(full["history"]["rows"]) + " | history build (s) |",
+                  "| --- |" + " ---: |" * (len(full["history"]["rows"]) + 1)]
+        for name, res in (("full sync", full), ("incremental sync, 1% changed", incr)):
+            lines.append(f"| {name} | " + " | ".join(f"{n:,}" for n in res["history"]["rows"].values())
+                         + f" | {res['history']['build_s']:.2f} |")
     if api:
-        lines += ["", f"`invsync serve`: `GET /api/v1/inventory` over HTTP on loopback, {api['rows']:,} rows in "
+        lines += ["", f"`invsync serve`: `GET /api/v1/inventory` (and one product's history) over HTTP on loopback, {api['rows']:,} rows in "
                       f"`inventory_data` (DuckDB, read-only), {api['samples']} requests each; pages are keyset "
                       "pages (the deep one starts 90% into the table):", "",
                   "| request | median (ms) | p95 (ms) | rows |", "| --- | ---: | ---: | ---: |"]
