@@ -12,11 +12,13 @@
       {%- set rows = run_query("select distinct index_name from information_schema.statistics where table_schema = '" ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'") -%}
       {%- for row in rows -%}{%- do existing.append(row[0]) -%}{%- endfor -%}
     {%- endif -%}
-    {%- if 'ux_grain' not in existing -%}
-      create unique index ux_grain on {{ this }} ({{ unique_cols | join(', ') }});
+    {#- One statement each, run here: a hook of several statements ("create index …; select 1")
+        leaves dbt-mysql's connection unusable for the COMMIT that follows. -#}
+    {%- if execute and 'ux_grain' not in existing -%}
+      {%- do run_query("create unique index ux_grain on " ~ this ~ " (" ~ unique_cols | join(', ') ~ ")") -%}
     {%- endif -%}
-    {%- for name, cols in extra.items() if name not in existing -%}
-      create index {{ name }} on {{ this }} {{ cols }};
+    {%- for name, cols in extra.items() if execute and name not in existing -%}
+      {%- do run_query("create index " ~ name ~ " on " ~ this ~ " " ~ cols) -%}
     {%- endfor -%}
     select 1
   {%- else -%}
