@@ -32,9 +32,11 @@
       {%- set rows = run_query("select distinct index_name from information_schema.statistics where table_schema = '" ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'") -%}
       {%- for row in rows -%}{%- do existing.append(row[0]) -%}{%- endfor -%}
     {%- endif -%}
-    {%- for name, definition in wanted.items() if name not in existing -%}
+    {#- One statement each, run here: a hook of several statements ("create index …; select 1")
+        leaves dbt-mysql's connection unusable for the COMMIT that follows. -#}
+    {%- for name, definition in wanted.items() if execute and name not in existing -%}
       {%- set cols = definition.replace('unique ', '') -%}
-      create {{ 'unique ' if definition.startswith('unique') }}index {{ name }} on {{ this }} {{ cols }};
+      {%- do run_query("create " ~ ('unique ' if definition.startswith('unique') else '') ~ "index " ~ name ~ " on " ~ this ~ " " ~ cols) -%}
     {%- endfor -%}
     select 1
   {%- elif target.type == 'duckdb' -%}
