@@ -16,6 +16,7 @@ Why the warehouses are where they are (the suite's minutes go to syncs):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -34,8 +35,10 @@ from pipelines.config import Settings, load_settings  # noqa: E402
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
 MYSQL_PASSWORD = os.environ.get("TEST_MYSQL_PASSWORD", "")
-# This test process's name under pytest-xdist ("gw0", "gw1"; "main" without it).
+# This test process's name under pytest-xdist ("gw0", "gw1"; "main" without it), and a short
+# mark of this checkout: the stable MariaDB names of two checkouts' suites never meet.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+CHECKOUT = hashlib.sha1(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:6]
 # The standard sandbox account of the tests (and of the `published` baseline).
 SANDBOX_OPTIONS = dict(products=120, seed=7, rate_limit_scale=0.01)
 
@@ -143,7 +146,7 @@ def _drop_databases(conn: "object", name: str) -> None:
 def fresh_mysql_database(slot: str | None = None) -> Iterator[str]:
     """A fresh MariaDB database (plus its raw datasets), dropped afterwards; its URL.
 
-    `slot` gives it a name stable for this worker (`t_<worker>_<slot>`, emptied first), so
+    `slot` gives it a name stable for this checkout's worker (`t_<checkout>_<worker>_<slot>`, emptied first), so
     dbt's parse cache for it survives from test to test; without one the name is random.
     Skips when no server answers, unless REQUIRE_MYSQL=1 (CI), where it fails instead.
     """
@@ -153,10 +156,13 @@ def fresh_mysql_database(slot: str | None = None) -> Iterator[str]:
         pytest.skip("no MySQL/MariaDB on 127.0.0.1:3306")
     import pymysql
 
-    name = f"t_{WORKER}_{slot}" if slot else f"t_{uuid.uuid4().hex[:10]}"
+    name = f"t_{CHECKOUT}_{WORKER}_{slot}" if slot else f"t_{uuid.uuid4().hex[:10]}"
     auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
     url = f"mysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
-    dlt_folder = load_settings({"WAREHOUSE_URL": url}).warehouse.work_dir("dlt")
+    target = load_settings({"WAREHOUSE_URL": url}).warehouse
+    dlt_folder = target.work_dir("dlt")
+    # A random name's dbt folder goes with it; a stable name keeps its parse cache.
+    folders = [dlt_folder] if slot else [dlt_folder, target.work_dir("dbt")]
     conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD, autocommit=True)
     _drop_databases(conn, name)  # what a killed run may have left under a stable name
     remove([dlt_folder])
@@ -167,7 +173,7 @@ def fresh_mysql_database(slot: str | None = None) -> Iterator[str]:
         yield url
     finally:
         _drop_databases(conn, name)
-        remove([dlt_folder])
+        remove(folders)
         conn.close()
 
 

@@ -24,8 +24,8 @@ import signal
 import struct
 import subprocess
 import sys
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 from pipelines.config import PROJECT_ROOT
@@ -51,17 +51,56 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-# The kernel sends the death signal when the *thread* that started a helper ends, not only its
-# process: helpers are started from this one long-lived thread, so a helper started for a
-# landing thread of a sync outlives that thread and can serve the process's next sync.
-_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="invsync-helper-spawner")
+class _Spawner:
+    """Starts helpers from one long-lived daemon thread of this process.
+
+    The kernel sends the death signal when the *thread* that started a helper ends, not only
+    its process: started from this thread, a helper started for a landing thread of a sync
+    outlives that thread and can serve the process's next sync, and it still dies with the
+    process. A forked child of this process gets a spawner (and a pool) of its own.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="invsync-helper-spawner", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            call, done = self._jobs.get()
+            try:
+                done["result"] = call()
+            except BaseException as exc:  # noqa: BLE001 - raised again in the asking thread
+                done["error"] = exc
+            done["event"].set()
+
+    def run(self, call: Callable[[], Any], timeout: float = 60) -> Any:
+        done: dict[str, Any] = {"event": threading.Event()}
+        self._jobs.put((call, done))
+        if not done["event"].wait(timeout):
+            raise RuntimeError(f"could not start a helper process within {timeout:g} s")
+        if "error" in done:
+            raise done["error"]
+        return done["result"]
+
+
+_SPAWNER: _Spawner | None = None  # started on first use (and anew in a forked child)
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner() -> _Spawner:
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = _Spawner()
+        return _SPAWNER
 
 
 def start(module: str, *args: str, pass_fds: Sequence[int] = ()) -> subprocess.Popen:
     """`python -m <module> <args>` with a pipe on its stdin."""
-    return _SPAWNER.submit(
-        subprocess.Popen, [sys.executable, "-m", module, *args], stdin=subprocess.PIPE, pass_fds=tuple(pass_fds),
-        env=environment(), cwd=str(PROJECT_ROOT), preexec_fn=_die_with_parent).result()
+    return _spawner().run(lambda: subprocess.Popen(
+        [sys.executable, "-m", module, *args], stdin=subprocess.PIPE, pass_fds=tuple(pass_fds),
+        env=environment(), cwd=str(PROJECT_ROOT), preexec_fn=_die_with_parent))
 
 
 def finish(process: subprocess.Popen, timeout: float) -> None:
@@ -107,19 +146,29 @@ class Helper:
 
     def __init__(self, module: str) -> None:
         self.module = module
+        self.busy = False  # a job sent and its answer not read yet: never to be reused then
         read_end, write_end = os.pipe()
-        self.process = start(module, str(write_end), pass_fds=(write_end,))
-        os.close(write_end)
+        try:
+            self.process = start(module, str(write_end), pass_fds=(write_end,))
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
         self._results = os.fdopen(read_end, "rb")
 
     def ask(self, job: Any) -> Any:
         """Send a job and wait for its answer; None if the helper ended without one."""
+        self.busy = True
         try:
             assert self.process.stdin is not None
             send(self.process.stdin, job)
-            return receive(self._results)
+            answer = receive(self._results)
         except (BrokenPipeError, OSError):
             return None
+        if answer is not None:
+            self.busy = False
+        return answer
 
     def exit_code(self, timeout: float = 5) -> int | None:
         """The helper's exit code once it ended (None if it is still running after `timeout`)."""
@@ -163,20 +212,33 @@ def lease(module: str) -> Iterator[Helper]:
     with _IDLE_LOCK:
         idle = _IDLE.get(module, [])
         helper = idle.pop() if idle else None
-    if helper is None or not helper.alive:
-        helper = Helper(module)
+    if helper is not None and not helper.alive:
+        helper.close(timeout=5)  # died while idle: reap it, free its pipes
+        helper = None
+    helper = helper or Helper(module)
     try:
         yield helper
     except BaseException:
         helper.close(timeout=30)
         raise
-    if not helper.alive:
-        return
-    if resident_mb(helper.process.pid) >= KEEP_BELOW_MB:
+    # Kept only if it is alive, not mid-job and not grown large.
+    if not helper.alive or helper.busy or resident_mb(helper.process.pid) >= KEEP_BELOW_MB:
         helper.close(timeout=30)
         return
     with _IDLE_LOCK:
         _IDLE.setdefault(module, []).append(helper)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's helpers and spawner thread are the parent's (no thread
+    is started here: this also runs between fork and exec of a `preexec_fn` subprocess)."""
+    global _SPAWNER, _SPAWNER_LOCK, _IDLE_LOCK
+    _IDLE.clear()
+    _IDLE_LOCK, _SPAWNER_LOCK = threading.Lock(), threading.Lock()
+    _SPAWNER = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register

@@ -20,11 +20,19 @@ from typing import Any
 
 from pipelines.sync.child import serve
 
+BASE_ENVIRONMENT: dict[str, str] = {}  # the environment the worker started with (`main`)
+
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
     from dbt.cli.main import dbtRunner
 
-    os.environ.update(job["env"])  # this process's own environment: it runs nothing but dbt
+    # This process's own environment (it runs nothing but dbt): as it started, plus this job's
+    # variables, so nothing of an earlier job (another warehouse's password) stays behind.
+    if not BASE_ENVIRONMENT:
+        BASE_ENVIRONMENT.update(os.environ)
+    os.environ.clear()
+    os.environ.update(BASE_ENVIRONMENT)
+    os.environ.update(job["env"])
     results_file = Path(job["target"]) / "run_results.json"
     results_file.unlink(missing_ok=True)
     try:
