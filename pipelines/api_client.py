@@ -511,6 +511,7 @@ class ApiClient:
         """
         group = self._group(endpoint)
         last_problem = ""
+        explained_wait_taken = False  # one long wait the credential's limits explain, per call
         for attempt in range(self.max_retries + 1):
             wait: float | None = None
             rate_limited = False
@@ -537,14 +538,18 @@ class ApiClient:
                     rate_limited = True
                     wait = retry_after_seconds(response)
                     last_problem = f"rate limited (429: {error_text(response)})"
-                    if wait is not None and wait > self.max_server_wait and not self._explained(group, wait):
+                    if wait is not None and wait > self.max_server_wait and (
+                            explained_wait_taken or not self._explained(group, wait)):
                         # Sleeping an hour inside a sync helps no one: fail now, say when to retry.
+                        # (A long wait the limits explain is taken once per call: a second one
+                        # means the limits are not what we think.)
                         raise self._fail(
                             RateLimitTooLong, endpoint,
                             f"rate limited for {_seconds(wait)} s (more than INVSYNC_MAX_SERVER_WAIT="
                             f"{_seconds(self.max_server_wait)} s); try again later",
                             status,
                         )
+                    explained_wait_taken = explained_wait_taken or (wait is not None and wait > self.max_server_wait)
                 elif status in RETRYABLE_STATUS:
                     last_problem = f"server error {status}: {error_text(response)}"
                 else:

@@ -101,6 +101,15 @@ def test_a_429_the_basic_limits_explain_is_waited_out_above_the_cap(slow_limits)
     assert stats.waits == [0.5] and stats.rate_limited == 1
 
 
+def test_a_second_explained_wait_in_one_call_fails_at_once(slow_limits) -> None:
+    """The limits explain one long wait per call; a second means they are not what we think."""
+    slow_limits.add_fault(Fault(kind="rate_limit", path=STATUS, retry_after=0.5, count=None))
+    api, stats = _api(slow_limits, WB_BASIC_TOKEN, INVSYNC_MAX_SERVER_WAIT="0.2")
+    with pytest.raises(RateLimitTooLong, match=r"rate limited for 0.5 s \(more than INVSYNC_MAX_SERVER_WAIT=0.2 s\)"):
+        api.warehouse_remains()
+    assert stats.waits == [0.5] and stats.requests == 3  # create, status (429: waited), status (429: refused)
+
+
 @pytest.mark.parametrize("token, retry_after", [
     (WB_BASIC_TOKEN, 3600),  # beyond what a Basic token's limits explain
     (WB_API_TOKEN, 0.5),  # a Personal token's limits explain no wait above the cap
