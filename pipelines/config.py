@@ -28,6 +28,7 @@ from pipelines.config_sections import (  # noqa: F401 - re-exported: `pipelines.
     SmtpSettings,
     WebSettings,
     _float,
+    _flag,
     _int,
     _url,
     check_thresholds,
@@ -135,6 +136,10 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     schedule_timezone: str = DEFAULT_TIMEZONE  # INVSYNC_SCHEDULE_TIMEZONE: the Dagster schedules' clock
     low_stock: int = 5  # INVSYNC_LOW_STOCK: `invsync report` lists items with at most this many units available
+    # INVSYNC_KEEP_HELPERS=1: a process that syncs more than once keeps its landing processes and
+    # dbt worker for its next sync (imports paid once); off, each sync's helpers end with it and
+    # free their memory (a one-sync process such as `invsync sync` gains nothing from keeping them).
+    keep_helpers: bool = False
 
     @property
     def ozon_enabled(self) -> bool:
@@ -289,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         web=web_settings(env),
         schedule_timezone=schedule_timezone(env),
         low_stock=_int(env, "INVSYNC_LOW_STOCK", Settings.low_stock),
+        keep_helpers=_flag(env, "INVSYNC_KEEP_HELPERS"),
         max_retries=int(max_retries_raw),
         dataset_prefix=prefix,
     )

@@ -83,8 +83,9 @@ def sandbox() -> Iterator["object"]:
 
 def settings_for(sandbox_env: dict[str, str], warehouse_url: str, **extra: str) -> Settings:
     """Settings pointing at a sandbox and a warehouse; nothing read from the real environment."""
+    # INVSYNC_KEEP_HELPERS: the suite's process syncs hundreds of times; its helpers are kept.
     env = {**sandbox_env, "WAREHOUSE_URL": warehouse_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
-           "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", **extra}
+           "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", "INVSYNC_KEEP_HELPERS": "1", **extra}
     return load_settings(env)
 
 

@@ -197,6 +197,21 @@ def test_a_landing_process_serves_the_next_sync_of_the_same_process(sandbox, duc
     assert raw_query(settings, "select max(_dlt_load_id) from raw_wb.fbs_stocks")[0][0] == second.results["wb"].record.load_id
 
 
+def test_by_default_a_syncs_helpers_end_with_it(sandbox, duckdb_url) -> None:
+    """Without INVSYNC_KEEP_HELPERS (`invsync sync`: one sync per process) no helper is kept:
+    each would hold its memory while the rest of the sync runs."""
+    from pipelines.sync import child as helpers
+
+    def pooled() -> set[int]:
+        return {h.process.pid for kept in helpers._IDLE.values() for h in kept}
+
+    before = pooled()
+    settings = settings_for(sandbox.env(), duckdb_url, INVSYNC_KEEP_HELPERS="0")
+    assert not settings.keep_helpers
+    assert run_sync(settings, backoff_base=0.01).clean  # landing processes and the dbt worker
+    assert pooled() <= before
+
+
 def test_a_landing_process_ends_when_the_sync_that_started_it_is_killed(sandbox, duckdb_url, tmp_path) -> None:
     import json
     import os

@@ -8,9 +8,10 @@ writing into dlt's folders or building dbt models under the next sync.
 
 A helper serves jobs one at a time (`Helper.ask` here, `serve` in the helper): each job a
 pickle on its stdin, each answer a pickle on a pipe of its own, so whatever a library prints
-cannot corrupt the hand-over. Between syncs a helper waits in this process's pool (`lease`):
-a process that syncs more than once (an agency's script, the test suite) pays the helpers'
-imports (dbt ~2-3 s, dlt and the sources ~1 s of CPU each) once.
+cannot corrupt the hand-over. With INVSYNC_KEEP_HELPERS=1, between syncs a helper waits in
+this process's pool (`lease`): a process that syncs more than once (an agency's script, the
+test suite) pays the helpers' imports (dbt ~2-3 s, dlt and the sources ~1 s of CPU each) once.
+Off by default: a kept helper holds its memory while the rest of the sync runs.
 """
 
 from __future__ import annotations
@@ -203,11 +204,12 @@ def resident_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def lease(module: str) -> Iterator[Helper]:
+def lease(module: str, keep: bool) -> Iterator[Helper]:
     """A helper of `module` for one sync's use: an idle one of this process, else a new one.
 
-    Concurrent syncs get different helpers. After a clean use the helper waits for the next
-    sync; after an error it is closed (it may be mid-job, or its state unknown).
+    Concurrent syncs get different helpers. With `keep` (Settings.keep_helpers), after a clean
+    use the helper waits for the next sync; otherwise, or after an error (it may be mid-job, or
+    its state unknown), it is closed.
     """
     with _IDLE_LOCK:
         idle = _IDLE.get(module, [])
@@ -222,7 +224,7 @@ def lease(module: str) -> Iterator[Helper]:
         helper.close(timeout=30)
         raise
     # Kept only if it is alive, not mid-job and not grown large.
-    if not helper.alive or helper.busy or resident_mb(helper.process.pid) >= KEEP_BELOW_MB:
+    if not keep or not helper.alive or helper.busy or resident_mb(helper.process.pid) >= KEEP_BELOW_MB:
         helper.close(timeout=30)
         return
     with _IDLE_LOCK:

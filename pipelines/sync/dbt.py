@@ -206,7 +206,7 @@ class DbtWorker:
 @contextmanager
 def worker_for_sync(settings: Settings) -> Iterator[DbtWorker]:
     """A dbt worker for one sync of `settings`' warehouse (an idle one of this process, else new)."""
-    with child.lease("pipelines.sync.dbt_worker") as helper:
+    with child.lease("pipelines.sync.dbt_worker", keep=settings.keep_helpers) as helper:
         yield DbtWorker(settings, helper)
 
 

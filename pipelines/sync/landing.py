@@ -228,9 +228,10 @@ class LandingChild:
 
 
 @contextmanager
-def landing_child(marketplace: str) -> Iterator[LandingChild]:
-    """A landing process for one marketplace's landing: an idle one of this process, else new."""
-    with child.lease("pipelines.sync.landing_child") as helper:
+def landing_child(marketplace: str, keep: bool = False) -> Iterator[LandingChild]:
+    """A landing process for one marketplace's landing: an idle one of this process, else new
+    (`keep`: Settings.keep_helpers, it then waits for the process's next sync)."""
+    with child.lease("pipelines.sync.landing_child", keep=keep) as helper:
         yield LandingChild(marketplace, helper)
 
 
@@ -254,7 +255,7 @@ def land_marketplace(settings: Settings, wh: Warehouse, marketplace: str, run_id
     result = begin_landing(wh, marketplace, run_id, full, via)
     stats = SyncStats()
     try:
-        with landing_child(marketplace) as process:
+        with landing_child(marketplace, settings.keep_helpers) as process:
             with wh.writing():  # dlt opens the warehouse: readers wait meanwhile (DuckDB)
                 result.record.warnings.extend(load_pending(make_pipeline(settings, market), settings.mask))
             outcome = process.run(dict(settings=settings, marketplace=marketplace, full=full, backoff_base=backoff_base,
