@@ -95,6 +95,15 @@ def api_filter(
 ApiFilter = Annotated[stock_reads.StockFilter, Depends(api_filter)]
 
 
+
+def next_page_headers(request: Request, page: dict[str, Any]) -> dict[str, str]:
+    """`Link: <same query, after=next>; rel="next"` and `X-Next-Cursor` for a keyset page that
+    has a next one (the same for every paged endpoint)."""
+    if not page["next"]:
+        return {}
+    params = {**request.query_params, "after": page["next"]}
+    return {"Link": f'<{request.url.path}?{urlencode(params)}>; rel="next"', "X-Next-Cursor": page["next"]}
+
 @router.get(
     "/inventory",
     summary="Current stock (inventory_data), filtered, sorted (key order by default), one page at a time",
@@ -116,14 +125,7 @@ def get_inventory(
         page = stock_reads.rows(ctx.wh, f, sort=sort, descending=order == "desc", after=after, limit=limit)
     except reads.BadCursor as exc:
         raise HTTPException(422, str(exc)) from None
-    headers = {}
-    if page["next"]:
-        params = dict(request.query_params)
-        params["after"] = page["next"]
-        from urllib.parse import urlencode
-
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-        headers["X-Next-Cursor"] = page["next"]
+    headers = next_page_headers(request, page)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(to_csv(page["items"]), media_type="text/csv; charset=utf-8", headers=headers)
     return JSONResponse(page, headers=headers)
@@ -255,12 +257,7 @@ def get_inventory_history(
                                        after=after, limit=limit)
     except reads.BadCursor as exc:
         raise HTTPException(422, str(exc)) from None
-    headers = {}
-    if page["next"]:
-        params = dict(request.query_params)
-        params["after"] = page["next"]
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-        headers["X-Next-Cursor"] = page["next"]
+    headers = next_page_headers(request, page)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(to_csv(page["items"], HISTORY_CSV_COLUMNS), media_type="text/csv; charset=utf-8",
                         headers=headers)
