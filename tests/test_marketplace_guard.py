@@ -1,6 +1,6 @@
 """A marketplace is its own modules, its staging models and a registry entry: nothing else knows it.
 
-The registry (`pipelines/marketplaces.py`) promises that adding a marketplace touches its own
+The registry (`pipelines/marketplaces/`) promises that adding a marketplace touches its own
 source module, its dbt staging models and the registry's list. This guard holds the rest of the
 project to that promise: it reads every Python, SQL and YAML file outside those places (dbt
 models and macros, `dbt_project.yml`, `dagster*.yaml`, `orchestration/*.yaml`) and fails on
@@ -54,7 +54,7 @@ MARKETPLACE_FIELDS = frozenset({
 # two places that are marketplace-specific by construction. Paths relative to the project root;
 # a folder covers everything under it.
 HOME = (
-    "pipelines/marketplaces.py",  # the registry
+    "pipelines/marketplaces/",  # the registry and, under it, one package per marketplace
     *(m.source_module.replace(".", "/") + ".py" for m in MARKETPLACES),
     *(f"dbt_project/models/staging/{m.name}/" for m in MARKETPLACES),
     "pipelines/wb_token.py",  # the WB token's categories and limits, read by the WB source
