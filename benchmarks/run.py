@@ -513,9 +513,10 @@ def render(products: int, stock_rows: int, full: dict, incr: dict, base: dict, l
 def method_bounds(products: int, full: dict, incr: dict) -> list[str]:
     """Per method: requests per 1,000 products, and the wall time of a 100,000-product sync at
     the method's published limit (the client's pacing interval for its group, the one place the
-    limits are written down: `PACING` in pipelines/ozon.py and pipelines/wildberries.py).
+    limits are written down: `PACING` in pipelines/marketplaces/ozon/source.py and pipelines/marketplaces/wb/source.py).
     Methods of different groups are paced independently; the slowest group bounds the sync."""
-    from pipelines import ozon, wildberries
+    from pipelines.marketplaces.ozon import source as ozon
+    from pipelines.marketplaces.wb import source as wildberries
 
     sources = {"ozon": ozon, "wb": wildberries}
     lines = ["", "Per method, and the wall time of a 100,000-product sync at each method's published limit "

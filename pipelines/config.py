@@ -38,20 +38,12 @@ from pipelines.config_sections import (  # noqa: F401 - re-exported: `pipelines.
     smtp_settings,
     web_settings,
 )
+from pipelines.marketplaces import MARKETPLACES
 from pipelines.masking import is_secret, mask_secrets, mask_value, secret_field, secret_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULT_OZON_API_URL = "https://api-seller.ozon.ru"
-DEFAULT_WB_STATISTICS_API_URL = "https://statistics-api.wildberries.ru"
-DEFAULT_WB_ANALYTICS_API_URL = "https://seller-analytics-api.wildberries.ru"
-DEFAULT_WB_MARKETPLACE_API_URL = "https://marketplace-api.wildberries.ru"
-DEFAULT_WB_CONTENT_API_URL = "https://content-api.wildberries.ru"
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/inventory.duckdb"
-
-WB_FBO_SOURCES = ("auto", "stocks-report", "remains")
-# Values of earlier versions, read as their successor (GET /api/v1/supplier/stocks is gone).
-WB_FBO_SOURCE_ALIASES = {"stocks": "auto"}
 
 
 @dataclass(frozen=True)
@@ -106,21 +98,14 @@ class WarehouseTarget:
 class Settings:
     """Validated configuration. Secrets are excluded from repr and masked by `describe()`."""
 
-    ozon_client_id: str = ""
-    ozon_api_key: str = secret_field()
-    ozon_api_url: str = DEFAULT_OZON_API_URL
-    wb_api_token: str = secret_field()
-    wb_statistics_api_url: str = DEFAULT_WB_STATISTICS_API_URL
-    wb_analytics_api_url: str = DEFAULT_WB_ANALYTICS_API_URL
-    wb_marketplace_api_url: str = DEFAULT_WB_MARKETPLACE_API_URL
-    wb_content_api_url: str = DEFAULT_WB_CONTENT_API_URL
+    # Each marketplace's own variables (credentials, API hosts, options), as its package declares
+    # them (`Marketplace.variables`): read with `value(name)`; the secret ones are masked.
+    marketplace_values: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secret_names: frozenset[str] = frozenset()
     warehouse_url: str = field(default=DEFAULT_WAREHOUSE_URL, repr=False)
     warehouse: WarehouseTarget = field(
         default_factory=lambda: parse_warehouse_url(DEFAULT_WAREHOUSE_URL)
     )
-    # Which WB method gives FBO stock: `auto` (the stocks report, the warehouse-remains report
-    # when the token may not use it or it is gone), `stocks-report` or `remains` only.
-    wb_fbo_source: str = "auto"
     # Multiplies every client-side pacing interval; 0 turns pacing off (sandbox, benchmarks).
     rate_limit_scale: float = 1.0
     http_timeout: float = 60.0
@@ -141,17 +126,14 @@ class Settings:
     # free their memory (a one-sync process such as `invsync sync` gains nothing from keeping them).
     keep_helpers: bool = False
 
-    @property
-    def ozon_enabled(self) -> bool:
-        return bool(self.ozon_client_id and self.ozon_api_key)
-
-    @property
-    def wb_enabled(self) -> bool:
-        return bool(self.wb_api_token)
+    def value(self, name: str) -> str:
+        """A marketplace's variable (say `OZON_API_KEY`): its value, its default, or ""."""
+        return self.marketplace_values.get(name, "")
 
     def secrets(self) -> list[str]:
-        """Every secret value this configuration holds (its `secret_field`s), for masking."""
-        return secret_values(self)
+        """Every secret value this configuration holds (its `secret_field`s and the marketplaces'
+        secret variables), for masking."""
+        return secret_values(self) + [v for k, v in self.marketplace_values.items() if k in self.secret_names and v]
 
     def mask(self, text: str) -> str:
         """Replace every secret that appears in `text` with `***` (`pipelines.masking`)."""
@@ -160,8 +142,10 @@ class Settings:
     def describe(self) -> dict[str, str]:
         """The configuration as printable strings, secrets masked."""
         out: dict[str, str] = {}
+        for name, value in self.marketplace_values.items():
+            out[name] = mask_value(value) if name in self.secret_names else value
         for f in fields(self):
-            if f.name in ("warehouse", "web", "smtp"):
+            if f.name in ("warehouse", "web", "smtp", "marketplace_values", "secret_names"):
                 continue
             value = getattr(self, f.name)
             if is_secret(f):
@@ -239,6 +223,19 @@ def environment(dotenv_path: Path | None = None) -> dict[str, str]:
     return merged
 
 
+def marketplace_values(env: Mapping[str, str]) -> tuple[dict[str, str], frozenset[str]]:
+    """Every registered marketplace's variables, read and checked as its package declares them;
+    and the names of the secret ones."""
+    values: dict[str, str] = {}
+    secret: set[str] = set()
+    for market in MARKETPLACES:
+        own = {v.name: _url(env, v.name, v.default) if v.url else (env.get(v.name, "").strip() or v.default)
+               for v in market.variables}
+        values.update(market.check_values(own) if market.check_values else own)
+        secret.update(v.name for v in market.variables if v.secret)
+    return values, frozenset(secret)
+
+
 def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
     """Build validated settings from `env` (default: `environment()`)."""
     if env is None:
@@ -247,23 +244,9 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     def get(name: str) -> str:
         return env.get(name, "").strip()
 
-    client_id, api_key = get("OZON_CLIENT_ID"), get("OZON_API_KEY")
-    if api_key and not client_id:
-        raise ConfigError("OZON_API_KEY is set but OZON_CLIENT_ID is missing")
-    if client_id and not api_key:
-        raise ConfigError("OZON_CLIENT_ID is set but OZON_API_KEY is missing")
-    if client_id and not client_id.isdigit():
-        # Never echo the value: a key pasted into the wrong variable would land in logs.
-        raise ConfigError("OZON_CLIENT_ID must be the numeric Client-Id from the seller cabinet (digits only; "
-                          "the key goes into OZON_API_KEY)")
-
+    values, secret_names = marketplace_values(env)
     warehouse_url = get("WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
     warehouse = parse_warehouse_url(warehouse_url)
-
-    wb_fbo_source = get("WB_FBO_SOURCE") or "auto"
-    wb_fbo_source = WB_FBO_SOURCE_ALIASES.get(wb_fbo_source, wb_fbo_source)
-    if wb_fbo_source not in WB_FBO_SOURCES:
-        raise ConfigError(f"WB_FBO_SOURCE '{wb_fbo_source}' is not one of: {', '.join(WB_FBO_SOURCES)}")
 
     max_retries_raw = get("INVSYNC_MAX_RETRIES") or "6"
     if not max_retries_raw.isdigit():
@@ -274,17 +257,10 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         raise ConfigError(f"INVSYNC_DATASET_PREFIX '{prefix}' may hold only a-z, 0-9 and _")
 
     return Settings(
-        ozon_client_id=client_id,
-        ozon_api_key=api_key,
-        ozon_api_url=_url(env, "OZON_API_URL", DEFAULT_OZON_API_URL),
-        wb_api_token=get("WB_API_TOKEN"),
-        wb_statistics_api_url=_url(env, "WB_STATISTICS_API_URL", DEFAULT_WB_STATISTICS_API_URL),
-        wb_analytics_api_url=_url(env, "WB_ANALYTICS_API_URL", DEFAULT_WB_ANALYTICS_API_URL),
-        wb_marketplace_api_url=_url(env, "WB_MARKETPLACE_API_URL", DEFAULT_WB_MARKETPLACE_API_URL),
-        wb_content_api_url=_url(env, "WB_CONTENT_API_URL", DEFAULT_WB_CONTENT_API_URL),
+        marketplace_values=values,
+        secret_names=secret_names,
         warehouse_url=warehouse_url,
         warehouse=warehouse,
-        wb_fbo_source=wb_fbo_source,
         rate_limit_scale=_float(env, "INVSYNC_RATE_LIMIT_SCALE", 1.0),
         http_timeout=_float(env, "INVSYNC_HTTP_TIMEOUT", 60.0, minimum=0.1),
         max_server_wait=_float(env, "INVSYNC_MAX_SERVER_WAIT", 300.0),

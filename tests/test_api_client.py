@@ -21,7 +21,9 @@ from typing import Any, Callable
 import pytest
 import requests
 
-from pipelines import ozon, sync_log, wildberries
+from pipelines import sync_log
+from pipelines.marketplaces.ozon import source as ozon
+from pipelines.marketplaces.wb import source as wildberries
 from pipelines.api_client import ApiClient, RedirectRefused, UnexpectedAnswer, safe_url, shape_problem
 from pipelines.sync import run_sync
 from pipelines.sandbox import OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, Fault

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from pipelines.config import ConfigError, FreshnessPolicy, load_settings
+from pipelines.marketplaces import MARKETPLACES, OZON
 from pipelines.masking import mask_secrets
 
 
 def test_defaults_point_at_real_hosts_and_embedded_duckdb() -> None:
     s = load_settings({})
-    assert s.ozon_api_url == "https://api-seller.ozon.ru"
-    assert s.wb_statistics_api_url == "https://statistics-api.wildberries.ru"
-    assert s.wb_content_api_url == "https://content-api.wildberries.ru"
+    assert s.value("OZON_API_URL") == "https://api-seller.ozon.ru"
+    assert s.value("WB_STATISTICS_API_URL") == "https://statistics-api.wildberries.ru"
+    assert s.value("WB_CONTENT_API_URL") == "https://content-api.wildberries.ru"
     assert s.warehouse.is_duckdb and s.warehouse.path.name == "inventory.duckdb"
-    assert not s.ozon_enabled and not s.wb_enabled
+    assert not any(m.enabled(s) for m in MARKETPLACES)
     assert (s.freshness.stale_after_hours, s.freshness.critical_after_hours) == (6, 24)
     assert s.schedule_timezone == "Europe/Moscow" and s.low_stock == 5
     assert not s.smtp.configured and s.smtp.port == 25 and s.smtp.sender == "invsync@localhost"
@@ -66,8 +67,8 @@ def test_dotenv_file_is_read_and_environment_wins(tmp_path, monkeypatch) -> None
     monkeypatch.delenv("OZON_CLIENT_ID", raising=False)
     monkeypatch.delenv("OZON_API_KEY", raising=False)
     s = load_settings(dotenv_path=env_file)
-    assert s.wb_api_token == "from-env"
-    assert s.ozon_client_id == "7" and s.ozon_enabled
+    assert s.value("WB_API_TOKEN") == "from-env"
+    assert s.value("OZON_CLIENT_ID") == "7" and OZON.enabled(s)
 
 
 def test_freshness_policy_smtp_and_the_other_settings_read_once() -> None:

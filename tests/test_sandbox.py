@@ -35,7 +35,7 @@ from pipelines.sandbox import (
     SandboxOptions,
     wb_token,
 )
-from pipelines.wb_token import WbTokenInfo, read_token
+from pipelines.marketplaces.wb.token import WbTokenInfo, read_token
 
 PSEUDO_TO, PSEUDO_FROM, PSEUDO_TOTAL = "В пути до получателей", "В пути возвраты на склад WB", "Всего находится на складах"
 PSEUDO = {PSEUDO_TO, PSEUDO_FROM, PSEUDO_TOTAL}

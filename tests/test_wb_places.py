@@ -13,10 +13,10 @@ from collections import Counter
 
 import pytest
 
-from pipelines import wildberries
+from pipelines.marketplaces.wb import source as wildberries
 from pipelines.api_client import SyncStats
 from pipelines.sandbox import WB_API_TOKEN, Fault, Sandbox, SandboxOptions
-from pipelines.wb_token import read_token
+from pipelines.marketplaces.wb.token import read_token
 from tests.conftest import settings_for
 
 

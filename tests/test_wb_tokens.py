@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-from pipelines import wildberries
+from pipelines.marketplaces.wb import source as wildberries
 from pipelines.api_client import RateLimitTooLong, SyncStats
 from pipelines.sandbox import WB_API_TOKEN, WB_BASIC_TOKEN, Fault, Sandbox, SandboxOptions, wb_token
 from pipelines.status import run_status
 from pipelines.sync import run_sync
-from pipelines.wb_token import MissingCategory, WbTokenInfo, read_token
+from pipelines.marketplaces.wb.token import MissingCategory, WbTokenInfo, read_token
 from tests.conftest import settings_for
 from tests.test_landing import assert_wb_fbo_totals_per_size
 

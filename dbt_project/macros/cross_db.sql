@@ -51,7 +51,7 @@
 {#- `physical`, or `aggregate` for WB places that are totals over several warehouses: since
     15 Aug 2026 WB reports most FBO stock as "Склад WB" (stocks report) or "Склад WB РФ" /
     "Склад WB СГТ РФ" (remains report). Only for raw loads landed before the source marked each
-    place itself (`place_kind`, read from the answer: pipelines/wildberries.py `place_kind`). -#}
+    place itself (`place_kind`, read from the answer: pipelines/marketplaces/wb/source.py `place_kind`). -#}
 {% macro wb_place_kind(name_expr) -%}
   case when {{ name_expr }} in {{ wb_aggregate_places() }} then 'aggregate' else 'physical' end
 {%- endmacro %}

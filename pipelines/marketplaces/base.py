@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:  # types of the signatures only: `invsync status` loads no HTTP stack through here
     from pipelines.api_client import SyncStats
@@ -27,11 +27,30 @@ class CatalogBase:
 
 
 @dataclass(frozen=True)
+class Variable:
+    """One environment variable a marketplace reads: a credential, an API host or an option.
+
+    Declared in the marketplace's package; `pipelines.config` (the one reader of the
+    environment) reads, checks and masks every declared variable, so a marketplace's settings
+    need no field in `Settings` and no entry in a masking list.
+    """
+
+    name: str  # e.g. OZON_API_KEY
+    default: str = ""
+    secret: bool = False  # masked everywhere (logs, errors, `describe()`), never in repr
+    url: bool = False  # an http(s) base URL (checked, trailing slash removed)
+    required: bool = False  # needed to sync: the marketplace is skipped while one is empty
+
+
+# Checks a marketplace's values together and returns them normalised (say, an old spelling read
+# as its successor); raises `ConfigError` with one clear line. Values arrive stripped, defaults filled.
+ValuesCheck = Callable[[dict[str, str]], dict[str, str]]
+
+
+@dataclass(frozen=True)
 class Marketplace:
     name: str  # the key in sync_logs, inventory_data, dbt, asset keys, CLI options
     label: str  # for people: reports, e-mails, the console, error messages
-    enabled_setting: str  # the `Settings` property that says its credentials are configured
-    credentials_hint: str  # the variables to set, named when the marketplace is skipped
     source_module: str  # its dlt source module: `make_source(...)`, imported on first use
     raw_dataset: str  # dlt dataset of its raw tables (before INVSYNC_DATASET_PREFIX)
     catalog: tuple[str, str]  # (raw table, column): the catalog ids an incremental sync knows
@@ -43,9 +62,17 @@ class Marketplace:
     color: str  # chart colour in the weekly report
     # Raw tables that a resource of another name writes (a fallback method's answer), for lineage.
     table_written_by: dict[str, str] = field(default_factory=dict)
+    variables: tuple[Variable, ...] = ()  # its environment variables (credentials, hosts, options)
+    check_values: ValuesCheck | None = None  # checks across its variables (`pipelines.config` calls it)
+
+    @property
+    def credentials_hint(self) -> str:
+        """The variables to set, named when the marketplace is skipped."""
+        return "/".join(v.name for v in self.variables if v.required)
 
     def enabled(self, settings: Settings) -> bool:
-        return bool(getattr(settings, self.enabled_setting))
+        """Whether its credentials are configured (every required variable set)."""
+        return all(settings.value(v.name) for v in self.variables if v.required)
 
     def skip_reason(self, settings: Settings) -> str | None:
         """None when it will sync, else why it is skipped (not failed)."""

@@ -32,7 +32,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from pipelines.wb_token import ANALYTICS, CONTENT, MARKETPLACE, category_bits, read_token
+from pipelines.marketplaces.wb.token import ANALYTICS, CONTENT, MARKETPLACE, category_bits, read_token
 
 from .errors import ApiError
 

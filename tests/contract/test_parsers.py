@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from pipelines import ozon, wildberries
+from pipelines.marketplaces.ozon import source as ozon
+from pipelines.marketplaces.wb import source as wildberries
 from pipelines.api_client import ApiError, AuthError
 from pipelines.config import load_settings
 

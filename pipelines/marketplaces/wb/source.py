@@ -10,7 +10,7 @@ The stock plan (`docs/api/wildberries.md` §1), method by method:
 | stock per size on each seller warehouse | `POST /api/v3/stocks/{warehouseId}` with `chrtIds` (≤1000) | `fbs_stocks` |
 
 `GET /api/v1/supplier/stocks` was removed in June 2026 and is never called; `skus` (barcodes)
-is never sent. The token's own claims (`pipelines.wb_token`) choose the plan before the first
+is never sent. The token's own claims (`pipelines.marketplaces.wb.token`) choose the plan before the first
 call (`plan_for`): a plain Basic (or Test) token is refused the stocks report (403 "base token
 is not allowed"), so its FBO comes straight from the remains report, paced to the Basic limits
 (4 calls an hour per method, one per 15 min) as planned waits; a token without Аналитика fails
@@ -36,10 +36,18 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, ApiError, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
-from pipelines.marketplaces import WILDBERRIES, CatalogBase
+from pipelines.marketplaces import CatalogBase
+from pipelines.marketplaces.wb import (
+    ANALYTICS_API_URL,
+    API_TOKEN,
+    CONTENT_API_URL,
+    FBO_SOURCE,
+    MARKETPLACE_API_URL,
+    WILDBERRIES,
+)
+from pipelines.marketplaces.wb.token import ANALYTICS, CONTENT, MARKETPLACE, WbTokenInfo, read_token
 from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan
-from pipelines.wb_token import ANALYTICS, CONTENT, MARKETPLACE, WbTokenInfo, read_token
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +173,7 @@ def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base
     basic = method_plan is not None and method_plan.basic_limits
     # Scaled like the pacing: the sandbox scales its limits (and its 429s) the same way.
     explained = {"remains_basic": (BASIC_REMAINS_INTERVAL * settings.rate_limit_scale, BASIC_REMAINS_LIMIT)} if basic else {}
-    return client_for(settings, WILDBERRIES.name, WILDBERRIES.label, {"Authorization": settings.wb_api_token},
+    return client_for(settings, WILDBERRIES.name, WILDBERRIES.label, {"Authorization": settings.value(API_TOKEN)},
                       BASIC_PACING if basic else PACING, basic_endpoint_group if basic else endpoint_group,
                       stats, backoff_base, error_cost=ERROR_COST, explained_waits=explained,
                       pacing_reasons={"remains_basic": BASIC_REMAINS_LIMIT})
@@ -190,9 +198,9 @@ class WildberriesApi:
     def __init__(self, client: ApiClient, settings: Settings, sleep: Callable[[float], None] = time.sleep,
                  basic_limits: bool = False):
         self.client = client
-        self.analytics = settings.wb_analytics_api_url
-        self.marketplace = settings.wb_marketplace_api_url
-        self.content = settings.wb_content_api_url
+        self.analytics = settings.value(ANALYTICS_API_URL)
+        self.marketplace = settings.value(MARKETPLACE_API_URL)
+        self.content = settings.value(CONTENT_API_URL)
         # Under Basic limits the client's pacing already spaces the status calls 15 min apart.
         self.poll_seconds = 0.0 if basic_limits else REPORT_POLL_SECONDS * settings.rate_limit_scale
         self.max_polls = BASIC_REPORT_MAX_POLLS if basic_limits else REPORT_MAX_POLLS
@@ -510,8 +518,8 @@ def wildberries_source(
 def make_source(settings: Settings, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float,
                 base: CatalogBase = CatalogBase()) -> Any:
     """The registry's source factory (`pipelines.marketplaces.WILDBERRIES`): a fresh source per sync."""
-    method_plan = plan_for(read_token(settings.wb_api_token), settings.wb_fbo_source)
+    method_plan = plan_for(read_token(settings.value(API_TOKEN)), settings.value(FBO_SOURCE))
     api = WildberriesApi(make_client(settings, stats, backoff_base, method_plan), settings,
                          basic_limits=method_plan.basic_limits)
-    return wildberries_source(api, fbo_source=settings.wb_fbo_source, full=full, counts=counts,
+    return wildberries_source(api, fbo_source=settings.value(FBO_SOURCE), full=full, counts=counts,
                               known_chrt_ids=base.known_catalog, cards_since=base.since, method_plan=method_plan)

@@ -32,7 +32,8 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
-from pipelines.marketplaces import OZON, CatalogBase
+from pipelines.marketplaces import CatalogBase
+from pipelines.marketplaces.ozon import API_KEY, API_URL, CLIENT_ID, OZON
 from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan
 
@@ -98,7 +99,7 @@ def is_bad_key(status: int, body: Any) -> bool:
 
 def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base: float = 1.0) -> ApiClient:
     """An API client with Ozon's auth headers, pacing and the configured retry policy."""
-    headers = {"Client-Id": settings.ozon_client_id, "Api-Key": settings.ozon_api_key, "Content-Type": "application/json"}
+    headers = {"Client-Id": settings.value(CLIENT_ID), "Api-Key": settings.value(API_KEY), "Content-Type": "application/json"}
     return client_for(settings, OZON.name, OZON.label, headers, PACING, endpoint_group, stats, backoff_base, auth_failure=is_bad_key)
 
 
@@ -382,5 +383,5 @@ def ozon_source(
 def make_source(settings: Settings, stats: SyncStats, counts: dict[str, Any], full: bool, backoff_base: float,
                 base: CatalogBase = CatalogBase()) -> Any:
     """The registry's source factory (`pipelines.marketplaces.OZON`): a fresh source per sync."""
-    api = OzonApi(make_client(settings, stats, backoff_base), settings.ozon_api_url)
+    api = OzonApi(make_client(settings, stats, backoff_base), settings.value(API_URL))
     return ozon_source(api, counts=counts, full=full, known_product_ids=base.known_catalog)
