@@ -1,8 +1,8 @@
-"""A faithful local emulator of the Ozon and Wildberries seller APIs (the "sandbox").
+"""A faithful local emulator of the Ozon, Wildberries and Yandex Market seller APIs (the "sandbox").
 
 Why it exists: the inventory sync must be developed and tested against the real API shapes,
-paging, limits and failures without a real seller account. The sandbox serves both
-marketplaces on one loopback URL from a deterministic account (same seed, same answers) and
+paging, limits and failures without a real seller account. The sandbox serves every
+marketplace on one loopback URL from a deterministic account (same seed, same answers) and
 knows the truth a correct sync must end with (`Account.expected_inventory()`).
 
     from pipelines.sandbox import Sandbox, SandboxOptions, Fault
@@ -25,6 +25,8 @@ from .auth import (
     WB_API_TOKEN,
     WB_BASIC_TOKEN,
     WB_CONTENT_ONLY_TOKEN,
+    YM_API_KEY,
+    YM_REVOKED_API_KEY,
     wb_token,
 )
 from .faults import FAULT_KINDS, Fault
@@ -35,5 +37,6 @@ from .server import RequestLog, Sandbox, main, serve_forever
 __all__ = [
     "Account", "FAULT_KINDS", "Fault", "Limit", "OZON_API_KEY", "OZON_CLIENT_ID",
     "OZON_REVOKED_API_KEY", "RATE_LIMITS", "RequestLog", "Sandbox", "SandboxOptions",
-    "WB_API_TOKEN", "WB_BASIC_TOKEN", "WB_CONTENT_ONLY_TOKEN", "main", "serve_forever", "wb_token",
+    "WB_API_TOKEN", "WB_BASIC_TOKEN", "WB_CONTENT_ONLY_TOKEN", "YM_API_KEY", "YM_REVOKED_API_KEY", "main",
+    "serve_forever", "wb_token",
 ]

@@ -25,6 +25,9 @@ The stock model (what each column means, independent of any API's field names):
 - WB, per size x seller warehouse: `wbf_amt` amount (what the seller set).
 `*_on` flags say a stock record exists (a placement); slots without one hold zeros.
 
+Yandex Market lives in `self.ym` (ym_account.py): its own columns and Random, the same seed
+and product count, moved by the same `tick()`.
+
 Two view switches change how the APIs present the same stock, and `expected_inventory()`
 follows them: `wb_aggregated` (WB's "Склад WB" aggregation since 15 Aug 2026) and
 `ozon_fbo_zero_rows` (whether the Ozon FBO method lists placements with present = reserved = 0).
@@ -39,8 +42,9 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from itertools import combinations, compress
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
+from .ym_account import YmAccount
 from .reference import (
     ADJECTIVES,
     BRANDS,
@@ -63,6 +67,11 @@ from .reference import (
     utc_iso,
     wb_warehouse_key,
 )
+
+# Marketplace keys of the truth rows, in the order `iter_expected_inventory` yields them.
+MARKETPLACES = ("ozon", "wb", "ym")
+# What `expected_inventory()` without a marketplace gives.
+DEFAULT_TRUTH = ("ozon", "wb")
 
 N_OZ_FBO = len(OZON_FBO_WAREHOUSES)
 N_OZ_SELLER = len(OZON_SELLER_WAREHOUSES)
@@ -192,6 +201,8 @@ class Account:
         self.wb_order = array("i")
         self.wb_order_ts = array("q")
         self._generate(products)
+        # Yandex Market: its own module and Random, so Ozon/WB answers are unchanged by it.
+        self.ym = YmAccount(seed, products, self.offer_id, self.name, self.brand_name, self.category, tick_changes)
 
     # ------------------------------------------------------------------ generation
     def _generate(self, products: int) -> None:
@@ -386,7 +397,9 @@ class Account:
             self.wbf_amt[s] = _change_pair(r, self.wbf_amt[s], 0, j == 0 or r() < 0.1)[0]
 
         first_new_bc = len(self.bc_prod)
+        first_new = self.n_products
         self._add_products(r, 1 + int(r() * 3), {}, (prev, self.clock))
+        self.ym.tick(self.ticks, self.clock, self.n_products - first_new)
         changed.extend(s for s in range(first_new_bc * N_WB, len(self.wb_on)) if self.wb_on[s])
         # Spread the new lastChangeDate values over the step, in slot order.
         uniq = sorted(set(changed))
@@ -482,11 +495,16 @@ class Account:
         start = self.bc_start[i]
         return range(start, start + self.bc_count[i])
 
-    def index_by_offer(self, offer: str) -> int | None:
+    @staticmethod
+    def parse_article(offer: str) -> int | None:
+        """The product position an article of `offer_id()`'s form names (unchecked), else None."""
         m = _OFFER_RE.match(offer)
-        if not m:
+        return int(m.group(2)) - 1 if m else None
+
+    def index_by_offer(self, offer: str) -> int | None:
+        i = self.parse_article(offer)
+        if i is None:
             return None
-        i = int(m.group(2)) - 1
         return i if 0 <= i < self.n_products and self.offer_id(i) == offer else None
 
     def index_by_pid(self, pid: int) -> int | None:
@@ -657,15 +675,21 @@ class Account:
         return len(found)
 
     # ------------------------------------------------------------------ truth
-    def iter_expected_inventory(self, marketplace: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_expected_inventory(self, marketplace: str | Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
         """Yield the rows of `inventory_data` a correct sync must end with (see `expected_inventory`)."""
+        wanted = set(DEFAULT_TRUTH) if marketplace is None else {marketplace} if isinstance(marketplace, str) else set(marketplace)
+        unknown = wanted - set(MARKETPLACES)
+        if unknown:
+            raise ValueError(f"unknown marketplace(s) {', '.join(sorted(unknown))}; one of {', '.join(MARKETPLACES)}")
         with self.lock:
-            if marketplace in (None, "ozon"):
+            if "ozon" in wanted:
                 yield from self._expected_ozon()
-            if marketplace in (None, "wb"):
+            if "wb" in wanted:
                 yield from self._expected_wb()
+            if "ym" in wanted:
+                yield from self.ym.iter_expected()
 
-    def expected_inventory(self, marketplace: str | None = None) -> list[dict[str, Any]]:
+    def expected_inventory(self, marketplace: str | Iterable[str] | None = None) -> list[dict[str, Any]]:
         """The truth in the shape of `inventory_data`, one dict per (marketplace, sku, warehouse_id, stock_type).
 
         Keys: marketplace, sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name,
@@ -692,6 +716,22 @@ class Account:
           (sizes with a stock record, zeros included); warehouse_id = str(id), stock_type by
           the warehouse's deliveryType (1 FBS, 2 DBS, 3 DBW, 5 C&C, 6 EDBS), present =
           available = amount, reserved 0, kind "physical".
+        - Yandex Market (yandex_market.md §7): one row per (campaign, `warehouseId`, `offerId`)
+          of `POST /v2/campaigns/{campaignId}/offers/stocks` with body `{}` (non-archived
+          offers, every page, a warehouse split over pages merged) for every campaign whose
+          `apiAvailability` is AVAILABLE (the disabled campaign's stock is not read, so not
+          here); all-zero records included. sku = offer_id = offerId (exact string),
+          marketplace_product_id = str(marketSku) of offer-mappings, None without a card;
+          warehouse_id = str(warehouseId), warehouse_name from `GET /v2/warehouses` or `POST
+          /v2/businesses/{businessId}/warehouses`, `warehouse <id>` for the FBS returns
+          warehouse that neither lists; kind "physical"; stock_type = the campaign's
+          placementType (FBY, FBS, DBS), EXPRESS on an `express: true` seller warehouse of an
+          FBS campaign; available = AVAILABLE, reserved = FREEZE + QUARANTINE + DEFECT +
+          EXPIRED + UTILIZATION, present = available + reserved. The same whichever reading
+          of §5 the answers play (`ym_*` options): seller warehouses never hold FREEZE units.
+
+        `marketplace`: one key ("ozon", "wb", "ym"), several (an iterable, e.g. the ones a
+        sync was configured for), or None for `DEFAULT_TRUTH`.
         """
         return list(self.iter_expected_inventory(marketplace))
 
@@ -766,6 +806,7 @@ class Account:
                 "available": wb_present - wb_inway,
                 "aggregated": self.wb_aggregated,
             },
+            "ym": self.ym.summary(),
             "clock": utc_iso(self.clock),
             "ticks": self.ticks,
         }

@@ -21,6 +21,13 @@ Ozon answers (ozon.md §4): missing header -> 401 code 16; non-numeric Client-Id
 a wrong key or an unknown Client-Id -> 404 code 5 "Invalid Api-Key, please check the key and
 try again" (the same code as a retired method: a client must read more than the code);
 revoked key -> 403 code 7.
+
+Yandex Market answers (yandex_market.md §3.1, §3.3): the key goes in `Api-Key` with no
+prefix; none -> 401 "Credentials are not specified"; a `Bearer ` prefix (in `Api-Key` or
+`Authorization`) -> 401 "Api-Key token prefix invalid"; `YM_REVOKED_API_KEY` -> 401 "Api-Key
+token is revoked"; anything else but `YM_API_KEY` -> 401 "Api-Key token is invalid" (the
+official example). The key belongs to the sandbox's one business and may read everything
+(scope ALL_METHODS_READ_ONLY, `POST /v2/auth/token`).
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ from .errors import ApiError
 OZON_CLIENT_ID = "100200"
 OZON_API_KEY = "sandbox-ozon-api-key-0f3c9a1e"
 OZON_REVOKED_API_KEY = "sandbox-ozon-api-key-revoked-5e6d"
+
+# Yandex Market keys look like the docs' example `ACMA:<40 chars>:<8 hex>`.
+YM_API_KEY = "ACMA:sandboxYmKey0000000000000000000000000001:5a4d6b1c"
+YM_REVOKED_API_KEY = "ACMA:sandboxYmKey0000000000000000000000000002:0e7f3a90"
+YM_KEY_NAME = "invsync sandbox (read-only)"
+YM_KEY_SCOPES = ("ALL_METHODS_READ_ONLY",)
 
 OZON_BAD_KEY_MESSAGE = "Invalid Api-Key, please check the key and try again"
 
@@ -139,3 +152,18 @@ def check_wb(headers: Mapping[str, str], api: str) -> WbToken:
     if api not in info.scopes:
         raise ApiError(403, SCOPE_REFUSED, title="forbidden")
     return info
+
+
+def check_ym(headers: Mapping[str, str]) -> str:
+    """Return the key or raise the 401 Yandex Market answers (§3.1 messages, code UNAUTHORIZED)."""
+    key = (headers.get("Api-Key") or "").strip()
+    auth = (headers.get("Authorization") or "").strip()
+    if key.lower().startswith("bearer ") or (not key and auth.lower().startswith("bearer ")):
+        raise ApiError(401, "Api-Key token prefix invalid", code="UNAUTHORIZED")
+    if not key:
+        raise ApiError(401, "Credentials are not specified", code="UNAUTHORIZED")
+    if key == YM_REVOKED_API_KEY:
+        raise ApiError(401, "Api-Key token is revoked", code="UNAUTHORIZED")
+    if key != YM_API_KEY:
+        raise ApiError(401, "Api-Key token is invalid", code="UNAUTHORIZED")
+    return key

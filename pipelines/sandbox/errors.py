@@ -14,6 +14,9 @@ it in the shape of the API that answered:
 - WB marketplace 4xx: `{"code": "<string>", "message", "data"}`.
 - WB content 4xx: `{data, error: true, errorText, additionalErrors}`.
 - WB statistics 4xx: `{"errors": [...]}`.
+- Yandex Market, every status: `{"errors": [{"code", "message"}], "status": "ERROR"}` (key
+  order of the official 401 example, yandex_market.md §3.1). Codes other than UNAUTHORIZED
+  are not published (§5.6); the sandbox's are in `YM_CODES`.
 `ApiError.body` overrides all of this with an exact body (e.g. the SKUUploadDisabled sample).
 """
 
@@ -111,3 +114,16 @@ def wb_body(err: ApiError, api: str, timestamp: str, counter: int) -> tuple[Any,
     if api == "wb-content":
         return {"data": None, "error": True, "errorText": err.message, "additionalErrors": None}, None
     return wb_error_body(status, err.message, api, timestamp, counter, err.title), None
+
+
+# Yandex Market `errors[].code` per HTTP status. Only UNAUTHORIZED is published (§3.1); the
+# others are the sandbox's readable guesses (yandex_market.md §5.6: parse any string).
+YM_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE", 420: "HIT_RATE_LIMIT",
+            423: "LOCKED", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}
+
+
+def ym_error_body(status: int, message: str, code: Any = None) -> dict[str, Any]:
+    """Yandex Market's error body, `errors` before `status` as in the official example."""
+    return {"errors": [{"code": code if isinstance(code, str) else YM_CODES.get(status, "ERROR"),
+                        "message": message}], "status": "ERROR"}

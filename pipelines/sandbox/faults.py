@@ -26,7 +26,8 @@ Kinds, and when they act:
   `duplicate_item` (the answer's first item appears twice, right after itself: a page that
   repeats an item), `bad_value` (the first item carrying `field`, directly or in a dict of
   its nested lists such as Ozon v4 `stocks`, gets `value` instead: `"12 pcs"`, `""`, `3.7`,
-  `2**65`, None for null), `missing_value` (`field` removed from that one item only).
+  `2**65`, None for null; on YM getStocks `field="count"` reaches `offers[].stocks[]`),
+  `missing_value` (`field` removed from that one item only).
   `nth` moves a one-item fault past that many fitting items (several bad values in one answer,
   each on its own row).
 """
@@ -158,13 +159,14 @@ Negate = Callable[[dict[str, Any]], bool]
 
 
 def drop_field(item: dict[str, Any], name: str) -> None:
-    """Remove `name` from the item and from dicts in its nested lists (e.g. v4 `stocks`)."""
+    """Remove `name` from the item and from dicts in its nested lists, at any depth (Ozon v4
+    `stocks`, YM getStocks `offers[].stocks[]`)."""
     item.pop(name, None)
     for value in item.values():
         if isinstance(value, list):
             for inner in value:
                 if isinstance(inner, dict):
-                    inner.pop(name, None)
+                    drop_field(inner, name)
 
 
 def empty_totals(obj: Any) -> None:
@@ -175,6 +177,7 @@ def empty_totals(obj: Any) -> None:
                 obj[key] = 0
         if "has_next" in obj:
             obj["has_next"] = False
+        obj.pop("nextPageToken", None)  # YM: no page follows an empty one
         for value in obj.values():
             if isinstance(value, dict):
                 empty_totals(value)
@@ -215,14 +218,19 @@ def apply_post(payload: Any, faults: list[Fault], items_of: ItemsOf | None, nega
 
 
 def _holder(item: dict[str, Any], name: str) -> dict[str, Any] | None:
-    """The dict that carries `name`: the item itself, or the first dict in its nested lists."""
+    """The dict that carries `name`: the item itself, else the first dict of its nested lists
+    that does, one level at a time (a YM warehouse -> `offers[]` -> `stocks[]` for `count`)."""
     if name in item:
         return item
-    for value in item.values():
-        if isinstance(value, list):
-            for inner in value:
-                if isinstance(inner, dict) and name in inner:
-                    return inner
+    nested = [inner for value in item.values() if isinstance(value, list)
+              for inner in value if isinstance(inner, dict)]
+    for inner in nested:
+        if name in inner:
+            return inner
+    for inner in nested:
+        found = _holder(inner, name)
+        if found is not None:
+            return found
     return None
 
 

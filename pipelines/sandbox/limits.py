@@ -4,6 +4,13 @@ Why: a client's pacing and its 429 handling can only be trusted if something pus
 way the marketplaces do. Every group keeps its documented (or, where undocumented, a plausible)
 rate; `rate_limit_scale` multiplies every refill interval (0 turns limiting off, 0.01 makes
 WB statistics' 1 request/minute a 0.6 s interval for fast tests).
+
+Yandex Market (yandex_market.md §3.2) has two kinds of limits, both here: a resource limit
+per method and business or campaign (the `ym-*` groups, tier `none`; a bucket that starts
+full with the whole allowance, as the limit is "N per period"), where getStocks pays one
+token per offer returned (§2.2.5), and at most 4 requests in flight per campaign, business
+or key (`ParallelLimiter`). Over either -> HTTP 420; `YM_RESOURCES` names each resource and
+period for the 420 message, and `rfc822` formats `X-RateLimit-Resource-Until`.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Callable, Sequence
 
 
@@ -49,7 +58,30 @@ RATE_LIMITS: dict[str, Limit] = {
     "wb-marketplace": Limit(300, 60.0, 20, "marketplace-api (/api/v3/...): 300 per minute, burst 20; a 4XX costs 10"),
     "wb-marketplace:basic": Limit(150, 60.0, 10, "marketplace-api, Basic token: 150 per minute, burst 10"),
     "wb-content": Limit(100, 60.0, 5, "content-api (/content/...): 100 per minute, burst 5"),
+    "ym-campaigns": Limit(1000, 3600.0, 1000, "YM GET /v2/campaigns: 1,000 per hour per key (§3.2)"),
+    "ym-campaign": Limit(5000, 3600.0, 5000, "YM GET /v2/campaigns/{id}: 5,000 per hour per campaign"),
+    "ym-stocks": Limit(100_000, 60.0, 100_000, "YM getStocks: 100,000 offers returned per minute per campaign"),
+    "ym-stocks-v3": Limit(500, 60.0, 500, "YM POST /v3/businesses/{id}/offers/stocks: 500 per minute"),
+    "ym-fulfillment-warehouses": Limit(100, 3600.0, 100, "YM GET /v2/warehouses: 100 per hour per key"),
+    "ym-warehouses": Limit(100, 3600.0, 100, "YM POST /v2/businesses/{id}/warehouses: 100 per hour"),
+    "ym-warehouses-v3": Limit(100, 3600.0, 100, "YM POST /v3/businesses/{id}/warehouses: 100 per hour"),
+    "ym-offer-mappings": Limit(100, 60.0, 100, "YM offer-mappings: 100 per minute per business (tier none)"),
+    "ym-auth-token": Limit(100, 3600.0, 100, "YM POST /v2/auth/token: 100 per hour per key"),
 }
+# Yandex Market: the resource name and period word of each group's 420 message
+# ("Hit rate limit of N requests per 'period' for resource 'R'", §3.1).
+YM_RESOURCES: dict[str, tuple[str, str]] = {
+    "ym-campaigns": ("getCampaigns", "hour"),
+    "ym-campaign": ("getCampaign", "hour"),
+    "ym-stocks": ("getStocks", "minute"),
+    "ym-stocks-v3": ("getStocksOnPartnerWarehouses", "minute"),
+    "ym-fulfillment-warehouses": ("getFulfillmentWarehouses", "hour"),
+    "ym-warehouses": ("getPagedWarehouses", "hour"),
+    "ym-warehouses-v3": ("getPartnerWarehouses", "hour"),
+    "ym-offer-mappings": ("getOfferMappings", "minute"),
+    "ym-auth-token": ("getAuthTokenInfo", "hour"),
+}
+YM_PARALLEL = 4  # requests in flight per campaign, business or key (§3.2)
 # Requests a 4XX answer counts as, per WB host (wildberries.md §2.5).
 WB_4XX_COST = {"wb-marketplace": 10}
 
@@ -154,3 +186,39 @@ class RateLimiter:
     def reset(self) -> None:
         with self._lock:
             self._buckets.clear()
+
+
+def rfc822(epoch: float) -> str:
+    """`Thu, 10 Jul 2018 00:42:42 GMT`, rounded up to the whole second (a client that waits
+    until then must find the allowance back)."""
+    return formatdate(math.ceil(epoch), usegmt=True)
+
+
+class ParallelLimiter:
+    """At most `limit` requests in flight per key (YM: per campaign, business or key, §3.2).
+
+    Not a rate, so `rate_limit_scale` cannot scale it: it is on unless the scale is 0."""
+
+    def __init__(self, limit: int = YM_PARALLEL, enabled: bool = True) -> None:
+        self.limit = limit
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._busy: Counter[str] = Counter()
+
+    def enter(self, key: str) -> bool:
+        """Take a slot for `key`; False (and nothing taken) when all are busy."""
+        if not self.enabled:
+            return True
+        with self._lock:
+            if self._busy[key] >= self.limit:
+                return False
+            self._busy[key] += 1
+            return True
+
+    def leave(self, key: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._busy[key] -= 1
+            if self._busy[key] <= 0:
+                del self._busy[key]

@@ -30,6 +30,17 @@ class SandboxOptions:
     wb_basic_token_status: what a plain Basic token gets from the stocks-report methods
       (403 "base token is not allowed" by default, as WB's spec and third-party captures say;
       401 plays the older reading, wildberries.md §4.3).
+    ym_seller_stock_types: which stock types a getStocks row on a seller warehouse (FBS,
+      Express, DBS) carries, yandex_market.md §5.1: "fit_only" (default: the docs example
+      shows FIT alone) or "full" (AVAILABLE + FREEZE + FIT). Market warehouses (FBY, the FBS
+      returns warehouse) always carry AVAILABLE + FREEZE + FIT and any held type with units.
+    ym_stocks_limit_counts: what getStocks' `limit` counts, §5.2: "offers" (default: a page
+      holds at most `limit` offers, so a warehouse may continue on the next page) or
+      "warehouses" (a page holds at most `limit` warehouses, each with all its offers).
+    ym_empty_page_with_token: getStocks answers one empty page (`warehouses: []`) that still
+      carries a nextPageToken right before the real last page, §5.2 (default off: an empty
+      page without a token is the end, §2.2.2 inf).
+    The truth (`expected_inventory`) is the same under every `ym_*` choice.
     """
 
     products: int = 200
@@ -44,9 +55,16 @@ class SandboxOptions:
     wb_aggregation: bool = False
     wb_legacy_supplier_stocks: bool = False
     wb_basic_token_status: int = 403
+    ym_seller_stock_types: str = "fit_only"
+    ym_stocks_limit_counts: str = "offers"
+    ym_empty_page_with_token: bool = False
 
     def __post_init__(self) -> None:
         if self.wb_row_cap < 1:
             raise ValueError("wb_row_cap must be >= 1")
         if self.wb_basic_token_status not in (401, 403):
             raise ValueError("wb_basic_token_status must be 401 or 403")
+        if self.ym_seller_stock_types not in ("fit_only", "full"):
+            raise ValueError("ym_seller_stock_types must be 'fit_only' or 'full'")
+        if self.ym_stocks_limit_counts not in ("offers", "warehouses"):
+            raise ValueError("ym_stocks_limit_counts must be 'offers' or 'warehouses'")

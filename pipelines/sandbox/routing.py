@@ -69,12 +69,14 @@ Handler = Callable[[Request], Any]
 class Route:
     """A method + path template served by `handler`.
 
-    api: "ozon", "wb-statistics", "wb-analytics", "wb-marketplace", "wb-content" or
+    api: "ozon", "wb-statistics", "wb-analytics", "wb-marketplace", "wb-content", "ym" or
     "control"; groups: the rate-limit groups it pays into; items: where the items/rows of the
     answer are (for item faults); negate: makes one item's stock negative; stock: whether
     `empty_account` applies; retired: answers 404 like a switched-off method; empty_204: an
     empty answer is 204 No Content; personal_only: a plain Basic WB token is refused;
-    option: the SandboxOptions flag that must be true for the route to exist (else 404).
+    option: the SandboxOptions flag that must be true for the route to exist (else 404);
+    cost: the limit units an answer costs when not one per request (YM getStocks counts the
+    offers it returns, yandex_market.md §2.2.5).
     """
 
     method: str
@@ -89,6 +91,7 @@ class Route:
     empty_204: bool = False
     personal_only: bool = False
     option: str | None = None
+    cost: Callable[[Any], int] | None = None
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,5 @@
-"""The sandbox HTTP server: one base URL serving Ozon, the four WB hosts and a control API.
+"""The sandbox HTTP server: one base URL serving Ozon, the four WB hosts, Yandex Market and a
+control API.
 
 (Over 400 lines on purpose: the request path — routing, auth, limits, faults, the control API —
 is one sequence per request; the parts it calls live in their own modules.)
@@ -14,10 +15,14 @@ Headers (ozon.md §4, wildberries.md §3): every Ozon 2xx carries `Ratelimit-Rem
 Ozon 429 carries `Retry-After` (seconds, scaled). Every WB answer except a 429 carries
 `X-Ratelimit-Remaining`; a WB 429 carries `X-Ratelimit-Retry`, `X-Ratelimit-Limit` and
 `X-Ratelimit-Reset`. On marketplace-api a 4XX answer (other than 401 and 429) costs 10 tokens.
+Yandex Market (yandex_market.md §3.2): every answer past authentication carries
+`X-RateLimit-Resource-Limit`, `-Remaining` and `-Until` (RFC 822); over a resource limit or
+beyond 4 requests in flight per campaign / business -> HTTP 420 with the YM error body; getStocks
+pays one token per offer it returns (`Route.cost`).
 
 Control API (no auth): `POST /sandbox/tick {"steps"}`, `GET /sandbox/account` (summary),
 `GET /sandbox/health`, `GET|POST|DELETE /sandbox/faults`, `GET /sandbox/expected
-[?marketplace=ozon|wb]`, `GET|POST /sandbox/wb-aggregation {"enabled": bool}`.
+[?marketplace=ozon|wb|ym]`, `GET|POST /sandbox/wb-aggregation {"enabled": bool}`.
 """
 
 from __future__ import annotations
@@ -38,12 +43,23 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import ozon_api as oz
 from . import wb_api as wb
+from . import ym_api as ym
 from .account import Account
-from .auth import BASIC_REFUSED, OZON_API_KEY, OZON_CLIENT_ID, WB_API_TOKEN, check_ozon, check_wb, wb_raw_token
-from .errors import PATH_NOT_FOUND, ApiError, ozon_error_body, wb_body
+from .auth import (
+    BASIC_REFUSED,
+    OZON_API_KEY,
+    OZON_CLIENT_ID,
+    WB_API_TOKEN,
+    YM_API_KEY,
+    check_ozon,
+    check_wb,
+    check_ym,
+    wb_raw_token,
+)
+from .errors import PATH_NOT_FOUND, ApiError, ozon_error_body, wb_body, ym_error_body
 from .faults import POST_KINDS, PRE_KINDS, Fault, FaultSet, apply_post
 from .jsonio import NoContent, Rows, dumps, encode
-from .limits import WB_4XX_COST, RateLimiter, fmt_seconds, groups_for
+from .limits import WB_4XX_COST, YM_PARALLEL, YM_RESOURCES, ParallelLimiter, RateLimiter, fmt_seconds, groups_for, rfc822
 from .reference import utc_iso
 from .options import SandboxOptions
 from .routing import Request, Route, int_field
@@ -138,6 +154,7 @@ def _routes() -> list[Route]:
               items=lambda o: o["stocks"], negate=wb.negate_fbs, stock=True),
         Route("POST", "/content/v2/get/cards/list", "wb-content", wb.cards_list, ("wb-content",),
               items=lambda o: o["cards"]),
+        *_ym_routes(),
         Route("POST", "/sandbox/tick", "control", _control_tick),
         Route("GET", "/sandbox/account", "control", lambda req: req.account.summary()),
         Route("GET", "/sandbox/health", "control", lambda req: {"status": "ok", "products": req.account.n_products}),
@@ -151,6 +168,28 @@ def _routes() -> list[Route]:
     ]
     routes += [Route("POST", path, "ozon", None, retired=why) for path, why in RETIRED_OZON.items()]
     return routes
+
+
+def _ym_routes() -> list[Route]:
+    """Yandex Market (yandex_market.md §2), each in its resource-limit group (§3.2)."""
+    business = "/v2/businesses/{businessId}"
+    return [
+        Route("GET", "/v2/campaigns", "ym", ym.campaigns, ("ym-campaigns",), items=lambda o: o["campaigns"]),
+        Route("GET", "/v2/campaigns/{campaignId}", "ym", ym.campaign, ("ym-campaign",)),
+        Route("GET", "/v2/warehouses", "ym", ym.fulfillment_warehouses, ("ym-fulfillment-warehouses",),
+              items=lambda o: o["result"]["warehouses"]),
+        Route("POST", f"{business}/warehouses", "ym", ym.business_warehouses, ("ym-warehouses",),
+              items=lambda o: o["result"]["warehouses"]),
+        Route("POST", "/v3/businesses/{businessId}/warehouses", "ym", ym.partner_warehouses, ("ym-warehouses-v3",),
+              items=lambda o: o["result"]["warehouses"]),
+        Route("POST", "/v2/campaigns/{campaignId}/offers/stocks", "ym", ym.stocks, ("ym-stocks",),
+              items=lambda o: o["result"]["warehouses"], negate=ym.negate_warehouse, stock=True, cost=ym.offers_in),
+        Route("POST", "/v3/businesses/{businessId}/offers/stocks", "ym", ym.partner_stocks, ("ym-stocks-v3",),
+              items=lambda o: o["result"]["offers"], negate=ym.negate_offer, stock=True),
+        Route("POST", f"{business}/offer-mappings", "ym", ym.offer_mappings, ("ym-offer-mappings",),
+              items=lambda o: o["result"]["offerMappings"]),
+        Route("POST", "/v2/auth/token", "ym", ym.auth_token, ("ym-auth-token",)),
+    ]
 
 
 # ---------------------------------------------------------------------- control API
@@ -192,8 +231,8 @@ def _control_wb_aggregation(req: Request) -> dict[str, Any]:
 
 def _control_expected(req: Request) -> Rows:
     market = req.query.get("marketplace") or None
-    if market not in (None, "ozon", "wb"):
-        raise ApiError(400, "marketplace must be ozon or wb")
+    if market not in (None, "ozon", "wb", "ym"):
+        raise ApiError(400, "marketplace must be ozon, wb or ym")
     rows = req.account.iter_expected_inventory(market)
 
     def batches() -> Any:
@@ -223,6 +262,7 @@ class Sandbox:
                                ozon_fbo_zero_rows=options.ozon_fbo_zero_rows)
         self.faults = FaultSet([replace(f) for f in options.faults])  # counts are per sandbox
         self.limiter = RateLimiter(options.rate_limit_scale)
+        self.parallel = ParallelLimiter(YM_PARALLEL, enabled=options.rate_limit_scale > 0)
         self.request_log = RequestLog()
         self.reports: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
@@ -285,6 +325,7 @@ class Sandbox:
             "OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY, "OZON_API_URL": url,
             "WB_API_TOKEN": WB_API_TOKEN, "WB_STATISTICS_API_URL": url, "WB_ANALYTICS_API_URL": url,
             "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url,
+            "YM_API_KEY": YM_API_KEY, "YM_API_URL": url,
             "INVSYNC_RATE_LIMIT_SCALE": repr(float(self.options.rate_limit_scale)),
         }
 
@@ -334,6 +375,8 @@ class Sandbox:
                 self.counter += 1
                 n = self.counter
             body, content_type = wb_body(err, api, utc_iso(self.account.clock), n)
+        elif api == "ym":
+            body = err.body if err.body is not None else ym_error_body(err.status, err.message, err.code)
         else:
             body = {"error": err.message}
         reply = Reply(err.status, [dumps(body)], dict(err.headers))
@@ -357,7 +400,7 @@ class Sandbox:
         req.params = params
         if route.api == "control":
             return self._control(route, req)
-        reply = self._api(route, req)
+        reply = self._ym_api(route, req) if route.api == "ym" else self._api(route, req)
         if route.is_wb and reply.status != 429 and reply is not DROP:
             reply.headers.setdefault("X-Ratelimit-Remaining", str(self._peek_wb(route, req)))
         return reply
@@ -370,6 +413,47 @@ class Sandbox:
             basic = False
         groups = groups_for(route.groups, basic, self.limiter.limits)
         return self.limiter.peek(token, groups[-1])
+
+    # ------------------------------------------------------------ Yandex Market limits
+    def _ym_scope(self, route: Route, req: Request) -> str:
+        """What a YM limit is counted per (§3.2): the path's campaign or business, else the
+        key's business (the sandbox key has one)."""
+        if "campaignId" in req.params:
+            return f"campaignId {req.params['campaignId']}"
+        if "businessId" in req.params:
+            return f"businessId {req.params['businessId']}"
+        return f"businessId {self.account.ym.business_id}"
+
+    def _ym_api(self, route: Route, req: Request) -> Reply:
+        """A YM request holds one of the 4 parallel slots of its scope for its whole life
+        (faults' `slow` included, so a test can keep requests in flight)."""
+        scope = self._ym_scope(route, req)
+        if not self.parallel.enter(scope):
+            group = route.groups[-1]
+            return self._error("ym", ApiError(
+                420, f"Hit rate limit of {self.parallel.limit} parallel requests for {scope}",
+                headers=self._ym_headers(group, self.limiter.peek(scope, group))))
+        try:
+            return self._api(route, req)
+        finally:
+            self.parallel.leave(scope)
+
+    def _ym_headers(self, group: str, remaining: int) -> dict[str, str]:
+        """The three resource headers: the allowance, what is left, when it is whole again."""
+        limit = self.limiter.limits[group]
+        refill = max(0, limit.burst - remaining) * limit.interval * self.limiter.scale
+        return {"X-RateLimit-Resource-Limit": str(limit.requests), "X-RateLimit-Resource-Remaining": str(remaining),
+                "X-RateLimit-Resource-Until": rfc822(time.time() + refill)}
+
+    def _ym_limited(self, group: str, wait: float) -> Reply:
+        """420 over a resource limit (§3.1 message); `Until` = when the next request may pass."""
+        limit = self.limiter.limits[group]
+        resource, period = YM_RESOURCES[group]
+        headers = self._ym_headers(group, 0)
+        headers["X-RateLimit-Resource-Until"] = rfc822(time.time() + wait)
+        return self._error("ym", ApiError(
+            420, f"Hit rate limit of {limit.requests} requests per '{period}' for resource '{resource}'",
+            headers=headers))
 
     def _api(self, route: Route, req: Request) -> Reply:
         if route.retired:
@@ -386,6 +470,9 @@ class Sandbox:
         try:
             if route.api == "ozon":
                 credential = check_ozon(req.headers)
+            elif route.api == "ym":
+                check_ym(req.headers)
+                credential = self._ym_scope(route, req)
             else:
                 token = check_wb(req.headers, route.api)
                 credential, basic = token.token, token.is_basic
@@ -414,6 +501,10 @@ class Sandbox:
                     else:
                         if post:
                             payload = apply_post(payload, post, route.items, route.negate)
+                        if route.cost is not None:
+                            units = route.cost(payload)
+                            if units > 1:
+                                decision.remaining = self.limiter.charge(credential, groups, units - 1)
                         reply = Reply(200, encode(payload))
         except ApiError as err:
             reply = self._error(route.api, err)
@@ -421,8 +512,12 @@ class Sandbox:
             if 400 <= err.status < 500 and cost > 1:
                 remaining = self.limiter.charge(credential, groups, cost - 1)
                 reply.headers["X-Ratelimit-Remaining"] = str(remaining)
+            if route.api == "ym":
+                reply.headers.update(self._ym_headers(groups[-1], decision.remaining))
             return reply
-        if route.is_wb:
+        if route.api == "ym":
+            reply.headers.update(self._ym_headers(groups[-1], decision.remaining))
+        elif route.is_wb:
             reply.headers["X-Ratelimit-Remaining"] = str(decision.remaining)
         else:
             reply.headers["Ratelimit-Remaining"] = str(decision.remaining)
@@ -456,6 +551,8 @@ class Sandbox:
         if fault.kind == "retired":
             if route.api == "ozon":
                 return self._error(route.api, ApiError(fault.status or 404, OBSOLETE))
+            if route.api == "ym":
+                return self._error("ym", ApiError(fault.status or 404, f"{route.template}: the path is not served"))
             return self._error(route.api, ApiError(fault.status or 404, f"{route.template}: the path is not served",
                                                    title=PATH_NOT_FOUND))
         if fault.kind == "redirect":
@@ -466,13 +563,15 @@ class Sandbox:
             return self._too_many(route, fault.retry_after, limit, fault.retry_after, True, route.groups[-1])
         status = fault.status or 500
         if status == 500:
-            return self._error(route.api, ApiError(500, "Internal error" if route.api == "ozon" else "internal server error"))
+            return self._error(route.api, ApiError(500, "Internal error" if route.api in ("ozon", "ym") else "internal server error"))
         phrase = f"{status} {HTTPStatus(status).phrase}"
         page = f"<html><head><title>{phrase}</title></head><body><center><h1>{phrase}</h1></center><hr><center>nginx</center></body></html>\n"
         return Reply(status, [page.encode()], content_type="text/html")
 
     def _too_many(self, route: Route, retry: float, limit: int, reset: float, retry_after_header: bool,
                   group: str = "") -> Reply:
+        if route.api == "ym":  # 420 Enhance Your Calm (§3.1); no Retry-After, wait until `Until`
+            return self._ym_limited(group or route.groups[-1], retry)
         if route.api == "ozon":
             message = "You have reached request rate limit per second"
             if group and group != "ozon":
@@ -503,6 +602,8 @@ def _post_kinds(route: Route, rows: bool) -> tuple[str, ...]:
 
 def _api_of(path: str) -> str:
     """Which error style an unknown path gets."""
+    if path == "/v2/warehouses" or path.startswith(YM_PREFIXES):
+        return "ym"
     if path.startswith("/api/v1/supplier"):
         return "wb-statistics"
     if path.startswith(("/api/v1/warehouse_remains", "/api/analytics/")):
@@ -514,6 +615,12 @@ def _api_of(path: str) -> str:
     if path.startswith("/sandbox/"):
         return "control"
     return "ozon"
+
+
+# Path prefixes of the Yandex Market API (none of them is an Ozon or WB path).
+YM_PREFIXES = ("/v2/campaigns", "/v2/businesses/", "/v3/businesses/", "/v2/auth/")
+# Reason phrases http.HTTPStatus does not know.
+EXTRA_PHRASES = {420: "Enhance Your Calm"}
 
 
 # ---------------------------------------------------------------------- HTTP plumbing
@@ -588,7 +695,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, reply: Reply) -> None:
         length = sum(len(c) for c in reply.chunks)
-        phrase = HTTPStatus(reply.status).phrase if reply.status in HTTPStatus._value2member_map_ else ""
+        phrase = (HTTPStatus(reply.status).phrase if reply.status in HTTPStatus._value2member_map_
+                  else EXTRA_PHRASES.get(reply.status, ""))
         lines = [f"HTTP/1.1 {reply.status} {phrase}", f"Server: {self.server_version}"]
         if reply.status != 204:  # a 204 has no body and no Content-Length (RFC 9110 §8.6)
             lines += [f"Content-Type: {reply.content_type}", f"Content-Length: {length}"]
