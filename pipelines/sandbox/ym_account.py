@@ -179,6 +179,13 @@ class YmAccount:
             forced = {picks[2]: ARCHIVED, picks[3]: NO_CARD, picks[4]: ZERO}
         self._special_rev = {v: k for k, v in self.special.items()}
         self._add_offers(rng.random, products, forced, None)
+        for i in (*self.special, *forced):  # every special case shows in the answers
+            for p in (0, 4):  # Маркет Софьино (FBY) and Склад Подольск (FBS)
+                if not self.on[p][i]:
+                    self.on[p][i] = 1
+                    self.updated[p][i] = CLOCK_START - 1 - int(rng.random() * HISTORY_SECONDS)
+                    if forced.get(i) not in (ARCHIVED, ZERO):
+                        self.avail[p][i] = 1 + int(rng.random() * 20)
 
     # ------------------------------------------------------------------ generation
     def _add_offers(self, r: Any, count: int, forced: dict[int, int], born: int | None) -> None:
