@@ -1,11 +1,12 @@
-"""The HTTP client layer shared by the Ozon and WB sources.
+"""The HTTP client layer shared by every marketplace's source.
 
 (Over 400 lines on purpose: one request's whole life — pacing, retries, redirects, errors,
 counters — reads in one place; the pieces share the client's state and one lock.)
 
 One place decides how we talk to a marketplace: auth headers, timeouts, which failures are
 retried (5xx, timeouts, dropped connections, truncated JSON) and which are not (400/401/403),
-how long to wait after a 429 (exactly what `X-Ratelimit-Retry` / `Retry-After` say, up to
+how long to wait after a 429 (or the status a marketplace's client names instead, e.g. 420;
+exactly what `X-Ratelimit-Retry` / `Retry-After` say, or the client's own reader of the wait, up to
 INVSYNC_MAX_SERVER_WAIT; else exponential backoff with jitter), and client-side pacing so that
 known limits are not hit in the first place. Every request and retry is counted in `SyncStats`
 for `sync_logs`.
@@ -32,7 +33,9 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import orjson
@@ -46,6 +49,9 @@ if TYPE_CHECKING:  # types only: the client needs the settings' values, handed i
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {500, 502, 503, 504, 520, 521, 522, 524}
+# The status a server answers "slow down" with, unless a marketplace's client names others
+# (some APIs answer 420 "Enhance Your Calm"): waited out as the server asks, within the cap.
+RATE_LIMIT_STATUS = frozenset({429})
 GONE_STATUS = {404, 410}
 MAX_BACKOFF_SECONDS = 60.0
 REDIRECT_STATUS = {301, 302, 303, 307, 308}
@@ -279,6 +285,36 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     return None
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date header (RFC 822 / RFC 1123: `Thu, 10 Jul 2018 00:42:42 GMT`) as an aware UTC
+    datetime; None when absent or unreadable (never a guess)."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def seconds_until_header(response: requests.Response, header: str, minimum: float = 1.0) -> float | None:
+    """How long until the HTTP date in `header` (a reset time some servers send instead of a
+    `Retry-After` duration), or None when the header is absent or unreadable.
+
+    Counted from the answer's own `Date` header when it has one, so a skewed local clock can
+    neither shorten nor stretch the wait; else from this machine's clock. A reset time already
+    passed (or less than `minimum` away: both dates have whole seconds) gives `minimum`, so the
+    retry does not land inside the very second the server still counts.
+    """
+    until = http_date(response.headers.get(header))
+    if until is None:
+        return None
+    now = http_date(response.headers.get("Date")) or datetime.now(timezone.utc)
+    return max(minimum, (until - now).total_seconds())
+
+
 def error_body(response: requests.Response) -> Any:
     """The parsed error body, or None when it is not JSON (an nginx page, plain text)."""
     try:
@@ -344,6 +380,12 @@ class ApiClient:
     headers carry the marketplace's credentials, and they must only go where they were meant.
     `label` is the marketplace as people name it, the first word of every error and wait note:
     given by the caller (the marketplace's source module), so this layer asks no registry.
+
+    `rate_limit_status` are the statuses that mean "rate limited" (default 429; an API that
+    answers 420 names it), `server_wait(response)` reads from such an answer how long the server
+    asks to wait (default `retry_after_seconds`; None = back off as for a server error), and
+    `retry_status` are the other statuses retried with back-off (default: the 5xx family).
+    Whatever they are, the cap (`max_server_wait`) and the counters apply alike.
     """
 
     def __init__(
@@ -367,8 +409,14 @@ class ApiClient:
         max_redirects: int = MAX_REDIRECTS,
         explained_waits: Mapping[str, tuple[float, str]] | None = None,
         pacing_reasons: Mapping[str, str] | None = None,
+        rate_limit_status: Collection[int] = RATE_LIMIT_STATUS,
+        server_wait: Callable[[requests.Response], float | None] = retry_after_seconds,
+        retry_status: Collection[int] = RETRYABLE_STATUS,
     ):
         self.marketplace = marketplace
+        self.rate_limit_status = frozenset(rate_limit_status)
+        self.retry_status = frozenset(retry_status)
+        self._server_wait = server_wait
         self.label = label
         self.explained_waits = dict(explained_waits or {})
         self.pacing_reasons = dict(pacing_reasons or {})
@@ -534,10 +582,10 @@ class ApiClient:
                         last_problem = f"answered invalid or truncated JSON ({len(response.content)} bytes)"
                     else:
                         return self.expect_shape(answer, expect, endpoint)
-                elif status == 429:
+                elif status in self.rate_limit_status:
                     rate_limited = True
-                    wait = retry_after_seconds(response)
-                    last_problem = f"rate limited (429: {error_text(response)})"
+                    wait = self._server_wait(response)
+                    last_problem = f"rate limited ({status}: {error_text(response)})"
                     if wait is not None and wait > self.max_server_wait and (
                             explained_wait_taken or not self._explained(group, wait)):
                         # Sleeping an hour inside a sync helps no one: fail now, say when to retry.
@@ -550,7 +598,7 @@ class ApiClient:
                             status,
                         )
                     explained_wait_taken = explained_wait_taken or (wait is not None and wait > self.max_server_wait)
-                elif status in RETRYABLE_STATUS:
+                elif status in self.retry_status:
                     last_problem = f"server error {status}: {error_text(response)}"
                 else:
                     if 400 <= status < 500:
@@ -590,9 +638,14 @@ def client_for(
     auth_failure: Callable[[int, Any], bool] = default_auth_failure,
     explained_waits: Mapping[str, tuple[float, str]] | None = None,
     pacing_reasons: Mapping[str, str] | None = None,
+    rate_limit_status: Collection[int] = RATE_LIMIT_STATUS,
+    server_wait: Callable[[requests.Response], float | None] = retry_after_seconds,
+    retry_status: Collection[int] = RETRYABLE_STATUS,
 ) -> ApiClient:
     """A client configured from the settings (timeouts, retries, pacing scale, the longest
-    server-requested wait, secrets to mask)."""
+    server-requested wait, secrets to mask). The last three are the marketplace's own way of
+    saying "slow down" and "try again" (see `ApiClient`); the defaults are 429 with
+    `X-Ratelimit-Retry` / `Retry-After`, and the 5xx family."""
     return ApiClient(
         marketplace,
         headers,
@@ -610,4 +663,7 @@ def client_for(
         max_server_wait=settings.max_server_wait,
         explained_waits=explained_waits,
         pacing_reasons=pacing_reasons,
+        rate_limit_status=rate_limit_status,
+        server_wait=server_wait,
+        retry_status=retry_status,
     )
