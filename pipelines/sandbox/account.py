@@ -70,8 +70,10 @@ from .reference import (
 
 # Marketplace keys of the truth rows, in the order `iter_expected_inventory` yields them.
 MARKETPLACES = ("ozon", "wb", "ym")
-# What `expected_inventory()` without a marketplace gives.
-DEFAULT_TRUTH = ("ozon", "wb")
+# What `expected_inventory()` without a marketplace gives: every marketplace the sandbox
+# serves. A caller that compares it with a sync of fewer marketplaces passes the ones it
+# synced, e.g. `expected_inventory(("ozon", "wb"))`.
+DEFAULT_TRUTH = MARKETPLACES
 
 N_OZ_FBO = len(OZON_FBO_WAREHOUSES)
 N_OZ_SELLER = len(OZON_SELLER_WAREHOUSES)
