@@ -105,20 +105,37 @@ def _json_text(value: Any) -> Any:
     return value
 
 
+def _text_column(values: list[Any]) -> pa.Array:
+    """A column kept as text: nested values as JSON text; mixed types (say 12 and "12") as their
+    text, never dropped."""
+    texts = [_json_text(v) for v in values]
+    try:
+        return pa.array(texts)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in texts], type=pa.string())
+
+
 def _column(values: list[Any]) -> pa.Array:
     """One column: Arrow infers the type; nested values become JSON text; mixed types become text."""
     try:
         array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        array = None
-    if array is None or pa.types.is_nested(array.type):
-        texts = [_json_text(v) for v in values]
-        try:
-            array = pa.array(texts)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            # Mixed types in one field (say 12 and "12"): keep the text, never drop data.
-            array = pa.array([None if v is None else str(v) for v in texts], type=pa.string())
-    return array
+        return _text_column(values)
+    return _text_column(values) if pa.types.is_nested(array.type) else array
+
+
+def _nested_as_text(rows: list[dict[str, Any]]) -> None:
+    """Nested values of the fields the first row has nested, as JSON text, in place: Arrow then
+    infers flat columns (inferring deep structs only to turn them into text costs more than
+    the whole rest of a catalog page). A field nested only on later rows is caught below."""
+    nested = [name for name, value in rows[0].items() if isinstance(value, (list, dict))]
+    if not nested:
+        return
+    for row in rows:
+        for name in nested:
+            value = row.get(name)
+            if isinstance(value, (list, dict)):
+                row[name] = _json_text(value)
 
 
 def _columns_fast(rows: list[dict[str, Any]]) -> dict[str, pa.Array] | None:
@@ -135,8 +152,8 @@ def _columns_fast(rows: list[dict[str, Any]]) -> dict[str, pa.Array] | None:
     out: dict[str, pa.Array] = {}
     for i, f in enumerate(struct.type):
         array = struct.field(i)
-        if pa.types.is_nested(f.type):
-            array = _column([row.get(f.name) for row in rows])
+        if pa.types.is_nested(f.type):  # known to be nested: straight to JSON text, no second inference
+            array = _text_column([row.get(f.name) for row in rows])
         out[f.name] = array
     return out
 
@@ -144,11 +161,14 @@ def _columns_fast(rows: list[dict[str, Any]]) -> dict[str, pa.Array] | None:
 def rows_to_table(
     rows: list[dict[str, Any]], fetched_at: datetime | None = None, integers: tuple[str, ...] = ()
 ) -> pa.Table:
-    """Build an Arrow table from a list of flat dicts (see module docstring).
+    """Build an Arrow table from a list of flat dicts (see module docstring). The rows are the
+    page's own: nested values in them are replaced by their JSON text.
 
     `integers`: columns that are int64 on every page, even when a page has only nulls in them
     (the checked quantities), so pages and loads never disagree on their type.
     """
+    if rows:
+        _nested_as_text(rows)
     fast = _columns_fast(rows) if rows else None
     if fast is None:
         names: dict[str, None] = {}
