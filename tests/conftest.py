@@ -22,7 +22,7 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pytest
 
@@ -31,6 +31,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from pipelines.config import Settings, load_settings  # noqa: E402
+from pipelines.marketplaces import MARKETPLACES  # noqa: E402
 
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
@@ -40,7 +41,12 @@ MYSQL_PASSWORD = os.environ.get("TEST_MYSQL_PASSWORD", "")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 CHECKOUT = hashlib.sha1(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:6]
 # The standard sandbox account of the tests (and of the `published` baseline).
-SANDBOX_OPTIONS = dict(products=120, seed=7, rate_limit_scale=0.01)
+# The marketplaces the shared end-to-end tests sync. Every sync of the suite syncing every
+# marketplace would cost minutes for no new behaviour: each further marketplace has its own
+# end-to-end tests, which ask for it (`settings_for(..., marketplaces=...)`, or a sandbox
+# whose `env_marketplaces` names it).
+TEST_MARKETPLACES: tuple[str, ...] = ("ozon", "wb")
+SANDBOX_OPTIONS = dict(products=120, seed=7, rate_limit_scale=0.01, env_marketplaces=TEST_MARKETPLACES)
 
 
 def mysql_available() -> bool:
@@ -81,11 +87,15 @@ def sandbox() -> Iterator["object"]:
         yield sb
 
 
-def settings_for(sandbox_env: dict[str, str], warehouse_url: str, **extra: str) -> Settings:
-    """Settings pointing at a sandbox and a warehouse; nothing read from the real environment."""
+def settings_for(sandbox_env: dict[str, str], warehouse_url: str, marketplaces: Iterable[str] = TEST_MARKETPLACES,
+                 **extra: str) -> Settings:
+    """Settings pointing at a sandbox and a warehouse, with the credentials of `marketplaces`
+    only; nothing read from the real environment."""
     # INVSYNC_KEEP_HELPERS: the suite's process syncs hundreds of times; its helpers are kept.
-    env = {**sandbox_env, "WAREHOUSE_URL": warehouse_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
-           "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", "INVSYNC_KEEP_HELPERS": "1", **extra}
+    unsynced = {v.name for m in MARKETPLACES if m.name not in set(marketplaces) for v in m.variables if v.required}
+    env = {**{k: v for k, v in sandbox_env.items() if k not in unsynced}, "WAREHOUSE_URL": warehouse_url,
+           "INVSYNC_RATE_LIMIT_SCALE": "0.01", "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4",
+           "INVSYNC_KEEP_HELPERS": "1", **extra}
     return load_settings(env)
 
 

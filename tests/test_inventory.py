@@ -10,7 +10,7 @@ import pytest
 from pipelines.sync.dbt import run_dbt
 from pipelines.sync import run_sync
 from pipelines.warehouse import warehouse_for
-from tests.conftest import settings_for
+from tests.conftest import TEST_MARKETPLACES, settings_for
 
 KEY = ("marketplace", "sku", "warehouse_id", "stock_type")
 CONTRACT_COLUMNS = {
@@ -35,7 +35,7 @@ def inventory(settings) -> dict[tuple, dict]:
 
 
 def truth(sandbox) -> dict[tuple, dict]:
-    return {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory()}
+    return {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory(TEST_MARKETPLACES)}
 
 
 def assert_matches_truth(settings, sandbox, marketplace: str | None = None) -> dict[tuple, dict]:

@@ -24,7 +24,7 @@ from pipelines.cli import main
 from pipelines.config import parse_warehouse_url
 from pipelines.sync_log import SyncRecord
 from pipelines.warehouse import Warehouse
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, settings_for
+from tests.conftest import TEST_MARKETPLACES, MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, settings_for
 
 LATEST = MIGRATIONS[-1].version
 
@@ -749,7 +749,7 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     source_of = {v: k for k, v in SOURCE_TO_MARKETPLACE.items()}
     imported_at = datetime(2024, 5, 1, 9, 45)
     legacy: dict[tuple, tuple] = {}
-    for r in sandbox.account.expected_inventory():
+    for r in sandbox.account.expected_inventory(TEST_MARKETPLACES):
         if r["stock_type"] not in ("FBO", "FBS", "realFBS"):  # the legacy ENUM knew no other scheme
             continue
         key = (r["sku"], source_of[r["marketplace"]], r["warehouse_name"], r["stock_type"])
@@ -774,7 +774,7 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     assert {i[0] for i in shape(wh, "inventory_data")["indexes"]} == set(INVENTORY_INDEXES)
 
     truth = {(r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"]): r
-             for r in sandbox.account.expected_inventory()}
+             for r in sandbox.account.expected_inventory(TEST_MARKETPLACES)}
     got = inventory_by_key(wh)
     assert wh.query("select count(*) as n from inventory_data")[0]["n"] == len(got)  # one row per grain
     synced = {r["marketplace"]: r["started_at"] for r in wh.query(

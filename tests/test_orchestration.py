@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from pipelines.config import load_settings
+from tests.conftest import TEST_MARKETPLACES
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = Path(sys.executable).with_name("dagster")
@@ -299,7 +300,7 @@ def inventory() -> dict[tuple, dict[str, Any]]:
 
 
 def truth(sandbox: Any) -> dict[tuple, dict[str, Any]]:
-    return {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory()}
+    return {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory(TEST_MARKETPLACES)}
 
 
 def assert_rows_match(got: dict[tuple, dict[str, Any]], want: dict[tuple, dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ from pipelines import marketplaces, sync_log
 from pipelines.sync import run_sync
 from pipelines.sandbox import Fault
 from pipelines.warehouse import SYNC_LOCK, WarehouseError, warehouse_for
-from tests.conftest import settings_for
+from tests.conftest import TEST_MARKETPLACES, settings_for
 from tests.test_landing import raw_query as read
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def assert_published_truth(settings, sandbox, check_names: bool = True) -> None:
     """inventory_data equals the sandbox's truth: quantities, and the catalog fields that come
     from the merged catalog tables (offer_id), so a stale or corrupt catalog row shows."""
     got = {tuple(r[k] for k in KEY): r for r in rows_of(settings, "select * from inventory_data")}
-    want = {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory()}
+    want = {tuple(r[k] for k in KEY): r for r in sandbox.account.expected_inventory(TEST_MARKETPLACES)}
     for key, expected in want.items():
         assert key in got, f"missing {key}"
         for column in ("quantity_present", "quantity_reserved", "quantity_available"):

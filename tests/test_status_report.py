@@ -16,7 +16,7 @@ from pipelines.config import FreshnessPolicy
 from pipelines.report import build_report, render_html
 from pipelines.sync import run_sync
 from pipelines.status import run_status
-from tests.conftest import settings_for
+from tests.conftest import TEST_MARKETPLACES, settings_for
 
 
 STATUS_KEYS = {"marketplace", "configured", "level", "last_success_at", "age_hours", "last_attempt_at",
@@ -88,7 +88,7 @@ def test_status_names_the_methods_used_and_a_fallback_taken(sandbox, synced, cap
 
 def test_report_numbers_match_the_sandbox_account(sandbox, synced) -> None:
     report = build_report(synced, low_stock=3)
-    truth = sandbox.account.expected_inventory()
+    truth = sandbox.account.expected_inventory(TEST_MARKETPLACES)
     summary = sandbox.account.summary()
     totals = report.totals()
     for marketplace in ("ozon", "wb"):

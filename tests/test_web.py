@@ -30,7 +30,7 @@ import requests
 
 from pipelines.config import PROJECT_ROOT, ConfigError, load_settings, parse_api_tokens
 from pipelines.web.security import hash_token, new_token
-from tests.conftest import fresh_mysql_database, settings_for
+from tests.conftest import TEST_MARKETPLACES, fresh_mysql_database, settings_for
 
 HOSTILE = "'; drop table inventory_data; --"
 PROTECTED_GETS = ["/api/v1/status", "/api/v1/inventory", "/api/v1/syncs", "/api/v1/syncs/1"]
@@ -123,7 +123,7 @@ def web_env(viewer: str, operator: str, **extra: str) -> dict[str, str]:
 def web_sandbox() -> Iterator[Any]:
     from pipelines.sandbox import Sandbox, SandboxOptions
 
-    with Sandbox(SandboxOptions(products=120, seed=7, rate_limit_scale=0.01)) as sb:
+    with Sandbox(SandboxOptions(products=120, seed=7, rate_limit_scale=0.01, env_marketplaces=TEST_MARKETPLACES)) as sb:
         yield sb
 
 

@@ -41,6 +41,8 @@ class SandboxOptions:
       carries a nextPageToken right before the real last page, §5.2 (default off: an empty
       page without a token is the end, §2.2.2 inf).
     The truth (`expected_inventory`) is the same under every `ym_*` choice.
+    env_marketplaces: whose credentials `Sandbox.env()` hands out (default None: every
+      marketplace it serves); a test suite that syncs only some of them names those.
     """
 
     products: int = 200
@@ -49,6 +51,7 @@ class SandboxOptions:
     wb_row_cap: int = 60000  # rows per /api/v1/supplier/stocks answer (legacy mode)
     tick_changes: float = 0.05  # share of stock rows changed per tick step
     faults: list[Fault] = field(default_factory=list)
+    env_marketplaces: tuple[str, ...] | None = None
     ozon_total_field: bool = False
     ozon_fbo_zero_rows: bool = False
     ozon_unknown_warehouse_error: bool = True

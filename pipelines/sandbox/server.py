@@ -319,15 +319,18 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point the application at this sandbox."""
+        """Environment variables that point the application at this sandbox: every marketplace's
+        credentials and hosts, or those of `options.env_marketplaces`."""
         url = self.url
-        return {
-            "OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY, "OZON_API_URL": url,
-            "WB_API_TOKEN": WB_API_TOKEN, "WB_STATISTICS_API_URL": url, "WB_ANALYTICS_API_URL": url,
-            "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url,
-            "YM_API_KEY": YM_API_KEY, "YM_API_URL": url,
-            "INVSYNC_RATE_LIMIT_SCALE": repr(float(self.options.rate_limit_scale)),
+        by_marketplace = {
+            "ozon": {"OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY, "OZON_API_URL": url},
+            "wb": {"WB_API_TOKEN": WB_API_TOKEN, "WB_STATISTICS_API_URL": url, "WB_ANALYTICS_API_URL": url,
+                   "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url},
+            "ym": {"YM_API_KEY": YM_API_KEY, "YM_API_URL": url},
         }
+        wanted = self.options.env_marketplaces or tuple(by_marketplace)
+        env = {k: v for name in wanted for k, v in by_marketplace[name].items()}
+        return {**env, "INVSYNC_RATE_LIMIT_SCALE": repr(float(self.options.rate_limit_scale))}
 
     # ------------------------------------------------------------ control
     def tick(self, steps: int = 1) -> dict[str, Any]:
