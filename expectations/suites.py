@@ -22,8 +22,7 @@ import great_expectations as gx
 
 from expectations.bounds import Band
 from pipelines.config import CheckThresholds
-
-STOCK_TYPES = ["FBO", "FBS", "realFBS", "FBP", "DBS", "DBW", "C&C", "EDBS"]
+from pipelines.marketplaces import STOCK_TYPES
 
 BROKEN_ANSWER, UNUSUAL_MOVE, ROW_CHECK = "broken answer", "unusual move", "row check"
 SUITE_KINDS = {
@@ -57,7 +56,7 @@ def validity_suite(t: CheckThresholds) -> gx.ExpectationSuite:
     for column in ("marketplace", "sku", "warehouse_id", "stock_type"):
         suite.add_expectation(_e(x.ExpectColumnValuesToNotBeNull, "critical", BROKEN_ANSWER, column=column, mostly=mostly))
     suite.add_expectation(_e(x.ExpectColumnValuesToBeInSet, "critical", BROKEN_ANSWER, column="stock_type",
-                             value_set=STOCK_TYPES, mostly=mostly))
+                             value_set=list(STOCK_TYPES), mostly=mostly))
     for column in ("quantity_present", "quantity_reserved", "quantity_available"):
         suite.add_expectation(_e(x.ExpectColumnValuesToBeBetween, "warning", ROW_CHECK, column=column, min_value=0))
     suite.add_expectation(_e(x.ExpectColumnValueLengthsToBeBetween, "warning", ROW_CHECK, column="warehouse_name", min_value=1))

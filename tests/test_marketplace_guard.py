@@ -50,11 +50,12 @@ MARKETPLACE_FIELDS = frozenset({
 })
 
 # Where marketplace knowledge belongs: the registry with one package per marketplace under it,
-# each marketplace's staging models (from the registry, so a new marketplace's home needs no
-# entry here), and the emulator. Paths relative to the project root; a folder covers everything under it.
+# each marketplace's dbt folders (staging and intermediate models, macros, singular tests; from
+# the registry, so a new marketplace's home needs no entry here), and the emulator. Paths relative to the project root; a folder covers everything under it.
 HOME = (
     "pipelines/marketplaces/",  # the registry and, under it, one package per marketplace
-    *(f"dbt_project/models/staging/{m.name}/" for m in MARKETPLACES),
+    *(f"dbt_project/{folder}/{m.name}/" for m in MARKETPLACES
+      for folder in ("models/staging", "models/intermediate", "macros", "tests")),
     "pipelines/sandbox/",  # the emulator of the marketplaces' APIs: it is the marketplaces, by construction
 )
 
@@ -65,9 +66,9 @@ ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "expectations/audit.py": (frozenset({"ozon", "wb", "analytics_stocks"}),
                               "the answer checks of each marketplace (Ozon FBO sums, WB remains totals) read its "
                               "models; the registry names them by string (`answer_checks`)"),
-    "expectations/suites.py": (frozenset({"realfbs", "total_items"}),
-                               "STOCK_TYPES lists every marketplace's schemes; the API-count check's message names "
-                               "Ozon's counter (stored in validation_results, read back by findings.py)"),
+    "expectations/suites.py": (frozenset({"total_items"}),
+                               "the API-count check's message names Ozon's counter (stored in validation_results, "
+                               "read back by findings.py)"),
     "pipelines/findings.py": (frozenset({"total_items"}),
                               "recognises the API-count check in validation_results rows stored before it had a "
                               "key, by the message suites.py writes"),
@@ -85,36 +86,10 @@ ALLOWED: dict[str, tuple[frozenset[str], str]] = {
                           "builds in their shape"),
     "benchmarks/sandbox_bench.py": (frozenset({"ozon", "wb", "chrtid"}),
                                     "loads the sandbox's endpoints of both APIs"),
-    # -- dbt: per-marketplace models and tests outside staging/<mp>/ (item 1 moves them home)
-    "dbt_project/models/intermediate/int_inventory__ozon.sql": (frozenset({"ozon"}),
-                                                                "Ozon's rows in the common shape"),
-    "dbt_project/models/intermediate/int_inventory__wb.sql": (frozenset({"wb", "chrt_id", "in_way_to_client",
-                                                                        "in_way_from_client"}),
-                                                              "WB's rows in the common shape"),
-    "dbt_project/models/intermediate/int_ozon__warehouse_sums.sql": (frozenset({"ozon", "realfbs"}),
-                                                                     "the model of the Ozon FBO sums answer check"),
-    "dbt_project/models/intermediate/int_inventory__snapshot.sql": (frozenset({"ozon", "wb"}),
-                                                                   "one product-names block per marketplace and the "
-                                                                   "Ozon sums model as a dependency (item 1: a loop "
-                                                                   "over the `marketplaces` var)"),
-    "dbt_project/models/intermediate/_int__models.yml": (frozenset({"ozon", "wb", "realfbs"}),
-                                                         "declares the per-marketplace models above; stock_type's "
-                                                         "accepted values list every marketplace's schemes"),
-    "dbt_project/models/marts/_marts__models.yml": (frozenset({"realfbs"}),
-                                                    "stock_type's accepted values list every marketplace's schemes"),
-    "dbt_project/macros/cross_db.sql": (frozenset({"ozon", "wb", "realfbs", "rfbs"}),
-                                        "ozon_stock_type and the wb_* place/stock-type macros, used by the staging "
-                                        "and intermediate models of each marketplace"),
-    "dbt_project/tests/ozon_fbo_rows_add_up_to_v4_totals.sql": (frozenset({"ozon", "stocks_by_warehouse_fbo"}),
-                                                                "Ozon's singular dbt tests (DESIGN: per-warehouse "
-                                                                "rows add up to the v4 totals)"),
-    "dbt_project/tests/ozon_fbo_fallback_rows_add_up_to_v4_totals.sql": (frozenset({"ozon", "analytics_stocks"}),
-                                                                         "as above, for the FBO fallback method"),
-    "dbt_project/tests/ozon_fbs_rows_add_up_to_v4_totals.sql": (frozenset({"ozon", "realfbs"}),
-                                                                "as above, for the seller schemes"),
-    "dbt_project/dbt_project.yml": (frozenset({"ozon", "wb", "wildberries"}),
-                                    "the `marketplaces` var: the registry's list for dbt, which cannot import Python "
-                                    "(test_one_sync_path holds the two equal)"),
+    # -- dbt: the registry's lists for dbt
+    "dbt_project/dbt_project.yml": (frozenset({"ozon", "wb", "wildberries", "realfbs"}),
+                                    "the `marketplaces` and `stock_types` vars: the registry's lists for dbt, which "
+                                    "cannot import Python (test_one_sync_path holds them equal)"),
     # -- Dagster instance configuration: YAML read by the Dagster daemon, not by our code
     "dagster.yaml": (frozenset({"ozon", "wb"}),
                      "one concurrency limit per marketplace tag (`invsync/<name>`): a full resync carries one tag per "

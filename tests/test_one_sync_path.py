@@ -120,7 +120,8 @@ def test_dbt_knows_the_marketplaces_of_the_registry() -> None:
     the legacy `source` label of inventory_data) is the registry's list, labels included."""
     import yaml
 
-    from pipelines.marketplaces import MARKETPLACES
+    from pipelines.marketplaces import MARKETPLACES, STOCK_TYPES
 
     project = yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())
     assert project["vars"]["marketplaces"] == {m.name: m.label for m in MARKETPLACES}
+    assert project["vars"]["stock_types"] == list(STOCK_TYPES)

@@ -21,12 +21,14 @@ from pipelines.marketplaces.base import CatalogBase, Marketplace, Variable
 from pipelines.marketplaces.ozon import OZON
 from pipelines.marketplaces.wb import WILDBERRIES
 
-__all__ = ["BY_NAME", "MARKETPLACES", "NAMES", "OZON", "WILDBERRIES", "CatalogBase", "Marketplace", "Variable",
+__all__ = ["BY_NAME", "MARKETPLACES", "NAMES", "OZON", "STOCK_TYPES", "WILDBERRIES", "CatalogBase", "Marketplace", "Variable",
            "get", "label", "selected"]
 
 MARKETPLACES: tuple[Marketplace, ...] = (OZON, WILDBERRIES)
 BY_NAME: dict[str, Marketplace] = {m.name: m for m in MARKETPLACES}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
+# Every marketplace's schemes, each once, in registry order (the values `stock_type` may take).
+STOCK_TYPES: tuple[str, ...] = tuple(dict.fromkeys(t for m in MARKETPLACES for t in m.stock_types))
 
 
 def get(name: str) -> Marketplace:

@@ -62,6 +62,7 @@ class Marketplace:
     color: str  # chart colour in the weekly report
     # Raw tables that a resource of another name writes (a fallback method's answer), for lineage.
     table_written_by: dict[str, str] = field(default_factory=dict)
+    stock_types: tuple[str, ...] = ()  # its schemes, the values of `stock_type` its rows may carry
     variables: tuple[Variable, ...] = ()  # its environment variables (credentials, hosts, options)
     check_values: ValuesCheck | None = None  # checks across its variables (`pipelines.config` calls it)
 

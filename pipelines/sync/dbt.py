@@ -52,8 +52,9 @@ class DbtStep:
 
 # Write: seed, staging and the snapshot of exactly the landed loads, with their tests: a
 # failing staging test stops the publish on every path (DBT_INDIRECT_SELECTION=buildable keeps
-# tests that also need `inventory_data` for the publish step).
-STAGE = DbtStep("build", "+int_inventory__snapshot")
+# tests that also need `inventory_data` for the publish step). Models tagged `audit` (a
+# marketplace's models that its answer checks read) are built with them.
+STAGE = DbtStep("build", "+int_inventory__snapshot +tag:audit")
 # Publish, in two steps: `int_sync__publishable` (a view the snapshot also reads, so it belongs
 # to the write step's nodes) rebuilt with only the approved loads, then `inventory_data` merged
 # and tested; a failing model fails the sync, failing tests on published data are warnings.

@@ -14,7 +14,9 @@
 --     64 bits (text, empty, null, missing, fractional, out of range; see pipelines/pages.py).
 --   * negative quantity; reserved exceeds present.
 {{ config(materialized='table') }}
--- depends_on: {{ ref('int_ozon__warehouse_sums') }}  (built with the snapshot: the audit reads it)
+-- Each marketplace's rows come from its `int_inventory__<name>` (models/intermediate/<name>/), with
+-- the columns: sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name, warehouse_kind,
+-- stock_type, quantity_present, quantity_reserved, invalid_reason, product_name, barcode.
 
 with stock as (
     {% for marketplace in var('marketplaces') %}
@@ -31,6 +33,8 @@ by_key as (
         max(offer_id) as offer_id,
         max(warehouse_name) as warehouse_name,
         max(warehouse_kind) as warehouse_kind,
+        max(product_name) as product_name,
+        max(barcode) as barcode,
         max(quantity_present) as quantity_present,
         max(quantity_reserved) as quantity_reserved,
         -- the copies agree when every quantity is known and the same in all of them
@@ -44,14 +48,6 @@ by_key as (
     group by marketplace, sku, warehouse_id, stock_type
 ),
 
-names as (
-    select 'ozon' as marketplace, sku, max(product_name) as product_name, max(barcode) as barcode
-    from {{ ref('stg_ozon__products') }} group by sku
-    union all
-    select 'wb' as marketplace, sku, max(product_name) as product_name, max(sku) as barcode
-    from {{ ref('stg_wb__cards') }} where sku is not null group by sku
-),
-
 catalog as (
     select offer_id, max(product_id) as product_id from {{ ref('products') }} group by offer_id
 )
@@ -62,8 +58,8 @@ select
     s.marketplace_product_id,
     s.offer_id,
     c.product_id,
-    n.barcode,
-    n.product_name,
+    s.barcode,
+    s.product_name,
     s.warehouse_id,
     s.warehouse_name,
     s.warehouse_kind,
@@ -84,5 +80,4 @@ select
     end as rejection_reason
 from by_key s
 inner join {{ ref('int_sync__publishable') }} p on p.marketplace = s.marketplace
-left join names n on n.marketplace = s.marketplace and n.sku = s.sku
 left join catalog c on c.offer_id = s.offer_id

@@ -34,6 +34,7 @@ OZON = Marketplace(
     api_count="total_items", answer_checks=("ozon_fbo_sums",),
     cron="0 0,6,12,18 * * *", color="#005bff",
     table_written_by={"analytics_stocks": "fbo_stocks", "warehouses": "fbs_stocks"},
+    stock_types=("FBO", "FBS", "realFBS", "FBP"),
     variables=(
         Variable(CLIENT_ID, required=True),
         Variable(API_KEY, secret=True, required=True),

@@ -35,6 +35,7 @@ WILDBERRIES = Marketplace(
     api_count=None, answer_checks=("wb_remains_totals",),
     cron="0 3,9,15,21 * * *", color="#cb11ab",
     table_written_by={"warehouse_remains": "wb_warehouse_stocks"},
+    stock_types=("FBO", "FBS", "DBS", "DBW", "C&C", "EDBS"),
     variables=(
         Variable(API_TOKEN, secret=True, required=True),
         Variable(STATISTICS_API_URL, default="https://statistics-api.wildberries.ru", url=True),

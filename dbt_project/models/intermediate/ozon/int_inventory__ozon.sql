@@ -3,6 +3,7 @@
 -- `invalid_reason`: a quantity the source could not read as a whole number (the row is
 -- rejected in int_inventory__snapshot). Rows are as the answers gave them: a key the answer
 -- repeated appears twice here; int_inventory__snapshot keeps one row per key.
+-- Product names and barcodes from the catalog (v3 product info).
 with product_by_sku as (
     select sku, max(marketplace_product_id) as marketplace_product_id, max(offer_id) as offer_id
     from {{ ref('stg_ozon__stocks') }}
@@ -51,10 +52,22 @@ fbp as (
         quantity_present, quantity_reserved, invalid_reason
     from {{ ref('stg_ozon__stocks') }}
     where stock_type = 'FBP'
+),
+
+stock as (
+    select * from fbo
+    union all
+    select * from fbs
+    union all
+    select * from fbp
+),
+
+names as (
+    select sku, max(product_name) as product_name, max(barcode) as barcode
+    from {{ ref('stg_ozon__products') }}
+    group by sku
 )
 
-select * from fbo
-union all
-select * from fbs
-union all
-select * from fbp
+select s.*, n.product_name, n.barcode
+from stock s
+left join names n on n.sku = s.sku

@@ -1,3 +1,5 @@
+-- Tagged `audit`: built with the snapshot (the write step selects `+tag:audit`), read by the audit's Ozon FBO sums check.
+{{ config(tags=['audit']) }}
 -- Per offer and stock type: the /v4/product/info/stocks totals of the published load against
 -- the sums of the per-warehouse rows (int_inventory__ozon), and the FBO method the load used.
 -- Nothing in Ozon's docs promises they agree (shared/api/ozon.md §1): the dbt tests and the

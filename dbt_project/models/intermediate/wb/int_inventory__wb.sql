@@ -91,10 +91,24 @@ seller as (
     from {{ ref('stg_wb__fbs_stocks') }} f
     left join sizes s on s.chrt_id = f.chrt_id
     left join {{ ref('stg_wb__fbs_warehouses') }} w on w.warehouse_id = f.warehouse_id
+),
+
+stock as (
+    select * from stocks_report
+    union all
+    select * from remains_places
+    union all
+    select * from seller
+),
+
+-- Product names from the cards; a size's barcode is its sku.
+names as (
+    select sku, max(product_name) as product_name
+    from {{ ref('stg_wb__cards') }}
+    where sku is not null
+    group by sku
 )
 
-select * from stocks_report
-union all
-select * from remains_places
-union all
-select * from seller
+select s.*, n.product_name, case when n.sku is not null then s.sku end as barcode
+from stock s
+left join names n on n.sku = s.sku
