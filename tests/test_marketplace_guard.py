@@ -33,7 +33,8 @@ from pipelines.marketplaces import MARKETPLACES
 
 ROOT = Path(__file__).resolve().parent.parent
 
-NAMES = frozenset({"ozon", "wb", "wildberries"})
+# Every registered marketplace's name, and the long forms people write.
+NAMES = frozenset({m.name for m in MARKETPLACES} | {"wildberries", "yandex"})
 
 # Field names of one marketplace's API (raw columns, JSON keys, their snake_case twins): knowing
 # them is knowing the marketplace. Generic columns of the data contract (sku, offer_id, barcode,
@@ -47,6 +48,9 @@ MARKETPLACE_FIELDS = frozenset({
     # Ozon
     "realfbs", "rfbs", "is_rfbs", "total_items", "available_stock_count", "requested_stock_count",
     "stocks_by_warehouse_fbo", "stocks_by_warehouse_fbs", "fbo_stocks", "fbs_stocks", "analytics_stocks",
+    # Yandex Market
+    "campaignid", "campaign_id", "businessid", "business_id", "placementtype", "placement_type",
+    "marketsku", "market_sku", "offer_stocks", "fby_warehouses", "apiavailability", "api_availability",
 })
 
 # Where marketplace knowledge belongs: the registry with one package per marketplace under it,
@@ -87,14 +91,14 @@ ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "benchmarks/sandbox_bench.py": (frozenset({"ozon", "wb", "chrtid"}),
                                     "loads the sandbox's endpoints of both APIs"),
     # -- dbt: the registry's lists for dbt
-    "dbt_project/dbt_project.yml": (frozenset({"ozon", "wb", "wildberries", "realfbs"}),
+    "dbt_project/dbt_project.yml": (frozenset({"ozon", "wb", "wildberries", "realfbs", "ym", "yandex"}),
                                     "the `marketplaces` and `stock_types` vars: the registry's lists for dbt, which "
                                     "cannot import Python (test_one_sync_path holds them equal)"),
     # -- Dagster instance configuration: YAML read by the Dagster daemon, not by our code
-    "dagster.yaml": (frozenset({"ozon", "wb"}),
+    "dagster.yaml": (frozenset({"ozon", "wb", "ym"}),
                      "one concurrency limit per marketplace tag (`invsync/<name>`): a full resync carries one tag per "
                      "marketplace, so a single per-value limit cannot express it"),
-    "orchestration/dagster.prod.yaml": (frozenset({"ozon", "wb"}), "as dagster.yaml, for production"),
+    "orchestration/dagster.prod.yaml": (frozenset({"ozon", "wb", "ym"}), "as dagster.yaml, for production"),
 }
 
 

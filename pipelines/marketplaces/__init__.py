@@ -20,11 +20,12 @@ from __future__ import annotations
 from pipelines.marketplaces.base import CatalogBase, Marketplace, Variable
 from pipelines.marketplaces.ozon import OZON
 from pipelines.marketplaces.wb import WILDBERRIES
+from pipelines.marketplaces.ym import YANDEX_MARKET
 
-__all__ = ["BY_NAME", "MARKETPLACES", "NAMES", "OZON", "STOCK_TYPES", "WILDBERRIES", "CatalogBase", "Marketplace", "Variable",
+__all__ = ["BY_NAME", "MARKETPLACES", "NAMES", "OZON", "STOCK_TYPES", "WILDBERRIES", "YANDEX_MARKET", "CatalogBase", "Marketplace", "Variable",
            "get", "label", "selected"]
 
-MARKETPLACES: tuple[Marketplace, ...] = (OZON, WILDBERRIES)
+MARKETPLACES: tuple[Marketplace, ...] = (OZON, WILDBERRIES, YANDEX_MARKET)
 BY_NAME: dict[str, Marketplace] = {m.name: m for m in MARKETPLACES}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 # Every marketplace's schemes, each once, in registry order (the values `stock_type` may take).

@@ -29,6 +29,7 @@ YANDEX_MARKET = Marketplace(
     # The campaigns table is written at the end of the stock resource: only then is it known
     # which campaigns' stock was read (a 403 on one campaign skips it).
     table_written_by={"campaigns": "offer_stocks"},
+    stock_types=("FBY", "FBS", "EXPRESS", "DBS", "LAAS"),
     variables=(
         Variable(API_KEY, secret=True, required=True),
         Variable(API_URL, default="https://api.partner.market.yandex.ru", url=True),

@@ -21,7 +21,8 @@
 {%- set published = adapter.get_relation(database=this.database, schema=this.schema, identifier='inventory_data') if execute else none %}
 
 with offers as (
-    select business_id, sku, max(marketplace_product_id) as marketplace_product_id
+    select business_id, sku, max(marketplace_product_id) as marketplace_product_id,
+           max(product_name) as product_name, max(barcode) as barcode
     from {{ ref('stg_ym__offers') }}
     group by business_id, sku
 ),
@@ -41,6 +42,8 @@ answered as (
         s.quantity_available + s.quantity_reserved as quantity_present,
         s.quantity_reserved,
         s.invalid_reason,
+        o.product_name,
+        o.barcode,
         s.campaign_id
     from {{ ref('stg_ym__offer_stocks') }} s
     left join offers o on o.business_id = s.business_id and o.sku = s.sku
@@ -58,7 +61,7 @@ ranked as (
 
 read_rows as (
     select sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name, warehouse_kind, stock_type,
-           quantity_present, quantity_reserved, invalid_reason
+           quantity_present, quantity_reserved, invalid_reason, product_name, barcode
     from ranked
     where campaign_id = first_campaign
 )
@@ -79,7 +82,8 @@ carried as (
     select
         i.sku, i.marketplace_product_id, i.offer_id, i.warehouse_id, i.warehouse_name, i.warehouse_kind,
         i.stock_type, i.quantity_present, i.quantity_reserved,
-        cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as invalid_reason
+        cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as invalid_reason,
+        i.product_name, i.barcode
     from {{ published }} i
     where i.marketplace = 'ym'
       and i.stock_type in (select stock_type from skipped_types)
