@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -242,60 +242,9 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str,
 
 def catalog_listing(wh: Warehouse, market: Marketplace) -> pd.DataFrame:
     """The products the catalog lists after this landing, one row each, from the marketplace's
-    `catalog_model` (Ozon: the v4 listing of the published load, every product, stock or not;
-    WB: the cards, the whole catalog table)."""
+    `catalog_model` (every product of the load, stock or not)."""
     model = market.catalog_model
     return wh.frame(f"select distinct marketplace_product_id from {model} where marketplace_product_id is not null")
-
-
-def ozon_fbo_sums(wh: Warehouse) -> tuple[pd.DataFrame, str | None]:
-    """Per offer: the v4 `fbo` totals against the sums of the FBO rows per warehouse, and the
-    method that gave the rows (present/reserved with the FBO method; available under analytics)."""
-    frame = wh.frame("select * from int_ozon__warehouse_sums where stock_type = 'FBO'")
-    methods = set(frame["fbo_method"].dropna()) if not frame.empty else set()
-    return frame, (methods.pop() if len(methods) == 1 else None)
-
-
-def wb_remains_totals(wh: Warehouse) -> pd.DataFrame:
-    """Per barcode of the remains report: its own «Всего находится на складах» against the sum
-    of its real places (the official example: 267 = 134 + 133)."""
-    return wh.frame(
-        "select sku, coalesce(sum(case when entry_kind = 'total' then quantity end), 0) as reported_total, "
-        "coalesce(sum(case when entry_kind = 'warehouse' then quantity end), 0) as landed_total "
-        "from stg_wb__warehouse_remains group by sku"
-    )
-
-
-# A check of an answer's own totals gives what to validate (frame, suite, the index columns that
-# name failing rows), or None when this load's answer has no such totals.
-CheckInput = tuple[pd.DataFrame, Any, list[str]]
-AnswerCheck = Callable[[Warehouse, CheckThresholds], CheckInput | None]
-
-
-def ozon_fbo_sums_check(wh: Warehouse, t: CheckThresholds) -> CheckInput | None:
-    sums, method = ozon_fbo_sums(wh)
-    if sums.empty:
-        return None
-    if method == "analytics_stocks":
-        suite = sums_suite([("reported_available", "landed_available")], False,
-                           "FBO units available per warehouse (analytics fallback) vs the v4 totals", t)
-    else:
-        suite = sums_suite([("reported_present", "landed_present"), ("reported_reserved", "landed_reserved")], True,
-                           "FBO rows per warehouse vs the v4 totals of the same load", t)
-    return sums, suite, ["offer_id"]
-
-
-def wb_remains_totals_check(wh: Warehouse, t: CheckThresholds) -> CheckInput | None:
-    remains = wb_remains_totals(wh)
-    if remains.empty:
-        return None
-    return remains, sums_suite([("reported_total", "landed_total")], True,
-                               "the remains report's own per-barcode totals", t), ["sku"]
-
-
-# The names a marketplace lists in `Marketplace.answer_checks`.
-ANSWER_CHECKS: dict[str, AnswerCheck] = {"ozon_fbo_sums": ozon_fbo_sums_check,
-                                         "wb_remains_totals": wb_remains_totals_check}
 
 
 def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results: list[Any]) -> Path:
@@ -349,11 +298,11 @@ def audit_marketplace(
     previous_catalog = int(history[-1].get("catalog") or 0) if history else int(previous["products"])
     api_count = counts.get(market.api_count) if market.api_count else None
     raw.append(validator.validate(listing, catalog_suite(previous_catalog, None if api_count is None else int(api_count), t)))
-    for name in market.answer_checks:
-        check = ANSWER_CHECKS[name](wh, t)
-        if check is not None:
-            frame, suite, index_columns = check
-            raw.append(validator.validate(frame, suite, index_columns))
+    for check in market.answer_checks:  # in the marketplace's package (`<name>/checks.py`)
+        totals = check(wh)
+        if totals is not None:
+            suite = sums_suite(list(totals.pairs), totals.critical, totals.description, t)
+            raw.append(validator.validate(totals.frame, suite, list(totals.index_columns)))
     units_series = [float(h["units"]) for h in history if "units" in h]
     items_series = [float(h["items"]) for h in history if "items" in h]
     if previous["units"]:

@@ -22,7 +22,7 @@ def nothing_to_sync(settings: Settings, which: str) -> str | None:
     markets = selected(which)
     if any(m.enabled(settings) for m in markets):
         return None
-    missing = "; ".join(f"{m.name}: {m.credentials_hint} not set" for m in markets)
+    missing = "; ".join(f"{m.name}: {m.skip_reason(settings)}" for m in markets)
     return f"nothing to sync: no marketplace has credentials ({missing})"
 
 

@@ -64,7 +64,8 @@ class Freshness:
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of `invsync status --json` and GET /api/v1/status."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "policy"}
-        return {**out, "last_attempt_warnings": list(self.last_attempt_warnings), "methods": dict(self.methods)}
+        return {**out, "relevant": self.relevant, "last_attempt_warnings": list(self.last_attempt_warnings),
+                "methods": dict(self.methods)}
 
     def message(self) -> str:
         """One line for checks and alerts: the last success, its age and the limit it was judged by."""
@@ -244,6 +245,9 @@ def run_status(settings: Settings, as_json: bool = False, now: datetime | None =
         print(json.dumps(payload(statuses), ensure_ascii=False, default=str, indent=2))
         return code
     for s in statuses:
+        if not s.relevant:  # skipped by design: one line, no alarm
+            print(f"{s.marketplace:5} -        not configured, never synced")
+            continue
         label = {"fresh": "OK", "stale": "STALE", "critical": "CRITICAL"}[s.level]
         age = f"{s.age_hours} h ago" if s.age_hours is not None else "never"
         outcome = s.last_attempt_status or "-"

@@ -18,7 +18,8 @@ from tests.conftest import settings_for
 STEP = re.compile(r"step: (landing|staging|audit|publish)")
 PROGRESS = re.compile(r"(ozon|wb): \d+ requests in \d+ s(, ETA .*)? — .*")
 SUMMARY = re.compile(r"sync [0-9a-f-]{36} \(incremental\)|  (ozon|wb)\s+success\s+\d+ rows fetched, .*|"
-                     r"  steps: landing [\d.]+ s, staging [\d.]+ s, audit [\d.]+ s, publish [\d.]+ s")
+                     r"  steps: landing [\d.]+ s, staging [\d.]+ s, audit [\d.]+ s, publish [\d.]+ s|"
+                     r"  not configured, skipped: .*")
 
 
 def test_a_default_sync_prints_steps_progress_and_summary_only(sandbox, duckdb_url, monkeypatch) -> None:
@@ -41,6 +42,8 @@ def test_a_default_sync_prints_steps_progress_and_summary_only(sandbox, duckdb_u
     assert strays == []  # e.g. "… great_expectations …: Created temporary directory … for ephemeral docs site"
     assert [line for line in lines if STEP.fullmatch(line)] == ["step: landing", "step: staging", "step: audit",
                                                                  "step: publish"]
-    assert sum(bool(SUMMARY.fullmatch(line)) for line in lines) == 4  # the run, two marketplaces, the steps
+    assert sum(bool(SUMMARY.fullmatch(line)) for line in lines) == 5  # the run, two marketplaces, the skipped, the steps
+    # A marketplace without credentials is one calm line, never an error.
+    assert "  not configured, skipped: ym (YM_API_KEY not set)" in lines
     described = launch.describe()
     assert (described["status"], described["phase"], described["error"]) == ("success", "publish", None)

@@ -75,7 +75,8 @@ def test_sync_with_no_credentials_exits_3_with_one_line_and_creates_nothing(tmp_
     out, err = capsys.readouterr()
     assert out == ""
     assert err == ("invsync: nothing to sync: no marketplace has credentials (ozon: OZON_CLIENT_ID/OZON_API_KEY not set; "
-                   "wb: WB_API_TOKEN not set). Set them (environment or .env), or add --allow-unconfigured when "
+                   "wb: WB_API_TOKEN not set; ym: YM_API_KEY not set). Set them (environment or .env), or add "
+                   "--allow-unconfigured when "
                    "nothing to do is what you mean\n")
     assert not (tmp_path / "w").exists()  # no warehouse, no dlt folder, no lock file
 
@@ -89,7 +90,7 @@ def test_sync_with_no_credentials_exits_3_with_one_line_and_creates_nothing(tmp_
     assert main(["sync", "--allow-unconfigured"]) == 0
     out, err = capsys.readouterr()
     assert out == ("nothing to sync: no marketplace has credentials (ozon: OZON_CLIENT_ID/OZON_API_KEY not set; "
-                   "wb: WB_API_TOKEN not set)\n") and err == ""
+                   "wb: WB_API_TOKEN not set; ym: YM_API_KEY not set)\n") and err == ""
     assert not (tmp_path / "w").exists()
 
 

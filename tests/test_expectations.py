@@ -247,9 +247,38 @@ def test_after_a_calm_history_a_large_move_warns_but_publishes(sandbox, synced) 
     assert "history of" in warning and "band ±10.0%" in warning  # the floor, not the 1% spread
 
 
-def test_every_marketplace_names_checks_the_audit_has() -> None:
-    from expectations.audit import ANSWER_CHECKS
+def test_every_marketplace_holds_its_answer_to_its_own_totals() -> None:
     from pipelines.marketplaces import MARKETPLACES
 
     for market in MARKETPLACES:
-        assert market.answer_checks and set(market.answer_checks) <= set(ANSWER_CHECKS), market.name
+        assert market.answer_checks and all(callable(c) for c in market.answer_checks), market.name
+
+
+def test_a_yandex_fit_that_is_not_available_plus_freeze_warns_on_its_row(tmp_path) -> None:
+    """The audit's level: Yandex's check on a staged table, through the suite the audit builds."""
+    import duckdb
+
+    from expectations.audit import _describe, _Validator
+    from expectations.suites import sums_suite
+    from pipelines.config import CheckThresholds, load_settings
+    from pipelines.marketplaces.ym.checks import fit_is_available_plus_freeze
+
+    path = tmp_path / "staged.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table stg_ym__offer_stocks (campaign_id varchar, warehouse_id varchar, sku varchar, "
+                    "available_units bigint, fit_units bigint, freeze_units bigint, invalid_reason varchar)")
+        con.execute("insert into stg_ym__offer_stocks values "
+                    "('1', '10', 'agrees', 7, 9, 2, null), ('1', '10', 'fit-too-high', 5, 9, 2, null), "
+                    "('1', '10', 'no-freeze', 3, 5, null, null), ('1', '20', 'fit-only', null, 4, null, null), "
+                    "('1', '10', 'rejected', 1, 9, 0, 'count: not a whole number')")
+    wh = warehouse_for(load_settings({"WAREHOUSE_URL": f"duckdb:///{path}"}).warehouse)
+
+    totals = fit_is_available_plus_freeze(wh)
+    assert totals is not None and not totals.critical  # inferred from the definitions: a warning
+    assert {r.sku: (r.reported_fit, r.available_plus_freeze) for r in totals.frame.itertuples()} == {
+        "agrees": (9, 9), "fit-too-high": (9, 7), "no-freeze": (5, 3)}  # FIT alone and rejected rows: not compared
+    validator = _Validator()  # GE's context first, as the audit does
+    suite = sums_suite(list(totals.pairs), totals.critical, totals.description, CheckThresholds())
+    [check] = _describe(validator.validate(totals.frame, suite, list(totals.index_columns)))
+    assert (check["success"], check["severity"], check["unexpected_count"]) == (False, "warning", 2)
+    assert {v["sku"] for v in check["unexpected_values"]} == {"fit-too-high", "no-freeze"}

@@ -133,7 +133,7 @@ def test_full_resync_rebuilds_from_complete_snapshots(sandbox, published) -> Non
     sandbox.tick(3)
     result = sync(settings, full=True)
     assert result.clean, result.summary()
-    assert all(r.record.sync_type == "full" for r in result.results.values())
+    assert all(r.record.sync_type == "full" for r in result.synced.values())
     assert_matches_truth(settings, sandbox)
 
 

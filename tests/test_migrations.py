@@ -766,7 +766,7 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     settings = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=f"{wh.schema}_")
     result = run_sync(settings, backoff_base=0.01)  # migrates up first
     # Published; `partial` only for the per-warehouse change warnings (rows moved to real warehouse ids).
-    assert result.ok and {r.status for r in result.results.values()} <= {"success", "partial"}, result.summary()
+    assert result.ok and {r.status for r in result.synced.values()} <= {"success", "partial"}, result.summary()
     assert runner.current_version(wh) == LATEST
 
     # The adopted table kept the model's columns (dbt appended nothing) and the query indexes.

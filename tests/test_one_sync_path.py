@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import warehouse_for
-from tests.conftest import settings_for
+from tests.conftest import SANDBOX_OPTIONS, settings_for
 from tests.test_orchestration import use_env
 
 INVSYNC = Path(sys.executable).with_name("invsync")
@@ -81,6 +81,15 @@ def instance() -> Any:
         yield inst
 
 
+@pytest.fixture
+def sandbox() -> Any:
+    """Every registered marketplace configured: the one sync path is proved for each of them."""
+    from pipelines.sandbox import Sandbox, SandboxOptions
+
+    with Sandbox(SandboxOptions(**{**SANDBOX_OPTIONS, "env_marketplaces": NAMES})) as sb:
+        yield sb
+
+
 def test_cli_and_dagster_publish_the_same_inventory_and_records(sandbox, tmp_path, defs, instance, monkeypatch) -> None:
     from pipelines.sandbox import Fault
 
@@ -96,7 +105,10 @@ def test_cli_and_dagster_publish_the_same_inventory_and_records(sandbox, tmp_pat
     cli_records, dagster_records = last_records(cli_url), last_records(dagster_url)
     for name in NAMES:
         assert cli_records[name].pop("via") == "cli" and dagster_records[name].pop("via") == "dagster"
-        assert cli_records[name]["status"] == "success" and cli_records[name]["records_written"] > 0
+        # `partial` only with its warnings (the standard Yandex sandbox has a campaign off for inactivity).
+        assert (cli_records[name]["status"] == "success" or cli_records[name]["status"] == "partial"
+                and cli_records[name]["warnings"]), cli_records[name]
+        assert cli_records[name]["records_written"] > 0
     assert dagster_records == cli_records
 
     # A failing staging test (an Ozon stock row without its product id: `not_null` on

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipelines.config import FreshnessPolicy
+from pipelines.marketplaces import MARKETPLACES
 from pipelines.report import build_report, render_html
 from pipelines.sync import run_sync
 from pipelines.status import run_status
@@ -21,7 +22,7 @@ from tests.conftest import TEST_MARKETPLACES, settings_for
 
 STATUS_KEYS = {"marketplace", "configured", "level", "last_success_at", "age_hours", "last_attempt_at",
                "last_attempt_status", "last_attempt_phase", "last_error", "last_attempt_warnings", "methods",
-               "running_since", "running_phase", "rows", "units_present", "units_available", "credentials"}
+               "running_since", "running_phase", "rows", "units_present", "units_available", "credentials", "relevant"}
 
 
 @pytest.fixture
@@ -41,8 +42,12 @@ def test_status_exit_codes_follow_freshness(synced, capsys) -> None:
     assert run_status(synced, as_json=True, now=now + timedelta(hours=25)) == 2
     payload = json.loads(capsys.readouterr().out)
     assert payload["exit_code"] == 2
-    assert {m["marketplace"]: m["level"] for m in payload["marketplaces"]} == {"ozon": "critical", "wb": "critical"}
-    assert all(m["rows"] > 0 and m["units_present"] > 0 for m in payload["marketplaces"])
+    synced_ones = [m for m in payload["marketplaces"] if m["relevant"]]
+    assert {m["marketplace"]: m["level"] for m in synced_ones} == {"ozon": "critical", "wb": "critical"}
+    assert all(m["rows"] > 0 and m["units_present"] > 0 for m in synced_ones)
+    # One never configured nor synced is listed as such, and counts for nothing in the exit code.
+    assert [(m["marketplace"], m["configured"], m["last_attempt_at"]) for m in payload["marketplaces"] if not m["relevant"]
+            ] == [(m.name, False, None) for m in MARKETPLACES if m.name not in TEST_MARKETPLACES]
     assert all(set(m) == STATUS_KEYS for m in payload["marketplaces"])  # the JSON shape people script against
     # The limits are `Settings.freshness` (INVSYNC_STALE_AFTER_HOURS / INVSYNC_CRITICAL_AFTER_HOURS).
     tight = replace(synced, freshness=FreshnessPolicy(stale_after_hours=1, critical_after_hours=2))

@@ -34,12 +34,12 @@
   {%- set text_type = 'char' if target.type in ('mysql', 'mariadb') else 'varchar' -%}
   {%- set relation = adapter.get_relation(database=rel.database, schema=rel.schema, identifier=rel.identifier) if execute else rel -%}
   {%- if relation is none -%}
-    (select {% for c in columns %}cast(null as {{ text_type }}) as {{ c }}{% if not loop.last %}, {% endif %}{% endfor %} from (select 1 as one) empty_source where 1 = 0)
+    (select {% for c in columns %}cast(null as {{ text_type }}) as {{ adapter.quote(c) }}{% if not loop.last %}, {% endif %}{% endfor %} from (select 1 as one) empty_source where 1 = 0)
   {%- else -%}
     {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list if execute else columns -%}
     {%- set missing = columns | reject('in', present) | list -%}
     {%- if missing -%}
-      (select landed.*{% for c in missing %}, cast(null as {{ text_type }}) as {{ c }}{% endfor %} from {{ rel }} landed)
+      (select landed.*{% for c in missing %}, cast(null as {{ text_type }}) as {{ adapter.quote(c) }}{% endfor %} from {{ rel }} landed)
     {%- else -%}
       {{ rel }}
     {%- endif -%}

@@ -75,7 +75,7 @@ def land(context: AssetExecutionContext, invsync: InvsyncResource, marketplace: 
                                   f"{LANDING_OP[marketplace]} (or run the sync_{marketplace} job)")
     reason = get(marketplace).skip_reason(settings)
     if reason:
-        context.log.warning(f"{marketplace} {reason}")
+        context.log.warning(f"{marketplace} skipped: {reason}")
         for key in selected:
             yield MaterializeResult(asset_key=key, metadata={"skipped": reason})
         return

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:  # types of the signatures only: `invsync status` loads no HTTP stack through here
+    import pandas as pd
+
     from pipelines.api_client import SyncStats
     from pipelines.config import Settings
+    from pipelines.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,24 @@ ValuesCheck = Callable[[dict[str, str]], dict[str, str]]
 
 
 @dataclass(frozen=True)
+class AnswerTotals:
+    """An answer's own totals against the sums of its rows in the same load, one row per key of
+    `frame`: for each (reported, landed) column pair the two must be equal. The audit turns it
+    into an expectation (critical where the marketplace's figures must agree, else a warning)."""
+
+    frame: "pd.DataFrame"
+    pairs: tuple[tuple[str, str], ...]  # (the answer's own total, the sum of the landed rows)
+    critical: bool
+    description: str  # what is compared, for people reading a finding
+    index_columns: tuple[str, ...]  # the columns that name a failing row
+
+
+# A marketplace's check of its answer's own totals: reads its models of the load being audited
+# and returns what to compare, or None when this load's answer carries no such totals.
+AnswerCheck = Callable[["Warehouse"], "AnswerTotals | None"]
+
+
+@dataclass(frozen=True)
 class Marketplace:
     name: str  # the key in sync_logs, inventory_data, dbt, asset keys, CLI options
     label: str  # for people: reports, e-mails, the console, error messages
@@ -57,7 +78,7 @@ class Marketplace:
     catalog_cursor: tuple[str, str] | None  # (raw table, column) of the catalog's change time
     catalog_model: str  # dbt model listing every product of the load (the catalog-drop check)
     api_count: str | None  # key of `counts` that states the API's own product total
-    answer_checks: tuple[str, ...]  # its answer's own totals the audit holds it to (expectations/audit.py)
+    answer_checks: tuple[AnswerCheck, ...]  # its answer's own totals the audit holds it to (`<name>/checks.py`)
     cron: str  # incremental schedule (staggered so the two never queue on the warehouse)
     color: str  # chart colour in the weekly report
     # Raw tables that a resource of another name writes (a fallback method's answer), for lineage.
@@ -77,7 +98,7 @@ class Marketplace:
 
     def skip_reason(self, settings: Settings) -> str | None:
         """None when it will sync, else why it is skipped (not failed)."""
-        return None if self.enabled(settings) else f"skipped: {self.credentials_hint} not set"
+        return None if self.enabled(settings) else f"{self.credentials_hint} not set"
 
     def dataset(self, settings: Settings) -> str:
         """The raw dataset in this installation (DuckDB schema, MySQL database)."""

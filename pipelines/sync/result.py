@@ -66,6 +66,11 @@ class SyncResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
+    def synced(self) -> dict[str, MarketplaceResult]:
+        """The marketplaces this sync ran (every one not skipped for want of credentials)."""
+        return {name: r for name, r in self.results.items() if r.record is not None}
+
+    @property
     def ok(self) -> bool:
         """No marketplace failed (`partial` published with warnings, which the summary shows)."""
         return all(r.status not in (Outcome.FAILED, Outcome.INTERRUPTED) for r in self.results.values())
@@ -77,10 +82,7 @@ class SyncResult:
 
     def summary(self) -> str:
         lines = [f"sync {self.run_id} ({self.sync_type})"]
-        for name, r in self.results.items():
-            if r.record is None:
-                lines.append(f"  {name:5} {r.status:8} {r.message}")
-                continue
+        for name, r in self.synced.items():
             rec = r.record
             lines.append(
                 f"  {name:5} {r.status:8} {rec.records_fetched} rows fetched, "
@@ -88,4 +90,8 @@ class SyncResult:
                 + (f" — {rec.error_message}" if rec.error_message else "")
             )
             lines.extend(f"        warning: {w[:300]}" for w in rec.warnings)
+        # Unconfigured marketplaces last, on one line: skipped by design, never an error.
+        skipped = [f"{name} ({r.message})" for name, r in self.results.items() if r.record is None]
+        if skipped:
+            lines.append("  not configured, skipped: " + "; ".join(skipped))
         return "\n".join(lines)

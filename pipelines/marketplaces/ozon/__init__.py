@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pipelines.config_sections import ConfigError
 from pipelines.marketplaces.base import Marketplace, Variable
+from pipelines.marketplaces.ozon import checks
 
 CLIENT_ID, API_KEY, API_URL = "OZON_CLIENT_ID", "OZON_API_KEY", "OZON_API_URL"
 
@@ -31,7 +32,7 @@ def check_values(values: dict[str, str]) -> dict[str, str]:
 OZON = Marketplace(
     name="ozon", label="Ozon", source_module="pipelines.marketplaces.ozon.source", raw_dataset="raw_ozon",
     catalog=("product_info", "id"), catalog_cursor=None, catalog_model="stg_ozon__stocks",
-    api_count="total_items", answer_checks=("ozon_fbo_sums",),
+    api_count="total_items", answer_checks=(checks.fbo_sums,),
     cron="0 0,6,12,18 * * *", color="#005bff",
     table_written_by={"analytics_stocks": "fbo_stocks", "warehouses": "fbs_stocks"},
     stock_types=("FBO", "FBS", "realFBS", "FBP"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pipelines.config_sections import ConfigError
 from pipelines.marketplaces.base import Marketplace, Variable
+from pipelines.marketplaces.wb import checks
 
 API_TOKEN = "WB_API_TOKEN"
 STATISTICS_API_URL, ANALYTICS_API_URL = "WB_STATISTICS_API_URL", "WB_ANALYTICS_API_URL"
@@ -32,7 +33,7 @@ def check_values(values: dict[str, str]) -> dict[str, str]:
 WILDBERRIES = Marketplace(
     name="wb", label="Wildberries", source_module="pipelines.marketplaces.wb.source", raw_dataset="raw_wb",
     catalog=("cards", "chrt_id"), catalog_cursor=("cards", "updated_at"), catalog_model="stg_wb__cards",
-    api_count=None, answer_checks=("wb_remains_totals",),
+    api_count=None, answer_checks=(checks.remains_totals,),
     cron="0 3,9,15,21 * * *", color="#cb11ab",
     table_written_by={"warehouse_remains": "wb_warehouse_stocks"},
     stock_types=("FBO", "FBS", "DBS", "DBW", "C&C", "EDBS"),

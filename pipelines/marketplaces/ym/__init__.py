@@ -17,6 +17,7 @@ snapshot on every sync anyway.
 from __future__ import annotations
 
 from pipelines.marketplaces.base import Marketplace, Variable
+from pipelines.marketplaces.ym import checks
 
 API_KEY, API_URL = "YM_API_KEY", "YM_API_URL"
 
@@ -24,7 +25,7 @@ YANDEX_MARKET = Marketplace(
     name="ym", label="Yandex Market", source_module="pipelines.marketplaces.ym.source", raw_dataset="raw_ym",
     catalog=("offers", "offer_id"), catalog_cursor=None, catalog_model="stg_ym__offers",
     # No answer states a product total (offer-mappings and getStocks page on tokens only).
-    api_count=None, answer_checks=(),
+    api_count=None, answer_checks=(checks.fit_is_available_plus_freeze,),
     cron="30 1,7,13,19 * * *", color="#fc3f1d",
     # The campaigns table is written at the end of the stock resource: only then is it known
     # which campaigns' stock was read (a 403 on one campaign skips it).

@@ -11,7 +11,11 @@ select
     {{ as_text('warehouse_id') }} as warehouse_id,
     {{ as_int('quantity_available') }} as quantity_available,
     {{ as_int('quantity_reserved') }} as quantity_reserved,
+    -- Three of the types as sent (null: not in stocks[]), for the answer check FIT = AVAILABLE + FREEZE.
+    {{ as_int('available') }} as available_units,
+    {{ as_int('fit') }} as fit_units,
+    {{ as_int(adapter.quote('freeze')) }} as freeze_units,  -- FREEZE is a keyword in DuckDB
     _invalid_reason as invalid_reason,
     _dlt_load_id as load_id
-from {{ optional_source('raw_ym', 'offer_stocks', ['offer_id', 'campaign_id', 'business_id', 'placement_type', 'warehouse_id', 'quantity_available', 'quantity_reserved', '_invalid_reason', '_dlt_load_id']) }} s
+from {{ optional_source('raw_ym', 'offer_stocks', ['offer_id', 'campaign_id', 'business_id', 'placement_type', 'warehouse_id', 'quantity_available', 'quantity_reserved', 'available', 'fit', 'freeze', '_invalid_reason', '_dlt_load_id']) }} s
 where _dlt_load_id = {{ publish_load_id('ym') }}

@@ -1,0 +1,29 @@
+"""Yandex Market's answer held to its own totals: where a stock row sends both `FIT` and
+`AVAILABLE`, FIT must be AVAILABLE + FREEZE (a missing FREEZE counts 0; yandex_market.md §2.2.4).
+
+The identity is inferred from the definitions, not published (`inf` in the reference), so a row
+that breaks it is a warning, never a held-back publish; the client maps quantities from
+AVAILABLE and FREEZE either way (§7) and counts such rows (`fit_disagrees`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipelines.marketplaces.base import AnswerTotals
+
+if TYPE_CHECKING:
+    from pipelines.warehouse import Warehouse
+
+
+def fit_is_available_plus_freeze(wh: Warehouse) -> AnswerTotals | None:
+    frame = wh.frame(
+        "select campaign_id, warehouse_id, sku, fit_units as reported_fit, "
+        "available_units + coalesce(freeze_units, 0) as available_plus_freeze "
+        "from stg_ym__offer_stocks "
+        "where fit_units is not null and available_units is not null and invalid_reason is null"
+    )
+    if frame.empty:  # FIT alone (seller warehouses), or no FIT: nothing to hold it to
+        return None
+    return AnswerTotals(frame, (("reported_fit", "available_plus_freeze"),), False,
+                        "FIT vs AVAILABLE + FREEZE of the same stock row", ("campaign_id", "warehouse_id", "sku"))
