@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
-if TYPE_CHECKING:  # types of the signatures only: `invsync status` loads no HTTP stack through here
+if TYPE_CHECKING:
     import pandas as pd
 
-    from pipelines.api_client import SyncStats
-    from pipelines.config import Settings
-    from pipelines.warehouse import Warehouse
+
+# What a marketplace asks of the layers above it, as the shapes it uses: the registry sits below
+# the configuration, the API client and the warehouse (they import it), so it names none of them.
+class SettingsView(Protocol):
+    """The settings as a marketplace reads them (`pipelines.config.Settings` is one)."""
+
+    dataset_prefix: str
+
+    def value(self, name: str) -> str: ...
+
+
+class FrameReader(Protocol):
+    """A warehouse as an answer check reads it (`pipelines.warehouse.Warehouse` is one)."""
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ class AnswerTotals:
 
 # A marketplace's check of its answer's own totals: reads its models of the load being audited
 # and returns what to compare, or None when this load's answer carries no such totals.
-AnswerCheck = Callable[["Warehouse"], "AnswerTotals | None"]
+AnswerCheck = Callable[[FrameReader], "AnswerTotals | None"]
 
 
 @dataclass(frozen=True)
@@ -92,19 +104,19 @@ class Marketplace:
         """The variables to set, named when the marketplace is skipped."""
         return "/".join(v.name for v in self.variables if v.required)
 
-    def enabled(self, settings: Settings) -> bool:
+    def enabled(self, settings: SettingsView) -> bool:
         """Whether its credentials are configured (every required variable set)."""
         return all(settings.value(v.name) for v in self.variables if v.required)
 
-    def skip_reason(self, settings: Settings) -> str | None:
+    def skip_reason(self, settings: SettingsView) -> str | None:
         """None when it will sync, else why it is skipped (not failed)."""
         return None if self.enabled(settings) else f"{self.credentials_hint} not set"
 
-    def dataset(self, settings: Settings) -> str:
+    def dataset(self, settings: SettingsView) -> str:
         """The raw dataset in this installation (DuckDB schema, MySQL database)."""
         return f"{settings.dataset_prefix}{self.raw_dataset}"
 
-    def make_source(self, settings: Settings, stats: SyncStats, counts: dict[str, Any], full: bool,
+    def make_source(self, settings: SettingsView, stats: Any, counts: dict[str, Any], full: bool,  # stats: api_client.SyncStats
                     backoff_base: float, base: CatalogBase = CatalogBase()) -> Any:
         """A fresh dlt source for one sync (dlt sources must not be reused across runs)."""
         module = importlib.import_module(self.source_module)

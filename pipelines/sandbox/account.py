@@ -37,14 +37,12 @@ from __future__ import annotations
 
 import copy
 import random
-import re
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from itertools import combinations, compress
 from typing import Any, Iterable, Iterator
 
-from .ym_account import YmAccount
 from .reference import (
     ADJECTIVES,
     BRANDS,
@@ -63,10 +61,13 @@ from .reference import (
     WB_WAREHOUSES,
     Category,
     ean13_20,
+    inventory_row,
     mix,
+    parse_article,
     utc_iso,
     wb_warehouse_key,
 )
+from .ym_account import YmAccount
 
 # Marketplace keys of the truth rows, in the order `iter_expected_inventory` yields them.
 MARKETPLACES = ("ozon", "wb", "ym")
@@ -89,8 +90,6 @@ VISIBILITIES = (
     "BANNED", "OVERPRICED", "CRITICALLY_OVERPRICED", "EMPTY_BARCODE", "BARCODE_EXISTS",
     "QUARANTINE", "OVERPRICED_WITH_STOCK", "PARTIAL_APPROVED", "IMAGE_ABSENT", "MODERATION_BLOCK",
 )
-
-_OFFER_RE = re.compile(r"^([А-ЯЁ]{3})-(\d{6,})-(\w+)$")
 
 # Product roles (Ozon side): most products are normal; a few are archived (no stock anywhere,
 # hidden from visibility ALL), have an empty v4 `stocks` array (never placed), or are placed
@@ -497,14 +496,8 @@ class Account:
         start = self.bc_start[i]
         return range(start, start + self.bc_count[i])
 
-    @staticmethod
-    def parse_article(offer: str) -> int | None:
-        """The product position an article of `offer_id()`'s form names (unchecked), else None."""
-        m = _OFFER_RE.match(offer)
-        return int(m.group(2)) - 1 if m else None
-
     def index_by_offer(self, offer: str) -> int | None:
-        i = self.parse_article(offer)
+        i = parse_article(offer)
         if i is None:
             return None
         return i if 0 <= i < self.n_products and self.offer_id(i) == offer else None
@@ -745,12 +738,12 @@ class Account:
             a = i * N_OZ_FBO
             for w, wh in enumerate(OZON_FBO_WAREHOUSES):
                 if self.fbo_listed(a + w):
-                    yield _row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical", "FBO",
+                    yield inventory_row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical", "FBO",
                                self.fbo_pr[a + w], self.fbo_res[a + w])
             b = i * N_OZ_SELLER
             for w, wh in enumerate(OZON_SELLER_WAREHOUSES):
                 if self.fbs_on[b + w]:
-                    yield _row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical",
+                    yield inventory_row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical",
                                "realFBS" if wh.is_rfbs else "FBS", self.fbs_pr[b + w], self.fbs_res[b + w])
 
     def _expected_wb(self) -> Iterator[dict[str, Any]]:
@@ -763,11 +756,11 @@ class Account:
             for w, q, to, fr in self.wb_places(bc):
                 name, key = (WB_AGGREGATE_NAME, agg_key) if w < 0 else (names[w], keys[w])
                 kind = "aggregate" if name in WB_AGGREGATE_NAMES else "physical"
-                yield _row("wb", barcode, nm, offer, key, name, kind, "FBO", q + to + fr, to + fr)
+                yield inventory_row("wb", barcode, nm, offer, key, name, kind, "FBO", q + to + fr, to + fr)
             b = bc * N_WB_SELLER
             for w, wh in enumerate(WB_SELLER_WAREHOUSES):
                 if self.wbf_on[b + w]:
-                    yield _row("wb", barcode, nm, offer, str(wh.id), wh.name, "physical",
+                    yield inventory_row("wb", barcode, nm, offer, str(wh.id), wh.name, "physical",
                                WB_DELIVERY_TYPES[wh.delivery_type], self.wbf_amt[b + w], 0)
 
     def summary(self) -> dict[str, Any]:
@@ -841,13 +834,3 @@ def _change_pair(r: Any, units: int, held: int, sell_out: bool, free_held: bool 
     if not free_held:
         held = min(held, units)
     return units, held
-
-
-def _row(mp: str, sku: str, pid: str, offer: str, wid: str, wname: str, kind: str, stype: str,
-         present: int, reserved: int) -> dict[str, Any]:
-    return {
-        "marketplace": mp, "sku": sku, "marketplace_product_id": pid, "offer_id": offer,
-        "warehouse_id": wid, "warehouse_name": wname, "warehouse_kind": kind, "stock_type": stype,
-        "quantity_present": present, "quantity_reserved": reserved,
-        "quantity_available": present - reserved,
-    }

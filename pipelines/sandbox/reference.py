@@ -8,9 +8,11 @@ API answers and `Account.expected_inventory()` can never disagree about a wareho
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 MSK = timezone(timedelta(hours=3), "MSK")
 MSK_OFFSET = 3 * 3600
@@ -240,3 +242,25 @@ def mix(*values: int) -> int:
         h = ((h ^ (v & 0xFFFFFFFF)) * 16777619) & 0xFFFFFFFF
         h ^= h >> 13
     return h
+
+
+# The article (`offer_id`) every product of the account carries, e.g. `РЮК-000036-белый`:
+# read by each marketplace's part of the account (Ozon/WB in account.py, Yandex in ym_account.py).
+OFFER_RE = re.compile(r"^([А-ЯЁ]{3})-(\d{6,})-(\w+)$")
+
+
+def parse_article(offer: str) -> int | None:
+    """The product position an article of the account's form names (unchecked), else None."""
+    m = OFFER_RE.match(offer)
+    return int(m.group(2)) - 1 if m else None
+
+
+def inventory_row(mp: str, sku: str, pid: str | None, offer: str, wid: str, wname: str, kind: str, stype: str,
+                  present: int, reserved: int) -> dict[str, Any]:
+    """One `inventory_data` row of the truth, the same shape for every marketplace."""
+    return {
+        "marketplace": mp, "sku": sku, "marketplace_product_id": pid, "offer_id": offer,
+        "warehouse_id": wid, "warehouse_name": wname, "warehouse_kind": kind, "stock_type": stype,
+        "quantity_present": present, "quantity_reserved": reserved,
+        "quantity_available": present - reserved,
+    }

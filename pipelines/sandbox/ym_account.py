@@ -28,7 +28,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .reference import CLOCK_START, HISTORY_SECONDS, ean13, mix
+from .reference import CLOCK_START, HISTORY_SECONDS, ean13, inventory_row, mix, parse_article
 
 
 @dataclass(frozen=True)
@@ -301,9 +301,7 @@ class YmAccount:
         """Exact-string lookup (§2.5: `557722` and `0557722` are different SKUs)."""
         if offer in self._special_rev:
             return self._special_rev[offer]
-        from .account import Account  # the article format is the account's
-
-        i = Account.parse_article(offer)
+        i = parse_article(offer)  # the article format is the account's
         if i is None or i >= self.n_offers or i in self.special or self._article(i) != offer:
             return None
         return i
@@ -342,8 +340,6 @@ class YmAccount:
     # ------------------------------------------------------------------ truth
     def iter_expected(self) -> Iterator[dict[str, Any]]:
         """The `inventory_data` rows of §7 (see `Account.expected_inventory`)."""
-        from .account import _row  # one row shape for every marketplace
-
         for c, campaign in enumerate(YM_CAMPAIGNS):
             if not campaign.active:
                 continue
@@ -359,7 +355,7 @@ class YmAccount:
                     sku = self.market_sku[i]
                     offer = self.offer_id(i)
                     reserved = fr + qu + de + ex + ut
-                    yield _row("ym", offer, str(sku) if sku else None, offer, str(wh.id), wname, "physical",
+                    yield inventory_row("ym", offer, str(sku) if sku else None, offer, str(wh.id), wname, "physical",
                                stype, av + reserved, reserved)
 
     def summary(self) -> dict[str, Any]:

@@ -3,19 +3,14 @@ same load's FBO rows per warehouse (`int_ozon__warehouse_sums`, ozon.md §2.3 an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pipelines.marketplaces.base import AnswerTotals
-
-if TYPE_CHECKING:
-    from pipelines.warehouse import Warehouse
+from pipelines.marketplaces.base import AnswerTotals, FrameReader
 
 # The FBO fallback method: it reports units available only, so only those are compared, and a
 # difference is a row warning (its figures are computed apart from v4's, ozon.md §2.5).
 ANALYTICS_METHOD = "analytics_stocks"
 
 
-def fbo_sums(wh: Warehouse) -> AnswerTotals | None:
+def fbo_sums(wh: FrameReader) -> AnswerTotals | None:
     """Per offer: the v4 `fbo` totals against the sums of the FBO rows per warehouse."""
     frame = wh.frame("select * from int_ozon__warehouse_sums where stock_type = 'FBO'")
     if frame.empty:

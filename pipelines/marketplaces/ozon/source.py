@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
-from pipelines.marketplaces import CatalogBase
+from pipelines.marketplaces.base import CatalogBase
 from pipelines.marketplaces.ozon import API_KEY, API_URL, CLIENT_ID, OZON
 from pipelines.pages import check_quantities, chunks, rows_to_table
 from pipelines.progress import plan

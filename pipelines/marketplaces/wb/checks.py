@@ -3,15 +3,10 @@ the remains report against the sum of its real places (the official example: 267
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pipelines.marketplaces.base import AnswerTotals
-
-if TYPE_CHECKING:
-    from pipelines.warehouse import Warehouse
+from pipelines.marketplaces.base import AnswerTotals, FrameReader
 
 
-def remains_totals(wh: Warehouse) -> AnswerTotals | None:
+def remains_totals(wh: FrameReader) -> AnswerTotals | None:
     frame = wh.frame(
         "select sku, coalesce(sum(case when entry_kind = 'total' then quantity end), 0) as reported_total, "
         "coalesce(sum(case when entry_kind = 'warehouse' then quantity end), 0) as landed_total "

@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from pipelines.api_client import ApiClient, ApiError, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
-from pipelines.marketplaces import CatalogBase
+from pipelines.marketplaces.base import CatalogBase
 from pipelines.marketplaces.wb import (
     ANALYTICS_API_URL,
     API_TOKEN,

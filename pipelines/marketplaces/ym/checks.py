@@ -8,15 +8,10 @@ AVAILABLE and FREEZE either way (§7) and counts such rows (`fit_disagrees`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pipelines.marketplaces.base import AnswerTotals
-
-if TYPE_CHECKING:
-    from pipelines.warehouse import Warehouse
+from pipelines.marketplaces.base import AnswerTotals, FrameReader
 
 
-def fit_is_available_plus_freeze(wh: Warehouse) -> AnswerTotals | None:
+def fit_is_available_plus_freeze(wh: FrameReader) -> AnswerTotals | None:
     frame = wh.frame(
         "select campaign_id, warehouse_id, sku, fit_units as reported_fit, "
         "available_units + coalesce(freeze_units, 0) as available_plus_freeze "
