@@ -297,7 +297,8 @@ def audit_marketplace(
     # Broken answers: the listing, the API's own counters, the answer's own totals, a collapse.
     previous_catalog = int(history[-1].get("catalog") or 0) if history else int(previous["products"])
     api_count = counts.get(market.api_count) if market.api_count else None
-    raw.append(validator.validate(listing, catalog_suite(previous_catalog, None if api_count is None else int(api_count), t)))
+    raw.append(validator.validate(listing, catalog_suite(previous_catalog, None if api_count is None else int(api_count), t,
+                                                         market.api_count or "product count")))
     for check in market.answer_checks:  # in the marketplace's package (`<name>/checks.py`)
         totals = check(wh)
         if totals is not None:

@@ -67,9 +67,11 @@ def validity_suite(t: CheckThresholds) -> gx.ExpectationSuite:
     return suite
 
 
-def catalog_suite(previous_catalog: int, api_count: int | None, t: CheckThresholds) -> gx.ExpectationSuite:
+def catalog_suite(previous_catalog: int, api_count: int | None, t: CheckThresholds,
+                  api_count_name: str = "product count") -> gx.ExpectationSuite:
     """On the products the catalog lists now (one row each): not empty when the account had
-    products, not suddenly shorter, and as long as the API itself says."""
+    products, not suddenly shorter, and as long as the API itself says (`api_count`, the
+    answer's field `api_count_name`)."""
     suite = gx.ExpectationSuite(name="inventory_broken_answers")
     x = gx.expectations
     if previous_catalog > 0:
@@ -84,7 +86,7 @@ def catalog_suite(previous_catalog: int, api_count: int | None, t: CheckThreshol
                                  notes="products the catalog listing suddenly misses"))
     if api_count is not None:
         suite.add_expectation(_e(x.ExpectTableRowCountToBeBetween, "critical", BROKEN_ANSWER,
-                                 f"the API's own total_items {api_count}, ± INVSYNC_RECONCILE_SHARE {t.reconcile_share:.0%}",
+                                 f"the API's own {api_count_name} {api_count}, ± INVSYNC_RECONCILE_SHARE {t.reconcile_share:.0%}",
                                  "api_count",
                                  min_value=math.floor(api_count * (1 - t.reconcile_share)),
                                  max_value=math.ceil(api_count * (1 + t.reconcile_share)),

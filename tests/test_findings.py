@@ -86,6 +86,20 @@ def test_rows_stored_before_the_finding_key_still_read_as_sentences() -> None:
     assert render(odd) == "Wildberries: something new failed."
 
 
+def test_an_api_count_row_reads_as_such_with_or_without_its_key() -> None:
+    """Rows stored before the `finding` key are recognised by the message the suite writes,
+    whichever counter the marketplace names (`Marketplace.api_count`)."""
+    for marketplace, field, key in (("ozon", "total_items", None), ("ozon", "total_items", "api_count"),
+                                    ("ym", "product count", None)):
+        details = {"min_value": 98, "max_value": 102, "range_source": f"the API's own {field} 100, ± INVSYNC_RECONCILE_SHARE 2%"}
+        if key:
+            details["finding"] = key
+        row = stored(suite="inventory_broken_answers", severity="critical", marketplace=marketplace, column_name=None,
+                     expectation="expect_table_row_count_to_be_between", observed=60, details=details)
+        assert render(row).endswith(f"60 products landed, which does not match the API's own count (allowed 98–102; "
+                                    f"the API's own {field} 100, ± INVSYNC_RECONCILE_SHARE 2%)."), (marketplace, key)
+
+
 def test_passes_read_as_passes_and_failures_come_first() -> None:
     ok = stored(suite="inventory_validity", expectation="expect_column_values_to_be_between",
                 column_name="quantity_present", success=True, details={"min_value": 0})
