@@ -68,7 +68,7 @@ class AnswerTotals:
     `frame`: for each (reported, landed) column pair the two must be equal. The audit turns it
     into an expectation (critical where the marketplace's figures must agree, else a warning)."""
 
-    frame: "pd.DataFrame"
+    frame: pd.DataFrame
     pairs: tuple[tuple[str, str], ...]  # (the answer's own total, the sum of the landed rows)
     critical: bool
     description: str  # what is compared, for people reading a finding
@@ -116,8 +116,9 @@ class Marketplace:
         """The raw dataset in this installation (DuckDB schema, MySQL database)."""
         return f"{settings.dataset_prefix}{self.raw_dataset}"
 
-    def make_source(self, settings: SettingsView, stats: Any, counts: dict[str, Any], full: bool,  # stats: api_client.SyncStats
+    def make_source(self, settings: SettingsView, stats: Any, counts: dict[str, Any], full: bool,
                     backoff_base: float, base: CatalogBase = CatalogBase()) -> Any:
-        """A fresh dlt source for one sync (dlt sources must not be reused across runs)."""
+        """A fresh dlt source for one sync (dlt sources must not be reused across runs).
+        `stats` is the sync's `pipelines.api_client.SyncStats`, handed on to the source's client."""
         module = importlib.import_module(self.source_module)
         return module.make_source(settings, stats, counts, full, backoff_base, base)
