@@ -739,12 +739,12 @@ class Account:
             for w, wh in enumerate(OZON_FBO_WAREHOUSES):
                 if self.fbo_listed(a + w):
                     yield inventory_row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical", "FBO",
-                               self.fbo_pr[a + w], self.fbo_res[a + w])
+                                        self.fbo_pr[a + w], self.fbo_res[a + w])
             b = i * N_OZ_SELLER
             for w, wh in enumerate(OZON_SELLER_WAREHOUSES):
                 if self.fbs_on[b + w]:
                     yield inventory_row("ozon", sku, pid, offer, str(wh.warehouse_id), wh.name, "physical",
-                               "realFBS" if wh.is_rfbs else "FBS", self.fbs_pr[b + w], self.fbs_res[b + w])
+                                        "realFBS" if wh.is_rfbs else "FBS", self.fbs_pr[b + w], self.fbs_res[b + w])
 
     def _expected_wb(self) -> Iterator[dict[str, Any]]:
         names = [w.name for w in WB_WAREHOUSES]
@@ -761,7 +761,7 @@ class Account:
             for w, wh in enumerate(WB_SELLER_WAREHOUSES):
                 if self.wbf_on[b + w]:
                     yield inventory_row("wb", barcode, nm, offer, str(wh.id), wh.name, "physical",
-                               WB_DELIVERY_TYPES[wh.delivery_type], self.wbf_amt[b + w], 0)
+                                        WB_DELIVERY_TYPES[wh.delivery_type], self.wbf_amt[b + w], 0)
 
     def summary(self) -> dict[str, Any]:
         """Totals per marketplace over `expected_inventory()` rows, plus the clock.

@@ -356,7 +356,7 @@ class YmAccount:
                     offer = self.offer_id(i)
                     reserved = fr + qu + de + ex + ut
                     yield inventory_row("ym", offer, str(sku) if sku else None, offer, str(wh.id), wname, "physical",
-                               stype, av + reserved, reserved)
+                                        stype, av + reserved, reserved)
 
     def summary(self) -> dict[str, Any]:
         rows = present = reserved = 0
