@@ -191,7 +191,8 @@ class DbtWorker:
         """
         env = {**dbt_env(self.settings), **publish_loads_env(loads)}
         with _locked_target_dir(self.settings) as target:
-            cli = ["--quiet", "--no-use-colors", *args, "--project-dir", str(DBT_PROJECT_DIR),
+            # dbtRunner reads flags only after the command (`dbt --quiet build` ignores --quiet)
+            cli = [*args, "--quiet", "--no-use-colors", "--project-dir", str(DBT_PROJECT_DIR),
                    "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
                    "--log-path", str(target / "logs")]
             answer = self._helper.ask({"args": cli, "env": env, "target": str(target)})

@@ -40,8 +40,27 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         error = str(outcome.exception) if outcome.exception is not None else None
     except Exception as exc:  # noqa: BLE001 - reported to the sync, which records it
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        close_duckdb()
     results = json.loads(results_file.read_text()) if results_file.exists() else None
     return {"run_results": results, "error": error}
+
+
+def close_duckdb() -> None:
+    """Close the DuckDB file dbt kept open for the invocation (`keep_open` in profiles.yml).
+
+    dbt-duckdb keeps its database in a class attribute that outlives an invocation; this
+    process lives on between steps and syncs, and an open file would lock out the sync's own
+    process (the audit reads the snapshot) and every other reader until the next step.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # only dbt-mysql installed
+        return
+    environment = DuckDBConnectionManager._ENV  # noqa: SLF001 - no public way to close it
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def main(result_fd: int) -> int:
