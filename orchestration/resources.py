@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -20,8 +21,11 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
 from pipelines.config import ConfigError, Settings, load_settings
 from pipelines.sync import prepare_warehouse
-from pipelines.sync.dbt import DBT_PROJECT_DIR, DbtRun, DbtStep, dbt_env, dbt_executable, publish_loads_env
+from pipelines.sync.dbt import DBT_PROJECT_DIR, DbtRun, DbtStep, dbt_env, dbt_executable, publish_loads_env, target_dir
 from pipelines.warehouse import Warehouse, warehouse_for
+
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse cache in a target folder
 
 
 def current_settings() -> Settings:
@@ -93,11 +97,38 @@ class InvsyncDbtCliResource(DbtCliResource):
     def cli(self, args: Sequence[str], *, loads: Mapping[str, str] | None = None,  # type: ignore[override]
             **kwargs: Any) -> DbtCliInvocation:
         try:
-            values = dbt_env(current_settings())
+            settings = current_settings()
+            # DBT_TARGET_PATH here only tells dagster-dbt where to take `partial_parse.msgpack`
+            # from for the invocation's own target folder (it sets the subprocess's own value):
+            # the warehouse's dbt folder, so a step re-parses only what changed (`keep_parse_cache`).
+            values = {**dbt_env(settings), "DBT_TARGET_PATH": str(target_dir(settings))}
         except ConfigError:  # parsing needs no connection
             values = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         with exported({**values, **publish_loads_env(loads)}):
             return super().cli(args, **kwargs)
+
+
+def keep_parse_cache(invocation: DbtCliInvocation) -> None:
+    """Keep an invocation's parse cache in the warehouse's dbt folder for the next one.
+
+    dagster-dbt gives each invocation a new target folder and seeds it from DBT_TARGET_PATH's
+    `partial_parse.msgpack`; without this every step would parse the whole project (seconds),
+    since the one `dbt parse` of the manifest is keyed on another connection. The CLI's dbt
+    worker keeps the same file there (same connection variables, so either serves both). The
+    file is replaced atomically: a dbt starting meanwhile reads the old or the new one.
+    """
+    cache = invocation.target_path / PARTIAL_PARSE_FILE
+    if not cache.exists():
+        return
+    try:
+        folder = target_dir(current_settings())
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".partial_parse.")
+        os.close(fd)
+        shutil.copyfile(cache, temporary)
+        os.replace(temporary, folder / PARTIAL_PARSE_FILE)
+    except (ConfigError, OSError):  # only a cache: the next step parses a little longer
+        return
 
 
 class DagsterDbt:
@@ -119,13 +150,15 @@ class DagsterDbt:
                 invocation = self.dbt.cli([step.command], loads=loads, context=self.context, raise_on_error=False)
                 self.events.extend(invocation.stream())
             else:
-                invocation = self.dbt.cli(step.args, loads=loads, raise_on_error=False).wait()
+                invocation = self.dbt.cli(step.args_for(loads), loads=loads, raise_on_error=False).wait()
         except Exception as exc:  # noqa: BLE001 - dbt could not start: the core records why
             return DbtRun(error=f"{type(exc).__name__}: {exc}")
         if (invocation.target_path / "run_results.json").exists():
             run = DbtRun.from_run_results(invocation.get_artifact("run_results.json"))
         else:  # dbt did not get to run a node (project, profile or connection error): say why
             run = DbtRun(error=str(invocation.get_error() or "dbt wrote no run_results.json"))
+        if not run.error:
+            keep_parse_cache(invocation)
         if not run.error and not run.failed("model"):  # every call gets its own target folder: keep
             shutil.rmtree(invocation.target_path, ignore_errors=True)  # only those of failures (dbt.log)
         return run

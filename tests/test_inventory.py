@@ -201,6 +201,42 @@ def test_a_sync_of_one_marketplace_leaves_the_other_untouched_even_after_an_inte
     assert {k: v for k, v in inventory(settings).items() if k[0] == "ozon"} == before
 
 
+def test_the_write_step_leaves_out_the_folders_of_marketplaces_without_a_load() -> None:
+    from pipelines.config import PROJECT_ROOT
+    from pipelines.marketplaces import NAMES
+    from pipelines.sync.dbt import APPROVE_AND_PUBLISH, STAGE, marketplace_folders
+
+    args = STAGE.args_for({"ozon": "load-1"})
+    assert args[:len(STAGE.args)] == STAGE.args
+    assert set(args[args.index("--exclude") + 1:]) == {f for m in NAMES if m != "ozon" for f in marketplace_folders(m)}
+    assert STAGE.args_for(None) == STAGE.args  # no loads named: every marketplace, as by hand
+    assert STAGE.args_for(dict.fromkeys(NAMES, "load-1")) == STAGE.args
+    assert APPROVE_AND_PUBLISH.args_for({"ozon": "load-1"}) == APPROVE_AND_PUBLISH.args
+    for name in NAMES:  # the convention the exclusion relies on (README, "Adding a marketplace")
+        for folder in ("staging", "intermediate"):
+            assert (PROJECT_ROOT / "dbt_project" / "models" / folder / name).is_dir(), (folder, name)
+
+
+def test_a_sync_builds_only_the_models_of_the_marketplaces_it_publishes(sandbox, duckdb_url) -> None:
+    """An Ozon-only sync on a new warehouse builds no other marketplace's view (a broken model of
+    a marketplace that did not land cannot hold Ozon back); a person's `dbt build` builds them all
+    and publishes nothing of a marketplace that never synced."""
+    settings = settings_for(sandbox.env(), duckdb_url)
+    assert sync(settings, which="ozon").clean
+    wh = warehouse_for(settings.warehouse)
+
+    def views() -> set[str]:
+        return {r["table_name"] for r in wh.query("select table_name from information_schema.tables")}
+
+    assert {"stg_ozon__stocks", "int_inventory__ozon"} <= views()
+    assert not {v for v in views() if v.startswith(("stg_wb__", "stg_ym__", "int_inventory__wb", "int_inventory__ym"))}
+    published = inventory(settings)
+    assert published and {k[0] for k in published} == {"ozon"}
+    run_dbt(settings, ["build", "--select", "+inventory_data"])
+    assert {"stg_wb__cards", "int_inventory__wb", "int_inventory__ym"} <= views()
+    assert inventory(settings) == published
+
+
 # ---------------------------------------------------------------------- the 2026 stock plan
 def test_ozon_stock_all_reserved_is_kept_and_no_row_is_an_aggregate_or_nameless(sandbox, duckdb_url) -> None:
     from pipelines.sandbox.account import N_OZ_FBO

@@ -24,6 +24,21 @@
 {%- endmacro %}
 
 {#-
+  Whether this build publishes a marketplace: a sync names its loads (INVSYNC_PUBLISH_LOADS) and
+  builds only those marketplaces' models (pipelines/sync/dbt.py `STAGE`), so a marketplace it does
+  not name is not read at all (its views may be stale, or not yet exist on a new warehouse).
+  Unset (a person running `dbt build`): every marketplace.
+-#}
+{% macro publishes(marketplace) -%}
+  {%- set passed = env_var('INVSYNC_PUBLISH_LOADS', '') -%}
+  {%- if not passed -%}
+    {{ return(true) }}
+  {%- endif -%}
+  {%- set loads = fromjson(passed) -%}
+  {{ return(loads is mapping and loads.get(marketplace) is not none and loads.get(marketplace) != '') }}
+{%- endmacro %}
+
+{#-
   A raw table that exists only once its endpoint has returned data (dlt creates tables on
   first data), with columns that exist only once some answer carried the field (e.g. the
   `warehouse_name` only a fallback method sends). Missing table: an empty relation with the

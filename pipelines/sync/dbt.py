@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Protocol
 
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.marketplaces import MARKETPLACES
 from pipelines.sync import child
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -40,21 +41,39 @@ def target_dir(settings: Settings) -> Path:
 @dataclass(frozen=True)
 class DbtStep:
     """A dbt command and the nodes it selects; the Dagster ops are defined with the same
-    selection, so either invoker builds exactly these nodes."""
+    selection. Outside Dagster a step marked `only_loaded_marketplaces` leaves out the
+    marketplaces without a load (the models read are the same: `int_inventory__snapshot`
+    reads only the marketplaces it publishes)."""
 
     command: str
     select: str
+    # Leave out the models of the marketplaces that have no load in the invocation (their dbt
+    # folders, `marketplace_folders`): a sync of Ozon alone builds no WB or Yandex Market view,
+    # and a broken model of a marketplace that did not land cannot hold the others back.
+    only_loaded_marketplaces: bool = False
 
     @property
     def args(self) -> list[str]:
         return [self.command, "--select", *self.select.split()]
+
+    def args_for(self, loads: Mapping[str, str] | None) -> list[str]:
+        """The command line for an invocation publishing `loads` (None: every marketplace)."""
+        if not self.only_loaded_marketplaces or loads is None:
+            return self.args
+        left_out = [folder for m in MARKETPLACES if m.name not in loads for folder in marketplace_folders(m.name)]
+        return [*self.args, "--exclude", *left_out] if left_out else self.args
+
+
+def marketplace_folders(name: str) -> list[str]:
+    """A marketplace's own dbt folders, as dbt selectors (README, "Adding a marketplace")."""
+    return [f"path:models/staging/{name}", f"path:models/intermediate/{name}", f"path:tests/{name}"]
 
 
 # Write: seed, staging and the snapshot of exactly the landed loads, with their tests: a
 # failing staging test stops the publish on every path (DBT_INDIRECT_SELECTION=buildable keeps
 # tests that also need `inventory_data` for the publish step). Models tagged `audit` (a
 # marketplace's models that its answer checks read) are built with them.
-STAGE = DbtStep("build", "+int_inventory__snapshot +tag:audit")
+STAGE = DbtStep("build", "+int_inventory__snapshot +tag:audit", only_loaded_marketplaces=True)
 # Publish, in two steps: `int_sync__publishable` (a view the snapshot also reads, so it belongs
 # to the write step's nodes) rebuilt with only the approved loads, then `inventory_data` merged
 # and tested; a failing model fails the sync, failing tests on published data are warnings.
@@ -202,7 +221,7 @@ class DbtWorker:
         return DbtRun.from_run_results(answer["run_results"], self.settings.mask(error) if error else None)
 
     def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
-        return self.run(step.args, loads)
+        return self.run(step.args_for(loads), loads)
 
 
 @contextmanager

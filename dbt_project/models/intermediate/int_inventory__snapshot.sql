@@ -18,10 +18,21 @@
 -- the columns: sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name, warehouse_kind,
 -- stock_type, quantity_present, quantity_reserved, invalid_reason, product_name, barcode.
 
+-- Only the marketplaces this build publishes are read (`publishes`, macros/publish.sql): a sync
+-- builds no other marketplace's models. Every ref() is still made, so dbt's graph has them all.
+{%- set relations = {} %}
+{%- for marketplace in var('marketplaces') %}
+    {%- do relations.update({marketplace: ref('int_inventory__' ~ marketplace)}) %}
+{%- endfor %}
+{%- set read = [] %}
+{%- for marketplace in var('marketplaces') if publishes(marketplace) %}{% do read.append(marketplace) %}{% endfor %}
+
 with stock as (
-    {% for marketplace in var('marketplaces') %}
-    select '{{ marketplace }}' as marketplace, m.* from {{ ref('int_inventory__' ~ marketplace) }} m
+    {% for marketplace in read %}
+    select '{{ marketplace }}' as marketplace, m.* from {{ relations[marketplace] }} m
     {% if not loop.last %}union all{% endif %}
+    {% else %}
+    select '{{ var('marketplaces')[0] }}' as marketplace, m.* from {{ relations[var('marketplaces')[0]] }} m where 1 = 0
     {% endfor %}
 ),
 
