@@ -65,8 +65,10 @@ class DbtStep:
 
 
 def marketplace_folders(name: str) -> list[str]:
-    """A marketplace's own dbt folders, as dbt selectors (README, "Adding a marketplace")."""
-    return [f"path:models/staging/{name}", f"path:models/intermediate/{name}", f"path:tests/{name}"]
+    """A marketplace's own dbt folders that exist, as dbt selectors (README, "Adding a
+    marketplace"); one that does not exist would only add a warning to dbt.log."""
+    folders = (f"models/staging/{name}", f"models/intermediate/{name}", f"tests/{name}")
+    return [f"path:{folder}" for folder in folders if (DBT_PROJECT_DIR / folder).is_dir()]
 
 
 # Write: seed, staging and the snapshot of exactly the landed loads, with their tests: a
