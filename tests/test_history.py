@@ -184,7 +184,10 @@ def published_ok(result: Any) -> None:
 
 
 def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, list[Interval]]]:
-    """The scripted sequence of the module docstring on a warehouse holding one publish."""
+    """The scripted sequence of the module docstring on a warehouse holding one publish.
+
+    Its syncs are Ozon's (the rows it changes are Ozon's): WB's history must stay as its one
+    publish wrote it, which the expected intervals (WB's from the baseline) also hold."""
     first = inventory(settings)
     t0 = {mp: synced_at(settings, mp) for mp in ("ozon", "wb")}
     baseline = history(settings)
@@ -195,12 +198,12 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, 
     qa, qb = (int(first[k]["quantity_present"]) for k in (a, b))
 
     set_seller_stock(sandbox, a, 0, 0)  # a sellout
-    published_ok(sync(settings))
+    published_ok(sync(settings, which="ozon"))
     t1 = synced_at(settings)
 
     set_seller_stock(sandbox, a, 12, 2)  # a restock
     set_seller_stock(sandbox, b, 0, 0, listed=False)  # a product that disappears
-    published_ok(sync(settings))
+    published_ok(sync(settings, which="ozon"))
     t2 = synced_at(settings)
     assert int(inventory(settings)[b]["quantity_present"]) == 0  # zeroed, as the contract says
     expected = {**baseline,
@@ -223,7 +226,7 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, 
     assert (daily(settings), stockouts(settings)) == before
 
     set_seller_stock(sandbox, b, 7, 1)  # the product returns
-    published_ok(sync(settings))
+    published_ok(sync(settings, which="ozon"))
     t3 = synced_at(settings)
     expected = {**expected,
                 a: [*expected[a][:2], (t2, t3, 12, 2), (t3, None, 5, 0)],
@@ -234,7 +237,7 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, 
     # so the sync is not `failed` but warns; history stays as it was.
     set_seller_stock(sandbox, a, 3, 0)
     rename_history_column(settings, "quantity_reserved", "damaged_reserved")
-    broken = sync(settings)
+    broken = sync(settings, which="ozon")
     rename_history_column(settings, "damaged_reserved", "quantity_reserved")
     assert broken.results["ozon"].status == "partial", broken.summary()
     assert any("stock history not written" in w for w in broken.results["ozon"].record.warnings)
@@ -244,7 +247,7 @@ def walk_the_sequence(sandbox: Any, settings: Any) -> tuple[Key, Key, dict[Key, 
     # A forced full resync reloads everything; only the one real change is written, and the
     # history catches up with the change the damaged build missed, dated when it was published.
     set_seller_stock(sandbox, b, 7, 0)
-    full = sync(settings, full=True)
+    full = sync(settings, which="ozon", full=True)
     published_ok(full)
     assert full.results["ozon"].record.sync_type == "full"
     t4 = synced_at(settings)
