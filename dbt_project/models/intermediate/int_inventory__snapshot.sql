@@ -31,8 +31,9 @@ with stock as (
     {% for marketplace in read %}
     select '{{ marketplace }}' as marketplace, m.* from {{ relations[marketplace] }} m
     {% if not loop.last %}union all{% endif %}
-    {% else %}
-    select '{{ var('marketplaces')[0] }}' as marketplace, m.* from {{ relations[var('marketplaces')[0]] }} m where 1 = 0
+    {% else %}{# no marketplace published (never from a sync): an empty relation of the same shape #}
+    {%- set first = (var('marketplaces') | list)[0] %}
+    select '{{ first }}' as marketplace, m.* from {{ relations[first] }} m where 1 = 0
     {% endfor %}
 ),
 
