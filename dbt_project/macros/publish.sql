@@ -10,10 +10,9 @@
     still running, failed its checks or was interrupted publishes nothing until a good one lands.
 -#}
 {% macro publish_load_id(marketplace) -%}
-  {%- set passed = env_var('INVSYNC_PUBLISH_LOADS', '') -%}
-  {%- if passed -%}
-    {%- set loads = fromjson(passed) -%}
-    {%- if loads is mapping and loads.get(marketplace) -%} '{{ loads[marketplace] }}' {%- else -%} null {%- endif -%}
+  {%- set loads = passed_loads() -%}
+  {%- if loads is not none -%}
+    {%- if loads.get(marketplace) -%} '{{ loads[marketplace] }}' {%- else -%} null {%- endif -%}
   {%- else -%}
     (select latest.load_id from (
         select load_id, status from {{ source('ops', 'sync_logs') }}
@@ -30,12 +29,24 @@
   Unset (a person running `dbt build`): every marketplace.
 -#}
 {% macro publishes(marketplace) -%}
-  {%- set passed = env_var('INVSYNC_PUBLISH_LOADS', '') -%}
-  {%- if not passed -%}
+  {%- set loads = passed_loads() -%}
+  {%- if loads is none or loads.get(marketplace) -%}
     {{ return(true) }}
   {%- endif -%}
+  {{ return(false) }}
+{%- endmacro %}
+
+{#-
+  The loads a sync passed in INVSYNC_PUBLISH_LOADS ({marketplace: load id}; anything but a JSON
+  object names none), or none when it is unset: a person running dbt.
+-#}
+{% macro passed_loads() -%}
+  {%- set passed = env_var('INVSYNC_PUBLISH_LOADS', '') -%}
+  {%- if not passed -%}
+    {{ return(none) }}
+  {%- endif -%}
   {%- set loads = fromjson(passed) -%}
-  {{ return(loads is mapping and loads.get(marketplace) is not none and loads.get(marketplace) != '') }}
+  {{ return(loads if loads is mapping else {}) }}
 {%- endmacro %}
 
 {#-
