@@ -27,3 +27,10 @@
   {%- if target.type in ('mysql', 'mariadb') -%} substring_index({{ cleaned }}, ',', 1)
   {%- else -%} split_part({{ cleaned }}, ',', 1) {%- endif -%}
 {%- endmacro %}
+
+{#- `a = b`, where two nulls are equal too; both spellings are joins the planner can hash
+    (an `or ... is null` form is not, and made DuckDB compare every pair). -#}
+{% macro null_safe_equals(a, b) -%}
+  {%- if target.type in ('mysql', 'mariadb') -%} {{ a }} <=> {{ b }}
+  {%- else -%} {{ a }} is not distinct from {{ b }} {%- endif -%}
+{%- endmacro %}

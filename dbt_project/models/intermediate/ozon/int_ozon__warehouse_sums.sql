@@ -1,5 +1,7 @@
 -- Tagged `audit`: built with the snapshot (the write step selects `+tag:audit`), read by the audit's Ozon FBO sums check.
-{{ config(tags=['audit']) }}
+-- A table (one row per offer and stock type): three dbt tests and the audit read it, and as a
+-- view each of them recomputed the Ozon stock from the raw tables twice over.
+{{ config(materialized='table', tags=['audit']) }}
 -- Per offer and stock type: the /v4/product/info/stocks totals of the published load against
 -- the sums of the per-warehouse rows (int_inventory__ozon), and the FBO method the load used.
 -- Nothing in Ozon's docs promises they agree (shared/api/ozon.md §1): the dbt tests and the
@@ -59,5 +61,5 @@ left join totals t on t.offer_id = k.offer_id and t.stock_type = k.stock_type
 left join per_warehouse w on w.offer_id = k.offer_id and w.stock_type = k.stock_type
 where not exists (
     select 1 from rejected r
-    where r.stock_type = k.stock_type and (r.offer_id = k.offer_id or (r.offer_id is null and k.offer_id is null))
+    where r.stock_type = k.stock_type and {{ null_safe_equals('r.offer_id', 'k.offer_id') }}
 )
