@@ -34,6 +34,45 @@ def new_warehouse_notice(settings: Settings) -> str | None:
     return f"no DuckDB warehouse at {path} yet: creating a new one (if you expected data there, check WAREHOUSE_URL)"
 
 
+def account_rows(settings: Settings) -> list[dict[str, str]]:
+    """Each seller account, where its credentials come from and whether a sync reads it."""
+    from pipelines.marketplaces import get
+
+    rows = []
+    for account in settings.accounts:
+        market = get(account.marketplace)
+        if not account.is_default:
+            state = "listed; not synced yet (this release syncs each marketplace's default account)"
+        elif market.enabled(settings.for_account(account)):
+            state = "syncs"
+        else:
+            state = f"not configured ({market.skip_reason(settings.for_account(account))})"
+        rows.append({"marketplace": account.marketplace, "account": account.id, "label": account.label,
+                     "credentials": account.origin, "state": state})
+    return rows
+
+
+def unsynced_accounts_notice(settings: Settings, which: str) -> str | None:
+    """The line a sync says when the accounts file lists accounts this release does not sync yet."""
+    names = {m.name for m in selected(which)}
+    waiting = [f"{a.marketplace}/{a.id}" for a in settings.accounts if not a.is_default and a.marketplace in names]
+    if not waiting:
+        return None
+    return (f"{len(waiting)} account(s) of {settings.accounts_file} are not synced by this release, only each "
+            f"marketplace's default account: {', '.join(waiting)}")
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    rows = account_rows(_settings())
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return Exit.OK
+    for row in rows:
+        print(f"{row['marketplace']:<6} {row['account']:<16} {row['label']:<24} {row['state']}\n"
+              f"{'':<24}credentials: {row['credentials']}")
+    return Exit.OK
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     import getpass
 
@@ -48,9 +87,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"invsync: {idle}. Set them (environment or .env), or add --allow-unconfigured "
               "when nothing to do is what you mean", file=sys.stderr)
         return Exit.NOTHING_TO_SYNC
-    notice = new_warehouse_notice(settings)
-    if notice:
-        print(f"invsync: {notice}", file=sys.stderr)
+    for notice in (new_warehouse_notice(settings), unsynced_accounts_notice(settings, args.marketplace)):
+        if notice:
+            print(f"invsync: {notice}", file=sys.stderr)
     override = f"{getpass.getuser()}: {args.force_publish}" if args.force_publish else None
     result = run_sync(settings, which=args.marketplace, full=args.full, override=override)
     print(result.summary())
@@ -178,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="freshness and last outcome per marketplace (exit 0 fresh, 1 stale, 2 critical)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("accounts", help="the seller accounts (INVSYNC_ACCOUNTS_FILE and the single-account variables)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_accounts)
 
     p = sub.add_parser("report", help="stock report (text, or a self-contained HTML page)")
     p.add_argument("--html", metavar="PATH")

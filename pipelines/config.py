@@ -6,7 +6,8 @@ needs it as a frozen `Settings` object. Nothing else reads `os.environ` for thes
 there is exactly one list of knobs and one set of error messages. A secret is declared as such
 where its field is (`secret_field()`); the masking rule itself is `pipelines.masking`. The groups
 of settings of one concern (the audit's thresholds, the freshness policy, e-mail, the web
-service) and their readers live in `pipelines.config_sections`, re-exported here.
+service) and their readers live in `pipelines.config_sections`, re-exported here; the seller
+accounts (INVSYNC_ACCOUNTS_FILE) in `pipelines.config_accounts`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ from pipelines.config_sections import (  # noqa: F401 - re-exported: `pipelines.
     smtp_settings,
     web_settings,
 )
-from pipelines.marketplaces import MARKETPLACES
+from pipelines.config_accounts import (  # noqa: F401 - re-exported with the rest of the configuration
+    DEFAULT_ACCOUNT,
+    Account,
+    check_distinct,
+    default_accounts,
+    read_accounts_file,
+)
+from pipelines.marketplaces import MARKETPLACES, Marketplace
 from pipelines.masking import is_secret, mask_secrets, mask_value, secret_field, secret_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -125,15 +133,29 @@ class Settings:
     # dbt worker for its next sync (imports paid once); off, each sync's helpers end with it and
     # free their memory (a one-sync process such as `invsync sync` gains nothing from keeping them).
     keep_helpers: bool = False
+    # Every seller account: the `default` one of each marketplace (its single-account variables)
+    # and those of INVSYNC_ACCOUNTS_FILE (`pipelines.config_accounts`).
+    accounts: tuple[Account, ...] = ()
+    accounts_file: Path | None = None  # INVSYNC_ACCOUNTS_FILE, when set
 
     def value(self, name: str) -> str:
         """A marketplace's variable (say `OZON_API_KEY`): its value, its default, or ""."""
         return self.marketplace_values.get(name, "")
 
     def secrets(self) -> list[str]:
-        """Every secret value this configuration holds (its `secret_field`s and the marketplaces'
-        secret variables), for masking."""
-        return secret_values(self) + [v for k, v in self.marketplace_values.items() if k in self.secret_names and v]
+        """Every secret value this configuration holds (its `secret_field`s, the marketplaces'
+        secret variables and every account's), for masking."""
+        return (secret_values(self) + [v for k, v in self.marketplace_values.items() if k in self.secret_names and v]
+                + [v for a in self.accounts for k, v in a.credentials.items() if k in self.secret_names and v])
+
+    def accounts_of(self, market: Marketplace | str) -> list[Account]:
+        """A marketplace's accounts, `default` first."""
+        name = market if isinstance(market, str) else market.name
+        return [a for a in self.accounts if a.marketplace == name]
+
+    def for_account(self, account: Account) -> "AccountSettings":
+        """The settings as `account`'s sync reads them (a marketplace's `SettingsView`)."""
+        return AccountSettings(self, account)
 
     def mask(self, text: str) -> str:
         """Replace every secret that appears in `text` with `***` (`pipelines.masking`)."""
@@ -145,7 +167,7 @@ class Settings:
         for name, value in self.marketplace_values.items():
             out[name] = mask_value(value) if name in self.secret_names else value
         for f in fields(self):
-            if f.name in ("warehouse", "web", "smtp", "marketplace_values", "secret_names"):
+            if f.name in ("warehouse", "web", "smtp", "marketplace_values", "secret_names", "accounts"):
                 continue
             value = getattr(self, f.name)
             if is_secret(f):
@@ -153,7 +175,28 @@ class Settings:
             elif f.name == "warehouse_url":
                 value = self.warehouse.display()
             out[f.name] = str(value)
+        out["accounts"] = ", ".join(f"{a.marketplace}/{a.id}" for a in self.accounts
+                                    if not a.is_default or any(a.credentials.values()))
         return out
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """The settings as one account's sync reads them: the account's credentials over the
+    installation's values (API hosts and options are shared by every account). Marketplaces read
+    settings only through `SettingsView`, so their sources need no change to sync any account."""
+
+    settings: Settings
+    account: Account
+
+    @property
+    def dataset_prefix(self) -> str:
+        return self.settings.dataset_prefix
+
+    def value(self, name: str) -> str:
+        if name in self.account.credentials:
+            return self.account.credentials[name]
+        return self.settings.value(name)
 
 
 def parse_warehouse_url(url: str) -> WarehouseTarget:
@@ -256,7 +299,17 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     if prefix and not re.fullmatch(r"[a-z0-9_]+", prefix):
         raise ConfigError(f"INVSYNC_DATASET_PREFIX '{prefix}' may hold only a-z, 0-9 and _")
 
+    accounts_file = None
+    accounts = default_accounts(values)
+    if get("INVSYNC_ACCOUNTS_FILE"):
+        accounts_file = Path(get("INVSYNC_ACCOUNTS_FILE"))
+        accounts_file = accounts_file if accounts_file.is_absolute() else PROJECT_ROOT / accounts_file
+        accounts += read_accounts_file(accounts_file, env, values)
+    check_distinct(accounts)
+
     return Settings(
+        accounts=tuple(accounts),
+        accounts_file=accounts_file,
         marketplace_values=values,
         secret_names=secret_names,
         warehouse_url=warehouse_url,

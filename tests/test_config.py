@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.config import ConfigError, FreshnessPolicy, load_settings
-from pipelines.marketplaces import MARKETPLACES, OZON
+from pipelines.marketplaces import MARKETPLACES, OZON, get
 from pipelines.masking import mask_secrets
 
 
@@ -86,3 +86,145 @@ def test_freshness_policy_smtp_and_the_other_settings_read_once() -> None:
     shown = str(s.describe()) + repr(s)
     assert "smtp-secret-password" not in shown
     assert s.mask("login failed for smtp-secret-password") == "login failed for ***"
+
+
+# -- seller accounts (INVSYNC_ACCOUNTS_FILE) ----------------------------------------------------
+def write_accounts(tmp_path, text: str):
+    path = tmp_path / "accounts.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def secrets_file(tmp_path, name: str, text: str, mode: int = 0o600):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+TWO_ACCOUNTS = """
+[[account]]
+id = "north"
+marketplace = "ozon"
+label = "North LLC"
+env = { OZON_CLIENT_ID = "NORTH_OZON_CLIENT_ID", OZON_API_KEY = "NORTH_OZON_API_KEY" }
+
+[[account]]
+id = "south_wb"
+marketplace = "wb"
+secrets_file = "south-wb.toml"
+"""
+
+
+def test_without_an_accounts_file_each_marketplace_has_its_default_account_from_its_variables() -> None:
+    s = load_settings({"OZON_CLIENT_ID": "42", "OZON_API_KEY": "ozon-secret-key-123456"})
+    assert [(a.marketplace, a.id) for a in s.accounts] == [(m.name, "default") for m in MARKETPLACES]
+    (ozon,) = s.accounts_of("ozon")
+    view = s.for_account(ozon)
+    for variable in OZON.variables:  # the default account reads exactly what the settings read
+        assert view.value(variable.name) == s.value(variable.name)
+    others = [a for a in s.accounts if a.marketplace != "ozon"]
+    assert OZON.enabled(view) and others and not any(get(a.marketplace).enabled(s.for_account(a)) for a in others)
+
+
+def test_accounts_file_gives_each_account_its_own_credentials_and_masks_them(tmp_path) -> None:
+    secrets_file(tmp_path, "south-wb.toml", 'WB_API_TOKEN = "south-wb-token-0123456789"\n')
+    path = write_accounts(tmp_path, TWO_ACCOUNTS)
+    s = load_settings({"INVSYNC_ACCOUNTS_FILE": str(path), "OZON_CLIENT_ID": "42", "OZON_API_KEY": "ozon-default-key-123456",
+                       "NORTH_OZON_CLIENT_ID": "77", "NORTH_OZON_API_KEY": "north-ozon-key-abcdef",
+                       "OZON_API_URL": "http://127.0.0.1:9999"})
+    assert [a.id for a in s.accounts_of("ozon")] == ["default", "north"]
+    north = s.for_account(s.accounts_of("ozon")[1])
+    assert (north.value("OZON_CLIENT_ID"), north.value("OZON_API_KEY")) == ("77", "north-ozon-key-abcdef")
+    assert north.value("OZON_API_URL") == "http://127.0.0.1:9999"  # hosts and options are the installation's
+    south = s.accounts_of("wb")[1]
+    assert (south.id, south.label, s.for_account(south).value("WB_API_TOKEN")) == ("south_wb", "south_wb", "south-wb-token-0123456789")
+    assert s.accounts_of("ozon")[1].label == "North LLC"
+    assert s.describe()["accounts"] == "ozon/default, ozon/north, wb/south_wb"
+    shown = str(s.describe()) + repr(s) + repr(s.accounts)
+    for secret in ("north-ozon-key-abcdef", "south-wb-token-0123456789", "ozon-default-key-123456"):
+        assert secret not in shown
+        assert s.mask(f"failed with {secret}") == "failed with ***"
+
+
+@pytest.mark.parametrize(
+    "text, env, message",
+    [
+        (TWO_ACCOUNTS.replace('id = "south_wb"', 'id = "north"'), {}, "account id 'north' is listed twice"),
+        (TWO_ACCOUNTS.replace('marketplace = "wb"', 'marketplace = "kaspi"'), {}, "marketplace 'kaspi' is not one of: ozon, wb, ym"),
+        (TWO_ACCOUNTS, {"NORTH_OZON_API_KEY": ""}, "account 'north': OZON_API_KEY: the environment variable NORTH_OZON_API_KEY is not set"),
+        (TWO_ACCOUNTS.replace('id = "north"', 'id = "default"'), {}, "'default' is the account of the single-account variables"),
+        (TWO_ACCOUNTS.replace('id = "north"', 'id = "North-1"'), {}, "id 'North-1' must be 1-32 characters a-z, 0-9 and _"),
+        (TWO_ACCOUNTS.replace('label = "North LLC"', 'secrets_file = "x.toml"'), {}, "either `env`"),
+        (TWO_ACCOUNTS.replace('label = "North LLC"', 'lable = "North LLC"'), {}, "unknown key(s) lable"),
+        (TWO_ACCOUNTS.replace('OZON_API_KEY = "NORTH_OZON_API_KEY"', 'OZON_API_KEY = "NORTH_OZON_API_KEY", OZON_API_URL = "X"'), {},
+         "OZON_API_URL is not a credential of this marketplace"),
+        (TWO_ACCOUNTS, {"NORTH_OZON_CLIENT_ID": "north"}, "account 'north': OZON_CLIENT_ID must be the numeric Client-Id"),
+        (TWO_ACCOUNTS, {"NORTH_OZON_CLIENT_ID": "42", "NORTH_OZON_API_KEY": "ozon-default-key-123456"},
+         "accounts 'default' and 'north' (ozon) have the same credentials"),
+        ("[[account]\nid = 1", {}, "is not valid TOML"),
+        ("[accounts]\nid = 'x'", {}, "unknown section(s) accounts"),
+    ],
+)
+def test_a_wrong_accounts_file_fails_before_any_work_with_one_line_naming_the_account(tmp_path, text, env, message) -> None:
+    secrets_file(tmp_path, "south-wb.toml", 'WB_API_TOKEN = "south-wb-token-0123456789"\n')
+    path = write_accounts(tmp_path, text)
+    base = {"INVSYNC_ACCOUNTS_FILE": str(path), "OZON_CLIENT_ID": "42", "OZON_API_KEY": "ozon-default-key-123456",
+            "NORTH_OZON_CLIENT_ID": "77", "NORTH_OZON_API_KEY": "north-ozon-key-abcdef"}
+    with pytest.raises(ConfigError) as err:
+        load_settings({**base, **env})
+    assert message in str(err.value)
+    assert "\n" not in str(err.value).strip()
+    for secret in ("north-ozon-key-abcdef", "south-wb-token-0123456789", "ozon-default-key-123456"):
+        assert secret not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "content, mode, message",
+    [
+        ('WB_API_TOKEN = "south-wb-token-0123456789"\n', 0o644, "can be read by others (mode 644): chmod 600"),
+        ('WB_TOKEN = "south-wb-token-0123456789"\n', 0o600, "WB_TOKEN is not a credential of this marketplace"),
+        ('WB_API_TOKEN = south-wb-token-0123456789\n', 0o600, "is not valid TOML (NAME = \"value\" lines)"),
+        ("", 0o600, "has no WB_API_TOKEN"),
+    ],
+)
+def test_a_secrets_file_must_be_private_and_hold_the_credentials(tmp_path, content, mode, message) -> None:
+    secrets_file(tmp_path, "south-wb.toml", content, mode)
+    path = write_accounts(tmp_path, TWO_ACCOUNTS)
+    env = {"INVSYNC_ACCOUNTS_FILE": str(path), "NORTH_OZON_CLIENT_ID": "77", "NORTH_OZON_API_KEY": "north-ozon-key-abcdef"}
+    with pytest.raises(ConfigError) as err:
+        load_settings(env)
+    assert message in str(err.value) and "south-wb-token-0123456789" not in str(err.value)
+
+
+def test_a_missing_accounts_file_is_named() -> None:
+    with pytest.raises(ConfigError, match="INVSYNC_ACCOUNTS_FILE .*nowhere.toml does not exist"):
+        load_settings({"INVSYNC_ACCOUNTS_FILE": "/nowhere/nowhere.toml"})
+
+
+def test_invsync_accounts_lists_where_credentials_come_from_and_a_sync_names_the_accounts_it_skips(
+        tmp_path, monkeypatch, capsys) -> None:
+    import json
+
+    from pipelines.cli import main, unsynced_accounts_notice
+
+    secrets_file(tmp_path, "south-wb.toml", 'WB_API_TOKEN = "south-wb-token-0123456789"\n')
+    env = {"INVSYNC_ACCOUNTS_FILE": str(write_accounts(tmp_path, TWO_ACCOUNTS)), "OZON_CLIENT_ID": "42",
+           "OZON_API_KEY": "ozon-default-key-123456", "NORTH_OZON_CLIENT_ID": "77", "NORTH_OZON_API_KEY": "north-ozon-key-abcdef"}
+    for name in ("WB_API_TOKEN", "YM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["accounts", "--json"]) == 0
+    out = capsys.readouterr().out
+    rows = {(r["marketplace"], r["account"]): r for r in json.loads(out)}
+    assert rows[("ozon", "default")]["state"] == "syncs"
+    assert rows[("wb", "default")]["state"] == "not configured (WB_API_TOKEN not set)"
+    assert rows[("ozon", "north")]["credentials"] == "environment variables NORTH_OZON_CLIENT_ID, NORTH_OZON_API_KEY"
+    assert rows[("wb", "south_wb")]["credentials"] == f"secrets file {tmp_path / 'south-wb.toml'}"
+    assert rows[("ozon", "north")]["state"].startswith("listed; not synced yet")
+    assert "north-ozon-key-abcdef" not in out and "south-wb-token-0123456789" not in out
+    settings = load_settings(env)
+    assert unsynced_accounts_notice(settings, "ozon").endswith("only each marketplace's default account: ozon/north")
+    assert "ozon/north, wb/south_wb" in unsynced_accounts_notice(settings, "all")
+    assert unsynced_accounts_notice(load_settings({}), "all") is None
