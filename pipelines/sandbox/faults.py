@@ -6,6 +6,8 @@ names its kind, the path it hits (None = every API path, "/prefix*" = a prefix, 
 template such as "/api/v3/stocks/{warehouseId}") and how many requests it affects (None =
 until cleared). Each request that a fault acts on uses up one of its count. `after` lets that
 many matching requests through first (e.g. a method retired in the middle of a sync).
+`account` limits a fault to the requests whose credentials name that seller account (None =
+every request, whoever it is from).
 
 Kinds, and when they act:
 - before the handler (the first matching one of these answers instead of the handler):
@@ -65,6 +67,7 @@ class Fault:
     after: int = 0
     nth: int = 0
     location: str | None = None
+    account: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -94,8 +97,11 @@ class Fault:
         if self.method:
             self.method = self.method.upper()
 
-    def matches(self, method: str, path: str, template: str) -> bool:
+    def matches(self, method: str, path: str, template: str, account: str | None = None) -> bool:
+        """Whether the fault acts on this request (`account`: whose credentials it carries)."""
         if self.method and self.method != method:
+            return False
+        if self.account is not None and self.account != account:
             return False
         if self.path is None:
             return not path.startswith("/sandbox/")
@@ -135,12 +141,12 @@ class FaultSet:
             return list(self._faults)
 
     def take(self, method: str, path: str, template: str, kinds: tuple[str, ...],
-             first_only: bool) -> list[Fault]:
+             first_only: bool, account: str | None = None) -> list[Fault]:
         """Matching faults of `kinds`, each using up one of its count."""
         taken: list[Fault] = []
         with self._lock:
             for fault in self._faults:
-                if fault.kind in kinds and fault.count != 0 and fault.matches(method, path, template):
+                if fault.kind in kinds and fault.count != 0 and fault.matches(method, path, template, account):
                     if fault.after:
                         fault.after -= 1  # still letting requests through
                         continue

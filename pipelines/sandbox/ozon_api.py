@@ -576,7 +576,7 @@ def report_create(req: Request) -> dict[str, Any]:
     with sb.state_lock:
         sb.counter += 1
         code = _uuid(f"{req.account.seed}:report:{sb.counter}")
-        sb.reports[code] = {"polls": 0, "warehouses": ids, "created": req.account.clock}
+        req.cabinet.reports[code] = {"polls": 0, "warehouses": ids, "created": req.account.clock}
     return {"result": {"code": code}}
 
 
@@ -588,7 +588,7 @@ def report_info(req: Request) -> dict[str, Any]:
         raise ApiError(400, "code is required")
     sb = req.sandbox
     with sb.state_lock:
-        report = sb.reports.get(code)
+        report = req.cabinet.reports.get(code)  # another account's report is not found
         if report is None:
             raise ApiError(404, f"report {code} not found")
         report["polls"] += 1

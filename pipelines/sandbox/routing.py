@@ -12,11 +12,12 @@ import json
 import re
 from dataclasses import dataclass, field
 import threading
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from .account import Account
+from .cabinet import Cabinet
 from .errors import ApiError
-from .options import SandboxOptions
+from .options import DEFAULT_ACCOUNT, SandboxOptions
 
 
 class SandboxState(Protocol):
@@ -25,8 +26,9 @@ class SandboxState(Protocol):
 
     account: Account
     options: SandboxOptions
-    tasks: dict[str, dict[str, Any]]
+    cabinets: Mapping[str, Cabinet]
     state_lock: threading.Lock
+    counter: int
 
 
 @dataclass
@@ -41,11 +43,26 @@ class Request:
     base_url: str
     sandbox: SandboxState
     params: dict[str, str] = field(default_factory=dict)
+    # The account the request's credentials name (API routes) or its `?account=` names (control
+    # routes); None: no account's (unknown credentials, or a control route without one).
+    resolved: Cabinet | None = None
     _json: Any = None
 
     @property
+    def cabinet(self) -> Cabinet:
+        """The account the request is for, with its limits, reports and tasks (the default one
+        when nothing named another)."""
+        return self.resolved if self.resolved is not None else self.sandbox.cabinets[DEFAULT_ACCOUNT]
+
+    @property
     def account(self) -> Account:
-        return self.sandbox.account
+        """The data the handler must read: that of the account the request is for."""
+        return self.cabinet.account
+
+    @property
+    def account_id(self) -> str | None:
+        """Whose request it is, for the request log and account-scoped faults."""
+        return self.resolved.id if self.resolved is not None else None
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; an empty body counts as {}; anything else is a 400."""

@@ -20,9 +20,21 @@ Yandex Market (yandex_market.md §3.2): every answer past authentication carries
 beyond 4 requests in flight per campaign / business -> HTTP 420 with the YM error body; getStocks
 pays one token per offer it returns (`Route.cost`).
 
-Control API (no auth): `POST /sandbox/tick {"steps"}`, `GET /sandbox/account` (summary),
+Accounts: the sandbox serves the default seller account and the extra ones of
+`SandboxOptions.accounts`. A request's credentials say whose it is (auth.Keyring: Ozon's
+Client-Id, the WB token's seller claim, the YM key); the handlers then read that account's data,
+and its rate limits, YM parallel slots, Ozon report files and WB report tasks are its own
+(cabinet.py). Faults may name an account; the request log records each request's account.
+Unknown credentials get today's answers (Ozon 404 code 5, WB 401, YM 401).
+
+Control API (no auth; `account` = an account id, the default one when left out):
+`POST /sandbox/tick {"steps", "account"?}` (no account: every account moves; the answer is the
+named or the default account's summary), `GET /sandbox/account[?account=]` (summary),
+`GET /sandbox/accounts` (the ids), `POST /sandbox/revoke {"account", "marketplace"}` (that
+account's normal key on that marketplace answers as a revoked one from then on),
 `GET /sandbox/health`, `GET|POST|DELETE /sandbox/faults`, `GET /sandbox/expected
-[?marketplace=ozon|wb|ym]`, `GET|POST /sandbox/wb-aggregation {"enabled": bool}`.
+[?marketplace=ozon|wb|ym][&account=]`, `GET|POST /sandbox/wb-aggregation {"enabled": bool}`
+(every account: it is WB's view, not a seller's).
 """
 
 from __future__ import annotations
@@ -45,42 +57,41 @@ from . import ozon_api as oz
 from . import wb_api as wb
 from . import ym_api as ym
 from .account import Account
-from .auth import (
-    BASIC_REFUSED,
-    OZON_API_KEY,
-    OZON_CLIENT_ID,
-    WB_API_TOKEN,
-    YM_API_KEY,
-    check_ozon,
-    check_wb,
-    check_ym,
-    wb_raw_token,
-)
+from .auth import BASIC_REFUSED, Caller, Keyring, check_ozon, check_wb, check_ym, wb_raw_token
+from .cabinet import Cabinet, open_cabinet
 from .errors import PATH_NOT_FOUND, ApiError, ozon_error_body, wb_body, ym_error_body
 from .faults import POST_KINDS, PRE_KINDS, Fault, FaultSet, apply_post
 from .jsonio import NoContent, Rows, dumps, encode
-from .limits import WB_4XX_COST, YM_PARALLEL, YM_RESOURCES, ParallelLimiter, RateLimiter, fmt_seconds, groups_for, rfc822
+from .limits import WB_4XX_COST, YM_RESOURCES, Decision, RateLimiter, fmt_seconds, groups_for, rfc822
 from .reference import utc_iso
-from .options import SandboxOptions
+from .options import DEFAULT_ACCOUNT, MARKETPLACES, SandboxOptions
 from .routing import Request, Route, int_field
 
 
 class RequestLog(list):
-    """(method, path, status) of every request served, in order; status 0 = dropped."""
+    """(method, path, status) of every request served, in order; status 0 = dropped.
+
+    The account of each request (whose credentials it carried, None for none of the served
+    accounts' and for control requests without `?account=`) is kept alongside, so the entries
+    stay the triples callers unpack."""
 
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
+        self._accounts: list[str | None] = []
 
-    def record(self, method: str, path: str, status: int) -> None:
+    def record(self, method: str, path: str, status: int, account: str | None = None) -> None:
         with self._lock:
             self.append((method, path, status))
+            self._accounts.append(account)
 
-    def hits(self, path: str | None = None, status: int | None = None, method: str | None = None) -> int:
-        """How many logged requests match all the given parts."""
+    def hits(self, path: str | None = None, status: int | None = None, method: str | None = None,
+             account: str | None = None) -> int:
+        """How many logged requests match all the given parts (`account`: that account's)."""
         with self._lock:
-            return sum(1 for m, p, s in self if (path is None or p == path)
-                       and (status is None or s == status) and (method is None or m == method))
+            return sum(1 for (m, p, s), a in zip(self, self._accounts) if (path is None or p == path)
+                       and (status is None or s == status) and (method is None or m == method)
+                       and (account is None or a == account))
 
     def counter(self) -> Counter[tuple[str, str, int]]:
         with self._lock:
@@ -157,6 +168,8 @@ def _routes() -> list[Route]:
         *_ym_routes(),
         Route("POST", "/sandbox/tick", "control", _control_tick),
         Route("GET", "/sandbox/account", "control", lambda req: req.account.summary()),
+        Route("GET", "/sandbox/accounts", "control", lambda req: {"accounts": list(req.sandbox.cabinets)}),
+        Route("POST", "/sandbox/revoke", "control", _control_revoke),
         Route("GET", "/sandbox/health", "control", lambda req: {"status": "ok", "products": req.account.n_products}),
         Route("GET", "/sandbox/faults", "control", _control_faults_list),
         Route("POST", "/sandbox/faults", "control", _control_faults_add),
@@ -194,8 +207,41 @@ def _ym_routes() -> list[Route]:
 
 # ---------------------------------------------------------------------- control API
 def _control_tick(req: Request) -> dict[str, Any]:
-    steps = int_field(req.json_object(), "steps", 0, 10_000, default=1)
-    return req.sandbox.tick(steps)
+    """Tick the body's `account`, or every account; answer that account's (or the default's) summary."""
+    body = req.json_object()
+    steps = int_field(body, "steps", 0, 10_000, default=1)
+    account = _body_account(req.sandbox, body, required=False)
+    return req.sandbox.tick(steps, account)
+
+
+def _control_revoke(req: Request) -> dict[str, Any]:
+    """Revoke one account's normal key on one marketplace."""
+    body = req.json_object()
+    account = _body_account(req.sandbox, body, required=True)
+    marketplace = body.get("marketplace")
+    if marketplace not in MARKETPLACES:
+        raise ApiError(400, f"marketplace must be one of {', '.join(MARKETPLACES)}")
+    req.sandbox.revoke(account, marketplace)
+    return {"account": account, "marketplace": marketplace, "revoked": True}
+
+
+def _body_account(sandbox: "Sandbox", body: dict[str, Any], required: bool) -> str | None:
+    """The body's `account`: 400 when missing (if required) or not a string, 404 when not served."""
+    account = body.get("account")
+    if account is None and not required:
+        return None
+    if not isinstance(account, str):
+        raise ApiError(400, "account must be an account id (a string)")
+    _cabinet_or_404(sandbox, account)
+    return account
+
+
+def _cabinet_or_404(sandbox: "Sandbox", account: str) -> Cabinet:
+    """The served account `account`, or the control API's 404 naming the ones served."""
+    try:
+        return sandbox.cabinet(account)
+    except ValueError as exc:
+        raise ApiError(404, str(exc)) from None
 
 
 def _control_faults_list(req: Request) -> dict[str, Any]:
@@ -209,6 +255,9 @@ def _control_faults_add(req: Request) -> dict[str, Any]:
         new = [Fault.from_dict(item) for item in items]
     except (ValueError, TypeError) as exc:
         raise ApiError(400, f"invalid fault list: {exc}") from None
+    for fault in new:
+        if fault.account is not None:
+            _cabinet_or_404(req.sandbox, fault.account)
     for fault in new:
         req.sandbox.add_fault(fault)
     return _control_faults_list(req)
@@ -249,7 +298,8 @@ def _control_expected(req: Request) -> Rows:
 
 # ---------------------------------------------------------------------- the sandbox
 class Sandbox:
-    """A running emulator of both marketplace APIs over one deterministic account."""
+    """A running emulator of the marketplace APIs over deterministic seller accounts: the default
+    one (`account`) and the extra ones of `options.accounts` (all in `accounts`)."""
 
     def __init__(self, options: SandboxOptions | None = None, **overrides: Any) -> None:
         if options is None:
@@ -257,15 +307,11 @@ class Sandbox:
         elif overrides:
             raise TypeError("pass either options or keyword overrides, not both")
         self.options = options
-        self.account = Account(options.products, options.seed, options.tick_changes,
-                               wb_aggregated=options.wb_aggregation,
-                               ozon_fbo_zero_rows=options.ozon_fbo_zero_rows)
+        self.keyring = Keyring(options.account_ids)
+        self.cabinets = {a: open_cabinet(a, options) for a in options.account_ids}
+        self.account = self.cabinets[DEFAULT_ACCOUNT].account
         self.faults = FaultSet([replace(f) for f in options.faults])  # counts are per sandbox
-        self.limiter = RateLimiter(options.rate_limit_scale)
-        self.parallel = ParallelLimiter(YM_PARALLEL, enabled=options.rate_limit_scale > 0)
         self.request_log = RequestLog()
-        self.reports: dict[str, dict[str, Any]] = {}
-        self.tasks: dict[str, dict[str, Any]] = {}
         self.counter = 0
         self.state_lock = threading.Lock()
         self._routes = _routes()
@@ -318,34 +364,67 @@ class Sandbox:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def env(self) -> dict[str, str]:
-        """Environment variables that point the application at this sandbox: every marketplace's
-        credentials and hosts, or those of `options.env_marketplaces`."""
+    @property
+    def accounts(self) -> dict[str, Account]:
+        """Every account served, by id: "default" first, then the extra ones."""
+        return {a: cab.account for a, cab in self.cabinets.items()}
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The default account's rate limiter (every account's has the same limits and scale)."""
+        return self.cabinets[DEFAULT_ACCOUNT].limiter
+
+    def cabinet(self, account: str) -> Cabinet:
+        """The served account `account` with its limits, reports and tasks (ValueError if none)."""
+        cab = self.cabinets.get(account)
+        if cab is None:
+            raise ValueError(f"unknown account '{account}': the sandbox serves {', '.join(self.cabinets)}")
+        return cab
+
+    def env(self, account: str = DEFAULT_ACCOUNT) -> dict[str, str]:
+        """Environment variables that point the application at this sandbox as `account`: every
+        marketplace's credentials and hosts, or those of `options.env_marketplaces`."""
         url = self.url
+        creds = self.keyring.credentials(account)
         by_marketplace = {
-            "ozon": {"OZON_CLIENT_ID": OZON_CLIENT_ID, "OZON_API_KEY": OZON_API_KEY, "OZON_API_URL": url},
-            "wb": {"WB_API_TOKEN": WB_API_TOKEN, "WB_STATISTICS_API_URL": url, "WB_ANALYTICS_API_URL": url,
+            "ozon": {"OZON_CLIENT_ID": creds["OZON_CLIENT_ID"], "OZON_API_KEY": creds["OZON_API_KEY"],
+                     "OZON_API_URL": url},
+            "wb": {"WB_API_TOKEN": creds["WB_API_TOKEN"], "WB_STATISTICS_API_URL": url, "WB_ANALYTICS_API_URL": url,
                    "WB_MARKETPLACE_API_URL": url, "WB_CONTENT_API_URL": url},
-            "ym": {"YM_API_KEY": YM_API_KEY, "YM_API_URL": url},
+            "ym": {"YM_API_KEY": creds["YM_API_KEY"], "YM_API_URL": url},
         }
         wanted = self.options.env_marketplaces or tuple(by_marketplace)
         env = {k: v for name in wanted for k, v in by_marketplace[name].items()}
         return {**env, "INVSYNC_RATE_LIMIT_SCALE": repr(float(self.options.rate_limit_scale))}
 
     # ------------------------------------------------------------ control
-    def tick(self, steps: int = 1) -> dict[str, Any]:
-        """Move the account's time by `steps` and return the new summary."""
-        self.account.tick(steps)
-        return self.account.summary()
+    def tick(self, steps: int = 1, account: str | None = None) -> dict[str, Any]:
+        """Move `account`'s time by `steps` (None: every account's, so a sandbox without extra
+        accounts moves as it always did) and return that account's (or the default's) summary."""
+        ticked = [self.cabinet(account)] if account is not None else list(self.cabinets.values())
+        for cab in ticked:
+            cab.account.tick(steps)
+        return self.cabinet(account or DEFAULT_ACCOUNT).account.summary()
+
+    def revoke(self, account: str, marketplace: str) -> None:
+        """From now on `account`'s normal key on `marketplace` ("ozon", "wb", "ym") answers as a
+        revoked key does (Ozon 403 code 7, WB 401, YM 401 "Api-Key token is revoked"); the other
+        accounts' keys are untouched. A client must stop on it, not retry."""
+        self.keyring.revoke(account, marketplace)
 
     def set_wb_aggregation(self, enabled: bool) -> None:
-        """Switch WB's aggregated places ("Склад WB" / "Склад WB РФ") on or off, mid-run too.
+        """Switch WB's aggregated places ("Склад WB" / "Склад WB РФ") on or off, mid-run too,
+        for every account (it is how WB shows stock, not a seller's setting).
 
         Stock totals per size stay identical; the WB stocks-report and remains answers and
         `expected_inventory()` change from the next request on."""
-        self.account.set_wb_aggregation(enabled)
+        for cab in self.cabinets.values():
+            cab.account.set_wb_aggregation(enabled)
 
     def add_fault(self, fault: Fault) -> None:
+        """Inject a fault (one naming an account the sandbox does not serve is a ValueError)."""
+        if fault.account is not None:
+            self.cabinet(fault.account)
         self.faults.add(fault)
 
     def clear_faults(self) -> None:
@@ -403,6 +482,8 @@ class Sandbox:
         req.params = params
         if route.api == "control":
             return self._control(route, req)
+        owner = self.keyring.owner(route.api, req.headers)  # whose request, before it is checked
+        req.resolved = self.cabinets[owner] if owner is not None else None
         reply = self._ym_api(route, req) if route.api == "ym" else self._api(route, req)
         if route.is_wb and reply.status != 429 and reply is not DROP:
             reply.headers.setdefault("X-Ratelimit-Remaining", str(self._peek_wb(route, req)))
@@ -411,35 +492,38 @@ class Sandbox:
     def _peek_wb(self, route: Route, req: Request) -> int:
         token = wb_raw_token(req.headers)
         try:
-            basic = check_wb(req.headers, route.api).is_basic
+            info = check_wb(req.headers, route.api, self.keyring).token
+            basic = info is not None and info.is_basic
         except ApiError:
             basic = False
-        groups = groups_for(route.groups, basic, self.limiter.limits)
-        return self.limiter.peek(token, groups[-1])
+        limiter = req.cabinet.limiter
+        groups = groups_for(route.groups, basic, limiter.limits)
+        return limiter.peek(token, groups[-1])
 
     # ------------------------------------------------------------ Yandex Market limits
     def _ym_scope(self, route: Route, req: Request) -> str:
         """What a YM limit is counted per (§3.2): the path's campaign or business, else the
-        key's business (the sandbox key has one)."""
+        key's business (a sandbox key has one: its account's)."""
         if "campaignId" in req.params:
             return f"campaignId {req.params['campaignId']}"
         if "businessId" in req.params:
             return f"businessId {req.params['businessId']}"
-        return f"businessId {self.account.ym.business_id}"
+        return f"businessId {req.account.ym.business_id}"
 
     def _ym_api(self, route: Route, req: Request) -> Reply:
-        """A YM request holds one of the 4 parallel slots of its scope for its whole life
-        (faults' `slow` included, so a test can keep requests in flight)."""
+        """A YM request holds one of the 4 parallel slots of its scope, in its account, for its
+        whole life (faults' `slow` included, so a test can keep requests in flight)."""
         scope = self._ym_scope(route, req)
-        if not self.parallel.enter(scope):
+        cab = req.cabinet
+        if not cab.parallel.enter(scope):
             group = route.groups[-1]
             return self._error("ym", ApiError(
-                420, f"Hit rate limit of {self.parallel.limit} parallel requests for {scope}",
-                headers=self._ym_headers(group, self.limiter.peek(scope, group))))
+                420, f"Hit rate limit of {cab.parallel.limit} parallel requests for {scope}",
+                headers=self._ym_headers(group, cab.limiter.peek(scope, group))))
         try:
             return self._api(route, req)
         finally:
-            self.parallel.leave(scope)
+            cab.parallel.leave(scope)
 
     def _ym_headers(self, group: str, remaining: int) -> dict[str, str]:
         """The three resource headers: the allowance, what is left, when it is whole again."""
@@ -458,47 +542,68 @@ class Sandbox:
             420, f"Hit rate limit of {limit.requests} requests per '{period}' for resource '{resource}'",
             headers=headers))
 
+    # ------------------------------------------------------------ one API request
     def _api(self, route: Route, req: Request) -> Reply:
+        """Faults before the handler, authentication, the account's rate limits, the handler."""
         if route.retired:
             return self._error(route.api, ApiError(404, OBSOLETE))
+        faulted = self._pre_faults(route, req)
+        if faulted is not None:
+            return faulted
+        try:
+            credential, basic = self._authenticate(route, req)
+        except ApiError as err:
+            return self._error(route.api, err)
+        limiter = req.cabinet.limiter
+        groups = groups_for(route.groups, basic, limiter.limits)
+        decision = limiter.acquire(credential, groups)
+        if not decision.allowed:
+            return self._too_many(route, decision.retry_after, decision.limit, decision.reset, False, decision.group)
+        return self._answer(route, req, limiter, credential, groups, decision)
 
-        pre = self.faults.take(req.method, req.path, route.template, ("slow",), first_only=False)
+    def _pre_faults(self, route: Route, req: Request) -> Reply | None:
+        """`slow` faults sleep; the first terminal fault (of this request's account) answers."""
+        pre = self.faults.take(req.method, req.path, route.template, ("slow",), first_only=False,
+                               account=req.account_id)
         delay = sum(f.delay for f in pre)
         if delay:
             time.sleep(delay)
-        terminal = self.faults.take(req.method, req.path, route.template, PRE_KINDS, first_only=True)
-        if terminal:
-            return self._pre_fault(route, terminal[0])
-        basic = False
-        try:
-            if route.api == "ozon":
-                credential = check_ozon(req.headers)
-            elif route.api == "ym":
-                check_ym(req.headers)
-                credential = self._ym_scope(route, req)
-            else:
-                token = check_wb(req.headers, route.api)
-                credential, basic = token.token, token.is_basic
-                if basic and route.personal_only:
-                    status = self.options.wb_basic_token_status
-                    raise ApiError(status, BASIC_REFUSED, title="unauthorized" if status == 401 else "forbidden",
-                                   code=BASIC_REFUSED + " for this path", problem=True)  # analytics spec, Response403General
-        except ApiError as err:
-            return self._error(route.api, err)
-        groups = groups_for(route.groups, basic, self.limiter.limits)
-        decision = self.limiter.acquire(credential, groups)
-        if not decision.allowed:
-            return self._too_many(route, decision.retry_after, decision.limit, decision.reset, False, decision.group)
+        terminal = self.faults.take(req.method, req.path, route.template, PRE_KINDS, first_only=True,
+                                    account=req.account_id)
+        return self._pre_fault(route, terminal[0]) if terminal else None
 
+    def _authenticate(self, route: Route, req: Request) -> tuple[str, bool]:
+        """Check the credentials (raising the marketplace's own error), pin the request to their
+        account, and return what its limits are counted per and whether it is a Basic WB token."""
+        caller: Caller
+        if route.api == "ozon":
+            caller = check_ozon(req.headers, self.keyring)
+        elif route.api == "ym":
+            caller = check_ym(req.headers, self.keyring)
+        else:
+            caller = check_wb(req.headers, route.api, self.keyring)
+        req.resolved = self.cabinets[caller.account]
+        basic = caller.token is not None and caller.token.is_basic
+        if basic and route.personal_only:
+            status = self.options.wb_basic_token_status
+            raise ApiError(status, BASIC_REFUSED, title="unauthorized" if status == 401 else "forbidden",
+                           code=BASIC_REFUSED + " for this path", problem=True)  # analytics spec, Response403General
+        credential = self._ym_scope(route, req) if route.api == "ym" else caller.credential
+        return credential, basic
+
+    def _answer(self, route: Route, req: Request, limiter: RateLimiter, credential: str,
+                groups: tuple[str, ...], decision: Decision) -> Reply:
+        """Run the handler on the request's account and apply the answer faults."""
         post: list[Fault] = []
         try:
-            with self.account.lock:
+            with req.account.lock:
                 payload = route.handler(req)  # type: ignore[misc]
                 if isinstance(payload, NoContent):
                     reply = Reply(204, [])
                 else:
                     kinds = _post_kinds(route, isinstance(payload, Rows))
-                    post = self.faults.take(req.method, req.path, route.template, kinds, first_only=False)
+                    post = self.faults.take(req.method, req.path, route.template, kinds, first_only=False,
+                                            account=req.account_id)
                     if route.empty_204 and any(f.kind == "empty_account" for f in post):
                         reply = Reply(204, [])
                     else:
@@ -507,13 +612,13 @@ class Sandbox:
                         if route.cost is not None:
                             units = route.cost(payload)
                             if units > 1:
-                                decision.remaining = self.limiter.charge(credential, groups, units - 1)
+                                decision.remaining = limiter.charge(credential, groups, units - 1)
                         reply = Reply(200, encode(payload))
         except ApiError as err:
             reply = self._error(route.api, err)
             cost = WB_4XX_COST.get(route.api, 1)
             if 400 <= err.status < 500 and cost > 1:
-                remaining = self.limiter.charge(credential, groups, cost - 1)
+                remaining = limiter.charge(credential, groups, cost - 1)
                 reply.headers["X-Ratelimit-Remaining"] = str(remaining)
             if route.api == "ym":
                 reply.headers.update(self._ym_headers(groups[-1], decision.remaining))
@@ -530,22 +635,28 @@ class Sandbox:
         return reply
 
     def _control(self, route: Route, req: Request) -> Reply:
+        """A control request, on the account of its `?account=` (the default one without)."""
         try:
             if route.template == "/sandbox/files/{name}":
                 return self._file(req.params["name"])
-            with self.account.lock:
+            if req.query.get("account"):
+                req.resolved = _cabinet_or_404(self, req.query["account"])
+            with req.account.lock:
                 return Reply(200, encode(route.handler(req)))  # type: ignore[misc]
         except ApiError as err:
             return self._error("control", err)
 
     def _file(self, name: str) -> Reply:
+        """An Ozon report file: its link carries no credentials, so it is found in whichever
+        account created it (report codes are unique across accounts)."""
         code = name[:-4] if name.endswith(".csv") else name
         with self.state_lock:
-            report = self.reports.get(code)
-        if report is None or report["polls"] < 3:
+            owners = [cab for cab in self.cabinets.values() if code in cab.reports]
+        if not owners or owners[0].reports[code]["polls"] < 3:
             return self._error("control", ApiError(404, f"file {name} not found"))
-        with self.account.lock:
-            data = oz.report_csv(self.account, report["warehouses"])
+        cab = owners[0]
+        with cab.account.lock:
+            data = oz.report_csv(cab.account, cab.reports[code]["warehouses"])
         return Reply(200, [data], content_type="text/csv; charset=utf-8")
 
     def _pre_fault(self, route: Route, fault: Fault) -> Reply:
@@ -690,7 +801,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a sandbox bug must still answer, and loudly
             traceback.print_exc()
             reply = Reply(500, [dumps({"error": "sandbox internal error"})])
-        sandbox.request_log.record(self.command, split.path, reply.status)
+        sandbox.request_log.record(self.command, split.path, reply.status, req.account_id)
         if reply is DROP:
             self.close_connection = True
             return
@@ -735,6 +846,8 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8000, options: SandboxOpt
         f"generated in {time.perf_counter() - started:.1f} s, serving on {sandbox.url}")
     for key, value in sandbox.env().items():
         out(f"export {key}={value}")
+    for account in sandbox.options.accounts:
+        _print_account(sandbox, account, out)
     try:
         while True:
             time.sleep(3600)
@@ -744,8 +857,19 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8000, options: SandboxOpt
         sandbox.stop()
 
 
+def _print_account(sandbox: Sandbox, account: str, out: Callable[[str], Any]) -> None:
+    """An extra account's credentials as export lines (the hosts are the default's): paste them
+    instead of the default's to point the application at that account."""
+    cab = sandbox.cabinet(account)
+    out(f"invsync sandbox: account {account}: {cab.account.n_products} products (seed {cab.account.seed})")
+    for key, value in sandbox.env(account).items():
+        if not key.endswith(("_URL", "_SCALE")):
+            out(f"export {key}={value}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.sandbox [--host H] [--port N] [--products N] [--seed N] [--rate-limit-scale X]`."""
+    """`python -m pipelines.sandbox [--host H] [--port N] [--products N] [--seed N] [--rate-limit-scale X]
+    [--accounts a,b]`."""
     parser = argparse.ArgumentParser(prog="python -m pipelines.sandbox", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -756,11 +880,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wb-aggregation", action="store_true", help="WB aggregated places from the start")
     parser.add_argument("--wb-legacy-supplier-stocks", action="store_true", help="serve the removed supplier/stocks")
     parser.add_argument("--ozon-total-field", action="store_true", help="keep the deprecated `total` field")
+    parser.add_argument("--accounts", default="", help="extra seller accounts besides the default one, e.g. a,b")
     args = parser.parse_args(argv)
-    options = SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale,
-                             wb_row_cap=args.wb_row_cap, wb_aggregation=args.wb_aggregation,
-                             wb_legacy_supplier_stocks=args.wb_legacy_supplier_stocks,
-                             ozon_total_field=args.ozon_total_field)
+    accounts = tuple(a.strip() for a in args.accounts.split(",") if a.strip())
+    try:
+        options = SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale,
+                                 wb_row_cap=args.wb_row_cap, wb_aggregation=args.wb_aggregation,
+                                 wb_legacy_supplier_stocks=args.wb_legacy_supplier_stocks,
+                                 ozon_total_field=args.ozon_total_field, accounts=accounts)
+    except ValueError as exc:
+        parser.error(str(exc))
     serve_forever(args.host, args.port, options)
     return 0
 

@@ -237,12 +237,12 @@ def remains_create(req: Request) -> dict[str, Any]:
         sb.counter += 1
         digest = hashlib.md5(f"{req.account.seed}:remains:{sb.counter}".encode()).hexdigest()
         task_id = f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:32]}"
-        sb.tasks[task_id] = {"polls": 0, "flags": flags, "created": time.monotonic()}
+        req.cabinet.tasks[task_id] = {"polls": 0, "flags": flags, "created": time.monotonic()}
     return {"data": {"taskId": task_id}}
 
 
 def _task(req: Request) -> dict[str, Any]:
-    task = req.sandbox.tasks.get(req.params["taskId"])
+    task = req.cabinet.tasks.get(req.params["taskId"])  # another account's task is not found
     if task is None:
         raise ApiError(404, "not found", title="Not Found", origin="api-statistics")
     return task
