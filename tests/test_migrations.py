@@ -595,9 +595,13 @@ def test_cli_migrate_prints_the_report(mysql_url, monkeypatch, capsys) -> None:
 def add_history(wh: Warehouse, syncs: int, results: int) -> None:
     """`syncs` sync_logs rows and `results` validation_results rows, as a sync writes them."""
     started = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+    present = set(wh.columns("sync_logs"))  # the shape of the version the warehouse is at
     for i in range(syncs):
-        sync_log.insert(wh, SyncRecord(run_id=f"run-{i}", marketplace="ozon", sync_type="full",
-                                       started_at=started + timedelta(hours=i)))
+        rec = SyncRecord(run_id=f"run-{i}", marketplace="ozon", sync_type="full", started_at=started + timedelta(hours=i))
+        row = {c: v for c, v in zip(sync_log.COLUMNS, sync_log._values(rec)) if c in present}
+        with wh.connection() as conn:
+            wh.execute(conn, f"insert into sync_logs ({', '.join(row)}) values ({', '.join(['%s'] * len(row))})",
+                       tuple(row.values()))
     with wh.connection() as conn:
         for i in range(results):
             wh.execute(conn, "insert into validation_results (run_id, marketplace, suite, expectation, severity, success, "
@@ -749,11 +753,6 @@ def test_down_through_an_adopted_sync_logs_counts_only_rows_it_would_lose(mysql_
 # --------------------------------------------------------------------------- a real sync on adopted tables
 
 @pytest.mark.mysql
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "until the marts' models select `account` (issue 24, the dbt side): dbt-mariadb's incremental inserts "
-    "the existing table's columns, so after migration 6 the account-less models fail with \"Unknown column "
-    "'account'\"; the two must ship together. Remove this mark with the model change (strict: it fails once "
-    "the test passes)."))
 def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> None:
     from pipelines.sync import run_sync
     from pipelines.status import collect_status
