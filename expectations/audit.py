@@ -27,7 +27,7 @@ from expectations.suites import (
     validity_suite,
     warehouse_moves_suite,
 )
-from pipelines.config import PROJECT_ROOT, CheckThresholds, Settings
+from pipelines.config import DEFAULT_ACCOUNT, PROJECT_ROOT, CheckThresholds, Settings
 from pipelines.marketplaces import Marketplace, get
 from pipelines.warehouse import Warehouse
 
@@ -41,6 +41,7 @@ class AuditOutcome:
     """What the checks said about one marketplace's snapshot."""
 
     marketplace: str
+    account: str = DEFAULT_ACCOUNT  # the seller account whose snapshot this is
     critical: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -258,11 +259,11 @@ def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results
         for check in outcome.checks:
             wh.execute(
                 conn,
-                "insert into validation_results (run_id, marketplace, suite, expectation, column_name, severity, "
+                "insert into validation_results (run_id, marketplace, account, suite, expectation, column_name, severity, "
                 "success, observed_value, unexpected_count, unexpected_values, details, validated_at) "
-                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
-                    run_id, outcome.marketplace, check["suite"], check["expectation"], check["column"],
+                    run_id, outcome.marketplace, outcome.account, check["suite"], check["expectation"], check["column"],
                     check["severity"], check["success"], json.dumps(check["observed_value"], default=str),
                     check["unexpected_count"], json.dumps(check["unexpected_values"], ensure_ascii=False, default=str),
                     json.dumps({**check["kwargs"], "kind": check["kind"], "range_source": check["range_source"],

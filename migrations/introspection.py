@@ -49,11 +49,25 @@ def columns_of(wh: Warehouse, table: str, conn: Any = None) -> list[dict[str, An
 
 
 def column_names(wh: Warehouse, table: str, conn: Any = None) -> list[str]:
+    """A table's columns in order (empty when it does not exist), on both dialects."""
+    if wh.dialect == "duckdb":
+        rows = wh.query("select column_name as name from information_schema.columns where table_schema = %s "
+                        "and table_name = %s order by ordinal_position", (wh.schema, table), conn)
+        return [r["name"] for r in rows]
     return [c["name"] for c in columns_of(wh, table, conn)]
 
 
 def indexes_of(wh: Warehouse, table: str, conn: Any = None) -> list[dict[str, Any]]:
-    """Indexes of a table: [{name, unique, columns}], PRIMARY first, then by name."""
+    """Indexes of a table: [{name, unique, columns}], PRIMARY first, then by name.
+
+    DuckDB: its CREATE INDEX statements (duckdb_indexes(); a primary key's is not listed), each
+    with its `sql` too; an index on expressions lists them as its columns."""
+    if wh.dialect == "duckdb":
+        rows = wh.query("select index_name as name, is_unique as u, expressions as e, sql from duckdb_indexes() "
+                        "where schema_name = %s and table_name = %s order by index_name", (wh.schema, table), conn)
+        return [{"name": r["name"], "unique": bool(r["u"]), "sql": r["sql"],
+                 "columns": [c.strip().strip("'\"") for c in str(r["e"]).strip("[]").split(",") if c.strip()]}
+                for r in rows]
     rows = _information_schema(wh, "statistics", "index_name as name, non_unique, column_name as col, "
                                "seq_in_index as seq", "index_name, seq_in_index", table, conn)
     found: dict[str, dict[str, Any]] = {}

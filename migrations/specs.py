@@ -1,5 +1,6 @@
 """The shapes of the tables the product owns: `sync_logs`, `validation_results`, the
-`inventory_data` dbt builds, and the adoption bookkeeping in `schema_migration_backup`.
+`inventory_data` dbt builds, the adoption bookkeeping in `schema_migration_backup`, and the
+account column and unique keys version 6 gives them and the history marts.
 
 One place for each shape, so the migration that creates a table, the adoption that rebuilds a
 legacy one into it, the checks that judge whether rows fit it and the code that writes it
@@ -146,3 +147,61 @@ BACKUP_DDL = f"""create table if not exists {BACKUP_TABLE} (
     row_count bigint not null,
     recorded_at datetime(6) not null
 )"""
+
+
+# --------------------------------------------------------------------------- the account (migration 6)
+
+# Every table's grain gains the seller account (issue 24). The installation of one account per
+# marketplace is the account `default` (pipelines.config_accounts.DEFAULT_ACCOUNT); an id is
+# `[a-z][a-z0-9_]{0,31}`, so 32 characters hold any.
+ACCOUNT_COLUMN = "account"
+DEFAULT_ACCOUNT = "default"
+# The column migration 6 adds to an existing table, per dialect. Rows already there get the
+# default. DuckDB's ALTER TABLE ADD COLUMN takes a default but no NOT NULL (a constraint),
+# so the column stays nullable there, as the columns of dbt's CREATE TABLE AS SELECT are.
+ACCOUNT_COLUMN_DDL = {
+    "mysql": f"{ACCOUNT_COLUMN} varchar(32) not null default '{DEFAULT_ACCOUNT}'",
+    "duckdb": f"{ACCOUNT_COLUMN} varchar default '{DEFAULT_ACCOUNT}'",
+}
+
+# The grain shared by the marts (without the account).
+GRAIN = ("marketplace", "sku", "warehouse_id", "stock_type")
+
+
+def with_account(columns: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Key columns with the account right after `marketplace` (or first, without one)."""
+    cols = [c for c in columns if c != ACCOUNT_COLUMN]
+    at = cols.index("marketplace") + 1 if "marketplace" in cols else 0
+    return (*cols[:at], ACCOUNT_COLUMN, *cols[at:])
+
+
+@dataclass(frozen=True)
+class AccountTable:
+    """A table that holds the account from version 6, and its unique index (if it has one)."""
+
+    table: str
+    unique_index: str | None = None  # its name; the same before and after version 6
+    unique_columns: tuple[str, ...] = ()  # its columns before version 6 (without the account)
+    index_dialects: tuple[str, ...] = ()  # where the index exists (dbt's post-hooks create it)
+
+    @property
+    def account_unique_columns(self) -> tuple[str, ...]:
+        """The unique index's columns from version 6."""
+        return with_account(self.unique_columns)
+
+
+# The product's own tables (migrations 1-2) and the marts dbt builds (they exist only after a
+# first sync). The unique indexes are the ones dbt's post-hooks create when missing:
+# `ensure_inventory_indexes` (inventory_data, MySQL and DuckDB; its lookup indexes
+# ix_inventory_marketplace_sync and ix_inventory_product stay as they are) and
+# `ensure_history_indexes` (the history tables, MySQL only; DuckDB history tables have none).
+# INVENTORY_INDEXES keeps the version-3 grain: migration 3 adopts into that shape.
+ACCOUNT_TABLES: tuple[AccountTable, ...] = (
+    AccountTable("sync_logs"),
+    AccountTable("validation_results"),
+    AccountTable("inventory_data", "ux_inventory_grain",
+                 tuple(next(cs for n, _, cs in INVENTORY_INDEXES if n == "ux_inventory_grain")), ("mysql", "duckdb")),
+    AccountTable("inventory_history", "ux_grain", (*GRAIN, "valid_from"), ("mysql",)),
+    AccountTable("inventory_daily", "ux_grain", (*GRAIN, "stock_date"), ("mysql",)),
+    AccountTable("stockouts", "ux_grain", (*GRAIN, "started_at"), ("mysql",)),
+)

@@ -15,17 +15,22 @@ would drop holds, so a run that would lose rows refuses before it changes anythi
 
 Versions 1 and 2 create the product's own tables. Versions 3 and 4 adopt the tables a legacy
 importer left in MySQL (`inventory_data`, `sync_logs`), see `migrations/README.md`. Version 5
-moves a MySQL/MariaDB database to utf8mb4.
+moves a MySQL/MariaDB database to utf8mb4. Version 6 adds the seller account to every table
+that exists (the product's and dbt's marts; every row `default`) and to the unique keys
+(`ACCOUNT_TABLES` in specs); its `down` refuses while rows of another account are there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from migrations.introspection import backup_row, column_names, count, lit, q, query, table_exists
+from migrations.introspection import backup_row, column_names, count, indexes_of, lit, q, query, table_exists
 from migrations.legacy import ADOPT_INVENTORY, ADOPT_SYNC_LOGS
 from migrations.plan import DropTable, Migration, MigrationRefused, Plan
-from migrations.specs import SYNC_LOGS_ID_SEQUENCE, sync_logs_ddl, validation_results_ddl
+from migrations.specs import (
+    ACCOUNT_COLUMN, ACCOUNT_COLUMN_DDL, ACCOUNT_TABLES, DEFAULT_ACCOUNT, SYNC_LOGS_ID_SEQUENCE, AccountTable,
+    sync_logs_ddl, validation_results_ddl,
+)
 from pipelines.warehouse import Warehouse
 
 
@@ -138,6 +143,178 @@ def _utf8mb4_down(wh: Warehouse) -> Plan:
     return Plan([], ["character set kept as utf8mb4 (going back could lose characters)"])
 
 
+# --------------------------------------------------------------------------- 6: the account
+
+def _ident(wh: Warehouse, name: str) -> str:
+    return q(name) if wh.dialect == "mysql" else name
+
+
+def _other_accounts(wh: Warehouse, table: str, conn: Any = None) -> str:
+    """The rows of accounts other than `default`; where the column is nullable (DuckDB, or a
+    table dbt created with it) a null is one too."""
+    nullable = query(wh, "select is_nullable as n from information_schema.columns where table_schema = "
+                         f"{lit(wh.schema)} and table_name = {lit(table)} and column_name = {lit(ACCOUNT_COLUMN)}", conn)
+    other = f"{ACCOUNT_COLUMN} <> {lit(DEFAULT_ACCOUNT)}"
+    return f"{ACCOUNT_COLUMN} is null or {other}" if nullable and nullable[0]["n"] == "YES" else other
+
+
+def _unique_index(wh: Warehouse, spec: AccountTable, conn: Any = None) -> dict[str, Any] | None:
+    """The table's unique index of the grain, where dbt creates it and it exists."""
+    if spec.unique_index is None or wh.dialect not in spec.index_dialects:
+        return None
+    return next((i for i in indexes_of(wh, spec.table, conn) if i["name"] == spec.unique_index), None)
+
+
+def _columns(cols: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(cols)
+
+
+def _account_up(wh: Warehouse) -> Plan:
+    """Every existing table gets `account`, 'default' on every row it holds, and its unique
+    index the account after `marketplace`. A table that is not there is left to dbt (a first
+    sync creates the marts with the column); one that has the column and index is left alone."""
+    with wh.session():  # one connection for the look at every table
+        return _plan_account_up(wh)
+
+
+def _plan_account_up(wh: Warehouse) -> Plan:
+    plan = Plan()
+    for spec in ACCOUNT_TABLES:
+        table = _ident(wh, spec.table)
+        columns = column_names(wh, spec.table)
+        if not columns:
+            plan.notes.append(f"{spec.table}: not present (created with the account when it is built)")
+            continue
+        add = ACCOUNT_COLUMN not in columns
+        index = _unique_index(wh, spec)
+        rekey = index is not None and tuple(index["columns"]) != spec.account_unique_columns
+        if not add and not rekey:
+            plan.notes.append(f"{spec.table}: already has the account")
+            continue
+        name, keyed = (_ident(wh, spec.unique_index), _columns(spec.account_unique_columns)) if rekey else ("", "")
+        if wh.dialect == "mysql":
+            # One ALTER TABLE: MySQL applies it whole or not at all.
+            parts = [f"add column {ACCOUNT_COLUMN_DDL['mysql']}"] if add else []
+            if rekey:
+                parts += [f"drop index {name}", f"add unique index {name} ({keyed})"]
+            plan.actions.append(f"alter table {table} " + ", ".join(parts))
+        else:
+            # One transaction; the index is rebuilt because an ART index's columns cannot change.
+            if rekey:
+                plan.actions.append(f"drop index {name}")
+            if add:
+                plan.actions.append(f"alter table {table} add column {ACCOUNT_COLUMN_DDL['duckdb']}")
+            if rekey:
+                plan.actions.append(f"create unique index {name} on {table} ({keyed})")
+        rows = count(wh, f"select 1 from {table}")
+        note = f"{spec.table}: " + (f"account added, {rows} row(s) now '{DEFAULT_ACCOUNT}'" if add else "account kept")
+        if rekey:
+            note += f"; unique {spec.unique_index} ({_columns(spec.account_unique_columns)})"
+        plan.notes.append(note)
+    return plan
+
+
+def _account_problems(wh: Warehouse, conn: Any = None) -> list[str]:
+    """Each table holding rows of an account other than `default`: the versions before 6 have no
+    place for them (the marts' rows would collide with the default account's under the old key)."""
+    problems = []
+    for spec in ACCOUNT_TABLES:
+        if ACCOUNT_COLUMN not in column_names(wh, spec.table, conn):
+            continue
+        where = _other_accounts(wh, spec.table, conn)
+        rows = query(wh, f"select {ACCOUNT_COLUMN} as a, count(*) as n from {_ident(wh, spec.table)} where {where} "
+                         f"group by {ACCOUNT_COLUMN} order by {ACCOUNT_COLUMN}", conn)
+        if not rows:
+            continue
+        n = sum(int(r["n"]) for r in rows)
+        accounts = ", ".join(f"{r['a'] if r['a'] is not None else 'null'} {r['n']}" for r in rows[:5])
+        why = ("they would collide with the 'default' account's rows under the old key" if spec.unique_index
+               else "the table would lose which account each row belongs to")
+        problems.append(
+            f"{spec.table} holds {n} row{'' if n == 1 else 's'} of accounts other than '{DEFAULT_ACCOUNT}' "
+            f"({accounts}): before version 6 there is one account, so {why}; delete them "
+            f"(`delete from {spec.table} where {where}`) or stay on version 6"
+        )
+    return problems
+
+
+def _check_account_down(wh: Warehouse) -> list[str]:
+    with wh.session():
+        return _account_problems(wh)
+
+
+def _refuse_other_accounts(wh: Warehouse, conn: Any) -> None:
+    """The step's own look (rows a sync wrote after the runner's check are refused too)."""
+    problems = _account_problems(wh, conn)
+    if problems:
+        raise MigrationRefused(problems)
+
+
+def _account_down(wh: Warehouse) -> Plan:
+    """Every table with `account` loses it, keeping every row, and gets its old unique index
+    back; refuses, changing nothing, while any row belongs to another account."""
+    with wh.session():
+        return _plan_account_down(wh)
+
+
+def _plan_account_down(wh: Warehouse) -> Plan:
+    problems = _account_problems(wh)
+    if problems:
+        raise MigrationRefused(problems)
+    plan = Plan()
+    for spec in ACCOUNT_TABLES:
+        table = _ident(wh, spec.table)
+        columns = column_names(wh, spec.table)
+        if ACCOUNT_COLUMN not in columns:
+            plan.notes.append(f"{spec.table}: " + ("not present" if not columns else "has no account"))
+            continue
+        index = _unique_index(wh, spec)
+        restore = index is not None and tuple(index["columns"]) != spec.unique_columns
+        name, old = (_ident(wh, spec.unique_index), _columns(spec.unique_columns)) if restore else ("", "")
+        if wh.dialect == "mysql":
+            parts = [f"drop index {name}", f"add unique index {name} ({old})"] if restore else []
+            plan.actions.append(f"alter table {table} " + ", ".join([*parts, f"drop column {ACCOUNT_COLUMN}"]))
+        else:
+            plan.actions += _duckdb_drop_account(wh, spec)
+        rows = count(wh, f"select 1 from {table}")
+        note = f"{spec.table}: account dropped, {rows} row(s) kept"
+        if restore:
+            note += f"; unique {spec.unique_index} ({old}) again"
+        plan.notes.append(note)
+    if plan.actions:
+        plan.actions.insert(0, _refuse_other_accounts)
+    return plan
+
+
+def _duckdb_drop_account(wh: Warehouse, spec: AccountTable) -> list[str]:
+    """DuckDB (2.0) refuses to drop a column an index was built on, even after dropping the
+    index in the same transaction. Such a table (inventory_data with its grain index) is rebuilt
+    without the column, in the step's transaction, and its indexes created again: the grain
+    index on its old columns, any other as it was (without the account, as MySQL's DROP COLUMN
+    does). The tables with indexes are dbt's (CREATE TABLE AS SELECT: no constraints, no
+    defaults), so the copy's columns are the whole definition."""
+    table = spec.table
+    indexes = indexes_of(wh, table)
+    if not any(ACCOUNT_COLUMN in i["columns"] for i in indexes):
+        return [f"alter table {table} drop column {ACCOUNT_COLUMN}"]
+    scratch = f"{table}__account_down"
+    out = [
+        f"drop table if exists {scratch}",
+        f"create table {scratch} as select * exclude ({ACCOUNT_COLUMN}) from {table}",
+        f"drop table {table}",
+        f"alter table {scratch} rename to {table}",
+    ]
+    for i in indexes:
+        if i["name"] == spec.unique_index:
+            out.append(f"create unique index {i['name']} on {table} ({_columns(spec.unique_columns)})")
+        elif ACCOUNT_COLUMN not in i["columns"]:
+            out.append(str(i["sql"]).rstrip(";"))
+        elif len(i["columns"]) > 1:  # (an index of the account alone goes with it)
+            rest = [c for c in i["columns"] if c != ACCOUNT_COLUMN]
+            out.append(f"create {'unique ' if i['unique'] else ''}index {i['name']} on {table} ({_columns(rest)})")
+    return out
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "create sync_logs (one row per marketplace per sync)", _sync_logs_up, _sync_logs_down,
               down_losses=_sync_logs_down_losses),
@@ -148,4 +325,6 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "adopt a legacy sync_logs (map rows, keep legacy columns as virtual)",
               ADOPT_SYNC_LOGS.up, ADOPT_SYNC_LOGS.down, ADOPT_SYNC_LOGS.check_up, ADOPT_SYNC_LOGS.check_down),
     Migration(5, "utf8mb4 for the database and every table in it (MySQL/MariaDB)", _utf8mb4_up, _utf8mb4_down),
+    Migration(6, "the account column (every row 'default'; unique keys by account)", _account_up, _account_down,
+              check_down=_check_account_down),
 ]

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from migrations.specs import SYNC_LOGS_COLUMNS
+from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class SyncRecord:
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    account: str = DEFAULT_ACCOUNT  # the seller account (`pipelines.config_accounts`)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -81,8 +83,9 @@ def naive_utc(ts: datetime | None) -> datetime | None:
     return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts else None
 
 
-# Every column of the table but its id, in the table's order (the order `_values` follows).
-COLUMNS = tuple(c.name for c in SYNC_LOGS_COLUMNS if not c.identity)
+# Every column of the table but its id, in the order `_values` follows: migration 1's, then the
+# `account` migration 6 added.
+COLUMNS = (*(c.name for c in SYNC_LOGS_COLUMNS if not c.identity and c.name != "account"), "account")
 
 
 def _values(rec: SyncRecord) -> list[Any]:
@@ -93,6 +96,7 @@ def _values(rec: SyncRecord) -> list[Any]:
         (rec.error_message or None) and rec.error_message[:4000],
         json.dumps(rec.warnings, ensure_ascii=False) if rec.warnings else None,
         json.dumps(rec.details, ensure_ascii=False, default=str),
+        rec.account,
     ]
 
 
@@ -131,6 +135,7 @@ def from_row(row: dict[str, Any]) -> SyncRecord:
         records_rejected=row["records_rejected"] or 0, load_id=row["load_id"], error_message=row["error_message"],
         warnings=json.loads(row["warnings"]) if row["warnings"] else [],
         details=json.loads(row["details"]) if row["details"] else {},
+        account=row.get("account") or DEFAULT_ACCOUNT,
     )
 
 

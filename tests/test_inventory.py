@@ -332,3 +332,23 @@ def test_wb_switch_from_named_to_aggregate_places_keeps_totals_per_size_exact(sa
             per_size[k[1]] = per_size.get(k[1], 0) + int(r["quantity_present"])
     assert {k: v for k, v in per_size.items() if v} == per_size_truth
     run_dbt(settings, ["build"])  # the data team's build passes on it too
+
+
+def test_a_hand_run_dbt_on_a_warehouse_from_before_accounts_says_to_migrate_and_changes_nothing(published) -> None:
+    """migration 6 down (only the default account's rows): the marts lose `account`; dbt's
+    incremental would then key on a column the table lacks, so the build stops with the fix."""
+    from migrations import runner
+    from pipelines.sync.dbt import DbtError
+
+    settings = published
+    wh = warehouse_for(settings.warehouse)
+    runner.down(wh, 5)
+    before = inventory(settings)
+    with pytest.raises(DbtError, match=r"inventory_data predates seller accounts .*run `invsync migrate up` first"):
+        run_dbt(settings, ["build", "--select", "inventory_data"])
+    assert inventory(settings) == before and "account" not in wh.columns("inventory_data")
+    runner.up(wh)  # every row the default account's again, and dbt builds as before
+    assert {r["account"] for r in wh.query("select distinct account from inventory_data")} == {"default"}
+    run_dbt(settings, ["build", "--select", "inventory_data"])
+    after = {key: {c: v for c, v in row.items() if c != "account"} for key, row in inventory(settings).items()}
+    assert after == before

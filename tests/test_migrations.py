@@ -17,7 +17,7 @@ import pytest
 
 from migrations import runner
 from migrations.runner import MigrationRefused
-from migrations.specs import BACKUP_DDL
+from migrations.specs import ACCOUNT_COLUMN_DDL, BACKUP_DDL
 from migrations.versions import MIGRATIONS
 from pipelines import sync_log
 from pipelines.cli import main
@@ -38,6 +38,12 @@ INVENTORY_INDEXES = {
     "ux_inventory_grain": (True, ("marketplace", "sku", "warehouse_id", "stock_type")),
     "ix_inventory_marketplace_sync": (False, ("marketplace", "last_sync_at")),
     "ix_inventory_product": (False, ("product_id",)),
+}
+# From version 6 (the account): the grain is unique per account, the column comes last.
+ACCOUNT_MODEL_COLUMNS = [*MODEL_COLUMNS, "account"]
+ACCOUNT_INVENTORY_INDEXES = {
+    **INVENTORY_INDEXES,
+    "ux_inventory_grain": (True, ("marketplace", "account", "sku", "warehouse_id", "stock_type")),
 }
 
 LEGACY_INVENTORY_DDL = """
@@ -236,9 +242,11 @@ def test_fresh_mysql_install_creates_the_product_tables_and_adopts_nothing(mysql
     first = everything(wh)
     assert runner.up(wh).applied == [] and everything(wh) == first
 
+    runner.down(wh, 5)  # the account (6): see tests/test_migration_account.py
+    at_5 = everything(wh)
     report = runner.down(wh, 2)
     assert [line.split()[1] for line in report.applied] == ["0005", "0004", "0003"]
-    assert data(everything(wh)) == data(first) and runner.current_version(wh) == 2
+    assert data(everything(wh)) == data(at_5) and runner.current_version(wh) == 2
     runner.down(wh, 0)
     assert tables(wh) == {"schema_migrations"}
     runner.up(wh)
@@ -264,13 +272,13 @@ def test_up_adopts_legacy_tables_and_keeps_every_row_mapped(mysql_url, with_id) 
     columns = [c["column_name"] for c in wh.query(
         "select column_name from information_schema.columns where table_schema = %s and table_name = 'inventory_data' "
         "order by ordinal_position", (wh.schema,))]
-    assert columns == MODEL_COLUMNS
+    assert columns == ACCOUNT_MODEL_COLUMNS
     indexes = shape(wh, "inventory_data")["indexes"]
     found = {}
     for name, non_unique, _, col in indexes:
         found.setdefault(name, (not non_unique, ()))
         found[name] = (found[name][0], found[name][1] + (col,))
-    assert found == INVENTORY_INDEXES
+    assert found == ACCOUNT_INVENTORY_INDEXES
     got = inventory_by_key(wh)
     assert len(got) == len(INVENTORY_ROWS)
     for pid, sku, source, wname, stype, present, reserved, snap, synced in INVENTORY_ROWS:
@@ -303,7 +311,7 @@ def test_up_adopts_legacy_tables_and_keeps_every_row_mapped(mysql_url, with_id) 
     assert all("VIRTUAL" in extra[c] for c in ("source", "records_processed", "records_updated", "completed_at"))
     # The adopted sync_logs has the product's columns exactly as migration 1 creates them.
     wh_sql = MIGRATIONS[0].up(wh)[0].replace("create table if not exists sync_logs", "create table sync_logs_fresh")
-    sql(mysql_url, wh_sql)
+    sql(mysql_url, wh_sql, f"alter table sync_logs_fresh add column {ACCOUNT_COLUMN_DDL['mysql']}")  # as 6 adds it
     product = lambda t: [c[:5] for c in shape(wh, t)["columns"] if "GENERATED" not in (c[4] or "")]  # noqa: E731
     assert product("sync_logs") == product("sync_logs_fresh")
     # The product writes and reads its rows on the adopted table; new ids follow the legacy ones.
@@ -331,7 +339,7 @@ def test_down_restores_the_legacy_schema_exactly_and_up_again_gives_the_same_sch
     assert {t: shape(wh, t) for t in legacy} != legacy
 
     report = runner.down(wh, 2)
-    assert [line.split()[1] for line in report.applied] == ["0005", "0004", "0003"]
+    assert [line.split()[1] for line in report.applied] == ["0006", "0005", "0004", "0003"]
     assert {t: shape(wh, t) for t in legacy} == legacy  # SHOW CREATE TABLE, columns, keys, collation, comment
     assert "schema_migration_backup" not in tables(wh)
     inventory, logs = legacy_rows
@@ -360,7 +368,7 @@ def test_up_and_down_are_idempotent_and_finish_interrupted_runs(mysql_url) -> No
     # The DDL committed but the version rows were lost (a crash before the commit): re-running is harmless.
     sql(mysql_url, "delete from schema_migrations where version >= 3")
     report = runner.up(wh)
-    assert [line.split()[1] for line in report.applied] == ["0003", "0004", "0005"]
+    assert [line.split()[1] for line in report.applied] == ["0003", "0004", "0005", "0006"]
     assert "inventory_data: already the product's table — nothing to adopt" in str(report)
     assert everything(wh) == adopted
 
@@ -438,9 +446,11 @@ def test_down_refuses_rows_the_legacy_shape_cannot_hold_and_changes_nothing(mysq
     with pytest.raises(MigrationRefused, match="'FBP'"):
         MIGRATIONS[2].down(wh)
     assert everything(wh) == snapshot
-    # Reverting only sync_logs is fine: its rows fit the legacy table.
+    # Reverting only sync_logs (and the account, 6, and utf8mb4, 5) is fine: its rows fit the legacy table.
+    runner.down(wh, 5)
+    at_5 = shape(wh, "inventory_data")
     runner.down(wh, 3)
-    assert shape(wh, "inventory_data") == snapshot["inventory_data"][0]
+    assert shape(wh, "inventory_data") == at_5
     assert len(legacy_sync_logs(wh)) == len(SYNC_LOG_ROWS)
 
 
@@ -585,9 +595,13 @@ def test_cli_migrate_prints_the_report(mysql_url, monkeypatch, capsys) -> None:
 def add_history(wh: Warehouse, syncs: int, results: int) -> None:
     """`syncs` sync_logs rows and `results` validation_results rows, as a sync writes them."""
     started = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+    present = set(wh.columns("sync_logs"))  # the shape of the version the warehouse is at
     for i in range(syncs):
-        sync_log.insert(wh, SyncRecord(run_id=f"run-{i}", marketplace="ozon", sync_type="full",
-                                       started_at=started + timedelta(hours=i)))
+        rec = SyncRecord(run_id=f"run-{i}", marketplace="ozon", sync_type="full", started_at=started + timedelta(hours=i))
+        row = {c: v for c, v in zip(sync_log.COLUMNS, sync_log._values(rec)) if c in present}
+        with wh.connection() as conn:
+            wh.execute(conn, f"insert into sync_logs ({', '.join(row)}) values ({', '.join(['%s'] * len(row))})",
+                       tuple(row.values()))
     with wh.connection() as conn:
         for i in range(results):
             wh.execute(conn, "insert into validation_results (run_id, marketplace, suite, expectation, severity, success, "
@@ -702,7 +716,7 @@ def test_down_refuses_rows_written_after_the_check_at_the_step(warehouse_url, mo
     with pytest.raises(MigrationRefused) as refused:
         runner.down(wh, 0)
     assert refused.value.losses == {"validation_results": 1}
-    assert [line.split()[1] for line in refused.value.report.applied] == ["0005", "0004", "0003"]
+    assert [line.split()[1] for line in refused.value.report.applied] == ["0006", "0005", "0004", "0003"]
     assert runner.current_version(wh) == 2  # the refused step changed nothing
     assert len(wh.query("select * from validation_results")) == 1 and wh.table_exists("sync_logs")
 
@@ -769,8 +783,8 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     assert result.ok and {r.status for r in result.synced.values()} <= {"success", "partial"}, result.summary()
     assert runner.current_version(wh) == LATEST
 
-    # The adopted table kept the model's columns (dbt appended nothing) and the query indexes.
-    assert [c[0] for c in shape(wh, "inventory_data")["columns"]] == MODEL_COLUMNS
+    # The adopted table kept the model's columns and the account (6) (dbt appended nothing) and the query indexes.
+    assert [c[0] for c in shape(wh, "inventory_data")["columns"]] == ACCOUNT_MODEL_COLUMNS
     assert {i[0] for i in shape(wh, "inventory_data")["indexes"]} == set(INVENTORY_INDEXES)
 
     truth = {(r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"]): r

@@ -4,7 +4,7 @@
     and the `extra` lookup indexes ({name: '(cols)'}). Idempotent (checked in
     information_schema). DuckDB needs none: it scans columns, and an ART index cannot be built
     in a transaction that deleted rows of its table (see ensure_inventory_indexes). -#}
-{% macro ensure_history_indexes(unique_cols=['marketplace', 'sku', 'warehouse_id', 'stock_type', 'valid_from'],
+{% macro ensure_history_indexes(unique_cols=['marketplace', 'account', 'sku', 'warehouse_id', 'stock_type', 'valid_from'],
                                 extra={'ix_open': '(marketplace, valid_to)', 'ix_from': '(marketplace, valid_from)'}) -%}
   {%- if target.type in ('mysql', 'mariadb') -%}
     {%- set existing = [] -%}

@@ -24,7 +24,7 @@
 {% macro ensure_inventory_indexes() -%}
   {%- if target.type in ('mysql', 'mariadb') -%}
     {%- set wanted = {
-        'ux_inventory_grain': 'unique (marketplace, sku, warehouse_id, stock_type)',
+        'ux_inventory_grain': 'unique (marketplace, account, sku, warehouse_id, stock_type)',
         'ix_inventory_marketplace_sync': '(marketplace, last_sync_at)',
         'ix_inventory_product': '(product_id)'} -%}
     {%- set existing = [] -%}
@@ -42,7 +42,7 @@
   {%- elif target.type == 'duckdb' -%}
     {%- set rows = run_query("select count(*) from duckdb_indexes() where index_name = 'ux_inventory_grain' and schema_name = '" ~ this.schema ~ "' and table_name = '" ~ this.identifier ~ "'") if execute else [[1]] -%}
     {%- if rows[0][0] == 0 -%}
-      create unique index ux_inventory_grain on {{ this }} (marketplace, sku, warehouse_id, stock_type)
+      create unique index ux_inventory_grain on {{ this }} ({{ grain_columns() }})
     {%- else -%}
       select 1
     {%- endif -%}
@@ -70,13 +70,13 @@
       create or replace table {{ rebuilt }} as
           select * exclude (copy) from (
               select *, row_number() over (
-                  partition by marketplace, sku, warehouse_id, stock_type
+                  partition by {{ grain_columns() }}
                   order by updated_at desc, last_sync_at desc, rowid desc) as copy
               from {{ this }}
           ) copies where copy = 1;
       drop table {{ this }};
       alter table {{ rebuilt }} rename to {{ this.identifier }};
-      create unique index ux_inventory_grain on {{ this }} (marketplace, sku, warehouse_id, stock_type)
+      create unique index ux_inventory_grain on {{ this }} ({{ grain_columns() }})
     {%- else -%}
       select 1
     {%- endif -%}

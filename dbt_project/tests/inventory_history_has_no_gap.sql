@@ -1,7 +1,7 @@
 -- No gap while the key exists: a key's intervals follow one another without a hole (each ends
 -- where the next starts) and its last interval is open (inventory_data never drops a key; a
 -- product that vanished is a zero interval, not a missing one).
-{%- set key = 'marketplace, sku, warehouse_id, stock_type' %}
+{%- set key = grain_columns() %}
 select * from (
     select
         h.*,

@@ -1,6 +1,6 @@
 -- No two intervals of one key overlap, and none is empty: ordered by valid_from, each interval
 -- ends (valid_to) no later than the next one starts, and after it starts.
-{%- set key = 'marketplace, sku, warehouse_id, stock_type' %}
+{%- set key = grain_columns() %}
 select * from (
     select
         h.*,

@@ -10,14 +10,12 @@ tracked as (
     select distinct marketplace from {{ ref('inventory_history') }}
 )
 
-select i.marketplace, i.sku, i.warehouse_id, i.stock_type,
+select {{ grain_columns('i.') }},
        i.quantity_present, o.quantity_present as history_present,
        i.quantity_reserved, o.quantity_reserved as history_reserved
 from {{ ref('inventory_data') }} i
 inner join tracked t on t.marketplace = i.marketplace
-left join open_intervals o
-  on o.marketplace = i.marketplace and o.sku = i.sku
- and o.warehouse_id = i.warehouse_id and o.stock_type = i.stock_type
+left join open_intervals o on {{ same_grain('o', 'i') }}
 where o.sku is null
    or o.quantity_present <> i.quantity_present
    or o.quantity_reserved <> i.quantity_reserved

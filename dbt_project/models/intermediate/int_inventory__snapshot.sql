@@ -1,7 +1,7 @@
 -- The complete new state of every published marketplace, before it is merged into
 -- inventory_data: this is what the expectations audit (write-audit-publish).
 --
--- One row per grain key (marketplace, sku, warehouse_id, stock_type), by construction.
+-- One row per grain key (marketplace, account, sku, warehouse_id, stock_type), by construction.
 -- Rows kept here with a `rejection_reason` are never published (the key keeps its previous
 -- value in inventory_data: a rejected row counts as present, so it is never zeroed either):
 --   * duplicate key: the answer carried the key more than once (an item repeated on a page
@@ -29,17 +29,17 @@
 
 with stock as (
     {% for marketplace in read %}
-    select '{{ marketplace }}' as marketplace, m.* from {{ relations[marketplace] }} m
+    select '{{ marketplace }}' as marketplace, {{ rows_account() }} as account, m.* from {{ relations[marketplace] }} m
     {% if not loop.last %}union all{% endif %}
     {% else %}{# no marketplace published (never from a sync): an empty relation of the same shape #}
     {%- set first = (var('marketplaces') | list)[0] %}
-    select '{{ first }}' as marketplace, m.* from {{ relations[first] }} m where 1 = 0
+    select '{{ first }}' as marketplace, {{ rows_account() }} as account, m.* from {{ relations[first] }} m where 1 = 0
     {% endfor %}
 ),
 
 by_key as (
     select
-        marketplace, sku, warehouse_id, stock_type,
+        {{ grain_columns() }},
         count(*) as copies,
         max(marketplace_product_id) as marketplace_product_id,
         max(offer_id) as offer_id,
@@ -57,7 +57,7 @@ by_key as (
         end as copies_agree,
         max(invalid_reason) as invalid_reason
     from stock
-    group by marketplace, sku, warehouse_id, stock_type
+    group by {{ grain_columns() }}
 ),
 
 catalog as (
@@ -66,6 +66,7 @@ catalog as (
 
 select
     s.marketplace,
+    s.account,
     s.sku,
     s.marketplace_product_id,
     s.offer_id,

@@ -1,4 +1,4 @@
--- Current stock per (marketplace, sku, warehouse_id, stock_type): the data contract table.
+-- Current stock per (marketplace, account, sku, warehouse_id, stock_type): the data contract table.
 --
 -- Incremental: each run upserts only rows that are new, whose quantities or attributes
 -- changed, or that a complete snapshot no longer contains (set to zero, never left stale).
@@ -8,9 +8,9 @@
 {{
   config(
     materialized='incremental',
-    unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type'],
+    unique_key=['marketplace', 'account', 'sku', 'warehouse_id', 'stock_type'],
     on_schema_change='append_new_columns',
-    pre_hook="{{ prepare_inventory_table() }}",
+    pre_hook=["{{ require_account_column() }}", "{{ prepare_inventory_table() }}"],
     post_hook=[
       "{{ stamp_last_sync_at() }}",
       "{{ ensure_inventory_indexes() }}"
@@ -44,7 +44,7 @@ current_rows as (
 
 changed as (
     select
-        v.marketplace, v.sku, v.marketplace_product_id, v.offer_id, v.product_id, v.barcode,
+        v.marketplace, v.account, v.sku, v.marketplace_product_id, v.offer_id, v.product_id, v.barcode,
         v.product_name, v.warehouse_id, v.warehouse_name, v.warehouse_kind, v.stock_type,
         v.quantity_present, v.quantity_reserved, v.quantity_available,
         v.synced_at as last_sync_at,
@@ -56,9 +56,7 @@ changed as (
             else c.updated_at
         end as updated_at
     from valid v
-    left join current_rows c
-      on c.marketplace = v.marketplace and c.sku = v.sku
-     and c.warehouse_id = v.warehouse_id and c.stock_type = v.stock_type
+    left join current_rows c on {{ same_grain('c', 'v') }}
     where c.sku is null
        or c.quantity_present <> v.quantity_present
        or c.quantity_reserved <> v.quantity_reserved
@@ -73,7 +71,7 @@ gone as (
     -- In the current table, not in the complete snapshot (rejected rows count as present,
     -- so a bad row never zeroes good data): set to zero.
     select
-        c.marketplace, c.sku, c.marketplace_product_id, c.offer_id, c.product_id, c.barcode,
+        c.marketplace, c.account, c.sku, c.marketplace_product_id, c.offer_id, c.product_id, c.barcode,
         c.product_name, c.warehouse_id, c.warehouse_name, c.warehouse_kind, c.stock_type,
         0 as quantity_present, 0 as quantity_reserved, 0 as quantity_available,
         p.synced_at as last_sync_at,
@@ -82,8 +80,7 @@ gone as (
     inner join publishable p on p.marketplace = c.marketplace
     where not exists (  -- an anti-join: only the snapshot's keys are held in memory
         select 1 from snapshot s
-        where s.marketplace = c.marketplace and s.sku = c.sku
-          and s.warehouse_id = c.warehouse_id and s.stock_type = c.stock_type
+        where {{ same_grain('s', 'c') }}
     )
       and (c.quantity_present <> 0 or c.quantity_reserved <> 0)
 )
@@ -101,7 +98,7 @@ upserts as (
 
 upserts as (
     select
-        marketplace, sku, marketplace_product_id, offer_id, product_id, barcode,
+        marketplace, account, sku, marketplace_product_id, offer_id, product_id, barcode,
         product_name, warehouse_id, warehouse_name, warehouse_kind, stock_type,
         quantity_present, quantity_reserved, quantity_available,
         synced_at as last_sync_at,
@@ -134,5 +131,8 @@ select
     {%- endset %}
     {{ as_text(labels, 16) }} as source,
     cast(last_sync_at as date) as snapshot_date,
-    {{ as_text('warehouse_kind', 16) }} as warehouse_kind
+    {{ as_text('warehouse_kind', 16) }} as warehouse_kind,
+    -- The seller account (README, "Several seller accounts"); last, where `invsync migrate up`
+    -- adds it to a table from before accounts, so old and new tables have one column order.
+    {{ as_text('account', 32) }} as account
 from upserts

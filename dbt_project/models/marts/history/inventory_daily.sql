@@ -15,11 +15,12 @@
   config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type', 'stock_date'],
+    unique_key=['marketplace', 'account', 'sku', 'warehouse_id', 'stock_type', 'stock_date'],
     full_refresh=false,
     on_schema_change='append_new_columns',
+    pre_hook=["{{ require_account_column() }}"],
     post_hook=[
-      "{{ ensure_history_indexes(['marketplace', 'sku', 'warehouse_id', 'stock_type', 'stock_date'], {'ix_daily_date': '(marketplace, stock_date)'}) }}",
+      "{{ ensure_history_indexes(['marketplace', 'account', 'sku', 'warehouse_id', 'stock_type', 'stock_date'], {'ix_daily_date': '(marketplace, stock_date)'}) }}",
       "{{ apply_daily_retention() }}"
     ]
   )
@@ -63,7 +64,7 @@ spans as (
     -- the intervals that can touch the days rebuilt (a day of slack for the zone's offset), in
     -- local time; an open interval is known up to the latest publish
     select
-        h.marketplace, h.sku, h.warehouse_id, h.stock_type,
+        {{ grain_columns('h.') }},
         h.quantity_present, h.quantity_available,
         {{ to_local_time('h.valid_from') }} as local_from,
         {{ to_local_time('coalesce(h.valid_to, r.synced_at)') }} as local_to
@@ -84,7 +85,7 @@ pieces as (
     -- each interval's part of each day, cut at the day's bounds (an open interval ends at the
     -- latest publish already)
     select
-        s.marketplace, s.sku, s.warehouse_id, s.stock_type, d.stock_date,
+        {{ grain_columns('s.') }}, d.stock_date,
         s.quantity_present, s.quantity_available, s.local_from,
         {{ seconds_between(
             'case when s.local_from > d.day_start then s.local_from else d.day_start end',
@@ -100,7 +101,7 @@ ranked as (
     select
         pieces.*,
         row_number() over (
-            partition by marketplace, sku, warehouse_id, stock_type, stock_date
+            partition by {{ grain_columns() }}, stock_date
             order by local_from desc) as latest
     from pieces
 )
@@ -116,6 +117,7 @@ select
     {{ as_int('min(quantity_available)') }} as quantity_available_min,
     {{ as_int('max(quantity_available)') }} as quantity_available_max,
     cast(sum(case when quantity_available = 0 then seconds else 0 end) / 3600.0 as decimal(12, 6)) as hours_unavailable,
-    cast(sum(seconds) / 3600.0 as decimal(12, 6)) as hours_tracked
+    cast(sum(seconds) / 3600.0 as decimal(12, 6)) as hours_tracked,
+    {{ as_text('account', 32) }} as account  -- last: where `invsync migrate up` adds it to an older table
 from ranked
-group by marketplace, sku, warehouse_id, stock_type, stock_date
+group by {{ grain_columns() }}, stock_date

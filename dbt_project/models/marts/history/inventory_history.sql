@@ -1,4 +1,4 @@
--- Stock history: one row per grain key (marketplace, sku, warehouse_id, stock_type) and
+-- Stock history: one row per grain key (marketplace, account, sku, warehouse_id, stock_type) and
 -- interval of unchanged quantities [valid_from, valid_to); valid_to null = the open interval.
 --
 -- Written only by a publish: it compares `inventory_data`, just merged, with the open intervals
@@ -25,9 +25,10 @@
   config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type', 'valid_from'],
+    unique_key=['marketplace', 'account', 'sku', 'warehouse_id', 'stock_type', 'valid_from'],
     full_refresh=false,
     on_schema_change='append_new_columns',
+    pre_hook=["{{ require_account_column() }}"],
     post_hook=["{{ ensure_history_indexes() }}"]
   )
 }}
@@ -38,7 +39,7 @@ with publishable as (
 
 published_state as (
     select
-        i.marketplace, i.sku, i.warehouse_id, i.stock_type,
+        {{ grain_columns('i.') }},
         i.quantity_present, i.quantity_reserved, i.quantity_available,
         p.synced_at, i.updated_at
     from {{ ref('inventory_data') }} i
@@ -62,9 +63,7 @@ changed as (
         s.*,
         case when o.sku is null or s.updated_at > o.valid_from then s.updated_at else s.synced_at end as changed_at
     from published_state s
-    left join open_intervals o
-      on o.marketplace = s.marketplace and o.sku = s.sku
-     and o.warehouse_id = s.warehouse_id and o.stock_type = s.stock_type
+    left join open_intervals o on {{ same_grain('o', 's') }}
     where o.sku is null
        or (o.valid_from < s.synced_at
            and (o.quantity_present <> s.quantity_present or o.quantity_reserved <> s.quantity_reserved))
@@ -73,17 +72,15 @@ changed as (
 intervals as (
     -- the open interval, closed at this sync (replaces its open row: same key and valid_from)
     select
-        o.marketplace, o.sku, o.warehouse_id, o.stock_type,
+        {{ grain_columns('o.') }},
         o.valid_from, c.changed_at as valid_to,
         o.quantity_present, o.quantity_reserved, o.quantity_available
     from changed c
-    inner join open_intervals o
-      on o.marketplace = c.marketplace and o.sku = c.sku
-     and o.warehouse_id = c.warehouse_id and o.stock_type = c.stock_type
+    inner join open_intervals o on {{ same_grain('o', 'c') }}
     union all
     -- the new open interval
     select
-        marketplace, sku, warehouse_id, stock_type,
+        {{ grain_columns() }},
         changed_at as valid_from, null as valid_to,
         quantity_present, quantity_reserved, quantity_available
     from changed
@@ -95,7 +92,7 @@ intervals as (
 intervals as (
     -- The first build (the upgrade): history starts with the state this publish confirms.
     select
-        marketplace, sku, warehouse_id, stock_type,
+        {{ grain_columns() }},
         synced_at as valid_from, null as valid_to,
         quantity_present, quantity_reserved, quantity_available
     from published_state
@@ -112,5 +109,6 @@ select
     {{ as_timestamp('valid_to') }} as valid_to,
     {{ as_int('quantity_present') }} as quantity_present,
     {{ as_int('quantity_reserved') }} as quantity_reserved,
-    {{ as_int('quantity_available') }} as quantity_available
+    {{ as_int('quantity_available') }} as quantity_available,
+    {{ as_text('account', 32) }} as account  -- last: where `invsync migrate up` adds it to an older table
 from intervals

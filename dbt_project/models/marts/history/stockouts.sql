@@ -15,14 +15,15 @@
   config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['marketplace', 'sku', 'warehouse_id', 'stock_type', 'started_at'],
+    unique_key=['marketplace', 'account', 'sku', 'warehouse_id', 'stock_type', 'started_at'],
     full_refresh=false,
     on_schema_change='append_new_columns',
-    post_hook=["{{ ensure_history_indexes(['marketplace', 'sku', 'warehouse_id', 'stock_type', 'started_at'], {'ix_stockouts_started': '(marketplace, started_at)'}) }}"]
+    pre_hook=["{{ require_account_column() }}"],
+    post_hook=["{{ ensure_history_indexes(['marketplace', 'account', 'sku', 'warehouse_id', 'stock_type', 'started_at'], {'ix_stockouts_started': '(marketplace, started_at)'}) }}"]
   )
 }}
 
-{%- set key = 'marketplace, sku, warehouse_id, stock_type' %}
+{%- set key = grain_columns() %}
 
 with publishable as (
     select marketplace, synced_at from {{ ref('int_sync__publishable') }}
@@ -37,7 +38,7 @@ known as (
 ),
 
 affected as (
-    select distinct h.marketplace, h.sku, h.warehouse_id, h.stock_type
+    select distinct {{ grain_columns('h.') }}
     from {{ ref('inventory_history') }} h
     inner join publishable p on p.marketplace = h.marketplace
     left join known k on k.marketplace = h.marketplace
@@ -50,9 +51,7 @@ affected as (
 key_history as (
     select h.*
     from {{ ref('inventory_history') }} h
-    inner join affected a
-      on a.marketplace = h.marketplace and a.sku = h.sku
-     and a.warehouse_id = h.warehouse_id and a.stock_type = h.stock_type
+    inner join affected a on {{ same_grain('a', 'h') }}
 ),
 {% else %}
 key_history as (
@@ -97,6 +96,7 @@ select
     {{ as_text('s.stock_type', 16) }} as stock_type,
     {{ as_timestamp('s.started_at') }} as started_at,
     {{ as_timestamp('s.ended_at') }} as ended_at,
-    cast({{ seconds_between('s.started_at', 'coalesce(s.ended_at, p.synced_at)') }} / 3600.0 as decimal(14, 6)) as duration_hours
+    cast({{ seconds_between('s.started_at', 'coalesce(s.ended_at, p.synced_at)') }} / 3600.0 as decimal(14, 6)) as duration_hours,
+    {{ as_text('s.account', 32) }} as account  -- last: where `invsync migrate up` adds it to an older table
 from spells s
 inner join publishable p on p.marketplace = s.marketplace
