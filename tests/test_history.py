@@ -328,7 +328,7 @@ def check_the_api_and_the_product_page(sandbox: Any, settings: Any, a: Key, expe
         csv = server.get("/api/v1/inventory/history", viewer, params={"product": product, "limit": 1},
                          headers={"Accept": "text/csv"})
         assert csv.headers["Content-Type"].startswith("text/csv") and csv.headers["X-Next-Cursor"]
-        assert csv.text.splitlines()[0].startswith("marketplace,sku,warehouse_id,stock_type,valid_from,valid_to,")
+        assert csv.text.splitlines()[0].startswith("marketplace,account,sku,warehouse_id,stock_type,valid_from,valid_to,")
         for bad in ({"after": "not-a-cursor"}, {"since": "yesterday"}, {"limit": 0}, {"marketplace": "amazon"}):
             assert server.get("/api/v1/inventory/history", viewer, params=bad).status_code == 422, bad
         assert server.get("/api/v1/inventory/history").status_code == 401

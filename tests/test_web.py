@@ -214,7 +214,7 @@ def test_inventory_filters_pages_and_csv(server: Server, web_sandbox: Any) -> No
     while True:
         params = {"limit": 70, **({"after": after} if after else {})}
         page = server.get("/api/v1/inventory", server.viewer, params=params).json()
-        seen += [(r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in page["items"]]
+        seen += [(r["marketplace"], r["account"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in page["items"]]
         pages += 1
         after = page["next"]
         if not after:
@@ -240,12 +240,46 @@ def test_inventory_filters_pages_and_csv(server: Server, web_sandbox: Any) -> No
     answer = server.get("/api/v1/inventory", server.viewer, params={"limit": 10}, headers={"Accept": "text/csv"})
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv")
     lines = answer.text.strip().splitlines()
-    assert lines[0].startswith("marketplace,sku,") and len(lines) == 11
+    assert lines[0].startswith("marketplace,account,sku,") and len(lines) == 11
     assert answer.headers["X-Next-Cursor"] and 'rel="next"' in answer.headers["Link"]
     # Validation: 422, never 500.
     for params in ({"limit": 0}, {"limit": 5000}, {"marketplace": "amazon"}, {"after": "not-a-cursor"},
                    {"after": "W1tdXQ"}, {"q": "x" * 65}, {"in_stock": "maybe"}):
         assert server.get("/api/v1/inventory", server.viewer, params=params).status_code == 422, params
+
+
+def test_another_accounts_rows_under_the_same_keys_page_apart_and_filter_by_account(server: Server) -> None:
+    """The account is part of the grain: two accounts' rows that share marketplace, sku,
+    warehouse and stock type are two rows, each on exactly one page, and `account` filters."""
+    from pipelines.warehouse import warehouse_for
+
+    wh = warehouse_for(server.settings.warehouse)
+    total = inventory_count(server.settings)
+    columns = ", ".join(sorted(wh.columns("inventory_data") - {"account"}))
+    with wh.connection() as conn:  # a second account that happens to list three of the same keys
+        wh.execute(conn, f"insert into inventory_data ({columns}, account) select {columns}, 'north' from inventory_data "
+                         "where account = 'default' order by marketplace, sku, warehouse_id, stock_type limit 3")
+    try:
+        seen, after = [], None
+        while True:
+            page = server.get("/api/v1/inventory", server.viewer, params={"limit": 50, **({"after": after} if after else {})}).json()
+            seen += [(r["marketplace"], r["account"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in page["items"]]
+            after = page["next"]
+            if not after:
+                break
+        assert len(seen) == total + 3 == len(set(seen)) and seen == sorted(seen)
+        north = server.get("/api/v1/inventory", server.viewer, params={"account": "north"}).json()["items"]
+        assert len(north) == 3 and {r["account"] for r in north} == {"north"}
+        assert {(r["marketplace"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in north} <= \
+            {k[:1] + k[2:] for k in seen if k[1] == "default"}
+        default = server.get("/api/v1/inventory/totals", server.viewer, params={"account": "default"}).json()
+        assert default["rows"] == total
+        for bad in ("North", "1north", "x" * 33, "a;b"):
+            assert server.get("/api/v1/inventory", server.viewer, params={"account": bad}).status_code == 422, bad
+    finally:
+        with wh.connection() as conn:
+            wh.execute(conn, "delete from inventory_data where account = 'north'")
+    assert inventory_count(server.settings) == total
 
 
 def test_a_hostile_filter_value_returns_nothing_and_changes_nothing(server: Server) -> None:

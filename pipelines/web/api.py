@@ -79,6 +79,8 @@ SortKey = Literal[tuple(stock_reads.SORTS)]  # type: ignore[valid-type]
 
 def api_filter(
     marketplace: Marketplace | None = None,
+    account: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$",
+                                         description="a seller account's id (`default`: the single-account credentials')")] = None,
     stock_type: FilterText = None,
     warehouse: Annotated[str | None, Query(max_length=64, description="warehouse id, or part of its name")] = None,
     q: Annotated[str | None, Query(max_length=64, description="part of the product name, article (offer id), "
@@ -88,7 +90,7 @@ def api_filter(
                                                description="only rows with at most this many units available")] = None,
 ) -> stock_reads.StockFilter:
     """The console's stock filter (`stock_reads.StockFilter`), the same for every stock endpoint."""
-    return stock_reads.StockFilter(marketplace=marketplace, stock_type=stock_type, warehouse=warehouse, q=q,
+    return stock_reads.StockFilter(marketplace=marketplace, account=account, stock_type=stock_type, warehouse=warehouse, q=q,
                                    in_stock=in_stock, max_available=max_available)
 
 

@@ -27,10 +27,10 @@ HISTORY_COLUMNS = (
 )
 # The filterable columns of the joined view (StockFilter.where picks its text fields from these).
 _VIEW = (
-    "select h.marketplace, h.sku, h.warehouse_id, h.stock_type, h.valid_from, h.valid_to, "
+    "select h.marketplace, h.account, h.sku, h.warehouse_id, h.stock_type, h.valid_from, h.valid_to, "
     "h.quantity_present, h.quantity_reserved, h.quantity_available, "
     "i.marketplace_product_id, i.offer_id, i.product_name, i.barcode, i.warehouse_name "
-    "from inventory_history h left join inventory_data i on i.marketplace = h.marketplace "
+    "from inventory_history h left join inventory_data i on i.marketplace = h.marketplace and i.account = h.account "
     "and i.sku = h.sku and i.warehouse_id = h.warehouse_id and i.stock_type = h.stock_type"
 )
 
@@ -106,14 +106,14 @@ def product_history(wh: Warehouse, marketplace: str, product_id: str, days: int 
             "select h.sku, h.warehouse_id, h.stock_type, h.valid_from, h.valid_to, h.quantity_available, "
             "coalesce(i.warehouse_name, h.warehouse_id) as warehouse "
             "from inventory_history h inner join inventory_data i on i.marketplace = h.marketplace "
-            "and i.sku = h.sku and i.warehouse_id = h.warehouse_id and i.stock_type = h.stock_type "
+            "and i.account = h.account and i.sku = h.sku and i.warehouse_id = h.warehouse_id and i.stock_type = h.stock_type "
             "where h.marketplace = %s and i.marketplace_product_id = %s and (h.valid_to is null or h.valid_to > %s) "
             "order by h.valid_from", (marketplace, product_id, start))
         spells = wh.query(
             "select s.sku, s.warehouse_id, s.stock_type, s.started_at, s.ended_at, s.duration_hours, "
             "coalesce(i.warehouse_name, s.warehouse_id) as warehouse "
             "from stockouts s inner join inventory_data i on i.marketplace = s.marketplace "
-            "and i.sku = s.sku and i.warehouse_id = s.warehouse_id and i.stock_type = s.stock_type "
+            "and i.account = s.account and i.sku = s.sku and i.warehouse_id = s.warehouse_id and i.stock_type = s.stock_type "
             "where s.marketplace = %s and i.marketplace_product_id = %s "
             "order by s.started_at desc, s.sku, s.warehouse_id limit %s",
             (marketplace, product_id, stockout_limit)) if wh.table_exists("stockouts") else []

@@ -64,12 +64,13 @@ def status(settings: Settings, wh: Warehouse, now: datetime | None = None) -> di
 
 # -- inventory -----------------------------------------------------------------------------------
 INVENTORY_COLUMNS = (
-    "marketplace", "sku", "marketplace_product_id", "offer_id", "product_id", "barcode", "product_name",
+    "marketplace", "account", "sku", "marketplace_product_id", "offer_id", "product_id", "barcode", "product_name",
     "warehouse_id", "warehouse_name", "warehouse_kind", "stock_type", "quantity_present", "quantity_reserved",
     "quantity_available", "last_sync_at", "updated_at",
 )
-# The grain (the table's unique key, indexed): the order of the pages and the keyset cursor.
-KEY_COLUMNS = ("marketplace", "sku", "warehouse_id", "stock_type")
+# The grain (the table's unique key, indexed): the order of the pages and the keyset cursor. The
+# seller account is part of it (migration 6): a cursor from before it no longer decodes (422).
+KEY_COLUMNS = ("marketplace", "account", "sku", "warehouse_id", "stock_type")
 
 
 class BadCursor(ValueError):

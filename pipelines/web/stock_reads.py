@@ -41,6 +41,7 @@ class StockFilter:
     """What a person or a client asked for; empty values filter nothing."""
 
     marketplace: str | None = None
+    account: str | None = None  # a seller account's id (`default`: the single-account variables')
     stock_type: str | None = None
     warehouse: str | None = None  # a warehouse id, or part of its name
     q: str | None = None  # part of the name, article, SKU or barcode
@@ -55,6 +56,9 @@ class StockFilter:
         if self.marketplace:
             where.append("marketplace = %s")
             params.append(self.marketplace)
+        if self.account:
+            where.append("account = %s")
+            params.append(self.account)
         if self.stock_type:
             where.append("stock_type = %s")
             params.append(self.stock_type)
@@ -77,7 +81,7 @@ class StockFilter:
 
     def query_args(self) -> dict[str, str]:
         """The filter as URL parameters (empty ones left out): links and exports keep it."""
-        out = {"marketplace": self.marketplace or "", "stock_type": self.stock_type or "",
+        out = {"marketplace": self.marketplace or "", "account": self.account or "", "stock_type": self.stock_type or "",
                "warehouse": self.warehouse or "", "q": self.q or "", "in_stock": "1" if self.in_stock else "",
                "max_available": "" if self.max_available is None else str(self.max_available),
                "product": self.product or ""}
