@@ -9,8 +9,6 @@ JSON under `expectations/results/<run>/`, so people can see why a sync was block
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,6 +16,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from expectations.bounds import critical_band, move_band
+from expectations.outcome import AuditOutcome
 from expectations.suites import (
     SUITE_KINDS,
     catalog_suite,
@@ -27,35 +26,11 @@ from expectations.suites import (
     validity_suite,
     warehouse_moves_suite,
 )
-from pipelines.config import DEFAULT_ACCOUNT, PROJECT_ROOT, CheckThresholds, Settings
+from pipelines.config import PROJECT_ROOT, CheckThresholds, Settings
 from pipelines.marketplaces import Marketplace, get
 from pipelines.warehouse import Warehouse
 
-log = logging.getLogger(__name__)
-
 RESULTS_DIR = PROJECT_ROOT / "expectations" / "results"
-
-
-@dataclass
-class AuditOutcome:
-    """What the checks said about one marketplace's snapshot."""
-
-    marketplace: str
-    account: str = DEFAULT_ACCOUNT  # the seller account whose snapshot this is
-    critical: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    # The snapshot's totals; once published they are one more point of the account's history.
-    totals: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return not self.critical
-
-    def summary(self) -> dict[str, Any]:
-        return {"passed": self.passed, "critical": self.critical, "warnings": self.warnings,
-                "checks": len(self.checks), "failed": sum(1 for c in self.checks if not c["success"]),
-                "totals": self.totals}
 
 
 class _Validator:
@@ -341,9 +316,5 @@ def audit_snapshot(settings: Settings, wh: Warehouse, landed: Mapping[str, Any],
     for marketplace, result in landed.items():
         outcome, raw = audit_marketplace(wh, validator, get(marketplace), result.counts, t)  # resolved once, here
         store_results(wh, run_id, outcome, raw)
-        for line in outcome.critical:
-            log.error("%s critical: %s", marketplace, line)
-        for line in outcome.warnings:
-            log.warning("%s warning: %s", marketplace, line)
         outcomes[marketplace] = outcome
     return outcomes

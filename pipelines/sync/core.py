@@ -11,7 +11,6 @@ is skipped, not failed. Syncs of one warehouse run one at a time (`SYNC_LOCK`).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -57,15 +56,6 @@ def prepare_warehouse(settings: Settings, wh: Warehouse | None = None) -> Wareho
             for dataset in datasets:
                 wh.execute(conn, f"create database if not exists `{dataset}` character set {main['cs']} collate {main['co']}")
     return wh
-
-
-def warm_up() -> None:
-    """Import Great Expectations (seconds) while the landing processes call the APIs, so the
-    audit starts at once when the data is in. Never fails a sync: the audit reports its own errors."""
-    try:
-        import expectations.audit  # noqa: F401
-    except Exception:  # noqa: BLE001
-        log.debug("warm-up failed", exc_info=True)
 
 
 @contextmanager
@@ -115,9 +105,12 @@ def run_sync(
                 results[market.name] = MarketplaceResult(market.name, message=reason)
             else:
                 to_run.append(market.name)
-        if publish and to_run:  # dbt's and GE's imports (seconds) happen while the landing calls the APIs
-            threading.Thread(target=warm_up, name="invsync-warm-up", daemon=True).start()
+        # dbt's and Great Expectations' imports (seconds) happen in their helper processes while
+        # the landing calls the APIs; the audit's process ends after the audit (`AuditWorker.done`).
+        auditor = None
+        if publish and to_run:
             dbt = dbt or stack.enter_context(worker_for_sync(settings))
+            auditor = stack.enter_context(wap.audit_worker_for_sync(settings))
         with timed(timings, "landing"), ThreadPoolExecutor(max_workers=max(1, len(to_run))) as pool:
             futures = {name: pool.submit(landing.land_marketplace, settings, wh, name, run_id, full, backoff_base)
                        for name in to_run}
@@ -125,7 +118,7 @@ def run_sync(
                 results[name] = future.result()
         try:
             if publish:
-                write_audit_publish(settings, wh, results, dbt, override, timings)
+                write_audit_publish(settings, wh, results, dbt, override, timings, auditor)
             else:
                 for result in wap.landed_results(results).values():
                     result.record.finish(Outcome.SUCCESS)
@@ -138,14 +131,19 @@ def run_sync(
 
 
 def write_audit_publish(settings: Settings, wh: Warehouse, results: dict[str, MarketplaceResult], dbt: DbtInvoker,
-                        override: str | None, timings: dict[str, float]) -> None:
-    """Stage, audit and publish every marketplace of `results` that landed."""
+                        override: str | None, timings: dict[str, float], auditor: wap.AuditWorker | None = None) -> None:
+    """Stage, audit and publish every marketplace of `results` that landed; the audit in
+    `auditor`'s process if given (ended after the audit, before the publish), else here."""
     landed = wap.landed_results(results)
     with timed(timings, "staging"):
         staged = wap.stage(settings, wh, landed, dbt)
     if not staged:
         return
     with timed(timings, "audit"):
-        approved = wap.audit(settings, wh, landed, override)
+        try:
+            approved = wap.audit(settings, wh, landed, override, auditor or wap.audit_here)
+        finally:
+            if auditor is not None:
+                auditor.done()
     with timed(timings, "publish"):
         wap.publish_inventory(settings, wh, approved, dbt)

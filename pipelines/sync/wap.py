@@ -16,15 +16,65 @@ core (`pipelines.sync.core`) and, step by step, by the Dagster assets.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping
 
 from pipelines import sync_log
 from pipelines.config import Settings
+from pipelines.sync import child
 from pipelines.sync.dbt import APPROVE, APPROVE_AND_PUBLISH, PUBLISH, STAGE, DbtInvoker
 from pipelines.sync.result import MarketplaceResult, Outcome
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
+
+# Runs the checks on the staged snapshot: (settings, warehouse, landed, run id) -> {marketplace:
+# AuditOutcome}. In this process (`audit_here`: the Dagster step, a process of its own anyway)
+# or in a process of its own (`AuditWorker`: the CLI's sync, whose process goes on to publish).
+Auditor = Callable[[Settings, Warehouse, Mapping[str, MarketplaceResult], str], Mapping[str, Any]]
+
+
+def audit_here(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult], run_id: str) -> Mapping[str, Any]:
+    from expectations.audit import audit_snapshot  # Great Expectations: imported when a sync gets here
+
+    return audit_snapshot(settings, wh, landed, run_id)
+
+
+class AuditWorker:
+    """The sync's `Auditor` outside Dagster: the checks in a helper process (`audit_worker`),
+    leased when the sync starts so Great Expectations' import overlaps the landing, and ended
+    after the audit (`audit_worker_for_sync`), so the audit's memory (its frames, GE's batches:
+    ~900 MB at 100,000 products, which a process keeps once it has had it) is gone before
+    dbt's publish, and this process never imports Great Expectations at all."""
+
+    def __init__(self, helper: child.Helper, keep: bool) -> None:
+        self._helper = helper
+        self._keep = keep
+
+    def __call__(self, settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult],
+                 run_id: str) -> Mapping[str, Any]:
+        answer = self._helper.ask({"settings": settings, "run_id": run_id,
+                                   "counts": {name: r.counts for name, r in landed.items()}})
+        if answer is None:
+            raise RuntimeError(f"the audit process ended (exit code {self._helper.exit_code()}) before answering")
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["outcomes"]
+
+    def done(self) -> None:
+        """After the audit: a process that will not wait for the next sync (INVSYNC_KEEP_HELPERS
+        off, or grown past `child.KEEP_BELOW_MB`) ends now, before the publish, so its memory
+        is gone when dbt's grows (it exits without Python's teardown: see `audit_worker.main`)."""
+        if not self._keep or child.resident_mb(self._helper.process.pid) >= child.KEEP_BELOW_MB:
+            self._helper.close(timeout=30)
+
+
+@contextmanager
+def audit_worker_for_sync(settings: Settings) -> Iterator[AuditWorker]:
+    """An audit process for one sync (with INVSYNC_KEEP_HELPERS an idle small one is kept for the
+    next sync; one grown past `child.KEEP_BELOW_MB` by a large account's audit is ended)."""
+    with child.lease("pipelines.sync.audit_worker", keep=settings.keep_helpers) as helper:
+        yield AuditWorker(helper, settings.keep_helpers)
 
 # The models of the publish step that record history after `inventory_data` is merged.
 HISTORY_MODELS = frozenset(PUBLISH.select.split()) - {"inventory_data"}
@@ -86,7 +136,7 @@ def rejected_rows(wh: Warehouse, marketplace: str, limit: int = 20) -> list[dict
 
 
 def audit(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult],
-          override: str | None = None) -> dict[str, MarketplaceResult]:
+          override: str | None = None, auditor: Auditor = audit_here) -> dict[str, MarketplaceResult]:
     """Audit: run the checks; return the marketplaces that may be published.
 
     A critical failure marks the marketplace `failed` in sync_logs (its previous good data
@@ -95,11 +145,14 @@ def audit(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceRes
     """
     if not landed:
         return {}
-    from expectations.audit import audit_snapshot  # Great Expectations: imported when a sync gets here
-
     enter_phase(wh, landed, "audit")
     run_id = next(iter(landed.values())).record.run_id
-    outcomes = audit_snapshot(settings, wh, landed, run_id)
+    outcomes = auditor(settings, wh, landed, run_id)
+    for name, outcome in outcomes.items():  # logged here, wherever the audit ran
+        for line in outcome.critical:
+            log.error("%s critical: %s", name, line)
+        for line in outcome.warnings:
+            log.warning("%s warning: %s", name, line)
     approved: dict[str, MarketplaceResult] = {}
     for name, result in landed.items():
         rec = result.record
