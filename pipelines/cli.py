@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pipelines import logs
 from pipelines.config import ConfigError, Settings, load_settings
 from pipelines.exits import Exit, exit_for
 from pipelines.marketplaces import MARKETPLACES, NAMES, selected
+
+if TYPE_CHECKING:
+    from pipelines.sandbox import SandboxOptions
 
 
 def _settings() -> Settings:
@@ -105,12 +108,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from pipelines.sandbox import SandboxOptions, serve_forever
+    from pipelines.sandbox import serve_forever
 
-    options = SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale,
-                             tick_changes=args.tick_changes)
-    serve_forever(args.host, args.port, options)
+    serve_forever(args.host, args.port, sandbox_options(args))
     return 0
+
+
+def sandbox_options(args: argparse.Namespace) -> "SandboxOptions":
+    """The sandbox the command line asks for; a bad option is a configuration error (exit 2)."""
+    from pipelines.sandbox import SandboxOptions
+
+    accounts = tuple(a.strip() for a in args.accounts.split(",") if a.strip())
+    try:
+        return SandboxOptions(products=args.products, seed=args.seed, rate_limit_scale=args.rate_limit_scale,
+                              tick_changes=args.tick_changes, accounts=accounts)
+    except ValueError as exc:
+        raise ConfigError(f"--accounts: {exc}") from None
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -234,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEMO_SEED)
     p.add_argument("--rate-limit-scale", type=float, default=1.0, help="scale the emulated rate limits (0 = off)")
     p.add_argument("--tick-changes", type=float, default=0.05, help="share of stock rows changed per time step")
+    p.add_argument("--accounts", default="", metavar="ID,ID",
+                   help="extra seller accounts besides the default one (their credentials are printed)")
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("serve", help="the REST API and web console (tokens in INVSYNC_API_TOKENS)")

@@ -228,3 +228,13 @@ def test_invsync_accounts_lists_where_credentials_come_from_and_a_sync_names_the
     assert unsynced_accounts_notice(settings, "ozon").endswith("only each marketplace's default account: ozon/north")
     assert "ozon/north, wb/south_wb" in unsynced_accounts_notice(settings, "all")
     assert unsynced_accounts_notice(load_settings({}), "all") is None
+
+
+def test_invsync_sandbox_serves_extra_accounts_and_refuses_bad_ids() -> None:
+    from pipelines.cli import build_parser, sandbox_options
+
+    options = sandbox_options(build_parser().parse_args(["sandbox", "--accounts", "north, south", "--products", "30"]))
+    assert options.accounts == ("north", "south") and options.products == 30
+    assert sandbox_options(build_parser().parse_args(["sandbox"])).accounts == ()
+    with pytest.raises(ConfigError, match="--accounts: account id .North. must be"):
+        sandbox_options(build_parser().parse_args(["sandbox", "--accounts", "North"]))
