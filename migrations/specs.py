@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.config_accounts import DEFAULT_ACCOUNT
+
 
 @dataclass(frozen=True)
 class Column:
@@ -152,10 +154,9 @@ BACKUP_DDL = f"""create table if not exists {BACKUP_TABLE} (
 # --------------------------------------------------------------------------- the account (migration 6)
 
 # Every table's grain gains the seller account (issue 24). The installation of one account per
-# marketplace is the account `default` (pipelines.config_accounts.DEFAULT_ACCOUNT); an id is
-# `[a-z][a-z0-9_]{0,31}`, so 32 characters hold any.
+# marketplace is the account `default` (DEFAULT_ACCOUNT, the configuration's own name for it); an
+# id is `[a-z][a-z0-9_]{0,31}`, so 32 characters hold any.
 ACCOUNT_COLUMN = "account"
-DEFAULT_ACCOUNT = "default"
 # The column migration 6 adds to an existing table, per dialect. Rows already there get the
 # default. DuckDB's ALTER TABLE ADD COLUMN takes a default but no NOT NULL (a constraint),
 # so the column stays nullable there, as the columns of dbt's CREATE TABLE AS SELECT are.

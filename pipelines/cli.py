@@ -43,13 +43,11 @@ def account_rows(settings: Settings) -> list[dict[str, str]]:
 
     rows = []
     for account in settings.accounts:
-        market = get(account.marketplace)
+        reason = get(account.marketplace).skip_reason(settings.for_account(account))
         if not account.is_default:
             state = "listed; not synced yet (this release syncs each marketplace's default account)"
-        elif market.enabled(settings.for_account(account)):
-            state = "syncs"
         else:
-            state = f"not configured ({market.skip_reason(settings.for_account(account))})"
+            state = "syncs" if reason is None else f"not configured ({reason})"
         rows.append({"marketplace": account.marketplace, "account": account.id, "label": account.label,
                      "credentials": account.origin, "state": state})
     return rows

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from migrations.specs import SYNC_LOGS_COLUMNS
+from migrations.specs import ACCOUNT_COLUMN, SYNC_LOGS_COLUMNS
 from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.warehouse import Warehouse
 
@@ -85,7 +85,7 @@ def naive_utc(ts: datetime | None) -> datetime | None:
 
 # Every column of the table but its id, in the order `_values` follows: migration 1's, then the
 # `account` migration 6 added.
-COLUMNS = (*(c.name for c in SYNC_LOGS_COLUMNS if not c.identity and c.name != "account"), "account")
+COLUMNS = (*(c.name for c in SYNC_LOGS_COLUMNS if not c.identity), ACCOUNT_COLUMN)
 
 
 def _values(rec: SyncRecord) -> list[Any]:

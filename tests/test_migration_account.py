@@ -20,7 +20,6 @@ from migrations.versions import MIGRATIONS
 from pipelines import sync_log
 from pipelines.cli import main
 from pipelines.config import parse_warehouse_url
-from pipelines.config_accounts import DEFAULT_ACCOUNT as CONFIG_DEFAULT_ACCOUNT
 from pipelines.sync_log import SyncRecord
 from pipelines.warehouse import Warehouse
 from tests.test_migrations import SYNC_LOG_ROWS, add_history, everything, legacy_sync_logs, seed_legacy, shape
@@ -185,7 +184,6 @@ def warehouse_url(request) -> str:
 # --------------------------------------------------------------------------- up
 
 def test_up_gives_every_table_the_account_every_row_default_and_keys_by_it(warehouse_url) -> None:
-    assert DEFAULT_ACCOUNT == CONFIG_DEFAULT_ACCOUNT
     wh = seed_version_5(warehouse_url)
     before_counts = counts(wh)
     assert set(before_counts) == set(TABLES) and all(before_counts.values())

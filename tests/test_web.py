@@ -164,6 +164,19 @@ def inventory_count(settings: Any) -> int:
 
 
 # -- authentication and the read endpoints --------------------------------------------------------
+def every_key(server: Server, limit: int) -> tuple[list[tuple], int]:
+    """The grain keys of every `/api/v1/inventory` row, page after page, and how many pages."""
+    seen: list[tuple] = []
+    after, pages = None, 0
+    while True:
+        page = server.get("/api/v1/inventory", server.viewer, params={"limit": limit, **({"after": after} if after else {})}).json()
+        seen += [(r["marketplace"], r["account"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in page["items"]]
+        pages += 1
+        after = page["next"]
+        if not after:
+            return seen, pages
+
+
 def test_health_needs_no_token_and_everything_else_does(server: Server) -> None:
     health = server.get("/healthz")
     assert health.status_code == 200 and health.json() == {"status": "ok", "warehouse": "ok"}
@@ -210,15 +223,7 @@ def test_status_says_what_the_cli_says(server: Server) -> None:
 def test_inventory_filters_pages_and_csv(server: Server, web_sandbox: Any) -> None:
     total = inventory_count(server.settings)
     # Keyset pages cover every row exactly once, in key order.
-    seen, after, pages = [], None, 0
-    while True:
-        params = {"limit": 70, **({"after": after} if after else {})}
-        page = server.get("/api/v1/inventory", server.viewer, params=params).json()
-        seen += [(r["marketplace"], r["account"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in page["items"]]
-        pages += 1
-        after = page["next"]
-        if not after:
-            break
+    seen, pages = every_key(server, limit=70)
     assert len(seen) == total == len(set(seen)) and seen == sorted(seen) and pages == -(-total // 70)
     # Filters.
     wb = server.get("/api/v1/inventory", server.viewer, params={"marketplace": "wb", "limit": 1000}).json()["items"]
@@ -260,13 +265,7 @@ def test_another_accounts_rows_under_the_same_keys_page_apart_and_filter_by_acco
         wh.execute(conn, f"insert into inventory_data ({columns}, account) select {columns}, 'north' from inventory_data "
                          "where account = 'default' order by marketplace, sku, warehouse_id, stock_type limit 3")
     try:
-        seen, after = [], None
-        while True:
-            page = server.get("/api/v1/inventory", server.viewer, params={"limit": 50, **({"after": after} if after else {})}).json()
-            seen += [(r["marketplace"], r["account"], r["sku"], r["warehouse_id"], r["stock_type"]) for r in page["items"]]
-            after = page["next"]
-            if not after:
-                break
+        seen, _ = every_key(server, limit=50)
         assert len(seen) == total + 3 == len(set(seen)) and seen == sorted(seen)
         north = server.get("/api/v1/inventory", server.viewer, params={"account": "north"}).json()["items"]
         assert len(north) == 3 and {r["account"] for r in north} == {"north"}

@@ -203,6 +203,12 @@ def resident_mb(pid: int) -> float:
         return 0.0
 
 
+def keepable(helper: Helper, keep: bool) -> bool:
+    """Whether a helper may wait for the next sync: keeping is on (INVSYNC_KEEP_HELPERS), and it
+    is alive, not mid-job and not grown large."""
+    return keep and helper.alive and not helper.busy and resident_mb(helper.process.pid) < KEEP_BELOW_MB
+
+
 @contextlib.contextmanager
 def lease(module: str, keep: bool) -> Iterator[Helper]:
     """A helper of `module` for one sync's use: an idle one of this process, else a new one.
@@ -223,8 +229,7 @@ def lease(module: str, keep: bool) -> Iterator[Helper]:
     except BaseException:
         helper.close(timeout=30)
         raise
-    # Kept only if it is alive, not mid-job and not grown large.
-    if not keep or not helper.alive or helper.busy or resident_mb(helper.process.pid) >= KEEP_BELOW_MB:
+    if not keepable(helper, keep):
         helper.close(timeout=30)
         return
     with _IDLE_LOCK:

@@ -62,10 +62,10 @@ class AuditWorker:
         return answer["outcomes"]
 
     def done(self) -> None:
-        """After the audit: a process that will not wait for the next sync (INVSYNC_KEEP_HELPERS
-        off, or grown past `child.KEEP_BELOW_MB`) ends now, before the publish, so its memory
+        """After the audit: a process that will not wait for the next sync (`child.keepable`:
+        INVSYNC_KEEP_HELPERS off, or grown large) ends now, before the publish, so its memory
         is gone when dbt's grows (it exits without Python's teardown: see `audit_worker.main`)."""
-        if not self._keep or child.resident_mb(self._helper.process.pid) >= child.KEEP_BELOW_MB:
+        if not child.keepable(self._helper, self._keep):
             self._helper.close(timeout=30)
 
 
