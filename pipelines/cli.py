@@ -173,13 +173,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run_report(_settings(), html_path=args.html)
 
 
+def token_entry(role: str, digest: str, accounts: str | None) -> str:
+    """The INVSYNC_API_TOKENS entry of a new token, limited to `accounts` (`ID,ID`) when given;
+    checked by the parser `invsync serve` reads it with, so a bad id fails here (exit 2), before
+    a token is shown."""
+    from pipelines.config import parse_api_tokens
+
+    entry = f"{role}:{digest}"
+    if accounts is not None:
+        entry += ":accounts=" + "+".join(a.strip() for a in accounts.split(","))
+    try:
+        parse_api_tokens(entry)
+    except ConfigError as exc:
+        raise ConfigError(f"--accounts: {exc}") from None
+    return entry
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from pipelines.web.security import hash_token, new_token
 
+    if args.accounts is not None and not args.new_token:
+        raise ConfigError("--accounts goes with --new-token ROLE: it limits the new token to those accounts")
     if args.new_token:
         token = new_token()
+        entry = token_entry(args.new_token, hash_token(token), args.accounts)
         print(f"token (give it to its holder; it is shown only now): {token}")
-        print(f"INVSYNC_API_TOKENS entry: {args.new_token}:{hash_token(token)}")
+        print(f"INVSYNC_API_TOKENS entry: {entry}")
         return 0
     if args.hash_token:
         # From standard input, never from the command line (shell history, `ps`).
@@ -255,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hash-token", action="store_true", help="print the SHA-256 of a token read from standard input")
     p.add_argument("--new-token", choices=["viewer", "operator"], metavar="ROLE",
                    help="print a new random token and its INVSYNC_API_TOKENS entry (viewer or operator)")
+    p.add_argument("--accounts", default=None, metavar="ID,ID",
+                   help="with --new-token: the token sees only these seller accounts (entry ends `:accounts=ID+ID`; "
+                        "such a token may not start syncs)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("migrate", help="versioned schema migrations of the warehouse's own tables (adopts a legacy importer's tables)")

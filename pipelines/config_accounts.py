@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipelines.config_sections import ConfigError
+from pipelines.config_sections import ACCOUNT_ID, ACCOUNT_ID_RULE, ConfigError
 from pipelines.marketplaces import MARKETPLACES, Marketplace
 
 DEFAULT_ACCOUNT = "default"
-ACCOUNT_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEYS = {"id", "marketplace", "label", "env", "secrets_file"}
 
@@ -110,7 +109,7 @@ def _account(path: Path, number: int, entry: Any, env: Mapping[str, str], values
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_KEYS))})")
     account_id = str(entry.get("id", "")).strip()
     if not ACCOUNT_ID.fullmatch(account_id):
-        raise ConfigError(f"{where}: id '{account_id}' must be 1-32 characters a-z, 0-9 and _, starting with a letter")
+        raise ConfigError(f"{where}: id '{account_id}' must be {ACCOUNT_ID_RULE}")
     where = f"accounts file {path}, account '{account_id}'"
     if account_id == DEFAULT_ACCOUNT:
         single = ", ".join(m.credentials_hint for m in MARKETPLACES)

@@ -206,8 +206,17 @@ def smtp_settings(env: Mapping[str, str]) -> SmtpSettings:
     )
 
 
+# -- seller account ids --------------------------------------------------------------------------
+# A seller account's id (`pipelines.config_accounts`). Here, below the accounts file's reader,
+# because an API token may name accounts too and this module cannot import that one (it imports
+# `ConfigError` from here).
+ACCOUNT_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
+ACCOUNT_ID_RULE = "1-32 characters a-z, 0-9 and _, starting with a letter"
+
+
 # -- the web service -----------------------------------------------------------------------------
 WEB_ROLES = ("viewer", "operator")
+SCOPE_PREFIX = "accounts="  # the optional last part of a token entry: `accounts=acme+beta`
 
 
 @dataclass(frozen=True)
@@ -217,13 +226,14 @@ class ApiToken:
     role: str  # viewer (reads) | operator (reads, starts syncs)
     sha256: str = field(repr=False)  # lower-case hex digest of the token's UTF-8 bytes
     label: str = ""  # who holds it (recorded with syncs it starts); default `<role>-<digest prefix>`
+    accounts: tuple[str, ...] | None = None  # the seller accounts it may see; None: every account
 
 
 @dataclass(frozen=True)
 class WebSettings:
     """`invsync serve`: the REST API and web console (INVSYNC_API_TOKENS, INVSYNC_SESSION_SECRET, ...)."""
 
-    tokens: tuple[ApiToken, ...] = ()  # INVSYNC_API_TOKENS="[label:]role:sha256hex,..."
+    tokens: tuple[ApiToken, ...] = ()  # INVSYNC_API_TOKENS="[label:]role:sha256hex[:accounts=id+id],..."
     session_secret: str = secret_field()  # INVSYNC_SESSION_SECRET: signs console sessions
     session_hours: float = 12.0  # INVSYNC_SESSION_HOURS: a console login lasts this long
     sync_interval: float = 60.0  # INVSYNC_SYNC_MIN_INTERVAL: seconds between two syncs started per marketplace
@@ -233,22 +243,26 @@ class WebSettings:
 
 
 def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
-    """INVSYNC_API_TOKENS: comma-separated `role:sha256hex` or `label:role:sha256hex` entries.
+    """INVSYNC_API_TOKENS: comma-separated `[label:]role:sha256hex[:accounts=id+id]` entries.
 
     Only hashes are configured (`invsync serve --hash-token` makes one); a value that looks like
-    anything else is refused with a message that never repeats it (it may be a raw token).
+    anything else is refused with a message that never repeats it (it may be a raw token). The
+    optional `accounts=` part limits the token to those seller accounts (`+`-separated, as `,`
+    and `:` already separate entries and parts); without it the token sees every account.
     """
     tokens: list[ApiToken] = []
     for number, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
         if not entry:
             continue
         parts = [p.strip() for p in entry.split(":")]
+        accounts = token_scope(number, parts.pop()) if parts[-1].startswith(SCOPE_PREFIX) else None
         if len(parts) == 2:
             label, (role, digest) = "", parts
         elif len(parts) == 3:
             label, role, digest = parts
         else:
-            raise ConfigError(f"INVSYNC_API_TOKENS entry {number} is not `role:sha256hex` or `label:role:sha256hex`")
+            raise ConfigError(f"INVSYNC_API_TOKENS entry {number} is not `role:sha256hex` or `label:role:sha256hex` "
+                              "(optionally followed by `:accounts=id+id`)")
         if role not in WEB_ROLES:
             raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: role must be one of {', '.join(WEB_ROLES)}")
         digest = digest.lower()
@@ -261,8 +275,25 @@ def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
             raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: a label may hold only letters, digits and _.@- (64 at most)")
         if any(t.sha256 == digest for t in tokens):
             raise ConfigError(f"INVSYNC_API_TOKENS entry {number} repeats the hash of an earlier entry")
-        tokens.append(ApiToken(role=role, sha256=digest, label=label or f"{role}-{digest[:8]}"))
+        tokens.append(ApiToken(role=role, sha256=digest, label=label or f"{role}-{digest[:8]}", accounts=accounts))
     return tuple(tokens)
+
+
+def token_scope(number: int, part: str) -> tuple[str, ...]:
+    """The accounts of entry `number`'s `accounts=id+id` part, in order, each once.
+
+    A wrong id is named by its position, not repeated: a value pasted into the wrong place
+    may be a token.
+    """
+    ids = [i.strip() for i in part[len(SCOPE_PREFIX):].split("+")]
+    if ids == [""]:
+        raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: `accounts=` names no account; list them "
+                          "(`accounts=acme+beta`) or leave the part out for a token that sees every account")
+    for position, account in enumerate(ids, start=1):
+        if not ACCOUNT_ID.fullmatch(account):
+            raise ConfigError(f"INVSYNC_API_TOKENS entry {number}: account {position} of `accounts=` is not an "
+                              f"account id ({ACCOUNT_ID_RULE})")
+    return tuple(dict.fromkeys(ids))
 
 
 def web_settings(env: Mapping[str, str]) -> WebSettings:

@@ -542,6 +542,44 @@ def test_tokens_are_configured_as_hashes_only() -> None:
     assert settings.mask("secret " + "x" * 40) == "secret ***"
 
 
+def test_a_token_entry_may_name_its_accounts() -> None:
+    """`:accounts=id+id` limits a token; every older form still parses, unscoped (None: all)."""
+    digest, other = hash_token("t0ken"), hash_token("other")
+    tokens = parse_api_tokens(f"acme-viewer:viewer:{digest}:accounts=acme+beta_2+acme, "
+                              f"operator:{other}:accounts=acme, anna:viewer:{hash_token('a')}")
+    assert [(t.label, t.role, t.accounts) for t in tokens] == [
+        ("acme-viewer", "viewer", ("acme", "beta_2")), (f"operator-{other[:8]}", "operator", ("acme",)),
+        ("anna", "viewer", None)]
+    bad = {f"viewer:{digest}:accounts=": "names no account", f"viewer:{digest}:accounts=acme+": "account 2 of",
+           f"viewer:{digest}:accounts=Acme": "account 1 of", f"viewer:{digest}:accounts=1acme": "account 1 of",
+           f"viewer:{digest}:accounts=" + "a" * 33: "account 1 of", f"viewer:{digest}:accounts=t0ken-x": "account 1 of",
+           "viewer:accounts=acme": "is not", f"a:b:viewer:{digest}:accounts=acme": "is not",
+           f"viewer:accounts=acme:{digest}": "role must be"}
+    for raw, message in bad.items():
+        with pytest.raises(ConfigError, match=message) as error:
+            parse_api_tokens(f"viewer:{other}, {raw}")
+        assert "entry 2" in str(error.value) and digest not in str(error.value) and "t0ken" not in str(error.value)
+
+
+def test_new_token_with_accounts_prints_the_scoped_entry(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INVSYNC_")}
+    base.update(PYTHONPATH=str(PROJECT_ROOT), WAREHOUSE_URL=f"duckdb:///{tmp_path / 'w.duckdb'}")
+
+    def serve(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", "serve", *args], env=base, capture_output=True,
+                              text=True, timeout=60, cwd=str(PROJECT_ROOT))
+
+    made = serve("--new-token", "viewer", "--accounts", "acme, beta")
+    token = re.search(r"token .*: (\S+)", made.stdout).group(1)
+    entry = re.search(r"INVSYNC_API_TOKENS entry: (\S+)", made.stdout).group(1)
+    assert entry == f"viewer:{hash_token(token)}:accounts=acme+beta"
+    assert parse_api_tokens(entry)[0].accounts == ("acme", "beta")
+    for args, message in ((("--new-token", "viewer", "--accounts", "Acme"), "account 1 of"),
+                          (("--accounts", "acme"), "goes with --new-token")):
+        refused = serve(*args)
+        assert refused.returncode == 2 and message in refused.stderr and "inv_" not in refused.stdout, refused.stderr
+
+
 def test_serve_refuses_to_start_without_tokens_or_secret(tmp_path: Path) -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("INVSYNC_")}
     base.update(PYTHONPATH=str(PROJECT_ROOT), WAREHOUSE_URL=f"duckdb:///{tmp_path / 'w.duckdb'}")
