@@ -23,10 +23,11 @@ from pipelines.warehouse import warehouse_for
 
 # `kind`: physical, or aggregate for places that are totals over several warehouses (WB's
 # "Склад WB" since Aug 2026); a table last written before the column existed says physical.
+# `where`: empty for the report; the console's chart limits it to its caller's accounts.
 STOCK_BY_PLACE = """
 select marketplace, warehouse_name, {kind} as warehouse_kind, stock_type, count(*) as skus,
        sum(quantity_present) as present, sum(quantity_reserved) as reserved, sum(quantity_available) as available
-from inventory_data
+from inventory_data{where}
 group by marketplace, warehouse_name, {kind}, stock_type
 order by marketplace, warehouse_name, stock_type
 """
@@ -140,7 +141,7 @@ def build_report(settings: Settings, low_stock: int | None = None) -> Report:
         report.checks = wh.query(LATEST_CHECKS)
     if wh.table_exists("inventory_data"):
         kind = "coalesce(warehouse_kind, 'physical')" if "warehouse_kind" in wh.columns("inventory_data") else "'physical'"
-        report.stock = wh.query(STOCK_BY_PLACE.format(kind=kind))
+        report.stock = wh.query(STOCK_BY_PLACE.format(kind=kind, where=""))
         report.shortages = wh.query(CROSS_MARKET_SHORTAGES, (threshold, threshold))
         report.unmapped = wh.query(UNMAPPED_PRODUCTS)
         if wh.table_exists("products"):

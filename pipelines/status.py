@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from pipelines import sync_log
+from pipelines.account_scope import AccountScope, and_account
 from pipelines.config import FreshnessPolicy, Settings
 from pipelines.marketplaces import MARKETPLACES, Marketplace, get
 from pipelines.sync_log import SyncRecord
@@ -105,34 +106,41 @@ def _newest(rows: list[dict[str, Any] | None]) -> dict[str, Any] | None:
 
 
 def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
-          dead: list[SyncRecord]) -> Freshness:
+          dead: list[SyncRecord], scope: AccountScope = None) -> Freshness:
     """One marketplace's record from sync_logs and inventory_data. A sync whose process died
     counts as what it is (`dead`, from `dead_syncs`): `interrupted`, or a success when its data
-    was published before it died, even before the next sync records that in sync_logs."""
+    was published before it died, even before the next sync records that in sync_logs.
+
+    `scope`: only these accounts' syncs and rows count (the web service, for a token limited to
+    some accounts: another client's failures and units are not its to see); None counts all."""
     marketplace = market.name
+    scoped, scope_params = and_account(scope)
 
     def latest(condition: str) -> dict[str, Any] | None:
         rows = wh.query(
-            f"select * from sync_logs where marketplace = %s and {condition} order by started_at desc, id desc limit 1",
-            (marketplace,),
+            f"select * from sync_logs where marketplace = %s and {condition}{scoped} "
+            "order by started_at desc, id desc limit 1",
+            (marketplace, *scope_params),
         )
         return rows[0] if rows else None
 
-    concluded = [_as_row(rec) for rec in dead if rec.marketplace == marketplace]
+    concluded = [_as_row(rec) for rec in dead
+                 if rec.marketplace == marketplace and (scope is None or rec.account in scope)]
     success = _newest([latest("status in ('success', 'partial')")]
                       + [r for r in concluded if r["status"] in ("success", "partial")])
     attempt = _newest([latest("status <> 'running'")] + concluded)
     failed = _newest([latest("status in ('failed', 'interrupted')")]
                      + [r for r in concluded if r["status"] == "interrupted"])
     dead_ids = {r["id"] for r in concluded}
-    running = [r for r in wh.query("select * from sync_logs where marketplace = %s and status = 'running' "
-                                   "order by started_at desc, id desc", (marketplace,)) if r["id"] not in dead_ids]
+    running = [r for r in wh.query(f"select * from sync_logs where marketplace = %s and status = 'running'{scoped} "
+                                   "order by started_at desc, id desc", (marketplace, *scope_params))
+               if r["id"] not in dead_ids]
     totals = {"rows": 0, "units_present": 0, "units_available": 0}
     if wh.table_exists("inventory_data"):
         row = wh.query(
             "select count(*) as n, coalesce(sum(quantity_present), 0) as present, "
-            "coalesce(sum(quantity_available), 0) as available from inventory_data where marketplace = %s",
-            (marketplace,),
+            f"coalesce(sum(quantity_available), 0) as available from inventory_data where marketplace = %s{scoped}",
+            (marketplace, *scope_params),
         )[0]
         totals = {"rows": int(row["n"]), "units_present": int(row["present"]), "units_available": int(row["available"])}
     age = _age_hours(success["finished_at"] if success else None, now)
@@ -197,15 +205,17 @@ def check_sync_log_layout(wh: Warehouse) -> None:
         )
 
 
-def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None) -> list[Freshness]:
-    """Every marketplace's record, read through `wh`; a warehouse never synced (no sync_logs
-    yet) reports no history. Raises UnmigratedWarehouse when `sync_logs` has another layout."""
+def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None,
+                scope: AccountScope = None) -> list[Freshness]:
+    """Every marketplace's record, read through `wh`, over the accounts of `scope` (None: all); a
+    warehouse never synced (no sync_logs yet) reports no history. Raises UnmigratedWarehouse when
+    `sync_logs` has another layout."""
     now = now or datetime.now(timezone.utc)
     if not wh.table_exists("sync_logs"):
         return [Freshness(m.name, m.enabled(settings), policy=settings.freshness) for m in MARKETPLACES]
     check_sync_log_layout(wh)
     dead = dead_syncs(wh)
-    return [_read(wh, settings, m, now, dead) for m in MARKETPLACES]
+    return [_read(wh, settings, m, now, dead, scope) for m in MARKETPLACES]
 
 
 def freshness(wh: Warehouse, settings: Settings, marketplace: str, now: datetime | None = None) -> Freshness:

@@ -54,6 +54,8 @@ class Server:
     log_path: Path
     settings: Any
     process: subprocess.Popen
+    acme_viewer: str = ""  # a viewer token limited to the account `acme` (`:accounts=acme`)
+    acme_operator: str = ""  # an operator token limited to `acme`: it may read acme, never start a sync
 
     def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = kwargs.pop("headers", {})
@@ -147,10 +149,13 @@ def server(request: pytest.FixtureRequest, web_sandbox: Any, tmp_path_factory: p
     settings = settings_for(web_sandbox.env(), warehouse_url)
     result = run_sync(settings, backoff_base=0.01)
     assert result.clean, result.summary()
-    viewer, operator = new_token(), new_token()
+    viewer, operator, acme_viewer, acme_operator = new_token(), new_token(), new_token(), new_token()
     env = {**web_sandbox.env(), "WAREHOUSE_URL": warehouse_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
            "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", **web_env(viewer, operator)}
+    env["INVSYNC_API_TOKENS"] += (f",acme-view:viewer:{hash_token(acme_viewer)}:accounts=acme"
+                                  f",acme-ops:operator:{hash_token(acme_operator)}:accounts=acme")
     srv = start_server(env, folder / "server.log", request.param, settings, viewer, operator)
+    srv.acme_viewer, srv.acme_operator = acme_viewer, acme_operator
     try:
         yield srv
     finally:
@@ -279,6 +284,161 @@ def test_another_accounts_rows_under_the_same_keys_page_apart_and_filter_by_acco
         with wh.connection() as conn:
             wh.execute(conn, "delete from inventory_data where account = 'north'")
     assert inventory_count(server.settings) == total
+
+
+# -- a token limited to some accounts (issue 24) ---------------------------------------------------
+@dataclass
+class AcmeData:
+    """The account `acme`'s rows, added beside the sandbox's `default` ones: one WB product (a copy
+    of default's rows of it, with figures no sandbox row has), its history and one sync."""
+
+    product: str  # a WB product both accounts hold
+    other_product: str  # a WB product only `default` holds
+    rows: int
+    present: int
+    available: int
+    history_rows: int
+    run_id: str
+    default_run_id: str  # default's last sync: acme's token must not find it
+    default_row_id: int
+    default_rows: int  # default's figures, which acme's token must never see
+    default_wb_available: int
+
+
+ACME_PRESENT, ACME_RESERVED, ACME_AVAILABLE = 900_000, 100_000, 800_000  # per row; no sandbox row is near
+
+
+@pytest.fixture
+def acme_rows(server: Server) -> Iterator[AcmeData]:
+    from datetime import datetime, timedelta, timezone
+
+    from pipelines import sync_log
+    from pipelines.warehouse import warehouse_for
+
+    wh = warehouse_for(server.settings.warehouse)
+    products = [r["p"] for r in wh.query(
+        "select marketplace_product_id as p from inventory_data where marketplace = 'wb' and account = 'default' "
+        "group by marketplace_product_id having count(*) >= 2 order by 1 limit 2")]
+    default = wh.query("select count(*) as n from inventory_data where account = 'default'")[0]
+    wb = wh.query("select coalesce(sum(quantity_available), 0) as a from inventory_data "
+                  "where account = 'default' and marketplace = 'wb'")[0]
+    last = wh.query("select id, run_id from sync_logs where account = 'default' order by id desc limit 1")[0]
+    quantities = {"quantity_present", "quantity_reserved", "quantity_available", "account"}
+    columns = ", ".join(sorted(wh.columns("inventory_data") - quantities - {"product_name"}))
+    history = ", ".join(sorted(wh.columns("inventory_history") - quantities))
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    record = sync_log.SyncRecord(run_id=f"acme-{uuid.uuid4()}", marketplace="wb", sync_type="incremental",
+                                 started_at=now - timedelta(minutes=10), status="success",
+                                 finished_at=now - timedelta(minutes=9), records_written=4242, account="acme")
+    try:
+        with wh.connection() as conn:
+            wh.execute(conn, f"insert into inventory_data ({columns}, account, product_name, quantity_present, "
+                             f"quantity_reserved, quantity_available) select {columns}, 'acme', 'ACME-ONLY item', "
+                             "%s, %s, %s from inventory_data where account = 'default' and marketplace = 'wb' "
+                             "and marketplace_product_id = %s",
+                       (ACME_PRESENT, ACME_RESERVED, ACME_AVAILABLE, products[0]))
+            wh.execute(conn, f"insert into inventory_history ({history}, account, quantity_present, quantity_reserved, "
+                             f"quantity_available) select {history}, 'acme', %s, %s, %s from inventory_history h "
+                             "where h.account = 'default' and exists (select 1 from inventory_data i where "
+                             "i.account = 'acme' and i.marketplace = h.marketplace and i.sku = h.sku and "
+                             "i.warehouse_id = h.warehouse_id and i.stock_type = h.stock_type)",
+                       (ACME_PRESENT, ACME_RESERVED, ACME_AVAILABLE))
+        sync_log.insert(wh, record)
+        rows = int(wh.query("select count(*) as n from inventory_data where account = 'acme'")[0]["n"])
+        intervals = int(wh.query("select count(*) as n from inventory_history where account = 'acme'")[0]["n"])
+        assert rows >= 2 and intervals >= rows
+        yield AcmeData(products[0], products[1], rows, rows * ACME_PRESENT, rows * ACME_AVAILABLE, intervals,
+                       record.run_id, last["run_id"], int(last["id"]), int(default["n"]), int(wb["a"]))
+    finally:
+        with wh.connection() as conn:
+            for table in ("inventory_data", "inventory_history", "sync_logs"):
+                wh.execute(conn, f"delete from {table} where account = 'acme'")
+
+
+def test_a_token_limited_to_an_account_reads_only_that_accounts_rows(server: Server, acme_rows: AcmeData) -> None:
+    """`:accounts=acme`: every API read (rows, totals, groups, a product, history, CSV, status,
+    syncs) holds acme's rows and figures only; `?account=default` answers 200 with nothing."""
+    acme, token = acme_rows, server.acme_viewer
+
+    def read(path: str, **params: Any) -> Any:
+        answer = server.get(path, token, params=params)
+        assert answer.status_code == 200, (path, params, answer.text[:300])
+        return answer.json()
+
+    items = read("/api/v1/inventory", limit=1000)["items"]
+    assert len(items) == acme.rows and {r["account"] for r in items} == {"acme"}
+    assert sum(r["quantity_available"] for r in items) == acme.available
+    assert read("/api/v1/inventory/totals") == {"rows": acme.rows, "products": 1, "present": acme.present,
+                                                "reserved": acme.rows * ACME_RESERVED, "available": acme.available}
+    assert server.get("/api/v1/inventory/totals", server.viewer).json()["rows"] == acme.default_rows + acme.rows
+    # Asking for another account: an empty answer, never its rows (nor a hint that it exists).
+    assert read("/api/v1/inventory", account="default")["items"] == []
+    assert read("/api/v1/inventory/totals", account="default")["rows"] == 0
+    assert len(read("/api/v1/inventory", account="acme", limit=1000)["items"]) == acme.rows
+    # Grouped views, one product, its history.
+    products = read("/api/v1/products", limit=5000)
+    assert [p["marketplace_product_id"] for p in products["items"]] == [acme.product] and products["count"] == 1
+    assert sum(w["present"] for w in read("/api/v1/warehouses")["items"]) == acme.present
+    assert read("/api/v1/low-stock")["count"] == 0  # default's low stock is not acme's
+    one = read(f"/api/v1/products/wb/{acme.product}")
+    assert one["available"] == acme.available and {p["account"] for s in one["sizes"] for p in s["places"]} == {"acme"}
+    assert server.get(f"/api/v1/products/wb/{acme.product}", server.viewer).json()["available"] > acme.available
+    assert server.get(f"/api/v1/products/wb/{acme.other_product}", token).status_code == 404
+    history = read("/api/v1/inventory/history", limit=1000)["items"]
+    assert len(history) == acme.history_rows and {(h["account"], h["quantity_available"]) for h in history} == \
+        {("acme", ACME_AVAILABLE)}
+    assert read("/api/v1/inventory/history", account="default")["items"] == []
+    # CSV: the API's and the console's export.
+    import csv as csv_module
+    import io
+
+    answer = server.get("/api/v1/inventory", token, params={"limit": 1000}, headers={"Accept": "text/csv"})
+    exported = list(csv_module.DictReader(io.StringIO(answer.text)))
+    assert len(exported) == acme.rows and {r["account"] for r in exported} == {"acme"}
+    console = console_login(server, token)
+    exported = list(csv_module.DictReader(io.StringIO(console.get(server.url + "/stock.csv", timeout=30).text.lstrip("\ufeff"))))
+    assert len(exported) == acme.rows and {r["account"] for r in exported} == {"acme"}
+    # Status: WB's figures and last sync are acme's; Ozon, where acme has nothing, is empty.
+    status = {m["marketplace"]: m for m in read("/api/v1/status")["marketplaces"]}
+    assert (status["wb"]["rows"], status["wb"]["units_available"], status["wb"]["level"]) == (acme.rows, acme.available, "fresh")
+    assert status["ozon"]["rows"] == 0 and status["ozon"]["last_attempt_at"] is None
+    everyone = {m["marketplace"]: m for m in server.get("/api/v1/status", server.viewer).json()["marketplaces"]}
+    assert everyone["wb"]["units_available"] == acme.default_wb_available + acme.available
+    # Sync history: acme's sync only, no launches; default's syncs are not found.
+    syncs = read("/api/v1/syncs")
+    assert [(r["run_id"], r["account"]) for r in syncs["items"]] == [(acme.run_id, "acme")] and syncs["launches"] == []
+    detail = read(f"/api/v1/syncs/{acme.run_id}")
+    assert [(m["account"], m["records_written"]) for m in detail["marketplaces"]] == [("acme", 4242)]
+    for other in (acme.default_run_id, str(acme.default_row_id)):
+        assert server.get(f"/api/v1/syncs/{other}", token).status_code == 404, other
+        assert server.get(f"/api/v1/syncs/{other}", server.viewer).status_code == 200, other
+
+
+def test_a_token_limited_to_an_account_in_the_console_and_never_starting_syncs(server: Server,
+                                                                               acme_rows: AcmeData) -> None:
+    acme = acme_rows
+    console = console_login(server, server.acme_viewer)
+    dashboard = console.get(server.url + "/", timeout=30).text
+    assert f"{acme.rows} rows</a> · {acme.present} units present · {acme.available} available" in dashboard
+    assert f"{acme.default_wb_available + acme.available} available" not in dashboard
+    assert "acme-view (viewer; accounts acme)" in dashboard
+    history = console.get(server.url + "/syncs", timeout=30).text
+    assert f'data-run-id="{acme.run_id}"' in history and f'data-run-id="{acme.default_run_id}"' not in history
+    for path in (f"/syncs/{acme.default_run_id}", f"/products/wb/{acme.other_product}"):
+        assert console.get(server.url + path, timeout=30).status_code == 404, path
+    product = console.get(server.url + f"/products/wb/{acme.product}", timeout=30).text
+    assert f'data-available="{acme.available}"' in product
+    assert console.get(server.url + "/chart.png", timeout=30).content[:8] == b"\x89PNG\r\n\x1a\n"
+    # An operator token limited to acme reads acme, and may not start a sync (a sync covers every account).
+    refused = server.post("/api/v1/syncs", server.acme_operator, json={"marketplace": "wb"})
+    assert refused.status_code == 403 and "limited to some accounts" in refused.json()["detail"]
+    assert len(server.get("/api/v1/inventory", server.acme_operator).json()["items"]) == acme.rows
+    operator = console_login(server, server.acme_operator)
+    page = operator.get(server.url + "/", timeout=30).text
+    assert 'id="sync-now"' not in page
+    assert operator.post(server.url + "/sync", data={"mode": "incremental", "csrf_token": csrf_of(page)},
+                         allow_redirects=False, timeout=30).status_code == 403
+    assert server.get("/api/v1/syncs", server.viewer).json()["launches"] == []
 
 
 def test_a_hostile_filter_value_returns_nothing_and_changes_nothing(server: Server) -> None:

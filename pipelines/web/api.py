@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy, WarehouseError, WarehouseMissing
 from pipelines.web import history_reads, reads, stock_reads
-from pipelines.web.context import require, web_context
+from pipelines.web.context import require, scope_of, web_context
 from pipelines.web.export import to_csv
 from pipelines.web.security import CSRF_HEADER, csrf_ok
-from pipelines.web.sync_service import start_sync, sync_detail
+from pipelines.web.sync_service import start_sync, sync_detail, visible_launches
 
 log = logging.getLogger("invsync.web")
 
@@ -69,15 +69,16 @@ router.add_api_route("/healthz", healthz, methods=["GET"], summary="Health check
 
 @router.get("/status", summary="Freshness and last outcome per marketplace (as `invsync status --json`)")
 def get_status(request: Request) -> dict[str, Any]:
-    require(request)
+    principal = require(request)
     ctx = web_context(request)
-    return reads.status(ctx.settings, ctx.wh)
+    return reads.status(ctx.settings, ctx.wh, scope=principal.accounts)
 
 
 SortKey = Literal[tuple(stock_reads.SORTS)]  # type: ignore[valid-type]
 
 
 def api_filter(
+    request: Request,
     marketplace: Marketplace | None = None,
     account: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$",
                                          description="a seller account's id (`default`: the single-account credentials')")] = None,
@@ -89,9 +90,11 @@ def api_filter(
     max_available: Annotated[int | None, Query(ge=0, le=1_000_000_000,
                                                description="only rows with at most this many units available")] = None,
 ) -> stock_reads.StockFilter:
-    """The console's stock filter (`stock_reads.StockFilter`), the same for every stock endpoint."""
+    """The console's stock filter (`stock_reads.StockFilter`), the same for every stock endpoint,
+    within the caller's accounts: an `account` outside them matches no row (200, empty), as an
+    account without stock would, so the answer says nothing of other clients' accounts."""
     return stock_reads.StockFilter(marketplace=marketplace, account=account, stock_type=stock_type, warehouse=warehouse, q=q,
-                                   in_stock=in_stock, max_available=max_available)
+                                   in_stock=in_stock, max_available=max_available, scope=scope_of(request))
 
 
 ApiFilter = Annotated[stock_reads.StockFilter, Depends(api_filter)]
@@ -155,8 +158,8 @@ def get_products(request: Request, f: ApiFilter, sort: GroupSort = None,
             summary="One product: its sizes (with size names where the marketplace has them) and their places")
 def get_product(request: Request, marketplace: Marketplace,
                 product_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
-    require(request)
-    found = stock_reads.product(web_context(request).wh, marketplace, product_id)
+    principal = require(request)
+    found = stock_reads.product(web_context(request).wh, marketplace, product_id, principal.accounts)
     if found is None:
         raise HTTPException(404, "no stock of this product")
     return found
@@ -188,17 +191,18 @@ def get_syncs(
     before: Annotated[int | None, Query(ge=1, description="the `next_before` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    require(request)
+    principal = require(request)
     ctx = web_context(request)
-    page = reads.syncs(ctx.wh, marketplace=marketplace, status=status, before=before, limit=limit)
-    page["launches"] = [l.describe() for l in ctx.launcher.recent()]
+    page = reads.syncs(ctx.wh, marketplace=marketplace, status=status, before=before, limit=limit,
+                       scope=principal.accounts)
+    page["launches"] = [l.describe() for l in visible_launches(ctx, principal)]
     return page
 
 
 @router.get("/syncs/{sync_id}", summary="One sync: its marketplaces' sync_logs rows, errors, warnings and checks")
 def get_sync(request: Request, sync_id: SyncId) -> dict[str, Any]:
-    require(request)
-    found = sync_detail(web_context(request), sync_id)
+    principal = require(request)
+    found = sync_detail(web_context(request), sync_id, principal.accounts)
     if found is None:
         raise HTTPException(404, "no sync with this id")
     return found

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pipelines.findings import failed, finding, is_check_message
+from pipelines.account_scope import AccountScope
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy
 from pipelines.web import reads
 from pipelines.web.context import WebContext, web_context
 from pipelines.web.rendering import check_csrf, check_marketplace, login_redirect, render, set_session, viewer
 from pipelines.web.security import match_token
-from pipelines.web.sync_service import start_sync, sync_detail
+from pipelines.web.sync_service import start_sync, sync_detail, visible_launches
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,11 +88,12 @@ def dashboard(request: Request) -> Response:
     findings: dict[str, list[Any]] = {}
     try:
         with ctx.wh.session():
-            status = reads.status(ctx.settings, ctx.wh)
-            history = reads.syncs(ctx.wh, limit=10)["items"]
+            # Every figure over the caller's accounts only (the cards stay one per marketplace).
+            status = reads.status(ctx.settings, ctx.wh, scope=principal.accounts)
+            history = reads.syncs(ctx.wh, limit=10, scope=principal.accounts)["items"]
             for row in history:  # each marketplace's last attempt, and what its checks found
                 runs.setdefault(row["marketplace"], row["run_id"])
-            findings = _last_findings(ctx, runs)
+            findings = _last_findings(ctx, runs, principal.accounts)
     except WarehouseBusy as exc:
         busy = str(exc)
     return render(request, "dashboard.html", principal=principal, status=status, history=history, busy=busy,
@@ -100,11 +102,12 @@ def dashboard(request: Request) -> Response:
                   error=None)
 
 
-def _last_findings(ctx: WebContext, runs: dict[str, str]) -> dict[str, list[Any]]:
-    """The failed checks of each marketplace's last sync, in plain words (pipelines.findings)."""
+def _last_findings(ctx: WebContext, runs: dict[str, str], scope: AccountScope) -> dict[str, list[Any]]:
+    """The failed checks of each marketplace's last sync, in plain words (pipelines.findings),
+    of the accounts of `scope`."""
     out: dict[str, list[Any]] = {}
     for run_id in set(runs.values()):
-        found = reads.sync_run(ctx.wh, run_id) or {}
+        found = reads.sync_run(ctx.wh, run_id, scope) or {}
         for f in failed(found.get("validation_results", [])):
             if runs.get(f.marketplace) == run_id:
                 out.setdefault(f.marketplace, []).append(f)
@@ -113,12 +116,16 @@ def _last_findings(ctx: WebContext, runs: dict[str, str]) -> dict[str, list[Any]
 
 @router.get("/chart.png")
 def chart(request: Request) -> Response:
-    if viewer(request) is None:
+    """The stock chart of the caller's accounts, cached per data version and accounts (a chart
+    drawn for one client is never served to another)."""
+    principal = viewer(request)
+    if principal is None:
         raise HTTPException(401, "log in first")
     ctx = web_context(request)
     with ctx.wh.session():
-        version = reads.data_version(ctx.wh)
-        places = reads.stock_places(ctx.wh) if ctx.chart_cache.get("version") != version else None
+        version = f"{reads.data_version(ctx.wh)}|{principal.accounts}"
+        places = (reads.stock_places(ctx.wh, principal.accounts)
+                  if ctx.chart_cache.get("version") != version else None)
     with ctx.chart_lock:
         if places is not None and ctx.chart_cache.get("version") != version:
             from pipelines.report import Report, stock_chart
@@ -144,9 +151,9 @@ def history(
         return login_redirect(request)
     ctx = web_context(request)
     check_marketplace(marketplace)
-    page = reads.syncs(ctx.wh, marketplace=marketplace or None, before=before, limit=50)
+    page = reads.syncs(ctx.wh, marketplace=marketplace or None, before=before, limit=50, scope=principal.accounts)
     return render(request, "syncs.html", principal=principal, page=page, marketplace=marketplace or "",
-                  launches=ctx.launcher.recent())
+                  launches=visible_launches(ctx, principal))
 
 
 @router.get("/syncs/{sync_id}")
@@ -156,7 +163,7 @@ def sync_page(request: Request, sync_id: str) -> Response:
         return login_redirect(request)
     if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", sync_id):
         raise HTTPException(404, "no sync with this id")
-    found = sync_detail(web_context(request), sync_id)
+    found = sync_detail(web_context(request), sync_id, principal.accounts)
     if found is None:
         raise HTTPException(404, "no sync with this id")
     checks = [finding(c) for c in found.get("validation_results", [])]
@@ -180,8 +187,8 @@ def sync_now(
     if principal is None:
         return login_redirect(request)
     check_csrf(request, csrf_token)
-    if not principal.may_sync:
-        raise HTTPException(403, f"the {principal.role} role may not start syncs")
+    if principal.sync_refusal:
+        raise HTTPException(403, principal.sync_refusal)
     reason = (reason or "").strip() or None
     if reason is not None and len(reason) < 3:
         raise HTTPException(422, "a force-publish reason needs at least 3 characters")

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 from fastapi import HTTPException, Request
 
+from pipelines.account_scope import AccountScope
 from pipelines.config import Settings
 from pipelines.warehouse import Warehouse
 from pipelines.web.launcher import Launcher
@@ -39,12 +40,12 @@ class WebContext:
         if header is not None:
             scheme, _, value = header.partition(" ")
             token = match_token(value.strip(), self.settings.web.tokens) if scheme.lower() == "bearer" else None
-            return Principal(token.role, token.label, "token") if token else None
+            return Principal.of(token, "token") if token else None
         session = self.session(request)
         if session and isinstance(session.get("fp"), str):
             token = token_by_fingerprint(session["fp"], self.settings.web.tokens)
             if token is not None:
-                return Principal(token.role, token.label, "session")
+                return Principal.of(token, "session")
         return None
 
     def session(self, request: Request) -> dict[str, Any] | None:
@@ -57,11 +58,20 @@ def web_context(request: Request) -> WebContext:
 
 
 def require(request: Request, operator: bool = False) -> Principal:
-    """The API's authentication: 401 without a valid token or session, 403 for a viewer on operator routes."""
+    """The API's authentication: 401 without a valid token or session, 403 on operator routes for
+    a caller that may not start syncs (a viewer, or a token limited to some accounts)."""
     principal = web_context(request).principal(request)
     if principal is None:
         raise HTTPException(401, "a valid API token is required (Authorization: Bearer <token>)",
                             headers={"WWW-Authenticate": "Bearer"})
-    if operator and not principal.may_sync:
-        raise HTTPException(403, f"the {principal.role} role may not start syncs (an operator token may)")
+    if operator and principal.sync_refusal:
+        raise HTTPException(403, principal.sync_refusal)
     return principal
+
+
+def scope_of(request: Request) -> AccountScope:
+    """The accounts the caller may see: its token's (None: all). Nobody logged in sees no
+    account: the handlers answer 401 or the login page first, and one that forgot to would
+    still read nothing."""
+    principal = web_context(request).principal(request)
+    return principal.accounts if principal is not None else ()

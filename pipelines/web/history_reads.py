@@ -16,6 +16,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from pipelines.account_scope import AccountScope, and_account
 from pipelines.warehouse import Warehouse
 from pipelines.web.reads import KEY_COLUMNS, BadCursor, plain_row
 from pipelines.web.stock_reads import StockFilter
@@ -87,9 +88,10 @@ def intervals(wh: Warehouse, f: StockFilter, *, since: datetime | None = None, u
 
 
 def product_history(wh: Warehouse, marketplace: str, product_id: str, days: int = 90,
-                    stockout_limit: int = 50) -> dict[str, Any]:
+                    stockout_limit: int = 50, scope: AccountScope = None) -> dict[str, Any]:
     """One product's last `days` of history for its page: units available over time per
-    warehouse (its sizes and stock types summed) and its stockouts, newest first.
+    warehouse (its sizes and stock types summed) and its stockouts, newest first, over the
+    accounts of `scope` (the caller's token's).
 
     `series`: {warehouse name: [(time, units available), ...]}, a step function that starts at
     the window's start (or the product's first interval) and ends at the latest publish.
@@ -98,7 +100,10 @@ def product_history(wh: Warehouse, marketplace: str, product_id: str, days: int 
     with wh.session():
         if not (wh.table_exists("inventory_history") and wh.table_exists("inventory_data")):
             return empty
-        end = wh.query("select max(last_sync_at) as t from inventory_data where marketplace = %s", (marketplace,))[0]["t"]
+        # One condition on `i.account` for all three: the joins hold h's and s's account equal to it.
+        scoped, scope_params = and_account(scope, "i.account")
+        end = wh.query(f"select max(i.last_sync_at) as t from inventory_data i where i.marketplace = %s{scoped}",
+                       (marketplace, *scope_params))[0]["t"]
         if end is None:
             return empty
         start = end - timedelta(days=days)
@@ -107,16 +112,16 @@ def product_history(wh: Warehouse, marketplace: str, product_id: str, days: int 
             "coalesce(i.warehouse_name, h.warehouse_id) as warehouse "
             "from inventory_history h inner join inventory_data i on i.marketplace = h.marketplace "
             "and i.account = h.account and i.sku = h.sku and i.warehouse_id = h.warehouse_id and i.stock_type = h.stock_type "
-            "where h.marketplace = %s and i.marketplace_product_id = %s and (h.valid_to is null or h.valid_to > %s) "
-            "order by h.valid_from", (marketplace, product_id, start))
+            "where h.marketplace = %s and i.marketplace_product_id = %s and (h.valid_to is null or h.valid_to > %s)"
+            f"{scoped} order by h.valid_from", (marketplace, product_id, start, *scope_params))
         spells = wh.query(
             "select s.sku, s.warehouse_id, s.stock_type, s.started_at, s.ended_at, s.duration_hours, "
             "coalesce(i.warehouse_name, s.warehouse_id) as warehouse "
             "from stockouts s inner join inventory_data i on i.marketplace = s.marketplace "
             "and i.account = s.account and i.sku = s.sku and i.warehouse_id = s.warehouse_id and i.stock_type = s.stock_type "
-            "where s.marketplace = %s and i.marketplace_product_id = %s "
+            f"where s.marketplace = %s and i.marketplace_product_id = %s{scoped} "
             "order by s.started_at desc, s.sku, s.warehouse_id limit %s",
-            (marketplace, product_id, stockout_limit)) if wh.table_exists("stockouts") else []
+            (marketplace, product_id, *scope_params, stockout_limit)) if wh.table_exists("stockouts") else []
     if not rows:
         return {**empty, "stockouts": [plain_row(r) for r in spells]}
     start = max(start, min(r["valid_from"] for r in rows))

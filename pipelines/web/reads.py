@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipelines import status as status_module
+from pipelines.account_scope import AccountScope, account_condition, and_account
 from pipelines.config import Settings
 from pipelines.status import UnmigratedWarehouse, check_sync_log_layout
 from pipelines.warehouse import SYNC_LOCK, Warehouse
@@ -52,11 +53,12 @@ def _json_field(value: Any, default: Any) -> Any:
 
 
 # -- status --------------------------------------------------------------------------------------
-def status(settings: Settings, wh: Warehouse, now: datetime | None = None) -> dict[str, Any]:
-    """What `invsync status --json` prints (`pipelines.status`), read through `wh`."""
+def status(settings: Settings, wh: Warehouse, now: datetime | None = None, scope: AccountScope = None) -> dict[str, Any]:
+    """What `invsync status --json` prints (`pipelines.status`), read through `wh`, over the
+    accounts of `scope` (the caller's token's; None: all, exactly what the CLI prints)."""
     with wh.session():
         try:
-            statuses = status_module.read_status(wh, settings, now)
+            statuses = status_module.read_status(wh, settings, now, scope)
         except UnmigratedWarehouse as exc:
             return {"exit_code": 2, "error": str(exc), "marketplaces": []}
     return {"exit_code": status_module.exit_code(statuses), "marketplaces": [plain_row(s.to_dict()) for s in statuses]}
@@ -98,64 +100,23 @@ def _like(text: str) -> str:
     return "%" + text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
 
 
-def inventory(
-    wh: Warehouse, *, marketplace: str | None = None, stock_type: str | None = None, warehouse: str | None = None,
-    q: str | None = None, in_stock: bool = False, after: str | None = None, limit: int = 100,
-) -> dict[str, Any]:
-    """One page of `inventory_data` in key order, and the cursor of the next page (None at the end)."""
-    with wh.session():
-        return _inventory(wh, marketplace, stock_type, warehouse, q, in_stock, after, limit)
-
-
-def _inventory(wh: Warehouse, marketplace: str | None, stock_type: str | None, warehouse: str | None,
-               q: str | None, in_stock: bool, after: str | None, limit: int) -> dict[str, Any]:
-    if not wh.table_exists("inventory_data"):
-        return {"items": [], "next": None, "limit": limit}
-    present = wh.columns("inventory_data")
-    columns = [c if c in present else f"null as {c}" for c in INVENTORY_COLUMNS]
-    where: list[str] = []
-    params: list[Any] = []
-    if marketplace:
-        where.append("marketplace = %s")
-        params.append(marketplace)
-    if stock_type:
-        where.append("stock_type = %s")
-        params.append(stock_type)
-    if warehouse:
-        where.append("(warehouse_id = %s or lower(warehouse_name) like %s escape '!')")
-        params += [warehouse, _like(warehouse)]
-    if q:
-        where.append("(lower(offer_id) like %s escape '!' or lower(sku) like %s escape '!')")
-        params += [_like(q), _like(q)]
-    if in_stock:
-        where.append("quantity_available > 0")
-    if after:
-        where.append(f"({', '.join(KEY_COLUMNS)}) > (%s, %s, %s, %s)")
-        params += decode_cursor(after)
-    sql = (f"select {', '.join(columns)} from inventory_data"
-           + (" where " + " and ".join(where) if where else "")
-           + f" order by {', '.join(KEY_COLUMNS)} limit %s")
-    rows = wh.query(sql, [*params, limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [plain_row(r) for r in rows], "next": encode_cursor(rows[-1]) if more and rows else None,
-            "limit": limit}
-
-
-def facets(wh: Warehouse) -> dict[str, list[str]]:
-    """The stock types and warehouses present, for the console's filter choices."""
+def facets(wh: Warehouse, scope: AccountScope = None) -> dict[str, list[str]]:
+    """The stock types and warehouses present in the accounts of `scope`, for the console's filter
+    choices (another client's warehouse names are its data too)."""
     if not wh.table_exists("inventory_data"):
         return {"stock_types": [], "warehouses": []}
+    scoped, params = and_account(scope)
     with wh.connection() as conn:
-        types = wh.query("select distinct stock_type as v from inventory_data order by 1", (), conn)
-        places = wh.query("select distinct warehouse_name as v from inventory_data where warehouse_name is not null "
-                          "order by 1 limit 500", (), conn)
+        types = wh.query(f"select distinct stock_type as v from inventory_data where 1 = 1{scoped} order by 1",
+                         params, conn)
+        places = wh.query("select distinct warehouse_name as v from inventory_data where warehouse_name is not null"
+                          f"{scoped} order by 1 limit 500", params, conn)
     return {"stock_types": [str(r["v"]) for r in types], "warehouses": [str(r["v"]) for r in places]}
 
 
 # -- syncs -------------------------------------------------------------------------------------
 SYNC_COLUMNS = (
-    "id", "run_id", "marketplace", "sync_type", "status", "started_at", "finished_at", "duration_seconds",
+    "id", "run_id", "marketplace", "account", "sync_type", "status", "started_at", "finished_at", "duration_seconds",
     "api_requests", "retries", "records_fetched", "records_written", "records_rejected", "error_message", "warnings",
 )
 CHECK_COLUMNS = (
@@ -173,18 +134,23 @@ def _sync_row(row: dict[str, Any], with_details: bool = False) -> dict[str, Any]
 
 
 def syncs(wh: Warehouse, *, marketplace: str | None = None, status: str | None = None,
-          before: int | None = None, limit: int = 50) -> dict[str, Any]:
-    """The sync history, newest first (one row per marketplace per sync), keyset-paged by id."""
+          before: int | None = None, limit: int = 50, scope: AccountScope = None) -> dict[str, Any]:
+    """The sync history, newest first (one row per marketplace and account per sync), keyset-paged
+    by id, of the accounts of `scope` only."""
     with wh.session():
-        return _syncs(wh, marketplace, status, before, limit)
+        return _syncs(wh, marketplace, status, before, limit, scope)
 
 
 def _syncs(wh: Warehouse, marketplace: str | None, status: str | None, before: int | None,
-           limit: int) -> dict[str, Any]:
+           limit: int, scope: AccountScope) -> dict[str, Any]:
     if not wh.table_exists("sync_logs"):
         return {"items": [], "next_before": None, "limit": limit}
     check_sync_log_layout(wh)
     where, params = [], []
+    scoped, scope_params = account_condition(scope)
+    if scoped:
+        where.append(scoped)
+        params += scope_params
     if marketplace:
         where.append("marketplace = %s")
         params.append(marketplace)
@@ -203,30 +169,33 @@ def _syncs(wh: Warehouse, marketplace: str | None, status: str | None, before: i
             "limit": limit}
 
 
-def sync_run(wh: Warehouse, sync_id: str) -> dict[str, Any] | None:
-    """One sync (all its marketplaces' rows) by run id or by a row's numeric id, with its checks."""
+def sync_run(wh: Warehouse, sync_id: str, scope: AccountScope = None) -> dict[str, Any] | None:
+    """One sync (its marketplaces' rows) by run id or by a row's numeric id, with its checks, as
+    far as the accounts of `scope` took part (None when none of them did: as if it did not exist)."""
     with wh.session():
-        return _sync_run(wh, sync_id)
+        return _sync_run(wh, sync_id, scope)
 
 
-def _sync_run(wh: Warehouse, sync_id: str) -> dict[str, Any] | None:
+def _sync_run(wh: Warehouse, sync_id: str, scope: AccountScope) -> dict[str, Any] | None:
     if not wh.table_exists("sync_logs"):
         return None
     check_sync_log_layout(wh)
+    scoped, scope_params = and_account(scope)
     with wh.connection() as conn:
         run_id = sync_id
         if sync_id.isdigit():
-            found = wh.query("select run_id from sync_logs where id = %s", (int(sync_id),), conn)
+            found = wh.query(f"select run_id from sync_logs where id = %s{scoped}", (int(sync_id), *scope_params), conn)
             if not found:
                 return None
             run_id = found[0]["run_id"]
-        rows = wh.query("select * from sync_logs where run_id = %s order by marketplace", (run_id,), conn)
+        rows = wh.query(f"select * from sync_logs where run_id = %s{scoped} order by marketplace, account",
+                        (run_id, *scope_params), conn)
         if not rows:
             return None
         checks: list[dict[str, Any]] = []
         if wh.table_exists("validation_results", conn=conn):
-            checks = wh.query(f"select {', '.join(CHECK_COLUMNS)} from validation_results where run_id = %s "
-                              "order by success, marketplace, suite, expectation", (run_id,), conn)
+            checks = wh.query(f"select {', '.join(CHECK_COLUMNS)} from validation_results where run_id = %s{scoped} "
+                              "order by success, marketplace, suite, expectation", (run_id, *scope_params), conn)
     out_checks = []
     for c in checks:
         row = plain_row(c)
@@ -271,15 +240,17 @@ def sync_lock_held(wh: Warehouse) -> bool:
 
 
 # -- chart ------------------------------------------------------------------------------------
-def stock_places(wh: Warehouse) -> list[dict[str, Any]]:
-    """The report's stock by marketplace, warehouse and type (for its chart)."""
+def stock_places(wh: Warehouse, scope: AccountScope = None) -> list[dict[str, Any]]:
+    """The report's stock by marketplace, warehouse and type (for its chart), of the accounts of
+    `scope`: the report's query over those accounts' rows only."""
     from pipelines.report import STOCK_BY_PLACE
 
     if not wh.table_exists("inventory_data"):
         return []
     kind = ("coalesce(warehouse_kind, 'physical')" if "warehouse_kind" in wh.columns("inventory_data")
             else "'physical'")
-    return wh.query(STOCK_BY_PLACE.format(kind=kind))
+    scoped, params = account_condition(scope)
+    return wh.query(STOCK_BY_PLACE.format(kind=kind, where=f" where {scoped}" if scoped else ""), params)
 
 
 def data_version(wh: Warehouse) -> str:

@@ -6,8 +6,9 @@
   never logged, stored or echoed; only the label of the token that matched is.
 - The console keeps a signed, HTTP-only, SameSite=Strict session cookie (HMAC-SHA256 keyed
   with `INVSYNC_SESSION_SECRET`). It holds a fingerprint of the token's hash, never the token,
-  and the role is looked up in the settings on every request: a token removed from the
-  settings logs its sessions out at once.
+  and the role and accounts are looked up in the settings on every request: a token removed
+  from the settings logs its sessions out at once, and a token's scope changed in the settings
+  applies to its open sessions at once too.
 - Every session (also before login) carries a CSRF token: each form posts it back and the
   server compares it with the session's in constant time (403 when missing or forged).
 """
@@ -23,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.account_scope import AccountScope
 from pipelines.config import ApiToken, WebSettings
 
 SESSION_COOKIE = "invsync_session"
@@ -56,15 +58,32 @@ def new_token() -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the matched token's role and label (never the token)."""
+    """Who is calling: the matched token's role, label and accounts (never the token)."""
 
     role: str
     label: str
     via: str  # "token" (Authorization header) or "session" (console cookie)
+    accounts: AccountScope = None  # the seller accounts it may see (every read is limited to them); None: all
+
+    @classmethod
+    def of(cls, token: ApiToken, via: str) -> "Principal":
+        return cls(token.role, token.label, via, token.accounts)
+
+    @property
+    def sync_refusal(self) -> str | None:
+        """Why this caller may not start a sync (None: it may). A sync covers every account of
+        its marketplaces (the launcher takes no account), so a token limited to some accounts
+        may not start one, whatever its role."""
+        if self.role != "operator":
+            return f"the {self.role} role may not start syncs (an operator token may)"
+        if self.accounts is not None:
+            return ("a token limited to some accounts may not start syncs: a sync covers every account "
+                    "(an operator token without `accounts=` may)")
+        return None
 
     @property
     def may_sync(self) -> bool:
-        return self.role == "operator"
+        return self.sync_refusal is None
 
 
 def match_token(presented: str, tokens: tuple[ApiToken, ...]) -> ApiToken | None:

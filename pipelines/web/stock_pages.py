@@ -15,10 +15,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from pipelines.account_scope import AccountScope
 from pipelines.warehouse import Warehouse
 from pipelines.web import history_reads, reads, stock_reads
 from pipelines.web.charts import step_chart
-from pipelines.web.context import web_context
+from pipelines.web.context import scope_of, web_context
 from pipelines.web.export import safe_cell
 from pipelines.web.rendering import check_marketplace, login_redirect, render, viewer
 from pipelines.web.stock_reads import SORTS, StockFilter
@@ -29,6 +30,7 @@ EXPORT_COLUMNS = reads.INVENTORY_COLUMNS
 
 
 def stock_filter(
+    request: Request,
     marketplace: Annotated[str | None, Query(max_length=8)] = None,
     stock_type: Annotated[str | None, Query(max_length=64)] = None,
     warehouse: Annotated[str | None, Query(max_length=64)] = None,
@@ -36,11 +38,12 @@ def stock_filter(
     in_stock: Annotated[str | None, Query(max_length=8)] = None,
     max_available: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
 ) -> StockFilter:
-    """The filter of every stock page, from its URL (a form's empty fields filter nothing)."""
+    """The filter of every stock page, from its URL (a form's empty fields filter nothing), within
+    the accounts of the visitor's token (every page, total and export built on it is too)."""
     check_marketplace(marketplace)
     return StockFilter(marketplace=marketplace or None, stock_type=stock_type or None,
                        warehouse=(warehouse or "").strip() or None, q=(q or "").strip() or None,
-                       in_stock=bool(in_stock), max_available=max_available)
+                       in_stock=bool(in_stock), max_available=max_available, scope=scope_of(request))
 
 
 Filter = Annotated[StockFilter, Depends(stock_filter)]
@@ -67,7 +70,7 @@ def stock(request: Request, f: Filter, sort: Sort = None, dir: Direction = None,
         with ctx.wh.session():
             page = stock_reads.rows(ctx.wh, f, sort=sort, descending=descending, after=after or None, limit=limit)
             totals = stock_reads.totals(ctx.wh, f)
-            facets = reads.facets(ctx.wh)
+            facets = reads.facets(ctx.wh, principal.accounts)
     except reads.BadCursor as exc:
         raise HTTPException(422, str(exc)) from None
     args = f.query_args()
@@ -127,18 +130,19 @@ def product_page(request: Request, marketplace: str, product_id: str) -> Respons
     if not marketplace or len(product_id) > 64:
         raise HTTPException(404, "no such product")
     ctx = web_context(request)
-    found = stock_reads.product(ctx.wh, marketplace, product_id)
+    found = stock_reads.product(ctx.wh, marketplace, product_id, principal.accounts)
     if found is None:
         raise HTTPException(404, "no stock of this product")
     return render(request, "product.html", principal=principal, product=found,
-                  **product_history_values(ctx.wh, marketplace, product_id))
+                  **product_history_values(ctx.wh, marketplace, product_id, principal.accounts))
 
 
-def product_history_values(wh: Warehouse, marketplace: str, product_id: str) -> dict[str, Any]:
+def product_history_values(wh: Warehouse, marketplace: str, product_id: str,
+                           scope: AccountScope = None) -> dict[str, Any]:
     """The product page's history part (issue 25): the chart of units available per warehouse
     over the last 90 days (inline SVG, drawn here: the CSP allows no inline script) and the
-    stockouts. `product_history.html` shows them."""
-    history = history_reads.product_history(wh, marketplace, product_id)
+    stockouts, of the accounts of `scope`. `product_history.html` shows them."""
+    history = history_reads.product_history(wh, marketplace, product_id, scope=scope)
     chart = step_chart(history["series"], history["start"], history["end"]) if history["series"] else ""
     return {"history": history, "history_chart": chart}
 

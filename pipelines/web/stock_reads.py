@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Iterator
 
+from pipelines.account_scope import AccountScope, account_condition, and_account
 from pipelines.warehouse import Warehouse
 from pipelines.web.reads import INVENTORY_COLUMNS, KEY_COLUMNS, BadCursor, _like, plain_row
 
@@ -48,6 +49,9 @@ class StockFilter:
     in_stock: bool = False
     max_available: int | None = None  # low stock: rows with at most this many units available
     product: str | None = None  # marketplace_product_id (with marketplace): one product's rows
+    # The accounts the caller's token may see (None: all). Set from the caller, never from the
+    # URL, and so never in `query_args`: `account` above narrows within it, never beyond it.
+    scope: AccountScope = None
 
     def where(self, columns: set[str]) -> tuple[str, list[Any]]:
         """The SQL condition (with `where`, or empty) and its parameters."""
@@ -59,6 +63,10 @@ class StockFilter:
         if self.account:
             where.append("account = %s")
             params.append(self.account)
+        scoped, scope_params = account_condition(self.scope)
+        if scoped:
+            where.append(scoped)
+            params += scope_params
         if self.stock_type:
             where.append("stock_type = %s")
             params.append(self.stock_type)
@@ -239,9 +247,9 @@ def grouped(wh: Warehouse, view: str, f: StockFilter, *, sort: str = "", descend
     return {"items": [plain_row(r) for r in items], "count": int(count), "limit": limit}
 
 
-def product(wh: Warehouse, marketplace: str, product_id: str) -> dict[str, Any] | None:
+def product(wh: Warehouse, marketplace: str, product_id: str, scope: AccountScope = None) -> dict[str, Any] | None:
     """One product: its sizes (with the card's size name where the marketplace has one) and,
-    per size, its places. None when no row has this product."""
+    per size, its places, over the accounts of `scope`. None when none of their rows has it."""
     with wh.session():
         if not wh.table_exists("inventory_data"):
             return None
@@ -250,17 +258,21 @@ def product(wh: Warehouse, marketplace: str, product_id: str) -> dict[str, Any] 
         size = "s.size_name" if sizes_known else "null"
         join = (" left join (select sku as size_sku, max(tech_size) as size_name from stg_wb__cards group by sku) s "
                 "on s.size_sku = i.sku") if sizes_known else ""
+        scoped, scope_params = and_account(scope, "i.account")
         found = wh.query(
             f"select {', '.join('i.' + c if not c.startswith('null') else c for c in columns)}, {size} as size_name "
-            f"from inventory_data i{join} where i.marketplace = %s and i.marketplace_product_id = %s "
-            "order by i.sku, i.stock_type, i.quantity_available desc, i.warehouse_id", (marketplace, product_id))
+            f"from inventory_data i{join} where i.marketplace = %s and i.marketplace_product_id = %s{scoped} "
+            "order by i.sku, i.stock_type, i.quantity_available desc, i.warehouse_id",
+            (marketplace, product_id, *scope_params))
         if not found:
             return None
         last = max((r["last_sync_at"] for r in found if r["last_sync_at"] is not None), default=None)
         sync = None
         if last is not None and wh.table_exists("sync_logs"):
-            hit = wh.query("select run_id from sync_logs where marketplace = %s and started_at <= %s "
-                           "order by started_at desc limit 1", (marketplace, last))
+            scoped, scope_params = and_account(scope)
+            hit = wh.query(f"select run_id from sync_logs where marketplace = %s and started_at <= %s{scoped} "
+                           "order by started_at desc limit 1",
+                           (marketplace, last, *scope_params))
             sync = hit[0]["run_id"] if hit else None
     rows_ = [plain_row(r) for r in found]
     sizes: dict[str, dict[str, Any]] = {}

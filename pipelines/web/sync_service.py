@@ -12,13 +12,25 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from pipelines.account_scope import AccountScope
 from pipelines.web import reads
 from pipelines.web.context import WebContext
 from pipelines.web.launcher import Launch, LaunchFailed, SyncConflict, TooSoon
+from pipelines.web.security import Principal
 
 
-def sync_detail(ctx: WebContext, sync_id: str) -> dict[str, Any] | None:
-    """A sync by id: what sync_logs and validation_results say, and the launch's progress if it started here."""
+def visible_launches(ctx: WebContext, principal: Principal) -> list[Launch]:
+    """The syncs started here that this caller may follow: none for a token limited to some
+    accounts (a launch covers every account, and its progress lines name their figures)."""
+    return ctx.launcher.recent() if principal.accounts is None else []
+
+
+def sync_detail(ctx: WebContext, sync_id: str, scope: AccountScope = None) -> dict[str, Any] | None:
+    """A sync by id: what sync_logs and validation_results say, and the launch's progress if it
+    started here. A caller limited to some accounts (`scope`) sees only those accounts' rows
+    and checks, and no launch (see `visible_launches`): a sync none of them took part in is not found."""
+    if scope is not None:
+        return reads.sync_run(ctx.wh, sync_id, scope)
     launch: Launch | None = ctx.launcher.get(sync_id) or ctx.launcher.by_run_id(sync_id)
     record = None
     run_id = launch.run_id if launch is not None else sync_id
