@@ -1052,6 +1052,36 @@ def test_stock_pages_in_headless_chromium(server: Server, tmp_path: Path) -> Non
         browser.close()
 
 
+def test_a_token_limited_to_an_account_in_headless_chromium(server: Server, acme_rows: AcmeData, tmp_path: Path) -> None:
+    """Logged in with acme's token, the status card, the stock table, its totals and export, and
+    the sync history show acme's figures and none of default's."""
+    if server.backend != "duckdb":
+        pytest.skip("the browser test runs once, on DuckDB")
+    acme = acme_rows
+    browser = Chromium(chromium_or_skip(), tmp_path / "profile")
+    try:
+        browser_login(browser, server, server.acme_viewer)
+        card = browser.js("document.querySelector('#freshness [data-marketplace=\"wb\"] .totals').textContent")
+        assert card == f"{acme.rows} rows · {acme.present} units present · {acme.available} available", card
+        assert browser.js("document.querySelector('#freshness [data-marketplace=\"ozon\"] .totals').textContent"
+                          ).startswith("0 rows")
+        assert not browser.js("!!document.getElementById('sync-now')")
+        browser.goto(server.url + "/stock")
+        assert set(column(browser, "stock-table", 3)) == {"ACME-ONLY item"}
+        assert {int(v) for v in column(browser, "stock-table", 9)} == {ACME_AVAILABLE}
+        assert browser.js("({rows: +document.getElementById('totals').dataset.rows, "
+                          "available: +document.getElementById('totals').dataset.available})") == \
+            {"rows": acme.rows, "available": acme.available}
+        csv_text = browser.js("fetch(document.getElementById('export-csv').href).then(r => r.text())")
+        assert csv_text.count("\r\n") == acme.rows + 1 and csv_text.count(",acme,") == acme.rows
+        browser.goto(server.url + "/syncs")
+        assert browser.js("[...document.querySelectorAll('#sync-history tr[data-run-id]')].map(r => r.dataset.runId)"
+                          ) == [acme.run_id]
+        assert browser.problems == []
+    finally:
+        browser.close()
+
+
 def test_a_finding_reads_in_plain_words_in_the_console(server: Server, web_sandbox: Any, tmp_path: Path) -> None:
     """One warehouse loses 60 % of its units: the next (incremental, WB only) sync publishes with
     an unusual move, and its page says so in words, with GE's details one click away."""
