@@ -327,7 +327,7 @@ def acme_rows(server: Server) -> Iterator[AcmeData]:
     columns = ", ".join(sorted(wh.columns("inventory_data") - quantities - {"product_name"}))
     history = ", ".join(sorted(wh.columns("inventory_history") - quantities))
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    record = sync_log.SyncRecord(run_id=f"acme-{uuid.uuid4()}", marketplace="wb", sync_type="incremental",
+    record = sync_log.SyncRecord(run_id=f"acme{uuid.uuid4().hex}", marketplace="wb", sync_type="incremental",
                                  started_at=now - timedelta(minutes=10), status="success",
                                  finished_at=now - timedelta(minutes=9), records_written=4242, account="acme")
     try:
