@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pipelines.findings import failed, finding, is_check_message
 from pipelines.account_scope import AccountScope
+from pipelines.findings import failed, finding, is_check_message
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy
 from pipelines.web import reads
