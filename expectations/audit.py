@@ -27,6 +27,7 @@ from expectations.suites import (
     warehouse_moves_suite,
 )
 from pipelines.config import PROJECT_ROOT, CheckThresholds, Settings
+from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.marketplaces import Marketplace, get
 from pipelines.warehouse import Warehouse
 
@@ -119,8 +120,8 @@ def _message(check: dict[str, Any]) -> str:
     return text
 
 
-def previous_state(wh: Warehouse, marketplace: str) -> dict[str, float]:
-    """The published state before this sync: units, stocked items, products in stock."""
+def previous_state(wh: Warehouse, marketplace: str, account: str) -> dict[str, float]:
+    """The account's published state before this sync: units, stocked items, products in stock."""
     if not wh.table_exists("inventory_data"):
         return {"rows": 0, "products": 0, "units": 0}
     # `rows` counts stocked items (sku and stock type), not places: WB reporting several named
@@ -128,22 +129,23 @@ def previous_state(wh: Warehouse, marketplace: str) -> dict[str, float]:
     row = wh.query(
         "select count(distinct concat(sku, '|', stock_type)) as rows_, count(distinct marketplace_product_id) as products, "
         "coalesce(sum(quantity_present), 0) as units "
-        "from inventory_data where marketplace = %s and quantity_present > 0",
-        (marketplace,),
+        "from inventory_data where marketplace = %s and account = %s and quantity_present > 0",
+        (marketplace, account),
     )[0]
     return {"rows": float(row["rows_"]), "products": float(row["products"]), "units": float(row["units"])}
 
 
-def published_history(wh: Warehouse, marketplace: str, syncs: int) -> list[dict[str, Any]]:
-    """The totals of the last `syncs` published syncs of a marketplace, oldest first.
+def published_history(wh: Warehouse, marketplace: str, account: str, syncs: int) -> list[dict[str, Any]]:
+    """The totals of the last `syncs` published syncs of an account, oldest first: each account's
+    own history draws its bands (one client's catalogue must not make another's moves look odd).
 
     They live in `sync_logs.details.totals` (written by the audit, kept when the sync is
     published), so the history needs no table of its own and goes wherever sync_logs goes.
     """
     rows = wh.query(
-        "select details from sync_logs where marketplace = %s and status in ('success', 'partial') "
+        "select details from sync_logs where marketplace = %s and account = %s and status in ('success', 'partial') "
         "and details is not null order by started_at desc, id desc limit " + str(int(syncs)),
-        (marketplace,),
+        (marketplace, account),
     )
     out = []
     for row in reversed(rows):
@@ -161,7 +163,7 @@ def place_key(warehouse_id: Any, stock_type: Any) -> str:
     return f"{warehouse_id}|{stock_type}"
 
 
-def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str,
+def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str, account: str,
                       history: list[dict[str, Any]], t: CheckThresholds) -> pd.DataFrame:
     """Units per place now vs before, each against the band its own history allows.
 
@@ -177,8 +179,8 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str,
     before = wh.frame(
         f"select warehouse_id, stock_type, max(warehouse_name) as warehouse_name, max({kind}) as warehouse_kind, "
         "sum(quantity_present) as units_before "
-        "from inventory_data where marketplace = %s group by warehouse_id, stock_type",
-        (marketplace,),
+        "from inventory_data where marketplace = %s and account = %s group by warehouse_id, stock_type",
+        (marketplace, account),
     )
     if before.empty:
         return empty
@@ -216,18 +218,20 @@ def warehouse_changes(wh: Warehouse, snapshot: pd.DataFrame, marketplace: str,
     return merged[["warehouse", "change", "band_position", "source", "units_before", "quantity_present"]]
 
 
-def catalog_listing(wh: Warehouse, market: Marketplace) -> pd.DataFrame:
-    """The products the catalog lists after this landing, one row each, from the marketplace's
-    `catalog_model` (every product of the load, stock or not)."""
+def catalog_listing(wh: Warehouse, market: Marketplace, account: str) -> pd.DataFrame:
+    """The products the account's catalog lists after this landing, one row each, from the
+    marketplace's `catalog_model` (every product of the load, stock or not)."""
     model = market.catalog_model
-    return wh.frame(f"select distinct marketplace_product_id from {model} where marketplace_product_id is not null")
+    return wh.frame(f"select distinct marketplace_product_id from {model} "
+                    "where marketplace_product_id is not null and account = %s", (account,))
 
 
 def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results: list[Any]) -> Path:
     """Write one `validation_results` row per expectation and GE's JSON to the results folder."""
     folder = RESULTS_DIR / run_id
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{outcome.marketplace}.json"
+    suffix = "" if outcome.account == DEFAULT_ACCOUNT else f"__{outcome.account}"
+    path = folder / f"{outcome.marketplace}{suffix}.json"
     path.write_text(json.dumps([r.to_json_dict() for r in raw_results], ensure_ascii=False, indent=1, default=str))
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     with wh.connection() as conn:
@@ -250,14 +254,16 @@ def store_results(wh: Warehouse, run_id: str, outcome: AuditOutcome, raw_results
 
 
 def audit_marketplace(
-    wh: Warehouse, validator: _Validator, market: Marketplace, counts: Mapping[str, Any], t: CheckThresholds
+    wh: Warehouse, validator: _Validator, market: Marketplace, counts: Mapping[str, Any], t: CheckThresholds,
+    account: str = DEFAULT_ACCOUNT,
 ) -> tuple[AuditOutcome, list[Any]]:
+    """The checks of one account's snapshot, against that account's own published state and history."""
     marketplace = market.name
     snapshot = wh.frame(
         "select marketplace, sku, marketplace_product_id, warehouse_id, warehouse_name, warehouse_kind, stock_type, "
         "quantity_present, quantity_reserved, quantity_available, rejection_reason "
-        "from int_inventory__snapshot where marketplace = %s",
-        (marketplace,),
+        "from int_inventory__snapshot where marketplace = %s and account = %s",
+        (marketplace, account),
     )
     for col in ("quantity_present", "quantity_reserved", "quantity_available"):
         snapshot[col] = pd.to_numeric(snapshot[col])
@@ -265,9 +271,9 @@ def audit_marketplace(
     in_stock = valid[valid["quantity_present"] > 0]
     items = in_stock.groupby(["sku", "stock_type"], as_index=False).agg(
         quantity_present=("quantity_present", "sum"), marketplace_product_id=("marketplace_product_id", "max"))
-    listing = catalog_listing(wh, market)
-    previous = previous_state(wh, marketplace)
-    history = published_history(wh, marketplace, t.history_syncs)
+    listing = catalog_listing(wh, market, account)
+    previous = previous_state(wh, marketplace, account)
+    history = published_history(wh, marketplace, account, t.history_syncs)
 
     raw = [validator.validate(snapshot, validity_suite(t), ["marketplace", "sku", "warehouse_id", "stock_type"])]
     # Broken answers: the listing, the API's own counters, the answer's own totals, a collapse.
@@ -276,7 +282,7 @@ def audit_marketplace(
     raw.append(validator.validate(listing, catalog_suite(previous_catalog, None if api_count is None else int(api_count), t,
                                                          market.api_count or "product count")))
     for check in market.answer_checks:  # in the marketplace's package (`<name>/checks.py`)
-        totals = check(wh)
+        totals = check(wh, account)
         if totals is not None:
             suite = sums_suite(list(totals.pairs), totals.critical, totals.description, t)
             raw.append(validator.validate(totals.frame, suite, list(totals.index_columns)))
@@ -288,11 +294,11 @@ def audit_marketplace(
     if previous["rows"]:
         raw.append(validator.validate(items, moves_suite(previous["units"], move_band(units_series, t),
                                                          previous["rows"], move_band(items_series, t))))
-        changes = warehouse_changes(wh, snapshot, marketplace, history, t)
+        changes = warehouse_changes(wh, snapshot, marketplace, account, history, t)
         if not changes.empty:
             raw.append(validator.validate(changes, warehouse_moves_suite(), ["warehouse", "change", "source"]))
 
-    outcome = AuditOutcome(marketplace, totals={
+    outcome = AuditOutcome(marketplace, account, totals={
         "units": float(valid["quantity_present"].sum()),
         "items": int(len(items)),
         "products": int(items["marketplace_product_id"].nunique()),
@@ -309,12 +315,14 @@ def audit_marketplace(
 
 
 def audit_snapshot(settings: Settings, wh: Warehouse, landed: Mapping[str, Any], run_id: str = "manual") -> dict[str, AuditOutcome]:
-    """Audit each landed marketplace's snapshot. `landed` maps marketplace -> MarketplaceResult."""
+    """Audit each landed account's snapshot. `landed` maps an `account_key` to its MarketplaceResult
+    (or anything with its marketplace, account and counts)."""
     t = settings.checks
     validator = _Validator()
     outcomes = {}
-    for marketplace, result in landed.items():
-        outcome, raw = audit_marketplace(wh, validator, get(marketplace), result.counts, t)  # resolved once, here
+    for key, result in landed.items():
+        outcome, raw = audit_marketplace(wh, validator, get(result.marketplace), result.counts, t,  # resolved once, here
+                                         result.account)
         store_results(wh, run_id, outcome, raw)
-        outcomes[marketplace] = outcome
+        outcomes[key] = outcome
     return outcomes

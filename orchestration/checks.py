@@ -18,8 +18,7 @@ from dagster import (
     asset_check, multi_asset_check,
 )
 
-from orchestration.common import INVENTORY_KEY, MARKETPLACES
-from orchestration.health import load_time_settings
+from orchestration.common import INVENTORY_KEY, MARKETPLACES, load_time_settings
 from orchestration.resources import InvsyncResource
 from pipelines.findings import finding
 from pipelines.status import Freshness, freshness

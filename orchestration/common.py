@@ -7,8 +7,10 @@ they live in one place instead of being spelled out in every module.
 
 from __future__ import annotations
 
-from dagster import AssetKey
+from dagster import AssetKey, StaticPartitionsDefinition
 
+from pipelines.config import ConfigError, Settings, load_settings
+from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.marketplaces import NAMES as MARKETPLACES, MARKETPLACES as REGISTRY
 
 # dlt datasets per marketplace. Asset keys use the base names even when INVSYNC_DATASET_PREFIX
@@ -35,9 +37,37 @@ PUBLISH_OP = "publish_inventory"
 # Run tags. `invsync/<marketplace>` is the concurrency lock of one marketplace (a full resync
 # carries both), `invsync/warehouse` serialises runs on one warehouse (see dagster.yaml).
 TAG_MARKETPLACE = "invsync/marketplace"  # ozon | wb | all: what the run syncs, for people and alerts
+TAG_ACCOUNT = "invsync/account"  # "ozon/acme": the run's seller account; one run per account at a time
 TAG_FULL = "invsync/full"  # "true": landing re-reads complete snapshots (weekly resync, recovery)
 TAG_FORCE_PUBLISH = "invsync/force-publish"  # "who: why": publish despite critical checks
 TAG_WAREHOUSE = "invsync/warehouse"  # duckdb | mysql
+
+
+def load_time_settings() -> Settings:
+    """The settings when the code location loads, for what the definitions are built from (the
+    account partitions, the freshness limits in descriptions). An invalid configuration reads
+    as the defaults here: every step reads the settings again and fails with the message that
+    says what to fix."""
+    try:
+        return load_settings()
+    except ConfigError:
+        return Settings()
+
+
+def account_partitions(settings: Settings) -> dict[str, StaticPartitionsDefinition]:
+    """Each marketplace's seller accounts as the partitions of its landing assets: `default`
+    (the single-account variables) and those of INVSYNC_ACCOUNTS_FILE. A run lands one account
+    (its partition key); the accounts file changes the partitions when the code location reloads."""
+    return {m.name: StaticPartitionsDefinition(
+        list(dict.fromkeys([DEFAULT_ACCOUNT] + [a.id for a in settings.accounts_of(m.name)]))) for m in REGISTRY}
+
+
+ACCOUNT_PARTITIONS = account_partitions(load_time_settings())
+
+
+def account_tag(marketplace: str, account: str) -> dict[str, str]:
+    """The tag whose concurrency limit (1 per value, dagster.yaml) keeps two runs of one account apart."""
+    return {TAG_ACCOUNT: f"{marketplace}/{account}"}
 
 
 def lock_tag(marketplace: str) -> str:

@@ -13,7 +13,6 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from orchestration.common import TAG_WAREHOUSE
 from pipelines import sync_log
-from pipelines.config import ConfigError, Settings, load_settings
 from pipelines.warehouse import Warehouse
 
 
@@ -22,16 +21,6 @@ IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunSt
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def load_time_settings() -> Settings:
-    """The settings when the code location loads, for descriptions (the freshness limits).
-    An invalid configuration reads as the defaults here: every step reads the settings again
-    and fails with the message that says what to fix."""
-    try:
-        return load_settings()
-    except ConfigError:
-        return Settings()
 
 
 def has_sync_logs(wh: Warehouse) -> bool:

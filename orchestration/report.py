@@ -26,6 +26,7 @@ from pipelines.config import Settings
 from pipelines.findings import render as render_check
 from pipelines.marketplaces import get
 from pipelines.status import Freshness, read_status
+from pipelines.config_accounts import account_key
 from pipelines.warehouse import Warehouse
 
 CHART_CID = "stock-chart"
@@ -37,7 +38,7 @@ PERIOD_DAYS = 7
 class WeeklyReport:
     generated_at: datetime
     stock: stock_report.Report  # `invsync report`: stock per marketplace, warehouse and type
-    syncs: dict[str, dict[str, int]] = field(default_factory=dict)  # marketplace -> {status: count} this week
+    syncs: dict[str, dict[str, int]] = field(default_factory=dict)  # account (`account_key`) -> {status: count} this week
     freshness: list[Freshness] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     # The week's longest out-of-stock spells (stockouts: open now, or ended this week), longest first.
@@ -66,25 +67,27 @@ def collect(wh: Warehouse, settings: Settings, now: datetime | None = None) -> W
     now = now or utc_now()
     since = (now - timedelta(days=PERIOD_DAYS)).astimezone(timezone.utc).replace(tzinfo=None)
     report = WeeklyReport(generated_at=now, stock=stock_report.build_report(settings))
-    for row in wh.query("select marketplace, status, count(*) as n from sync_logs where started_at >= %s "
-                        "and status <> 'running' group by marketplace, status", (since,)):
-        report.syncs.setdefault(row["marketplace"], {})[row["status"]] = int(row["n"])
-    for row in wh.query("select marketplace, sum(records_rejected) as n from sync_logs where started_at >= %s "
-                        "group by marketplace", (since,)):
+    for row in wh.query("select marketplace, account, status, count(*) as n from sync_logs where started_at >= %s "
+                        "and status <> 'running' group by marketplace, account, status", (since,)):
+        report.syncs.setdefault(account_key(row["marketplace"], row["account"]), {})[row["status"]] = int(row["n"])
+    for row in wh.query("select marketplace, account, sum(records_rejected) as n from sync_logs where started_at >= %s "
+                        "group by marketplace, account", (since,)):
         if row["n"]:
-            report.anomalies.append({"marketplace": row["marketplace"], "check": "rows rejected (not published)",
+            report.anomalies.append({"marketplace": account_key(row["marketplace"], row["account"]),
+                                     "check": "rows rejected (not published)",
                                      "severity": "warning", "count": int(row["n"]), "observed": ""})
     # Each failing check of the week once, counted, in the plain words of its latest failure.
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in wh.query(
-        "select marketplace, suite, expectation, column_name, severity, success, observed_value, unexpected_count, "
+        "select marketplace, account, suite, expectation, column_name, severity, success, observed_value, unexpected_count, "
         "unexpected_values, details from validation_results where validated_at >= %s and success = %s "
         "order by validated_at desc limit 2000",
         (since, False),
     ):
-        key = (row["marketplace"], row["suite"], row["expectation"], row["column_name"], row["severity"])
+        name = account_key(row["marketplace"], row["account"])
+        key = (name, row["suite"], row["expectation"], row["column_name"], row["severity"])
         if key not in groups:
-            groups[key] = {"marketplace": row["marketplace"], "check": render_check(row), "severity": row["severity"],
+            groups[key] = {"marketplace": name, "check": render_check(row), "severity": row["severity"],
                            "count": 0, "observed": row["observed_value"] or ""}
         groups[key]["count"] += 1
     report.anomalies += groups.values()
@@ -105,9 +108,10 @@ def longest_stockouts(wh: Warehouse, since: datetime, limit: int = STOCKOUTS_IN_
     if not (wh.table_exists("stockouts") and wh.table_exists("inventory_data")):
         return []
     return wh.query(
-        "select s.marketplace, s.sku, s.warehouse_id, s.stock_type, s.started_at, s.ended_at, s.duration_hours, "
+        "select s.marketplace, s.account, s.sku, s.warehouse_id, s.stock_type, s.started_at, s.ended_at, s.duration_hours, "
         "i.offer_id, i.product_name, coalesce(i.warehouse_name, s.warehouse_id) as warehouse_name "
-        "from stockouts s left join inventory_data i on i.marketplace = s.marketplace and i.sku = s.sku "
+        "from stockouts s left join inventory_data i on i.marketplace = s.marketplace and i.account = s.account "
+        "and i.sku = s.sku "
         "and i.warehouse_id = s.warehouse_id and i.stock_type = s.stock_type "
         "where s.ended_at is null or s.ended_at >= %s "
         "order by s.duration_hours desc, s.marketplace, s.sku, s.warehouse_id, s.stock_type, s.started_at limit %s",
@@ -115,7 +119,7 @@ def longest_stockouts(wh: Warehouse, since: datetime, limit: int = STOCKOUTS_IN_
 
 
 def _stockout_rows(report: WeeklyReport) -> list[list[Any]]:
-    return [[s["marketplace"], s["offer_id"] or s["sku"], s["product_name"] or "", s["warehouse_name"], s["stock_type"],
+    return [[account_key(s["marketplace"], s["account"]), s["offer_id"] or s["sku"], s["product_name"] or "", s["warehouse_name"], s["stock_type"],
              f"{s['started_at']:%Y-%m-%d %H:%M}", f"{s['ended_at']:%Y-%m-%d %H:%M}" if s["ended_at"] else "still out",
              f"{float(s['duration_hours']):.1f}"] for s in report.stockouts]
 
@@ -174,10 +178,9 @@ def _stock_rows(report: WeeklyReport) -> list[list[Any]]:
 
 
 def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
-    totals = report.stock.totals()
-    fresh_rows = [[f.marketplace, f.level.upper() if f.relevant else "not configured", f.message()]
+    fresh_rows = [[f.name, f.level.upper() if f.relevant else "not configured", f.message()]
                   for f in report.freshness]
-    week = [[m, _rate(report, m), totals.get(m, {}).get("present", 0)] for m in MARKETPLACES]
+    week = [[f.name, _rate(report, f.name), f.units_present] for f in report.freshness if f.relevant]
     anomalies = [[a["marketplace"], a["check"], finding(a["severity"]), a["count"], a["observed"]] for a in report.anomalies]
     return (
         "<html><body style='font-family: sans-serif'>"
@@ -185,7 +188,7 @@ def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
         f"<p><img src='cid:{chart_cid}' alt='stock chart' width='600'></p>"
         "<h3>Freshness</h3>" + _table(["marketplace", "state", "last successful sync"], fresh_rows)
         + f"<h3>Syncs in the last {PERIOD_DAYS} days</h3>"
-        + _table(["marketplace", "success rate", "units present now"], week)
+        + _table(["account", "success rate", "units present now"], week)
         + "<h3>Stock per marketplace and warehouse</h3>"
         + _table(["marketplace", "warehouse", "type", "rows", "present", "available"], _stock_rows(report))
         + "<h3>Longest stockouts this week</h3>"
@@ -198,12 +201,10 @@ def render_html(report: WeeklyReport, chart_cid: str = CHART_CID) -> str:
 
 
 def render_text(report: WeeklyReport) -> str:
-    totals = report.stock.totals()
     lines = [f"invsync weekly report — {report.generated_at:%Y-%m-%d %H:%M} UTC", ""]
     for f in report.freshness:
-        lines.append(f"{f.marketplace}: {f.level if f.relevant else 'not configured'}; "
-                     f"syncs {_rate(report, f.marketplace)}; "
-                     f"{totals.get(f.marketplace, {}).get('present', 0)} units present")
+        lines.append(f"{f.name}: {f.level if f.relevant else 'not configured'}; "
+                     f"syncs {_rate(report, f.name)}; {f.units_present} units present")
     lines += ["", "Longest stockouts this week:"]
     lines += [f"  {r[0]} {r[1]} at {r[3]} ({r[4]}): {r[7]} h, since {r[5]}, until {r[6]}"
               for r in _stockout_rows(report)] or ["  none recorded"]

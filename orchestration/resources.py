@@ -148,7 +148,9 @@ class DagsterDbt:
         try:
             if step == self.own:
                 invocation = self.dbt.cli([step.command], loads=loads, context=self.context, raise_on_error=False)
-                self.events.extend(invocation.stream())
+                # A repeated build (the staging's search for a broken account, `wap.stage`) replaces
+                # the events of the one before: the asset reports what its last build made.
+                self.events = list(invocation.stream())
             else:
                 invocation = self.dbt.cli(step.args_for(loads), loads=loads, raise_on_error=False).wait()
         except Exception as exc:  # noqa: BLE001 - dbt could not start: the core records why

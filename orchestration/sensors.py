@@ -21,14 +21,14 @@ from dagster import (
 )
 
 from orchestration.alerts import Incident, Ledger, error_signature, notify
-from orchestration.common import LANDING_OP, MARKETPLACES, TAG_MARKETPLACE
-from orchestration.health import has_sync_logs, last_attempt_started, load_time_settings, utc_now, warehouse_busy
+from orchestration.common import LANDING_OP, MARKETPLACES, TAG_MARKETPLACE, load_time_settings
+from orchestration.health import has_sync_logs, last_attempt_started, utc_now, warehouse_busy
 from orchestration.jobs import SYNC_JOBS
 from orchestration.mailer import AlertMailer
 from orchestration.resources import InvsyncResource, masker
 from orchestration.schedules import SYNC_INTERVAL_HOURS, SYNC_SCHEDULE, TIMEZONE
 from pipelines.marketplaces import get
-from pipelines.status import Freshness, freshness
+from pipelines.status import Freshness, read_status
 from pipelines.sync.wap import fail_unfinished
 
 FIRST_LOOK_BACK = timedelta(hours=24)  # a new sensor (no cursor) reports what failed in the last day
@@ -180,10 +180,10 @@ def freshness_incident(info: Freshness) -> Incident:
     critical = info.level == "critical"
     limit = info.policy.limit_hours(info.level)
     return Incident(
-        key=f"freshness:{info.marketplace}:{info.level}",
+        key=f"freshness:{info.name}:{info.level}",
         severity="ERROR" if critical else "WARNING",
         title=f"no successful sync in {limit} hours" if critical else f"data older than {limit} hours",
-        marketplace=info.marketplace,
+        marketplace=info.name,  # `ozon/acme` for a seller account other than `default`: the mail names it
         step=f"freshness check freshness_{info.marketplace}",
         error=info.message() + (f"; last error: {info.last_error}" if info.last_error else ""),
         details={"Last attempt": str(info.last_attempt_status or "none")},
@@ -212,11 +212,10 @@ def check_alerts(context: SensorEvaluationContext, invsync: InvsyncResource, mai
         context.update_cursor(ledger.dumps())
         return SkipReason(f"{mailed} new incident(s); freshness deferred: a run holds the DuckDB warehouse")
     wh = invsync.reader(settings)
-    for marketplace in MARKETPLACES:
-        info = freshness(wh, settings, marketplace)
+    for info in read_status(wh, settings):  # one record per seller account
         stale = info.relevant and info.level != "fresh"
-        ledger.resolve(lambda key, _: key.startswith(f"freshness:{marketplace}:")
-                       and (not stale or key != f"freshness:{marketplace}:{info.level}"))
+        ledger.resolve(lambda key, _: key.startswith(f"freshness:{info.name}:")
+                       and (not stale or key != f"freshness:{info.name}:{info.level}"))
         if stale:
             mailed += notify(ledger, freshness_incident(info), mailer, mask, context.log)
     context.update_cursor(ledger.dumps())

@@ -21,9 +21,10 @@ def _settings() -> Settings:
 
 
 def nothing_to_sync(settings: Settings, which: str) -> str | None:
-    """Why a sync of `which` would do nothing (no selected marketplace has credentials), else None."""
+    """Why a sync of `which` would do nothing (no account of a selected marketplace has
+    credentials), else None."""
     markets = selected(which)
-    if any(m.enabled(settings) for m in markets):
+    if any(m.enabled(settings.for_account(a)) for m in markets for a in settings.accounts_of(m)):
         return None
     missing = "; ".join(f"{m.name}: {m.skip_reason(settings)}" for m in markets)
     return f"nothing to sync: no marketplace has credentials ({missing})"
@@ -44,23 +45,10 @@ def account_rows(settings: Settings) -> list[dict[str, str]]:
     rows = []
     for account in settings.accounts:
         reason = get(account.marketplace).skip_reason(settings.for_account(account))
-        if not account.is_default:
-            state = "listed; not synced yet (this release syncs each marketplace's default account)"
-        else:
-            state = "syncs" if reason is None else f"not configured ({reason})"
+        state = "syncs" if reason is None else f"not configured ({reason})"
         rows.append({"marketplace": account.marketplace, "account": account.id, "label": account.label,
                      "credentials": account.origin, "state": state})
     return rows
-
-
-def unsynced_accounts_notice(settings: Settings, which: str) -> str | None:
-    """The line a sync says when the accounts file lists accounts this release does not sync yet."""
-    names = {m.name for m in selected(which)}
-    waiting = [f"{a.marketplace}/{a.id}" for a in settings.accounts if not a.is_default and a.marketplace in names]
-    if not waiting:
-        return None
-    return (f"{len(waiting)} account(s) of {settings.accounts_file} are not synced by this release, only each "
-            f"marketplace's default account: {', '.join(waiting)}")
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
@@ -88,11 +76,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"invsync: {idle}. Set them (environment or .env), or add --allow-unconfigured "
               "when nothing to do is what you mean", file=sys.stderr)
         return Exit.NOTHING_TO_SYNC
-    for notice in (new_warehouse_notice(settings), unsynced_accounts_notice(settings, args.marketplace)):
-        if notice:
-            print(f"invsync: {notice}", file=sys.stderr)
+    notice = new_warehouse_notice(settings)
+    if notice:
+        print(f"invsync: {notice}", file=sys.stderr)
     override = f"{getpass.getuser()}: {args.force_publish}" if args.force_publish else None
-    result = run_sync(settings, which=args.marketplace, full=args.full, override=override)
+    accounts = [a for value in args.account for a in value.split(",") if a] if args.account else None
+    result = run_sync(settings, which=args.marketplace, full=args.full, override=override, accounts=accounts)
     print(result.summary())
     if result.timings:
         print("  steps: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in result.timings.items()))
@@ -238,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sync", help="land raw data, build inventory_data, run the checks")
     p.add_argument("--marketplace", choices=[*NAMES, "all"], default="all")
+    p.add_argument("--account", action="append", metavar="ID",
+                   help="sync only these seller accounts (repeat, or ID,ID; INVSYNC_ACCOUNTS_FILE); default: every account")
     p.add_argument("--full", action="store_true", help="full resync: re-read complete snapshots")
     p.add_argument("--force-publish", metavar="REASON", help="publish even if a critical check fails (recorded with your user name)")
     p.add_argument("--allow-unconfigured", action="store_true",

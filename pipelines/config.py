@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import unquote, urlsplit
 
 from pipelines.config_sections import (  # noqa: F401 - re-exported: `pipelines.config` is where settings come from
@@ -142,6 +142,9 @@ class Settings:
         """A marketplace's variable (say `OZON_API_KEY`): its value, its default, or ""."""
         return self.marketplace_values.get(name, "")
 
+    # Read as a `SettingsView`, the settings are the `default` accounts' (their datasets have no suffix).
+    dataset_suffix = ""
+
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds (its `secret_field`s, the marketplaces'
         secret variables and every account's), for masking."""
@@ -153,9 +156,21 @@ class Settings:
         name = market if isinstance(market, str) else market.name
         return [a for a in self.accounts if a.marketplace == name]
 
-    def for_account(self, account: Account) -> "AccountSettings":
-        """The settings as `account`'s sync reads them (a marketplace's `SettingsView`)."""
+    def for_account(self, account: Account | str, marketplace: str | None = None) -> "AccountSettings":
+        """The settings as `account`'s sync reads them (a marketplace's `SettingsView`); an id
+        needs its `marketplace`."""
+        if isinstance(account, str):
+            account = self.account(marketplace or "", account)
         return AccountSettings(self, account)
+
+    def account(self, marketplace: str, account_id: str) -> Account:
+        """One configured account; a ConfigError naming the configured ones if there is none."""
+        for account in self.accounts_of(marketplace):
+            if account.id == account_id:
+                return account
+        known = ", ".join(a.id for a in self.accounts_of(marketplace)) or "none"
+        raise ConfigError(f"{marketplace} has no account {account_id!r} (configured: {known}; "
+                          "accounts are listed in INVSYNC_ACCOUNTS_FILE)")
 
     def mask(self, text: str) -> str:
         """Replace every secret that appears in `text` with `***` (`pipelines.masking`)."""
@@ -193,10 +208,20 @@ class AccountSettings:
     def dataset_prefix(self) -> str:
         return self.settings.dataset_prefix
 
+    @property
+    def dataset_suffix(self) -> str:
+        return "" if self.account.is_default else f"__{self.account.id}"
+
     def value(self, name: str) -> str:
         if name in self.account.credentials:
             return self.account.credentials[name]
         return self.settings.value(name)
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else (timeouts, pacing, masking) is the installation's."""
+        if name.startswith("__") or name in ("settings", "account"):  # unpickling: not set yet
+            raise AttributeError(name)
+        return getattr(self.settings, name)
 
 
 def parse_warehouse_url(url: str) -> WarehouseTarget:

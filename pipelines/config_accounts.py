@@ -30,6 +30,13 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEYS = {"id", "marketplace", "label", "env", "secrets_file"}
 
 
+def account_key(marketplace: str, account: str = DEFAULT_ACCOUNT) -> str:
+    """How people and results name one account: the marketplace alone for its `default` account,
+    as before accounts existed (`ozon`), `ozon/acme` for another. The sync's results, status,
+    findings, alerts and the weekly mail all say it this way."""
+    return marketplace if account == DEFAULT_ACCOUNT else f"{marketplace}/{account}"
+
+
 @dataclass(frozen=True)
 class Account:
     """One seller account on one marketplace, with the values of its credential variables."""

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from pipelines.config_accounts import DEFAULT_ACCOUNT, account_key
 from pipelines.marketplaces import label
 
 HELD_BACK, PUBLISHED = "held back", "published"
@@ -51,6 +52,12 @@ class Finding:
     passed: bool
     text: str
     ge: dict[str, Any] = field(default_factory=dict)
+    account: str = DEFAULT_ACCOUNT  # whose snapshot the check read
+
+    @property
+    def name(self) -> str:
+        """The account as people see it (`ozon`, `ozon/acme`)."""
+        return account_key(self.marketplace, self.account)
 
     @property
     def consequence(self) -> str:
@@ -389,7 +396,8 @@ def finding(check: Mapping[str, Any], marketplace: str | None = None) -> Finding
         text = _sentence(c)
     except (TypeError, ValueError, ZeroDivisionError, AttributeError):  # odd stored values: still say it whole
         text = _generic(c)
-    return Finding(c.marketplace, c.kind, c.severity, c.passed, text, _ge(c))
+    return Finding(c.marketplace, c.kind, c.severity, c.passed, text, _ge(c),
+                   str(check.get("account") or DEFAULT_ACCOUNT))
 
 
 def render(check: Mapping[str, Any], marketplace: str | None = None) -> str:

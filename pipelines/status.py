@@ -1,6 +1,7 @@
 """`invsync status`: can the stock numbers be trusted right now?
 
-Per marketplace: the last successful sync and its age, the last attempt and its outcome,
+Per seller account of each marketplace (`ozon`, `ozon/acme`: the `default` account goes by the
+marketplace's name alone): the last successful sync and its age, the last attempt and its outcome,
 its warnings (a fallback method taken, a retired method met) and the API methods it used,
 row and unit totals, the last error. Exit code 0 when everything is fresh, 1 when some data
 is stale, 2 when it is critical or was never synced (`Settings.freshness`: older than
@@ -20,8 +21,9 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from pipelines import sync_log
-from pipelines.account_scope import AccountScope, and_account
+from pipelines.account_scope import AccountScope
 from pipelines.config import FreshnessPolicy, Settings
+from pipelines.config_accounts import DEFAULT_ACCOUNT, account_key
 from pipelines.marketplaces import MARKETPLACES, Marketplace, get
 from pipelines.sync_log import SyncRecord
 from pipelines.warehouse import SYNC_LOCK, Warehouse, warehouse_for
@@ -35,8 +37,8 @@ LEVELS = {"fresh": 0, "stale": 1, "critical": 2}  # the exit code of each level
 
 @dataclass(frozen=True)
 class Freshness:
-    """One marketplace's state: how old its last published data is, how its last attempt ended,
-    what it holds. A marketplace never synced is `Freshness(name, configured)`: critical, empty."""
+    """One account's state: how old its last published data is, how its last attempt ended,
+    what it holds. An account never synced is `Freshness(name, configured)`: critical, empty."""
 
     marketplace: str
     configured: bool  # its credentials are set
@@ -56,6 +58,12 @@ class Freshness:
     units_present: int = 0
     units_available: int = 0
     policy: FreshnessPolicy = field(default_factory=FreshnessPolicy, repr=False, compare=False)
+    account: str = DEFAULT_ACCOUNT  # the seller account (`pipelines.config_accounts`)
+
+    @property
+    def name(self) -> str:
+        """How people see it: `ozon` for the default account, `ozon/acme` for another."""
+        return account_key(self.marketplace, self.account)
 
     @property
     def relevant(self) -> bool:
@@ -65,14 +73,14 @@ class Freshness:
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of `invsync status --json` and GET /api/v1/status."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "policy"}
-        return {**out, "relevant": self.relevant, "last_attempt_warnings": list(self.last_attempt_warnings),
+        return {**out, "name": self.name, "relevant": self.relevant, "last_attempt_warnings": list(self.last_attempt_warnings),
                 "methods": dict(self.methods)}
 
     def message(self) -> str:
         """One line for checks and alerts: the last success, its age and the limit it was judged by."""
         if self.age_hours is None:
-            return f"{self.marketplace}: no successful sync recorded"
-        return (f"{self.marketplace}: last successful sync {self.last_success_at} UTC, "
+            return f"{self.name}: no successful sync recorded"
+        return (f"{self.name}: last successful sync {self.last_success_at} UTC, "
                 f"{self.age_hours} h ago (limit {self.policy.limit_hours(self.level)} h)")
 
 
@@ -106,47 +114,42 @@ def _newest(rows: list[dict[str, Any] | None]) -> dict[str, Any] | None:
 
 
 def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
-          dead: list[SyncRecord], scope: AccountScope = None) -> Freshness:
-    """One marketplace's record from sync_logs and inventory_data. A sync whose process died
+          dead: list[SyncRecord], account: str = DEFAULT_ACCOUNT) -> Freshness:
+    """One account's record from sync_logs and inventory_data. A sync whose process died
     counts as what it is (`dead`, from `dead_syncs`): `interrupted`, or a success when its data
-    was published before it died, even before the next sync records that in sync_logs.
-
-    `scope`: only these accounts' syncs and rows count (the web service, for a token limited to
-    some accounts: another client's failures and units are not its to see); None counts all."""
+    was published before it died, even before the next sync records that in sync_logs."""
     marketplace = market.name
-    scoped, scope_params = and_account(scope)
 
     def latest(condition: str) -> dict[str, Any] | None:
         rows = wh.query(
-            f"select * from sync_logs where marketplace = %s and {condition}{scoped} "
+            f"select * from sync_logs where marketplace = %s and account = %s and {condition} "
             "order by started_at desc, id desc limit 1",
-            (marketplace, *scope_params),
+            (marketplace, account),
         )
         return rows[0] if rows else None
 
-    concluded = [_as_row(rec) for rec in dead
-                 if rec.marketplace == marketplace and (scope is None or rec.account in scope)]
+    concluded = [_as_row(rec) for rec in dead if rec.marketplace == marketplace and rec.account == account]
     success = _newest([latest("status in ('success', 'partial')")]
                       + [r for r in concluded if r["status"] in ("success", "partial")])
     attempt = _newest([latest("status <> 'running'")] + concluded)
     failed = _newest([latest("status in ('failed', 'interrupted')")]
                      + [r for r in concluded if r["status"] == "interrupted"])
     dead_ids = {r["id"] for r in concluded}
-    running = [r for r in wh.query(f"select * from sync_logs where marketplace = %s and status = 'running'{scoped} "
-                                   "order by started_at desc, id desc", (marketplace, *scope_params))
-               if r["id"] not in dead_ids]
+    running = [r for r in wh.query("select * from sync_logs where marketplace = %s and account = %s and status = 'running' "
+                                   "order by started_at desc, id desc", (marketplace, account)) if r["id"] not in dead_ids]
     totals = {"rows": 0, "units_present": 0, "units_available": 0}
     if wh.table_exists("inventory_data"):
         row = wh.query(
             "select count(*) as n, coalesce(sum(quantity_present), 0) as present, "
-            f"coalesce(sum(quantity_available), 0) as available from inventory_data where marketplace = %s{scoped}",
-            (marketplace, *scope_params),
+            "coalesce(sum(quantity_available), 0) as available from inventory_data where marketplace = %s and account = %s",
+            (marketplace, account),
         )[0]
         totals = {"rows": int(row["n"]), "units_present": int(row["present"]), "units_available": int(row["available"])}
     age = _age_hours(success["finished_at"] if success else None, now)
     return Freshness(
         marketplace=marketplace,
-        configured=market.enabled(settings),
+        account=account,
+        configured=_configured(settings, market, account),
         level=settings.freshness.level(age),
         last_success_at=str(success["finished_at"]) if success else None,
         age_hours=age,
@@ -205,26 +208,59 @@ def check_sync_log_layout(wh: Warehouse) -> None:
         )
 
 
+def _configured(settings: Settings, market: Marketplace, account: str) -> bool:
+    """The account is in the configuration with its credentials set."""
+    return any(a.id == account and market.enabled(settings.for_account(a)) for a in settings.accounts_of(market))
+
+
+def accounts_to_report(wh: Warehouse | None, settings: Settings, market: Marketplace) -> list[str]:
+    """The marketplace's accounts worth a record: `default` (the single-account install's), every
+    configured one, and any other that left rows in sync_logs (removed from the file, its history
+    and published stock are still there)."""
+    ids = [DEFAULT_ACCOUNT] + [a.id for a in settings.accounts_of(market) if not a.is_default]
+    if wh is not None:
+        ids += [r["account"] for r in wh.query("select distinct account from sync_logs where marketplace = %s",
+                                               (market.name,))]
+    return list(dict.fromkeys(ids))
+
+
 def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None,
                 scope: AccountScope = None) -> list[Freshness]:
-    """Every marketplace's record, read through `wh`, over the accounts of `scope` (None: all); a
-    warehouse never synced (no sync_logs yet) reports no history. Raises UnmigratedWarehouse when
-    `sync_logs` has another layout."""
+    """Every account's record, read through `wh`, of the accounts of `scope` (None: all; the web
+    service passes a token's accounts: another client's failures and units are not its to see);
+    a warehouse never synced (no sync_logs yet) reports no history. Raises UnmigratedWarehouse
+    when `sync_logs` has another layout."""
     now = now or datetime.now(timezone.utc)
+
+    def seen(account: str) -> bool:
+        return scope is None or account in scope
+
     if not wh.table_exists("sync_logs"):
-        return [Freshness(m.name, m.enabled(settings), policy=settings.freshness) for m in MARKETPLACES]
+        return [Freshness(m.name, _configured(settings, m, a), policy=settings.freshness, account=a)
+                for m in MARKETPLACES for a in accounts_to_report(None, settings, m) if seen(a)]
     check_sync_log_layout(wh)
     dead = dead_syncs(wh)
-    return [_read(wh, settings, m, now, dead, scope) for m in MARKETPLACES]
+    return [_read(wh, settings, m, now, dead, a)
+            for m in MARKETPLACES for a in accounts_to_report(wh, settings, m) if seen(a)]
+
+
+def worst(records: list[Freshness]) -> Freshness:
+    """The record that decides a marketplace's freshness: its least fresh relevant account (an
+    account with no credentials and no history is skipped by design)."""
+    relevant = [r for r in records if r.relevant] or records
+    return max(relevant, key=lambda r: (LEVELS[r.level], r.age_hours is None, r.age_hours or 0.0))
 
 
 def freshness(wh: Warehouse, settings: Settings, marketplace: str, now: datetime | None = None) -> Freshness:
-    """One marketplace's record (the Dagster checks and sensors ask one at a time)."""
+    """A marketplace's record for the Dagster checks and sensors, which watch one marketplace at a
+    time: its least fresh account (`worst`), whose name its message carries."""
     market = get(marketplace)
     if not wh.table_exists("sync_logs"):
-        return Freshness(market.name, market.enabled(settings), policy=settings.freshness)
+        return worst([Freshness(market.name, _configured(settings, market, a), policy=settings.freshness, account=a)
+                      for a in accounts_to_report(None, settings, market)])
     check_sync_log_layout(wh)
-    return _read(wh, settings, market, now or datetime.now(timezone.utc), dead_syncs(wh))
+    dead, now = dead_syncs(wh), now or datetime.now(timezone.utc)
+    return worst([_read(wh, settings, market, now, dead, a) for a in accounts_to_report(wh, settings, market)])
 
 
 def collect_status(settings: Settings, now: datetime | None = None) -> list[Freshness]:
@@ -256,14 +292,14 @@ def run_status(settings: Settings, as_json: bool = False, now: datetime | None =
         return code
     for s in statuses:
         if not s.relevant:  # skipped by design: one line, no alarm
-            print(f"{s.marketplace:5} -        not configured, never synced")
+            print(f"{s.name:5} -        not configured, never synced")
             continue
         label = {"fresh": "OK", "stale": "STALE", "critical": "CRITICAL"}[s.level]
         age = f"{s.age_hours} h ago" if s.age_hours is not None else "never"
         outcome = s.last_attempt_status or "-"
         if s.last_attempt_phase:
             outcome += f" during {s.last_attempt_phase}"
-        print(f"{s.marketplace:5} {label:8} last success {s.last_success_at or '-'} ({age}); "
+        print(f"{s.name:5} {label:8} last success {s.last_success_at or '-'} ({age}); "
               f"last attempt {outcome} at {s.last_attempt_at or '-'}")
         if s.running_since:
             print(f"      a sync is running since {s.running_since} ({s.running_phase or 'landing'})")

@@ -43,7 +43,8 @@ def cli_sync(sandbox: Any, url: str, *args: str) -> subprocess.CompletedProcess:
 def dagster_sync(monkeypatch: pytest.MonkeyPatch, sandbox: Any, url: str, defs: Any, instance: Any,
                  marketplace: str) -> Any:
     use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": url})
-    return defs.resolve_job_def(f"sync_{marketplace}").execute_in_process(instance=instance, raise_on_error=False)
+    return defs.resolve_job_def(f"sync_{marketplace}").execute_in_process(instance=instance, raise_on_error=False,
+                                                                           partition_key="default")
 
 
 def inventory(url: str) -> dict[tuple, dict[str, Any]]:

@@ -138,21 +138,23 @@ def test_definitions_validate_and_match_the_instance_config() -> None:
     from orchestration.definitions import defs
     from orchestration.schedules import TIMEZONE
 
-    # Every lock tag a sync job carries is limited to one run in dagster.yaml.
-    limits = {(l["key"], l.get("value")): l["limit"]
-              for l in yaml.safe_load((ROOT / "dagster.yaml").read_text())["concurrency"]["runs"]["tag_concurrency_limits"]}
-    for job_name, locks in {"sync_ozon": {"invsync/ozon"}, "sync_wb": {"invsync/wb"},
-                            "full_resync": {"invsync/ozon", "invsync/wb"}}.items():
-        tags = defs.resolve_job_def(job_name).tags
-        assert {k for k in tags if k in ("invsync/ozon", "invsync/wb")} == locks, job_name
-        assert all(limits[(k, None)] == 1 for k in locks | {"invsync/warehouse"})
-    assert defs.resolve_job_def("full_resync").tags["invsync/full"] == "true"
-    assert "invsync/full" not in defs.resolve_job_def("sync_ozon").tags
+    # Every lock tag a sync job carries is limited to one run in dagster.yaml; the account tag to
+    # one run per account (per unique value).
+    for path in (ROOT / "dagster.yaml", ROOT / "orchestration" / "dagster.prod.yaml"):
+        limits = {(l["key"], json.dumps(l.get("value"))): l["limit"]
+                  for l in yaml.safe_load(path.read_text())["concurrency"]["runs"]["tag_concurrency_limits"]}
+        assert limits[("invsync/account", json.dumps({"applyLimitPerUniqueValue": True}))] == 1, path
+        for marketplace in ("ozon", "wb", "ym"):
+            tags = defs.resolve_job_def(f"sync_{marketplace}").tags
+            assert {k for k in tags if k in ("invsync/ozon", "invsync/wb", "invsync/ym")} == {f"invsync/{marketplace}"}
+            assert limits[(f"invsync/{marketplace}", "null")] == 1 and limits[("invsync/warehouse", "null")] == 1, path
+            assert "invsync/full" not in tags
 
     schedules = {s.name: s for s in defs.schedules}
     assert schedules["sync_ozon_every_6h"].cron_schedule == "0 0,6,12,18 * * *"
     assert schedules["sync_wb_every_6h"].cron_schedule == "0 3,9,15,21 * * *"
-    assert schedules["full_resync_weekly"].job_name == "full_resync"
+    assert schedules["full_resync_ozon_weekly"].job_name == "sync_ozon"
+    assert schedules["full_resync_wb_weekly"].cron_schedule == "30 4 * * 0"
     assert {s.execution_timezone for s in defs.schedules} == {TIMEZONE}
     assert {s.name for s in defs.sensors} == {"run_failure_alerts", "check_alerts", "missed_sync_alerts"}
 
@@ -235,13 +237,19 @@ def test_lineage_is_one_graph(defs: Any) -> None:
 # --------------------------------------------------------------------------- the graph against the sandbox
 
 
+def full_resync(defs: Any, instance: Any, account: str = "default") -> list[Any]:
+    """What the weekly full resync schedules launch: one run per marketplace's account, tagged full."""
+    return [defs.resolve_job_def(f"sync_{m}").execute_in_process(
+        instance=instance, partition_key=account, tags={"invsync/full": "true", "invsync/account": f"{m}/{account}"})
+        for m in ("ozon", "wb", "ym")]
+
+
 def test_full_resync_then_incremental_sync_match_the_sandbox(sandbox: Any, duckdb_url: str, defs: Any, instance: Any,
                                                               inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
     use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": duckdb_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01"})
-    job = defs.resolve_job_def("full_resync")
     started = time.time()
-    result = job.execute_in_process(instance=instance)
-    assert result.success
+    results = full_resync(defs, instance)
+    assert all(r.success for r in results)
     # Each dbt step left its parse cache in the warehouse's dbt folder for the next (else every
     # step parses the whole project): dagster-dbt seeds each new target folder from there.
     from orchestration.resources import current_settings
@@ -250,26 +258,28 @@ def test_full_resync_then_incremental_sync_match_the_sandbox(sandbox: Any, duckd
 
     graph = defs.get_repository_def().asset_graph
     expected_assets = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
-    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    materialized = {e.asset_key for r in results for e in r.get_asset_materialization_events()}
     assert materialized == expected_assets
-    evaluations = result.get_asset_check_evaluations()
+    assert {e.partition for e in results[0].get_asset_materialization_events() if e.asset_key.path[0] == "raw_ozon"} == {"default"}
+    evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
     assert {e.asset_check_key for e in evaluations} == set(graph.asset_check_keys)
     failed = [(e.asset_check_key.to_user_string(), e.description) for e in evaluations if not e.passed]
     assert not failed
     assert_matches_truth(sandbox)
 
-    rows = sync_rows(result.run_id)
+    rows = {m: r for result in results for m, r in sync_rows(result.run_id).items()}
     assert set(rows) == {"ozon", "wb"}
     assert {r["sync_type"] for r in rows.values()} == {"full"}
     assert {r["status"] for r in rows.values()} == {"success"}
+    assert {r["account"] for r in rows.values()} == {"default"}
     assert all(r["records_written"] > 0 and r["load_id"] for r in rows.values())
-    ge = warehouse().query("select count(*) as n from validation_results where run_id = %s", (result.run_id,))
+    ge = warehouse().query("select count(*) as n from validation_results where run_id = %s", (results[0].run_id,))
     assert ge[0]["n"] > 0
 
     # Time moves; an incremental Ozon sync follows it and leaves WB alone.
     sandbox.tick()
     wb_before = {k: v for k, v in inventory().items() if k[0] == "wb"}
-    second = defs.resolve_job_def("sync_ozon").execute_in_process(instance=instance)
+    second = defs.resolve_job_def("sync_ozon").execute_in_process(instance=instance, partition_key="default")
     assert second.success
     assert all(e.passed for e in second.get_asset_check_evaluations())
     rows = sync_rows(second.run_id)
@@ -288,7 +298,7 @@ def test_full_resync_then_incremental_sync_match_the_sandbox(sandbox: Any, duckd
     cursor = evaluate(check_alerts, instance, None, defs)
     assert inbox.messages == []  # everything so far passed and is fresh
     sandbox.add_fault(Fault(kind="empty_account", count=None))
-    blocked = defs.resolve_job_def("sync_ozon").execute_in_process(instance=instance)
+    blocked = defs.resolve_job_def("sync_ozon").execute_in_process(instance=instance, partition_key="default")
     assert blocked.success  # a blocked publish is the audit working, not a broken run
     row = sync_rows(blocked.run_id)["ozon"]
     assert row["status"] == "failed" and "publish blocked by critical checks" in row["error_message"]
@@ -328,7 +338,7 @@ def test_marketplace_without_credentials_is_skipped_not_failed(sandbox: Any, duc
                                                                  instance: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {k: v for k, v in sandbox.env().items() if not k.startswith("WB_API_TOKEN")}
     use_env(monkeypatch, {**env, "WAREHOUSE_URL": duckdb_url, "WB_API_TOKEN": ""})
-    result = defs.resolve_job_def("sync_wb").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("sync_wb").execute_in_process(instance=instance, partition_key="default")
     assert result.success
     landed = [e for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "raw_wb"]
     assert landed and all("skipped" in e.materialization.metadata for e in landed)
@@ -348,7 +358,7 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": duckdb_url, "OZON_API_KEY": WRONG_OZON_KEY,
                           "WB_API_TOKEN": ""})
     job = defs.resolve_job_def("sync_ozon")
-    first = job.execute_in_process(instance=instance, raise_on_error=False)
+    first = job.execute_in_process(instance=instance, raise_on_error=False, partition_key="default")
     assert not first.success
     row = sync_rows(first.run_id)["ozon"]
     assert row["status"] == "failed" and "authorization failed (404: Invalid Api-Key" in row["error_message"]
@@ -366,7 +376,7 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     assert msg["To"] == "ops@test.local, stock@test.local"
 
     cursor = evaluate(run_failure_alerts, instance, cursor, defs)  # the same tick again: nothing new
-    again = job.execute_in_process(instance=instance, raise_on_error=False)  # the same error again
+    again = job.execute_in_process(instance=instance, raise_on_error=False, partition_key="default")  # the same error again
     assert not again.success
     cursor = evaluate(run_failure_alerts, instance, cursor, defs)
     assert len(inbox.messages) == 1
@@ -374,7 +384,7 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     # Another incident (a server error at another endpoint) is mailed, once.
     monkeypatch.setenv("OZON_API_KEY", sandbox.env()["OZON_API_KEY"])
     sandbox.add_fault(Fault(kind="server_error", path="/v4/product/info/stocks", status=503, count=None))
-    third = job.execute_in_process(instance=instance, raise_on_error=False)
+    third = job.execute_in_process(instance=instance, raise_on_error=False, partition_key="default")
     assert not third.success
     cursor = evaluate(run_failure_alerts, instance, cursor, defs)
     cursor = evaluate(run_failure_alerts, instance, cursor, defs)
@@ -386,12 +396,12 @@ def test_failed_sync_is_mailed_once_per_incident(sandbox: Any, duckdb_url: str, 
     sandbox.clear_faults()
     monkeypatch.setenv("OZON_API_KEY", "")
     monkeypatch.setenv("OZON_CLIENT_ID", "")
-    assert job.execute_in_process(instance=instance).success  # no credentials: skipped, not failed
+    assert job.execute_in_process(instance=instance, partition_key="default").success  # no credentials: skipped, not failed
     cursor = evaluate(run_failure_alerts, instance, cursor, defs)
     assert json.loads(cursor)["open"] == {} and len(inbox.messages) == 2
     monkeypatch.setenv("OZON_CLIENT_ID", sandbox.env()["OZON_CLIENT_ID"])
     monkeypatch.setenv("OZON_API_KEY", WRONG_OZON_KEY)
-    assert not job.execute_in_process(instance=instance, raise_on_error=False).success
+    assert not job.execute_in_process(instance=instance, raise_on_error=False, partition_key="default").success
     evaluate(run_failure_alerts, instance, cursor, defs)
     assert len(inbox.messages) == 3 and "Invalid Api-Key" in body(inbox.messages[2])
 
@@ -514,7 +524,7 @@ def test_dagster_dev_serves_the_ui(tmp_path: Path) -> None:
                 pass
             time.sleep(1)
         assert info and "dagster_webserver_version" in info, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-        assert {"sync_ozon", "sync_wb", "full_resync", "weekly_report"} <= jobs
+        assert {"sync_ozon", "sync_wb", "sync_ym", "weekly_report"} <= jobs
     finally:  # stop the whole process group (webserver, daemon, code servers): Ctrl-C, then harder
         for sig, grace in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
             try:

@@ -7,8 +7,9 @@ tables; each one is reported with the rows this landing wrote to it. The staging
 publish steps find what landed through `landing.pending_results(wh, run_id)`, so no data
 passes between steps in memory.
 
-A marketplace without credentials is skipped, never failed: its assets report "skipped" so
-that the other marketplace of a full resync is still published.
+The assets are partitioned by seller account (`ACCOUNT_PARTITIONS`: `default` and the accounts
+file's): a run lands one account, its partition key, into that account's raw dataset. An
+account without credentials is skipped, never failed: its assets report "skipped".
 """
 
 # No `from __future__ import annotations`: Dagster reads these functions' type hints (context, resources).
@@ -21,13 +22,14 @@ from dagster import AssetExecutionContext, AssetsDefinition, Failure, Materializ
 from dagster_dlt import DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from orchestration.common import GROUP_LANDING, LANDING_OP, RAW_DATASET, TAG_FULL, raw_key
+from orchestration.common import ACCOUNT_PARTITIONS, GROUP_LANDING, LANDING_OP, RAW_DATASET, TAG_FULL, raw_key
 from orchestration.resources import InvsyncResource, warehouse_kind
 from pipelines import sync_log
 from pipelines.api_client import SyncStats
 from pipelines.config import Settings
 from pipelines.marketplaces import MARKETPLACES, get
 from pipelines.sync import landing
+from pipelines.config_accounts import account_key
 from pipelines.sync.result import Outcome
 from pipelines.warehouse import SYNC_LOCK
 
@@ -67,15 +69,18 @@ def _spec_pipeline(marketplace: str) -> dlt.Pipeline:
 
 
 def land(context: AssetExecutionContext, invsync: InvsyncResource, marketplace: str) -> Iterator[MaterializeResult]:
-    """Land one marketplace with the sync core; raise `Failure` (masked) when it fails."""
+    """Land the run's seller account (its partition key) with the sync core; raise `Failure`
+    (masked) when it fails."""
     settings = invsync.settings()
     selected = [spec.key for spec in context.assets_def.specs if spec.key in context.selected_asset_keys]
     if len(selected) != len(context.assets_def.specs):  # one API answer feeds several raw tables
         raise Failure(description=f"{marketplace}: its raw tables land together; select all of "
                                   f"{LANDING_OP[marketplace]} (or run the sync_{marketplace} job)")
-    reason = get(marketplace).skip_reason(settings)
+    account = settings.account(marketplace, context.partition_key)  # a partition removed from the file: ConfigError
+    name = account_key(marketplace, account.id)
+    reason = get(marketplace).skip_reason(settings.for_account(account))
     if reason:
-        context.log.warning(f"{marketplace} skipped: {reason}")
+        context.log.warning(f"{name} skipped: {reason}")
         for key in selected:
             yield MaterializeResult(asset_key=key, metadata={"skipped": reason})
         return
@@ -87,13 +92,13 @@ def land(context: AssetExecutionContext, invsync: InvsyncResource, marketplace: 
     sync_log.settle_interrupted(wh, wh.lock_free(SYNC_LOCK), exclude_run=context.run.run_id, found_by="a Dagster run")
     full = context.run.tags.get(TAG_FULL, "").lower() == "true"
     result = landing.land_marketplace(settings, wh, marketplace, context.run.run_id, full, invsync.backoff_base,
-                                      via="dagster")
+                                      via="dagster", account=account.id)
     rec = result.record
     if result.status == Outcome.FAILED:
-        raise Failure(description=f"{marketplace} landing failed: {result.message}",
-                      metadata={"marketplace": marketplace, "sync_log_id": rec.id or 0,
+        raise Failure(description=f"{name} landing failed: {result.message}",
+                      metadata={"marketplace": marketplace, "account": account.id, "sync_log_id": rec.id or 0,
                                 "api_requests": rec.api_requests, "retries": rec.retries})
-    common = {"marketplace": marketplace, "sync_type": rec.sync_type, "load_id": rec.load_id or "",
+    common = {"marketplace": marketplace, "account": account.id, "sync_type": rec.sync_type, "load_id": rec.load_id or "",
               "sync_log_id": rec.id or 0, "api_requests": rec.api_requests, "retries": rec.retries,
               "records_fetched": rec.records_fetched}
     for key in selected:
@@ -111,6 +116,7 @@ def build_landing_assets(marketplace: str) -> AssetsDefinition:
         dlt_pipeline=_spec_pipeline(marketplace),
         name=LANDING_OP[marketplace],
         dagster_dlt_translator=TRANSLATOR,
+        partitions_def=ACCOUNT_PARTITIONS[marketplace],
     )
     def _landing(context: AssetExecutionContext, invsync: InvsyncResource) -> Iterator[MaterializeResult]:
         yield from land(context, invsync, marketplace)

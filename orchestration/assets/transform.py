@@ -85,6 +85,8 @@ def stage_snapshot(context: AssetExecutionContext, dbt: InvsyncDbtCliResource, i
     with closing_rows_on_error(settings, wh, context.run.run_id, "dbt staging"):
         staged = wap.stage(settings, wh, landed, invoker)
     yield from invoker.events
+    for key in landed.keys() - staged.keys():
+        context.log.error(f"{key}: {landed[key].message}")
     if not staged:
         raise Failure(description=next(iter(landed.values())).message)
 

@@ -21,6 +21,7 @@ class SettingsView(Protocol):
     """The settings as a marketplace reads them (`pipelines.config.Settings` is one)."""
 
     dataset_prefix: str
+    dataset_suffix: str  # "" for an account `default`, `__<id>` for another seller account
 
     def value(self, name: str) -> str: ...
 
@@ -113,8 +114,9 @@ class Marketplace:
         return None if self.enabled(settings) else f"{self.credentials_hint} not set"
 
     def dataset(self, settings: SettingsView) -> str:
-        """The raw dataset in this installation (DuckDB schema, MySQL database)."""
-        return f"{settings.dataset_prefix}{self.raw_dataset}"
+        """The raw dataset of the account `settings` reads (DuckDB schema, MySQL database): each
+        account's loads stay apart, since dlt's `replace` tables hold one load each."""
+        return f"{settings.dataset_prefix}{self.raw_dataset}{settings.dataset_suffix}"
 
     def make_source(self, settings: SettingsView, stats: Any, counts: dict[str, Any], full: bool,
                     backoff_base: float, base: CatalogBase = CatalogBase()) -> Any:

@@ -29,7 +29,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
     settings = job["settings"]
     try:
-        landed = {name: SimpleNamespace(counts=counts) for name, counts in job["counts"].items()}
+        landed = {key: SimpleNamespace(marketplace=marketplace, account=account, counts=counts)
+                  for key, (marketplace, account, counts) in job["landed"].items()}
         return {"outcomes": audit_snapshot(settings, warehouse_for(settings.warehouse), landed, job["run_id"])}
     except Exception as exc:  # noqa: BLE001 - the sync records it on every row of the audit
         return {"error": settings.mask(f"{type(exc).__name__}: {exc}")}

@@ -4,8 +4,11 @@
 `run_sync`; the Dagster assets call the same steps one asset at a time (`landing`, `wap`), so
 both paths record, gate and publish alike (a test holds them to identical results).
 
-Marketplaces land in parallel (they share no rate limits); a marketplace without credentials
-is skipped, not failed. Syncs of one warehouse run one at a time (`SYNC_LOCK`).
+Every seller account of the selected marketplaces is synced (`Settings.accounts`: the `default`
+one of each marketplace and those of the accounts file), each into its own raw dataset with its
+own `sync_logs` row; accounts land in parallel (they share no rate limits), an account without
+credentials is skipped, not failed, and one account's failure never holds another back. Syncs of
+one warehouse run one at a time (`SYNC_LOCK`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from pipelines import sync_log
 from pipelines.config import Settings
-from pipelines.marketplaces import MARKETPLACES, selected
+from pipelines.config_accounts import Account, account_key
+from pipelines.config_sections import ConfigError
+from pipelines.marketplaces import MARKETPLACES, Marketplace, selected
 from pipelines.sync import landing, wap
 from pipelines.sync.dbt import DbtInvoker, worker_for_sync
 from pipelines.sync.result import MarketplaceResult, Outcome, SyncResult
@@ -50,12 +55,25 @@ def prepare_warehouse(settings: Settings, wh: Warehouse | None = None) -> Wareho
             "from information_schema.schemata where schema_name = %s",
             (settings.warehouse.database,),
         )[0]
-        datasets = [m.dataset(settings) for m in MARKETPLACES]
+        datasets = [m.dataset(settings.for_account(a)) for m in MARKETPLACES for a in settings.accounts_of(m)]
         datasets += [f"{name}_staging" for name in datasets]  # dlt's merge staging datasets
         with wh.connection() as conn:
             for dataset in datasets:
                 wh.execute(conn, f"create database if not exists `{dataset}` character set {main['cs']} collate {main['co']}")
     return wh
+
+
+def sync_units(settings: Settings, markets: Sequence[Marketplace],
+               accounts: Sequence[str] | None) -> list[tuple[Marketplace, Account]]:
+    """The (marketplace, account) pairs a sync covers; an id no selected marketplace has is a
+    ConfigError naming the configured ones."""
+    units = [(m, a) for m in markets for a in settings.accounts_of(m) if accounts is None or a.id in accounts]
+    unknown = sorted(set(accounts or ()) - {a.id for _, a in units})
+    if unknown:
+        known = ", ".join(sorted({f"{a.marketplace}/{a.id}" for m in markets for a in settings.accounts_of(m)}))
+        raise ConfigError(f"no account {', '.join(unknown)} on {', '.join(m.name for m in markets)} "
+                          f"(configured: {known})")
+    return units
 
 
 @contextmanager
@@ -76,14 +94,18 @@ def run_sync(
     publish: bool = True,
     override: str | None = None,
     dbt: DbtInvoker | None = None,
+    accounts: Sequence[str] | None = None,
 ) -> SyncResult:
     """Sync `which` (`all` or a marketplace's name) and return what happened.
+
+    `accounts` limits the sync to those account ids (`invsync sync --account`); None: all of them.
 
     `publish=False` lands only (the raw tables; their rows end `success` without touching
     `inventory_data`: for tests of the landing and for loading raw data by hand).
     `override` ("who: why") publishes despite critical checks, on record.
     """
     markets = selected(which)  # an unknown name fails before anything is written
+    units = sync_units(settings, markets, accounts)  # so does an unknown account
     landing.configure_dlt()
     wh = prepare_warehouse(settings)  # migrations take their own lock and are idempotent
     # Syncs of one warehouse share dlt's working folders, the raw tables and the audited
@@ -99,12 +121,15 @@ def run_sync(
         timings: dict[str, float] = {}
         results: dict[str, MarketplaceResult] = {}
         to_run = []
-        for market in markets:
-            reason = market.skip_reason(settings)
+        for market, account in units:
+            reason = market.skip_reason(settings.for_account(account))
             if reason:
-                results[market.name] = MarketplaceResult(market.name, message=reason)
+                if account.is_default and len(settings.accounts_of(market)) > 1:
+                    continue  # a marketplace synced by its accounts file's accounts only
+                results[account_key(market.name, account.id)] = MarketplaceResult(market.name, message=reason,
+                                                                                  account=account.id)
             else:
-                to_run.append(market.name)
+                to_run.append((market.name, account.id))
         # dbt's and Great Expectations' imports (seconds) happen in their helper processes while
         # the landing calls the APIs; the audit's process ends after the audit (`AuditWorker.done`).
         auditor = None
@@ -112,8 +137,9 @@ def run_sync(
             dbt = dbt or stack.enter_context(worker_for_sync(settings))
             auditor = stack.enter_context(wap.audit_worker_for_sync(settings))
         with timed(timings, "landing"), ThreadPoolExecutor(max_workers=max(1, len(to_run))) as pool:
-            futures = {name: pool.submit(landing.land_marketplace, settings, wh, name, run_id, full, backoff_base)
-                       for name in to_run}
+            futures = {account_key(name, account): pool.submit(landing.land_marketplace, settings, wh, name, run_id,
+                                                              full, backoff_base, "cli", account)
+                       for name, account in to_run}
             for name, future in futures.items():
                 results[name] = future.result()
         try:
@@ -134,14 +160,13 @@ def write_audit_publish(settings: Settings, wh: Warehouse, results: dict[str, Ma
                         override: str | None, timings: dict[str, float], auditor: wap.AuditWorker | None = None) -> None:
     """Stage, audit and publish every marketplace of `results` that landed; the audit in
     `auditor`'s process if given (ended after the audit, before the publish), else here."""
-    landed = wap.landed_results(results)
     with timed(timings, "staging"):
-        staged = wap.stage(settings, wh, landed, dbt)
+        staged = wap.stage(settings, wh, wap.landed_results(results), dbt)
     if not staged:
         return
     with timed(timings, "audit"):
         try:
-            approved = wap.audit(settings, wh, landed, override, auditor or wap.audit_here)
+            approved = wap.audit(settings, wh, staged, override, auditor or wap.audit_here)
         finally:
             if auditor is not None:
                 auditor.done()

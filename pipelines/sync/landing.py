@@ -25,6 +25,7 @@ import dlt
 from pipelines import quarantine, sync_log
 from pipelines.api_client import SyncStats
 from pipelines.config import Settings
+from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.marketplaces import CatalogBase, Marketplace, get
 from pipelines.progress import ProgressReporter
 from pipelines.sync import child
@@ -67,11 +68,14 @@ def destination(settings: Settings) -> Any:
     return dlt.destinations.sqlalchemy(credentials=target.sqlalchemy_url())
 
 
-def make_pipeline(settings: Settings, market: Marketplace) -> dlt.Pipeline:
+def make_pipeline(settings: Settings, market: Marketplace, account: str = DEFAULT_ACCOUNT) -> dlt.Pipeline:
+    """One account's dlt pipeline: its own name (so its own state and pending packages) and its
+    own raw dataset (`Marketplace.dataset`)."""
+    view = settings.for_account(account, market.name)
     return dlt.pipeline(
-        pipeline_name=f"invsync_{market.name}",
+        pipeline_name=f"invsync_{market.name}{view.dataset_suffix}",
         destination=destination(settings),
-        dataset_name=market.dataset(settings),
+        dataset_name=market.dataset(view),
         pipelines_dir=str(state_dir(settings)),
     )
 
@@ -80,17 +84,18 @@ def make_pipeline(settings: Settings, market: Marketplace) -> dlt.Pipeline:
 # audit; so what the next sync builds on is read from the rows that *published* syncs landed
 # (`_dlt_load_id` of a `success`/`partial` row in sync_logs), never from dlt's state or from
 # rows of a blocked, failed or interrupted sync. Those count as unknown: asked for again.
-PUBLISHED_LOADS = ("select load_id from sync_logs where marketplace = %s and status in ('success', 'partial') "
-                   "and load_id is not null")
+PUBLISHED_LOADS = ("select load_id from sync_logs where marketplace = %s and account = %s "
+                   "and status in ('success', 'partial') and load_id is not null")
 
 
-def published_values(settings: Settings, wh: Warehouse, market: Marketplace, table: str, column: str) -> list[Any]:
-    """Distinct non-null values of a raw column among the rows of published loads."""
-    dataset = market.dataset(settings)
+def published_values(settings: Settings, wh: Warehouse, market: Marketplace, table: str, column: str,
+                     account: str = DEFAULT_ACCOUNT) -> list[Any]:
+    """Distinct non-null values of an account's raw column among the rows of its published loads."""
+    dataset = market.dataset(settings.for_account(account, market.name))
     if column not in wh.columns(table, schema=dataset) or not wh.table_exists("sync_logs"):
         return []
     rows = wh.query(f"select distinct {column} as v from {dataset}.{table} where {column} is not null "
-                    f"and _dlt_load_id in ({PUBLISHED_LOADS})", (market.name,))
+                    f"and _dlt_load_id in ({PUBLISHED_LOADS})", (market.name, account))
     return [row["v"] for row in rows]
 
 
@@ -107,13 +112,15 @@ def newest_time(values: list[Any]) -> str | None:
     return max(times).isoformat() if times else None
 
 
-def catalog_base(settings: Settings, wh: Warehouse, market: Marketplace, full: bool) -> CatalogBase:
-    """What an incremental landing builds on (nothing for a full one): the published catalog
-    and, where the marketplace has one, the newest change time of that catalog."""
+def catalog_base(settings: Settings, wh: Warehouse, market: Marketplace, full: bool,
+                 account: str = DEFAULT_ACCOUNT) -> CatalogBase:
+    """What an account's incremental landing builds on (nothing for a full one): its published
+    catalog and, where the marketplace has one, the newest change time of that catalog."""
     if full:
         return CatalogBase()
-    since = newest_time(published_values(settings, wh, market, *market.catalog_cursor)) if market.catalog_cursor else None
-    return CatalogBase(known_catalog=published_values(settings, wh, market, *market.catalog), since=since)
+    since = (newest_time(published_values(settings, wh, market, *market.catalog_cursor, account=account))
+             if market.catalog_cursor else None)
+    return CatalogBase(known_catalog=published_values(settings, wh, market, *market.catalog, account=account), since=since)
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -132,14 +139,15 @@ def failure_text(settings: Settings, exc: BaseException) -> str:
     return settings.mask(str(cause) or type(cause).__name__)
 
 
-def begin_landing(wh: Warehouse, marketplace: str, run_id: str, full: bool, via: str) -> MarketplaceResult:
-    """Record the start of a marketplace's sync (`running` row in sync_logs, phase `landing`,
+def begin_landing(wh: Warehouse, marketplace: str, run_id: str, full: bool, via: str,
+                  account: str = DEFAULT_ACCOUNT) -> MarketplaceResult:
+    """Record the start of an account's sync (`running` row in sync_logs, phase `landing`,
     with the process that runs it: `via` is `cli` or `dagster`)."""
     rec = SyncRecord(run_id=run_id, marketplace=marketplace, sync_type="full" if full else "incremental",
-                     started_at=datetime.now(timezone.utc))
+                     started_at=datetime.now(timezone.utc), account=account)
     sync_log.enter_phase(wh, rec, "landing", via)
     sync_log.insert(wh, rec)
-    return MarketplaceResult(marketplace, rec)
+    return MarketplaceResult(marketplace, rec, account=account)
 
 
 def record_landed(wh: Warehouse, result: MarketplaceResult, pipeline: dlt.Pipeline, stats: SyncStats,
@@ -150,7 +158,7 @@ def record_landed(wh: Warehouse, result: MarketplaceResult, pipeline: dlt.Pipeli
     info = trace.last_load_info if trace else None
     load_id = info.loads_ids[-1] if info and info.loads_ids else None
     if load_id is None:  # nothing of this sync reached the warehouse: it must not count as done
-        raise LandingError(f"{result.marketplace}: dlt loaded no package for this sync; the previous data stays")
+        raise LandingError(f"{result.key}: dlt loaded no package for this sync; the previous data stays")
     result.row_counts = {k: v for k, v in row_counts.items() if not k.startswith("_dlt")}
     rec.records_fetched = sum(result.row_counts.values())
     rec.load_id = load_id
@@ -160,7 +168,7 @@ def record_landed(wh: Warehouse, result: MarketplaceResult, pipeline: dlt.Pipeli
 def record_failed(settings: Settings, wh: Warehouse, result: MarketplaceResult, exc: BaseException,
                   stats: SyncStats) -> None:
     result.message = failure_text(settings, exc)
-    log.error("%s sync failed: %s", result.marketplace, result.message)
+    log.error("%s sync failed: %s", result.key, result.message)
     result.record.finish(Outcome.FAILED, result.message)
     record_stats(wh, result, stats)
 
@@ -174,7 +182,7 @@ def record_stats(wh: Warehouse, result: MarketplaceResult, stats: SyncStats) -> 
 
 
 def extract_in_child(settings: Settings, marketplace: str, full: bool, backoff_base: float,
-                     base: CatalogBase) -> dict[str, Any]:
+                     base: CatalogBase, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
     """Call the API and write a normalized load package; runs in the child process.
 
     Returns plain data (it crosses the process boundary): the error if any, the request
@@ -186,9 +194,10 @@ def extract_in_child(settings: Settings, marketplace: str, full: bool, backoff_b
     counts: dict[str, Any] = {}
     error, row_counts = None, {}
     try:
-        pipeline = make_pipeline(settings, market)
+        pipeline = make_pipeline(settings, market, account)
+        view = settings.for_account(account, marketplace)  # the account's credentials and dataset
         with ProgressReporter(marketplace, stats, counts):
-            pipeline.extract(market.make_source(settings, stats, counts, full, backoff_base, base))
+            pipeline.extract(market.make_source(view, stats, counts, full, backoff_base, base))
         row_counts = dict(pipeline.normalize().row_counts)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
         error = failure_text(settings, exc)
@@ -246,30 +255,30 @@ def load_pending(pipeline: dlt.Pipeline, mask: Callable[[str], str] = str) -> li
 
 
 def land_marketplace(settings: Settings, wh: Warehouse, marketplace: str, run_id: str, full: bool,
-                     backoff_base: float = 1.0, via: str = "cli") -> MarketplaceResult:
-    """Land one marketplace's raw tables and record the attempt in `sync_logs`.
+                     backoff_base: float = 1.0, via: str = "cli", account: str = DEFAULT_ACCOUNT) -> MarketplaceResult:
+    """Land one account's raw tables (its own dataset) and record the attempt in `sync_logs`.
 
-    Never raises for a marketplace's failure: the result (and its row) says `failed` and why.
+    Never raises for an account's failure: the result (and its row) says `failed` and why.
     """
     market = get(marketplace)  # resolved once for the whole landing (the child resolves its own)
-    result = begin_landing(wh, marketplace, run_id, full, via)
+    result = begin_landing(wh, marketplace, run_id, full, via, account)
     stats = SyncStats()
     try:
-        with landing_child(marketplace, settings.keep_helpers) as process:
+        with landing_child(result.key, settings.keep_helpers) as process:
             with wh.writing():  # dlt opens the warehouse: readers wait meanwhile (DuckDB)
-                result.record.warnings.extend(load_pending(make_pipeline(settings, market), settings.mask))
-            outcome = process.run(dict(settings=settings, marketplace=marketplace, full=full, backoff_base=backoff_base,
-                                       base=catalog_base(settings, wh, market, full),
+                result.record.warnings.extend(load_pending(make_pipeline(settings, market, account), settings.mask))
+            outcome = process.run(dict(settings=settings, marketplace=marketplace, account=account, full=full,
+                                       backoff_base=backoff_base, base=catalog_base(settings, wh, market, full, account),
                                        log_level=logging.getLogger().getEffectiveLevel()))
         stats = SyncStats.from_dict(outcome["stats"])
         # Fallbacks taken and retired methods met: warnings on the sync record, shown by `status`.
         result.record.warnings.extend(outcome["counts"].pop("warnings", []))
         result.counts.update(outcome["counts"])
-        pipeline = make_pipeline(settings, market)  # a fresh instance reads the child's package
+        pipeline = make_pipeline(settings, market, account)  # a fresh instance reads the child's package
         if outcome["error"]:  # one line; nothing it left half-done stays pending
             raise LandingError(quarantine.discard_pending(pipeline, outcome["error"]))
         with wh.writing():
-            quarantine.load_or_quarantine(pipeline, f"{marketplace}: the landed data", settings.mask)
+            quarantine.load_or_quarantine(pipeline, f"{result.key}: the landed data", settings.mask)
         record_landed(wh, result, pipeline, stats, outcome["row_counts"])
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
         record_failed(settings, wh, result, exc, stats)
@@ -277,11 +286,12 @@ def land_marketplace(settings: Settings, wh: Warehouse, marketplace: str, run_id
 
 
 def pending_results(wh: Warehouse, run_id: str) -> dict[str, MarketplaceResult]:
-    """Landed-but-unpublished marketplaces of a run, rebuilt from sync_logs (for steps that run
-    in another process than the landing, as Dagster's do)."""
+    """Landed-but-unpublished accounts of a run, rebuilt from sync_logs (for steps that run
+    in another process than the landing, as Dagster's do), by `account_key`."""
     out = {}
     for row in wh.query("select * from sync_logs where run_id = %s and status = 'running' and load_id is not null",
                         (run_id,)):
         rec = sync_log.from_row(row)
-        out[rec.marketplace] = MarketplaceResult(rec.marketplace, rec, counts=rec.details.get("counts", {}))
+        result = MarketplaceResult(rec.marketplace, rec, counts=rec.details.get("counts", {}), account=rec.account)
+        out[result.key] = result
     return out

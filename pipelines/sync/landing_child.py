@@ -38,11 +38,12 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
 def land(job: dict[str, Any]) -> dict[str, Any]:
     """One job: `extract_in_child` with the parent's log level (`invsync -v`), so retries and
     progress are reported alike, tagged with this job's marketplace."""
+    from pipelines.config_accounts import account_key
     from pipelines.logs import setup as setup_logging
     from pipelines.sync.landing import extract_in_child
 
     restore = setup_logging(verbose=job.pop("log_level", logging.WARNING) <= logging.INFO,
-                            tag=f"{job['marketplace']} landing")
+                            tag=f"{account_key(job['marketplace'], job['account'])} landing")
     try:
         return extract_in_child(**job)
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from pipelines.config_accounts import DEFAULT_ACCOUNT, account_key
 from pipelines.sync_log import SyncRecord
 
 
@@ -37,13 +38,20 @@ class Outcome(str, Enum):
 
 @dataclass
 class MarketplaceResult:
-    """One marketplace in one sync: its record (None when skipped) and what landing reported."""
+    """One seller account of one marketplace in one sync: its record (None when skipped) and
+    what landing reported."""
 
     marketplace: str
     record: SyncRecord | None = None
     message: str = ""  # why it was skipped, or what failed (masked, one line)
     row_counts: dict[str, int] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)  # what the API reported (totals, methods)
+    account: str = DEFAULT_ACCOUNT
+
+    @property
+    def key(self) -> str:
+        """Its name in `SyncResult.results` (`account_key`)."""
+        return account_key(self.marketplace, self.account)
 
     @property
     def status(self) -> Outcome:
@@ -60,14 +68,14 @@ class MarketplaceResult:
 class SyncResult:
     run_id: str
     sync_type: str
-    results: dict[str, MarketplaceResult]
+    results: dict[str, MarketplaceResult]  # by `account_key`: `ozon`, `ozon/acme`, ...
     # Seconds per phase (`landing`, `staging`, `audit`, `publish`), measured by the core: the
     # benchmark reads them instead of timing its own copy of the sequence.
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def synced(self) -> dict[str, MarketplaceResult]:
-        """The marketplaces this sync ran (every one not skipped for want of credentials)."""
+        """The accounts this sync ran (every one not skipped for want of credentials)."""
         return {name: r for name, r in self.results.items() if r.record is not None}
 
     @property

@@ -23,12 +23,13 @@ from pipelines import sync_log
 from pipelines.config import Settings
 from pipelines.sync import child
 from pipelines.sync.dbt import APPROVE, APPROVE_AND_PUBLISH, PUBLISH, STAGE, DbtInvoker
+from pipelines.config_accounts import account_key
 from pipelines.sync.result import MarketplaceResult, Outcome
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
-# Runs the checks on the staged snapshot: (settings, warehouse, landed, run id) -> {marketplace:
+# Runs the checks on the staged snapshot: (settings, warehouse, landed, run id) -> {result key:
 # AuditOutcome}. In this process (`audit_here`: the Dagster step, a process of its own anyway)
 # or in a process of its own (`AuditWorker`: the CLI's sync, whose process goes on to publish).
 Auditor = Callable[[Settings, Warehouse, Mapping[str, MarketplaceResult], str], Mapping[str, Any]]
@@ -54,7 +55,7 @@ class AuditWorker:
     def __call__(self, settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult],
                  run_id: str) -> Mapping[str, Any]:
         answer = self._helper.ask({"settings": settings, "run_id": run_id,
-                                   "counts": {name: r.counts for name, r in landed.items()}})
+                                   "landed": {key: (r.marketplace, r.account, r.counts) for key, r in landed.items()}})
         if answer is None:
             raise RuntimeError(f"the audit process ended (exit code {self._helper.exit_code()}) before answering")
         if "error" in answer:
@@ -81,12 +82,16 @@ HISTORY_MODELS = frozenset(PUBLISH.select.split()) - {"inventory_data"}
 
 
 def landed_results(results: Mapping[str, MarketplaceResult]) -> dict[str, MarketplaceResult]:
-    """The marketplaces whose landing succeeded and that still wait for their publish."""
+    """The accounts whose landing succeeded and that still wait for their publish."""
     return {name: r for name, r in results.items() if r.landed}
 
 
-def loads_of(landed: Mapping[str, MarketplaceResult]) -> dict[str, str]:
-    return {name: r.record.load_id for name, r in landed.items()}
+def loads_of(landed: Mapping[str, MarketplaceResult]) -> dict[str, dict[str, str]]:
+    """The loads dbt builds (INVSYNC_PUBLISH_LOADS): {marketplace: {account: load id}}."""
+    loads: dict[str, dict[str, str]] = {}
+    for r in landed.values():
+        loads.setdefault(r.marketplace, {})[r.account] = r.record.load_id
+    return loads
 
 
 def enter_phase(wh: Warehouse, results: Mapping[str, MarketplaceResult], phase: str) -> None:
@@ -104,34 +109,53 @@ def fail_all(wh: Warehouse, results: Mapping[str, MarketplaceResult], message: s
         sync_log.update(wh, result.record)
 
 
-def stage(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult], dbt: DbtInvoker) -> bool:
-    """Write: build staging and `int_inventory__snapshot` for exactly the landed loads."""
+def stage(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceResult],
+          dbt: DbtInvoker) -> dict[str, MarketplaceResult]:
+    """Write: build staging and `int_inventory__snapshot` for exactly the landed loads; returns
+    the accounts staged (the others are `failed`).
+
+    One account's broken load must not hold the others back: when a build of several accounts
+    fails, each is built alone to find the ones that fail, and the rest are built again
+    together (the snapshot holds every account the audit and the publish read). This costs
+    builds only on the failure path.
+    """
     if not landed:
-        return False
+        return {}
     enter_phase(wh, landed, "staging")
     with wh.writing():  # dbt opens the warehouse: readers wait meanwhile (DuckDB)
         run = dbt(STAGE, loads_of(landed))
-    if not run.ok:
-        fail_all(wh, landed, settings.mask(f"dbt staging failed: {run.describe()}"))
-        return False
-    return True
+        if run.ok:
+            return dict(landed)
+        broken = {}
+        if len(landed) > 1 and not run.error:
+            for key, result in landed.items():
+                alone = dbt(STAGE, loads_of({key: result}))
+                if not alone.ok:
+                    broken[key] = alone
+        staged = {key: r for key, r in landed.items() if key not in broken}
+        if broken and staged and dbt(STAGE, loads_of(staged)).ok:
+            for key, alone in broken.items():
+                fail_all(wh, {key: landed[key]}, settings.mask(f"dbt staging failed: {alone.describe()}"))
+            return staged
+    fail_all(wh, landed, settings.mask(f"dbt staging failed: {run.describe()}"))
+    return {}
 
 
-def snapshot_stats(wh: Warehouse, marketplace: str) -> dict[str, int]:
+def snapshot_stats(wh: Warehouse, result: MarketplaceResult) -> dict[str, int]:
     rows = wh.query(
         "select count(*) as n, sum(case when rejection_reason is not null then 1 else 0 end) as rejected "
-        "from int_inventory__snapshot where marketplace = %s",
-        (marketplace,),
+        "from int_inventory__snapshot where marketplace = %s and account = %s",
+        (result.marketplace, result.account),
     )
     return {"rows": int(rows[0]["n"] or 0), "rejected": int(rows[0]["rejected"] or 0)}
 
 
-def rejected_rows(wh: Warehouse, marketplace: str, limit: int = 20) -> list[dict[str, Any]]:
+def rejected_rows(wh: Warehouse, result: MarketplaceResult, limit: int = 20) -> list[dict[str, Any]]:
     return wh.query(
         "select sku, warehouse_id, stock_type, quantity_present, quantity_reserved, rejection_reason "
-        "from int_inventory__snapshot where marketplace = %s and rejection_reason is not null "
+        "from int_inventory__snapshot where marketplace = %s and account = %s and rejection_reason is not null "
         "order by sku limit " + str(int(limit)),
-        (marketplace,),
+        (result.marketplace, result.account),
     )
 
 
@@ -156,10 +180,10 @@ def audit(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceRes
     approved: dict[str, MarketplaceResult] = {}
     for name, result in landed.items():
         rec = result.record
-        stats = snapshot_stats(wh, name)
+        stats = snapshot_stats(wh, result)
         rec.records_rejected = stats["rejected"]
         if stats["rejected"]:
-            rec.warnings.append(f"{stats['rejected']} rows rejected (not published), e.g. {rejected_rows(wh, name, 5)}")
+            rec.warnings.append(f"{stats['rejected']} rows rejected (not published), e.g. {rejected_rows(wh, result, 5)}")
         outcome = outcomes.get(name)
         if outcome is not None:
             rec.warnings.extend(outcome.warnings)
@@ -176,9 +200,9 @@ def audit(settings: Settings, wh: Warehouse, landed: Mapping[str, MarketplaceRes
     return approved
 
 
-def written_rows(wh: Warehouse, marketplace: str, synced_at: Any) -> int:
-    rows = wh.query("select count(*) as n from inventory_data where marketplace = %s and updated_at = %s",
-                    (marketplace, synced_at))
+def written_rows(wh: Warehouse, result: MarketplaceResult, synced_at: Any) -> int:
+    rows = wh.query("select count(*) as n from inventory_data where marketplace = %s and account = %s and updated_at = %s",
+                    (result.marketplace, result.account, synced_at))
     return int(rows[0]["n"] or 0)
 
 
@@ -216,16 +240,16 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
     if run.failed("test"):  # the data is published by now: failing tests are reported, they cannot block
         for result in approved.values():
             result.record.warnings.append(settings.mask("dbt tests on inventory_data failed: " + "; ".join(run.failed("test"))))
-    for name, result in approved.items():
+    for result in approved.values():
         rec = result.record
-        rec.records_written = written_rows(wh, name, sync_log.naive_utc(rec.started_at))
+        rec.records_written = written_rows(wh, result, sync_log.naive_utc(rec.started_at))
         rec.finish(Outcome.PARTIAL if rec.records_rejected or rec.warnings else Outcome.SUCCESS, rec.error_message)
         sync_log.update(wh, rec)
     return True
 
 
 def fail_unfinished(wh: Warehouse, run_id: str, message: str) -> list[str]:
-    """End every still-`running` row of a run as `failed`; returns the marketplaces.
+    """End every still-`running` row of a run as `failed`; returns their `account_key`s.
 
     A step that fails after landing (dbt, audit, publish) or a run that dies would otherwise
     leave rows that say `running` forever; `failed` is the truth: nothing of them was published.
@@ -235,5 +259,5 @@ def fail_unfinished(wh: Warehouse, run_id: str, message: str) -> list[str]:
         rec = sync_log.from_row(row)
         rec.finish(Outcome.FAILED, message[:4000])
         sync_log.update(wh, rec)
-        closed.append(rec.marketplace)
+        closed.append(account_key(rec.marketplace, rec.account))
     return closed

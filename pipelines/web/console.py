@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pipelines.account_scope import AccountScope
+from pipelines.config_accounts import account_key
 from pipelines.findings import failed, finding, is_check_message
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import WarehouseBusy
@@ -88,11 +89,11 @@ def dashboard(request: Request) -> Response:
     findings: dict[str, list[Any]] = {}
     try:
         with ctx.wh.session():
-            # Every figure over the caller's accounts only (the cards stay one per marketplace).
+            # Every figure over the caller's accounts only: one card per account.
             status = reads.status(ctx.settings, ctx.wh, scope=principal.accounts)
             history = reads.syncs(ctx.wh, limit=10, scope=principal.accounts)["items"]
-            for row in history:  # each marketplace's last attempt, and what its checks found
-                runs.setdefault(row["marketplace"], row["run_id"])
+            for row in history:  # each account's last attempt, and what its checks found
+                runs.setdefault(account_key(row["marketplace"], row["account"]), row["run_id"])
             findings = _last_findings(ctx, runs, principal.accounts)
     except WarehouseBusy as exc:
         busy = str(exc)
@@ -103,14 +104,14 @@ def dashboard(request: Request) -> Response:
 
 
 def _last_findings(ctx: WebContext, runs: dict[str, str], scope: AccountScope) -> dict[str, list[Any]]:
-    """The failed checks of each marketplace's last sync, in plain words (pipelines.findings),
-    of the accounts of `scope`."""
+    """The failed checks of each account's last sync (keyed by `account_key`), in plain words
+    (pipelines.findings), of the accounts of `scope`."""
     out: dict[str, list[Any]] = {}
     for run_id in set(runs.values()):
         found = reads.sync_run(ctx.wh, run_id, scope) or {}
         for f in failed(found.get("validation_results", [])):
-            if runs.get(f.marketplace) == run_id:
-                out.setdefault(f.marketplace, []).append(f)
+            if runs.get(f.name) == run_id:
+                out.setdefault(f.name, []).append(f)
     return out
 
 

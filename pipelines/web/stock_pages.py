@@ -32,6 +32,7 @@ EXPORT_COLUMNS = reads.INVENTORY_COLUMNS
 def stock_filter(
     request: Request,
     marketplace: Annotated[str | None, Query(max_length=8)] = None,
+    account: Annotated[str | None, Query(pattern=r"^([a-z][a-z0-9_]{0,31})?$")] = None,
     stock_type: Annotated[str | None, Query(max_length=64)] = None,
     warehouse: Annotated[str | None, Query(max_length=64)] = None,
     q: Annotated[str | None, Query(max_length=64)] = None,
@@ -41,7 +42,7 @@ def stock_filter(
     """The filter of every stock page, from its URL (a form's empty fields filter nothing), within
     the accounts of the visitor's token (every page, total and export built on it is too)."""
     check_marketplace(marketplace)
-    return StockFilter(marketplace=marketplace or None, stock_type=stock_type or None,
+    return StockFilter(marketplace=marketplace or None, account=account or None, stock_type=stock_type or None,
                        warehouse=(warehouse or "").strip() or None, q=(q or "").strip() or None,
                        in_stock=bool(in_stock), max_available=max_available, scope=scope_of(request))
 
