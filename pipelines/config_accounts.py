@@ -24,8 +24,7 @@ from typing import Any, Mapping
 
 from pipelines.config_sections import ConfigError
 from pipelines.marketplaces import MARKETPLACES, Marketplace
-
-DEFAULT_ACCOUNT = "default"
+from pipelines.marketplaces.base import DEFAULT_ACCOUNT
 ACCOUNT_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEYS = {"id", "marketplace", "label", "env", "secrets_file"}
