@@ -21,7 +21,8 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 
 from pipelines.config import ConfigError, Settings, load_settings
 from pipelines.sync import prepare_warehouse
-from pipelines.sync.dbt import DBT_PROJECT_DIR, DbtRun, DbtStep, dbt_env, dbt_executable, publish_loads_env, target_dir
+from pipelines.sync.dbt import (DBT_PROJECT_DIR, DbtRun, DbtStep, PublishLoads, dbt_env, dbt_executable, publish_loads_env,
+                                 target_dir)
 from pipelines.warehouse import Warehouse, warehouse_for
 
 
@@ -94,7 +95,7 @@ def exported(values: Mapping[str, str]) -> Iterator[None]:
 class InvsyncDbtCliResource(DbtCliResource):
     """`DbtCliResource` whose every invocation targets the warehouse of WAREHOUSE_URL."""
 
-    def cli(self, args: Sequence[str], *, loads: Mapping[str, str] | None = None,  # type: ignore[override]
+    def cli(self, args: Sequence[str], *, loads: PublishLoads | None = None,  # type: ignore[override]
             **kwargs: Any) -> DbtCliInvocation:
         try:
             settings = current_settings()
@@ -142,7 +143,7 @@ class DagsterDbt:
         self.dbt, self.context, self.own = dbt, context, own
         self.events: list[Any] = []
 
-    def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
+    def __call__(self, step: DbtStep, loads: PublishLoads | None) -> DbtRun:
         """The op's own step streams its events; another (e.g. `APPROVE`, whose node belongs to
         the staging op) runs plainly, as it would outside Dagster."""
         try:

@@ -265,18 +265,22 @@ def test_a_yandex_fit_that_is_not_available_plus_freeze_warns_on_its_row(tmp_pat
 
     path = tmp_path / "staged.duckdb"
     with duckdb.connect(str(path)) as con:
-        con.execute("create table stg_ym__offer_stocks (campaign_id varchar, warehouse_id varchar, sku varchar, "
-                    "available_units bigint, fit_units bigint, freeze_units bigint, invalid_reason varchar)")
+        con.execute("create table stg_ym__offer_stocks (account varchar, campaign_id varchar, warehouse_id varchar, "
+                    "sku varchar, available_units bigint, fit_units bigint, freeze_units bigint, invalid_reason varchar)")
         con.execute("insert into stg_ym__offer_stocks values "
-                    "('1', '10', 'agrees', 7, 9, 2, null), ('1', '10', 'fit-too-high', 5, 9, 2, null), "
-                    "('1', '10', 'no-freeze', 3, 5, null, null), ('1', '20', 'fit-only', null, 4, null, null), "
-                    "('1', '10', 'rejected', 1, 9, 0, 'count: not a whole number')")
+                    "('default', '1', '10', 'agrees', 7, 9, 2, null), ('default', '1', '10', 'fit-too-high', 5, 9, 2, null), "
+                    "('default', '1', '10', 'no-freeze', 3, 5, null, null), ('default', '1', '20', 'fit-only', null, 4, null, null), "
+                    "('default', '1', '10', 'rejected', 1, 9, 0, 'count: not a whole number'), "
+                    # another account's row of the same campaign: read by its own account's check only
+                    "('b', '1', '10', 'agrees', 1, 9, 2, null)")
     wh = warehouse_for(load_settings({"WAREHOUSE_URL": f"duckdb:///{path}"}).warehouse)
 
     totals = fit_is_available_plus_freeze(wh)
     assert totals is not None and not totals.critical  # inferred from the definitions: a warning
     assert {r.sku: (r.reported_fit, r.available_plus_freeze) for r in totals.frame.itertuples()} == {
         "agrees": (9, 9), "fit-too-high": (9, 7), "no-freeze": (5, 3)}  # FIT alone and rejected rows: not compared
+    other = fit_is_available_plus_freeze(wh, "b")
+    assert other is not None and {r.sku: r.available_plus_freeze for r in other.frame.itertuples()} == {"agrees": 3}
     validator = _Validator()  # GE's context first, as the audit does
     suite = sums_suite(list(totals.pairs), totals.critical, totals.description, CheckThresholds())
     [check] = _describe(validator.validate(totals.frame, suite, list(totals.index_columns)))

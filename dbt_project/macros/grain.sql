@@ -19,15 +19,6 @@
 {%- endmacro %}
 
 {#-
-  The account of the rows a marketplace's int_inventory__<name> model gives. Every raw load is
-  one account's; until a sync lands several accounts of a marketplace (issue 24, under way) the
-  loads are the `default` account's.
--#}
-{% macro rows_account() -%}
-  {{ as_text("'default'", 32) }}
-{%- endmacro %}
-
-{#-
   Pre-hook of the incremental marts: a table from before the account was part of the grain
   cannot be merged by the new key (its rows would not match and would be written twice).
   `invsync migrate up` (which every sync runs first) gives it the column, every row as `default`.

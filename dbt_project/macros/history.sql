@@ -69,14 +69,18 @@
 {%- endmacro %}
 
 {#- Post-hook of inventory_daily: drop the days older than the retention, counted back from the
-    newest day of each published marketplace (the publish's own clock, never the machine's). -#}
+    newest day of each published account of a marketplace (the publish's own clock, never the
+    machine's). -#}
 {% macro apply_daily_retention() -%}
   {%- set keep = history_daily_retention_days() -%}
   delete from {{ this }}
-  where marketplace in (select marketplace from {{ ref('int_sync__publishable') }})
+  where exists (
+      select 1 from {{ ref('int_sync__publishable') }} p
+      where p.marketplace = {{ this }}.marketplace and p.account = {{ this }}.account
+    )
     and stock_date < (
       select cast(max({{ to_local_time('p.synced_at') }}) - interval {{ keep }} day as date)
       from {{ ref('int_sync__publishable') }} p
-      where p.marketplace = {{ this }}.marketplace
+      where p.marketplace = {{ this }}.marketplace and p.account = {{ this }}.account
     )
 {%- endmacro %}

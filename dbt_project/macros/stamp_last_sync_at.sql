@@ -1,16 +1,18 @@
 {#-
-  After inventory_data is merged: every row of a published marketplace was confirmed by that
-  sync's complete snapshot, so `last_sync_at` moves to the sync time (one set-based UPDATE).
+  After inventory_data is merged: every row of a published account of a marketplace was
+  confirmed by that account's complete snapshot, so `last_sync_at` moves to its sync time (one
+  set-based UPDATE; another account's rows keep theirs).
 -#}
 {% macro stamp_last_sync_at() -%}
   {%- set publishable = ref('int_sync__publishable') -%}
+  {%- set same_account = "p.marketplace = " ~ this ~ ".marketplace and p.account = " ~ this ~ ".account" %}
   update {{ this }}
   set last_sync_at = (
-      select p.synced_at from {{ publishable }} p where p.marketplace = {{ this }}.marketplace
+      select p.synced_at from {{ publishable }} p where {{ same_account }}
   )
-  where marketplace in (select marketplace from {{ publishable }})
+  where exists (select 1 from {{ publishable }} p where {{ same_account }})
     and last_sync_at < (
-      select p.synced_at from {{ publishable }} p where p.marketplace = {{ this }}.marketplace
+      select p.synced_at from {{ publishable }} p where {{ same_account }}
   )
 {%- endmacro %}
 

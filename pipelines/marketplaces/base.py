@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+# The account of a marketplace's single-account variables (README, "Several seller accounts"):
+# defined here, below the configuration (`pipelines.config_accounts` names the others), because
+# the answer checks read one account's rows and default to it.
+DEFAULT_ACCOUNT = "default"
+
+
 # What a marketplace asks of the layers above it, as the shapes it uses: the registry sits below
 # the configuration, the API client and the warehouse (they import it), so it names none of them.
 class SettingsView(Protocol):
@@ -76,9 +82,12 @@ class AnswerTotals:
     index_columns: tuple[str, ...]  # the columns that name a failing row
 
 
-# A marketplace's check of its answer's own totals: reads its models of the load being audited
-# and returns what to compare, or None when this load's answer carries no such totals.
-AnswerCheck = Callable[[FrameReader], "AnswerTotals | None"]
+class AnswerCheck(Protocol):
+    """A marketplace's check of its answer's own totals: reads its models of the load being
+    audited, the rows of one seller `account` (the models hold every account the build reads),
+    and returns what to compare, or None when this load's answer carries no such totals."""
+
+    def __call__(self, wh: FrameReader, account: str = ...) -> AnswerTotals | None: ...
 
 
 @dataclass(frozen=True)

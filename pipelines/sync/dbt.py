@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Protocol
 
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.marketplaces import MARKETPLACES
 from pipelines.sync import child
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+# The loads an invocation publishes: {marketplace: {account: load id}}. A marketplace's single
+# load id, {marketplace: load id}, is its `default` account's (the form before several seller
+# accounts, still accepted). None: every account's latest published load, as for a person
+# running dbt (macros/publish.sql).
+PublishLoads = Mapping[str, str | Mapping[str, str]]
 
 
 def target_dir(settings: Settings) -> Path:
@@ -56,11 +63,13 @@ class DbtStep:
     def args(self) -> list[str]:
         return [self.command, "--select", *self.select.split()]
 
-    def args_for(self, loads: Mapping[str, str] | None) -> list[str]:
-        """The command line for an invocation publishing `loads` (None: every marketplace)."""
+    def args_for(self, loads: PublishLoads | None) -> list[str]:
+        """The command line for an invocation publishing `loads` (None: every marketplace); a
+        marketplace without an account named is left out, as the models leave it unread."""
         if not self.only_loaded_marketplaces or loads is None:
             return self.args
-        left_out = [folder for m in MARKETPLACES if m.name not in loads for folder in marketplace_folders(m.name)]
+        named = nested_loads(loads)
+        left_out = [folder for m in MARKETPLACES if not named.get(m.name) for folder in marketplace_folders(m.name)]
         return [*self.args, "--exclude", *left_out] if left_out else self.args
 
 
@@ -137,7 +146,7 @@ class DbtInvoker(Protocol):
     # Whether the invoker runs `APPROVE_AND_PUBLISH` as one step (else `APPROVE`, then `PUBLISH`).
     combined_publish: bool
 
-    def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun: ...
+    def __call__(self, step: DbtStep, loads: PublishLoads | None) -> DbtRun: ...
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
@@ -159,13 +168,24 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def publish_loads_env(loads: Mapping[str, str] | None) -> dict[str, str]:
-    """The variable the `publish_load_id` macro reads: which load of each marketplace to build.
+def nested_loads(loads: PublishLoads) -> dict[str, dict[str, str]]:
+    """`loads` as {marketplace: {account: load id}}: a marketplace's single load id is its
+    `default` account's; an empty id names nothing."""
+    nested: dict[str, dict[str, str]] = {}
+    for marketplace, named in loads.items():
+        by_account = {DEFAULT_ACCOUNT: named} if isinstance(named, str) else named
+        nested[marketplace] = {account: load_id for account, load_id in by_account.items() if load_id}
+    return nested
 
-    None leaves it empty (as for a person running dbt: each marketplace's last published
-    load); a mapping publishes exactly those loads and no other marketplace.
+
+def publish_loads_env(loads: PublishLoads | None) -> dict[str, str]:
+    """The variable the `publish_load_id` macro reads: which load of each account of each
+    marketplace to build.
+
+    None leaves it empty (as for a person running dbt: each account's last published load); a
+    mapping publishes exactly those accounts' loads and no other account or marketplace.
     """
-    return {"INVSYNC_PUBLISH_LOADS": "" if loads is None else json.dumps(dict(loads), sort_keys=True)}
+    return {"INVSYNC_PUBLISH_LOADS": "" if loads is None else json.dumps(nested_loads(loads), sort_keys=True)}
 
 
 def dbt_executable() -> str:
@@ -204,11 +224,11 @@ class DbtWorker:
         self.settings = settings
         self._helper = helper
 
-    def run(self, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
+    def run(self, args: list[str], loads: PublishLoads | None = None) -> DbtRun:
         """Run `dbt <args>` against the configured warehouse and read its results.
 
-        `loads` ({marketplace: load id}) picks the loads the models build; without it they build
-        each marketplace's latest load, if it was published (macros/publish.sql).
+        `loads` ({marketplace: {account: load id}}) picks the loads the models build; without it
+        they build each account's latest load, if it was published (macros/publish.sql).
         """
         env = {**dbt_env(self.settings), **publish_loads_env(loads)}
         with _locked_target_dir(self.settings) as target:
@@ -222,7 +242,7 @@ class DbtWorker:
         error = answer["error"]
         return DbtRun.from_run_results(answer["run_results"], self.settings.mask(error) if error else None)
 
-    def __call__(self, step: DbtStep, loads: Mapping[str, str] | None) -> DbtRun:
+    def __call__(self, step: DbtStep, loads: PublishLoads | None) -> DbtRun:
         return self.run(step.args_for(loads), loads)
 
 
@@ -233,7 +253,7 @@ def worker_for_sync(settings: Settings) -> Iterator[DbtWorker]:
         yield DbtWorker(settings, helper)
 
 
-def run_dbt(settings: Settings, args: list[str], loads: Mapping[str, str] | None = None) -> DbtRun:
+def run_dbt(settings: Settings, args: list[str], loads: PublishLoads | None = None) -> DbtRun:
     """One dbt command outside a sync, raising DbtError (secrets masked) unless every node passed."""
     with worker_for_sync(settings) as worker:
         run = worker.run(args, loads)

@@ -1,4 +1,4 @@
--- The complete new state of every published marketplace, before it is merged into
+-- The complete new state of every published account of every marketplace, before it is merged into
 -- inventory_data: this is what the expectations audit (write-audit-publish).
 --
 -- One row per grain key (marketplace, account, sku, warehouse_id, stock_type), by construction.
@@ -15,8 +15,9 @@
 --   * negative quantity; reserved exceeds present.
 {{ config(materialized='table') }}
 -- Each marketplace's rows come from its `int_inventory__<name>` (models/intermediate/<name>/), with
--- the columns: sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name, warehouse_kind,
--- stock_type, quantity_present, quantity_reserved, invalid_reason, product_name, barcode.
+-- the columns, in this order: account, sku, marketplace_product_id, offer_id, warehouse_id,
+-- warehouse_name, warehouse_kind, stock_type, quantity_present, quantity_reserved, invalid_reason,
+-- product_name, barcode. `account` is the seller account whose raw dataset the row was read from.
 
 -- Only the marketplaces this build publishes are read (`publishes`, macros/publish.sql): a sync
 -- builds no other marketplace's models. Every ref() is still made, so dbt's graph has them all.
@@ -29,11 +30,11 @@
 
 with stock as (
     {% for marketplace in read %}
-    select '{{ marketplace }}' as marketplace, {{ rows_account() }} as account, m.* from {{ relations[marketplace] }} m
+    select '{{ marketplace }}' as marketplace, m.* from {{ relations[marketplace] }} m
     {% if not loop.last %}union all{% endif %}
     {% else %}{# no marketplace published (never from a sync): an empty relation of the same shape #}
     {%- set first = (var('marketplaces') | list)[0] %}
-    select '{{ first }}' as marketplace, {{ rows_account() }} as account, m.* from {{ relations[first] }} m where 1 = 0
+    select '{{ first }}' as marketplace, m.* from {{ relations[first] }} m where 1 = 0
     {% endfor %}
 ),
 
@@ -92,5 +93,5 @@ select
         when s.quantity_reserved > s.quantity_present then 'reserved exceeds present'
     end as rejection_reason
 from by_key s
-inner join {{ ref('int_sync__publishable') }} p on p.marketplace = s.marketplace
+inner join {{ ref('int_sync__publishable') }} p on p.marketplace = s.marketplace and p.account = s.account
 left join catalog c on c.offer_id = s.offer_id

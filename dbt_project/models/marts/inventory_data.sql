@@ -2,8 +2,10 @@
 --
 -- Incremental: each run upserts only rows that are new, whose quantities or attributes
 -- changed, or that a complete snapshot no longer contains (set to zero, never left stale).
--- Only published marketplaces (int_sync__publishable) are touched, so a failed or blocked
--- sync changes nothing. `updated_at` moves only when quantities change; the post-hook stamps
+-- Only the published accounts of each marketplace (int_sync__publishable) are touched, so a
+-- failed or blocked sync changes nothing, and one account's sync never zeroes, stamps or
+-- rewrites another account's rows (every join with the publishable accounts is on both
+-- marketplace and account). `updated_at` moves only when quantities change; the post-hook stamps
 -- `last_sync_at` on every row the published snapshot confirmed.
 {{
   config(
@@ -19,13 +21,13 @@
 }}
 
 with publishable as (
-    select marketplace, synced_at from {{ ref('int_sync__publishable') }}
+    select marketplace, account, synced_at from {{ ref('int_sync__publishable') }}
 ),
 
 snapshot as (
     select s.*, p.synced_at
     from {{ ref('int_inventory__snapshot') }} s
-    inner join publishable p on p.marketplace = s.marketplace
+    inner join publishable p on p.marketplace = s.marketplace and p.account = s.account
 ),
 
 valid as (
@@ -39,7 +41,7 @@ valid as (
 current_rows as (
     select t.*{% if not has_kind %}, cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as warehouse_kind{% endif %}
     from {{ this }} t
-    inner join publishable p on p.marketplace = t.marketplace
+    inner join publishable p on p.marketplace = t.marketplace and p.account = t.account
 ),
 
 changed as (
@@ -77,7 +79,7 @@ gone as (
         p.synced_at as last_sync_at,
         p.synced_at as updated_at
     from current_rows c
-    inner join publishable p on p.marketplace = c.marketplace
+    inner join publishable p on p.marketplace = c.marketplace and p.account = c.account
     where not exists (  -- an anti-join: only the snapshot's keys are held in memory
         select 1 from snapshot s
         where {{ same_grain('s', 'c') }}

@@ -3,16 +3,16 @@ same load's FBO rows per warehouse (`int_ozon__warehouse_sums`, ozon.md §2.3 an
 
 from __future__ import annotations
 
-from pipelines.marketplaces.base import AnswerTotals, FrameReader
+from pipelines.marketplaces.base import DEFAULT_ACCOUNT, AnswerTotals, FrameReader
 
 # The FBO fallback method: it reports units available only, so only those are compared, and a
 # difference is a row warning (its figures are computed apart from v4's, ozon.md §2.5).
 ANALYTICS_METHOD = "analytics_stocks"
 
 
-def fbo_sums(wh: FrameReader) -> AnswerTotals | None:
-    """Per offer: the v4 `fbo` totals against the sums of the FBO rows per warehouse."""
-    frame = wh.frame("select * from int_ozon__warehouse_sums where stock_type = 'FBO'")
+def fbo_sums(wh: FrameReader, account: str = DEFAULT_ACCOUNT) -> AnswerTotals | None:
+    """Per offer of `account`: the v4 `fbo` totals against the sums of its FBO rows per warehouse."""
+    frame = wh.frame("select * from int_ozon__warehouse_sums where stock_type = 'FBO' and account = %s", (account,))
     if frame.empty:
         return None
     methods = set(frame["fbo_method"].dropna())

@@ -8,15 +8,17 @@ AVAILABLE and FREEZE either way (§7) and counts such rows (`fit_disagrees`).
 
 from __future__ import annotations
 
-from pipelines.marketplaces.base import AnswerTotals, FrameReader
+from pipelines.marketplaces.base import DEFAULT_ACCOUNT, AnswerTotals, FrameReader
 
 
-def fit_is_available_plus_freeze(wh: FrameReader) -> AnswerTotals | None:
+def fit_is_available_plus_freeze(wh: FrameReader, account: str = DEFAULT_ACCOUNT) -> AnswerTotals | None:
+    """Per stock row of `account` that sends both FIT and AVAILABLE."""
     frame = wh.frame(
         "select campaign_id, warehouse_id, sku, fit_units as reported_fit, "
         "available_units + coalesce(freeze_units, 0) as available_plus_freeze "
         "from stg_ym__offer_stocks "
-        "where fit_units is not null and available_units is not null and invalid_reason is null"
+        "where account = %s and fit_units is not null and available_units is not null and invalid_reason is null",
+        (account,),
     )
     if frame.empty:  # FIT alone (seller warehouses), or no FIT: nothing to hold it to
         return None

@@ -1,4 +1,6 @@
--- WB stock at the inventory grain (sku, warehouse, stock type).
+-- WB stock at the inventory grain (account, sku, warehouse, stock type). Every join and group
+-- keeps the account, and which FBO report answered is each account's own: one account's
+-- fallback to the remains report never changes how another account's stocks report is read.
 --
 -- The sku is the size's first barcode from its card (stock itself comes per size, chrt_id); a
 -- size whose card or barcode is unknown still gets its row, under `chrt:<chrt_id>`.
@@ -15,11 +17,11 @@
 -- `invalid_reason`: a quantity the source could not read as a whole number (the row is
 -- rejected in int_inventory__snapshot, which also keeps one row per key).
 with sizes as (
-    select chrt_id, sku, marketplace_product_id, offer_id
+    select account, chrt_id, sku, marketplace_product_id, offer_id
     from (
         select
-            chrt_id, sku, marketplace_product_id, offer_id,
-            row_number() over (partition by chrt_id order by barcode_position, sku) as position
+            account, chrt_id, sku, marketplace_product_id, offer_id,
+            row_number() over (partition by account, chrt_id order by barcode_position, sku) as position
         from {{ ref('stg_wb__cards') }}
         where chrt_id is not null
     ) ranked
@@ -32,6 +34,7 @@ remains as (
 
 stocks_report as (
     select
+        r.account,
         coalesce(s.sku, concat('chrt:', r.chrt_id)) as sku,
         coalesce(s.marketplace_product_id, r.marketplace_product_id) as marketplace_product_id,
         s.offer_id,
@@ -43,13 +46,13 @@ stocks_report as (
         r.in_way_to_client + r.in_way_from_client as quantity_reserved,
         r.invalid_reason
     from {{ ref('stg_wb__fbo_stocks') }} r
-    left join sizes s on s.chrt_id = r.chrt_id
-    where not exists (select 1 from remains)
+    left join sizes s on s.account = r.account and s.chrt_id = r.chrt_id
+    where not exists (select 1 from remains fallback where fallback.account = r.account)
 ),
 
 remains_places as (
     select
-        sku, marketplace_product_id, offer_id,
+        account, sku, marketplace_product_id, offer_id,
         {{ name_key('warehouse_name') }} as warehouse_id,
         warehouse_name,
         coalesce(place_kind, {{ wb_place_kind('warehouse_name') }}) as warehouse_kind,
@@ -61,7 +64,7 @@ remains_places as (
     where entry_kind = 'warehouse'
     union all
     select
-        sku, max(marketplace_product_id), max(offer_id),
+        account, sku, max(marketplace_product_id), max(offer_id),
         {{ name_key("'" ~ wb_in_way_place() ~ "'") }},
         '{{ wb_in_way_place() }}',
         'aggregate',
@@ -72,12 +75,13 @@ remains_places as (
         max(invalid_reason)
     from remains
     where entry_kind in ('in_way_to_client', 'in_way_from_client')
-    group by sku
+    group by account, sku
     having sum(quantity) <> 0 or max(invalid_reason) is not null
 ),
 
 seller as (
     select
+        f.account,
         coalesce(s.sku, concat('chrt:', f.chrt_id)) as sku,
         coalesce(s.marketplace_product_id, '') as marketplace_product_id,
         s.offer_id,
@@ -89,8 +93,8 @@ seller as (
         0 as quantity_reserved,
         f.invalid_reason
     from {{ ref('stg_wb__fbs_stocks') }} f
-    left join sizes s on s.chrt_id = f.chrt_id
-    left join {{ ref('stg_wb__fbs_warehouses') }} w on w.warehouse_id = f.warehouse_id
+    left join sizes s on s.account = f.account and s.chrt_id = f.chrt_id
+    left join {{ ref('stg_wb__fbs_warehouses') }} w on w.account = f.account and w.warehouse_id = f.warehouse_id
 ),
 
 stock as (
@@ -103,12 +107,12 @@ stock as (
 
 -- Product names from the cards; a size's barcode is its sku.
 names as (
-    select sku, max(product_name) as product_name
+    select account, sku, max(product_name) as product_name
     from {{ ref('stg_wb__cards') }}
     where sku is not null
-    group by sku
+    group by account, sku
 )
 
 select s.*, n.product_name, case when n.sku is not null then s.sku end as barcode
 from stock s
-left join names n on n.sku = s.sku
+left join names n on n.account = s.account and n.sku = s.sku

@@ -1,4 +1,6 @@
--- Yandex Market stock at the inventory grain (sku, warehouse, stock type): yandex_market.md §7.
+-- Yandex Market stock at the inventory grain (account, sku, warehouse, stock type):
+-- yandex_market.md §7. Every join, group and window keeps the account: two accounts may report
+-- the same campaign and seller-warehouse ids, and their rows are never matched with each other.
 --
 -- One row per (campaign model, warehouseId, offerId) of the getStocks answers: sku = offer_id =
 -- offerId; marketplace_product_id = marketSku (null without a card); stock type = the campaign's
@@ -15,20 +17,22 @@
 -- Skipped campaigns (not AVAILABLE, or refused with 403: stg_ym__campaigns.stocks_read = 0) are
 -- not read, so not zeroed (§7): the rows published before for their model (FBS also EXPRESS) on
 -- warehouses this load did not read under that model are carried with their published
--- quantities. inventory_data is read by name, not ref() (it is built from this model); before
+-- quantities (an account's own: another account's skipped campaign carries nothing of it).
+-- inventory_data is read by name, not ref() (it is built from this model); before
 -- the first publish there is nothing to carry.
 -- depends_on: {{ ref('stg_ym__campaigns') }}  (read only once inventory_data exists)
 {%- set published = adapter.get_relation(database=this.database, schema=this.schema, identifier='inventory_data') if execute else none %}
 
 with offers as (
-    select business_id, sku, max(marketplace_product_id) as marketplace_product_id,
+    select account, business_id, sku, max(marketplace_product_id) as marketplace_product_id,
            max(product_name) as product_name, max(barcode) as barcode
     from {{ ref('stg_ym__offers') }}
-    group by business_id, sku
+    group by account, business_id, sku
 ),
 
 answered as (
     select
+        s.account,
         s.sku,
         o.marketplace_product_id,
         s.offer_id,
@@ -46,21 +50,21 @@ answered as (
         o.barcode,
         s.campaign_id
     from {{ ref('stg_ym__offer_stocks') }} s
-    left join offers o on o.business_id = s.business_id and o.sku = s.sku
-    left join {{ ref('stg_ym__seller_warehouses') }} w on w.warehouse_id = s.warehouse_id
-    left join {{ ref('stg_ym__fby_warehouses') }} m on m.warehouse_id = s.warehouse_id
+    left join offers o on o.account = s.account and o.business_id = s.business_id and o.sku = s.sku
+    left join {{ ref('stg_ym__seller_warehouses') }} w on w.account = s.account and w.warehouse_id = s.warehouse_id
+    left join {{ ref('stg_ym__fby_warehouses') }} m on m.account = s.account and m.warehouse_id = s.warehouse_id
 ),
 
 ranked as (
     select
         answered.*,
         min(campaign_id) over (
-            partition by sku, warehouse_id, stock_type, quantity_present, quantity_reserved) as first_campaign
+            partition by account, sku, warehouse_id, stock_type, quantity_present, quantity_reserved) as first_campaign
     from answered
 ),
 
 read_rows as (
-    select sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name, warehouse_kind, stock_type,
+    select account, sku, marketplace_product_id, offer_id, warehouse_id, warehouse_name, warehouse_kind, stock_type,
            quantity_present, quantity_reserved, invalid_reason, product_name, barcode
     from ranked
     where campaign_id = first_campaign
@@ -69,27 +73,28 @@ read_rows as (
 {%- if published is not none %},
 
 skipped_types as (
-    select placement_type as stock_type from {{ ref('stg_ym__campaigns') }} where stocks_read = 0
+    select account, placement_type as stock_type from {{ ref('stg_ym__campaigns') }} where stocks_read = 0
     union
-    select 'EXPRESS' as stock_type from {{ ref('stg_ym__campaigns') }} where stocks_read = 0 and placement_type = 'FBS'
+    select account, 'EXPRESS' as stock_type from {{ ref('stg_ym__campaigns') }} where stocks_read = 0 and placement_type = 'FBS'
 ),
 
 read_places as (
-    select distinct warehouse_id, stock_type from read_rows
+    select distinct account, warehouse_id, stock_type from read_rows
 ),
 
 carried as (
     select
-        i.sku, i.marketplace_product_id, i.offer_id, i.warehouse_id, i.warehouse_name, i.warehouse_kind,
+        i.account, i.sku, i.marketplace_product_id, i.offer_id, i.warehouse_id, i.warehouse_name, i.warehouse_kind,
         i.stock_type, i.quantity_present, i.quantity_reserved,
         cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as invalid_reason,
         i.product_name, i.barcode
     from {{ published }} i
     where i.marketplace = 'ym'
-      and i.stock_type in (select stock_type from skipped_types)
+      and exists (select 1 from skipped_types t where t.account = i.account and t.stock_type = i.stock_type)
       and (i.quantity_present <> 0 or i.quantity_reserved <> 0)
       and not exists (
-          select 1 from read_places p where p.warehouse_id = i.warehouse_id and p.stock_type = i.stock_type)
+          select 1 from read_places p
+          where p.account = i.account and p.warehouse_id = i.warehouse_id and p.stock_type = i.stock_type)
 )
 
 select * from read_rows

@@ -2,11 +2,11 @@
 -- (INVSYNC_SCHEDULE_TIMEZONE), from the intervals of inventory_history.
 --
 -- A day counts only the time history knows: from the key's first interval (the upgrade, or the
--- key's first publish) to the latest publish of its marketplace, which confirmed the open
+-- key's first publish) to the latest publish of its account, which confirmed the open
 -- interval up to then. So the current day is partial (`hours_tracked` < 24) until a publish on
 -- a later day rebuilds it.
 --
--- Incremental: each publish rebuilds, for its marketplaces only, the days from the last day
+-- Incremental: each publish rebuilds, for its published accounts only, the days from the last day
 -- built (the partial one) to the publish's own day, so a rerun rebuilds the same rows and a
 -- held-back sync (not in int_sync__publishable) writes nothing. delete+insert on
 -- (key, stock_date) on both adapters. Days older than `history_daily_retention_days` (dbt var,
@@ -27,37 +27,37 @@
 }}
 
 with recursive publishable as (
-    select marketplace, synced_at, {{ to_local_time('synced_at') }} as local_until
+    select marketplace, account, synced_at, {{ to_local_time('synced_at') }} as local_until
     from {{ ref('int_sync__publishable') }}
 ),
 
 history_start as (
-    select h.marketplace, cast(min({{ to_local_time('h.valid_from') }}) as date) as first_day
+    select h.marketplace, h.account, cast(min({{ to_local_time('h.valid_from') }}) as date) as first_day
     from {{ ref('inventory_history') }} h
-    inner join publishable p on p.marketplace = h.marketplace
-    group by h.marketplace
+    inner join publishable p on p.marketplace = h.marketplace and p.account = h.account
+    group by h.marketplace, h.account
 ),
 
 {% if is_incremental() %}
 built as (
-    select marketplace, max(stock_date) as last_day from {{ this }} group by marketplace
+    select marketplace, account, max(stock_date) as last_day from {{ this }} group by marketplace, account
 ),
 {% endif %}
 
 ranges as (
     select
-        p.marketplace, p.synced_at, p.local_until,
+        p.marketplace, p.account, p.synced_at, p.local_until,
         {% if is_incremental() %}coalesce(b.last_day, s.first_day){% else %}s.first_day{% endif %} as from_day,
         cast(p.local_until as date) as to_day
     from publishable p
-    inner join history_start s on s.marketplace = p.marketplace
-    {% if is_incremental() %}left join built b on b.marketplace = p.marketplace{% endif %}
+    inner join history_start s on s.marketplace = p.marketplace and s.account = p.account
+    {% if is_incremental() %}left join built b on b.marketplace = p.marketplace and b.account = p.account{% endif %}
 ),
 
 days as (
-    select marketplace, from_day as stock_date, to_day from ranges
+    select marketplace, account, from_day as stock_date, to_day from ranges
     union all
-    select marketplace, cast(stock_date + interval 1 day as date), to_day from days where stock_date < to_day
+    select marketplace, account, cast(stock_date + interval 1 day as date), to_day from days where stock_date < to_day
 ),
 
 spans as (
@@ -69,13 +69,13 @@ spans as (
         {{ to_local_time('h.valid_from') }} as local_from,
         {{ to_local_time('coalesce(h.valid_to, r.synced_at)') }} as local_to
     from {{ ref('inventory_history') }} h
-    inner join ranges r on r.marketplace = h.marketplace
+    inner join ranges r on r.marketplace = h.marketplace and r.account = h.account
     where h.valid_to is null or h.valid_to >= r.from_day - interval 1 day
 ),
 
 day_bounds as (
     select
-        marketplace, stock_date,
+        marketplace, account, stock_date,
         {{ as_timestamp('stock_date') }} as day_start,
         {{ as_timestamp('stock_date + interval 1 day') }} as day_end
     from days
@@ -93,6 +93,7 @@ pieces as (
     from spans s
     inner join day_bounds d
       on d.marketplace = s.marketplace
+     and d.account = s.account
      and s.local_from < d.day_end
      and s.local_to > d.day_start
 ),

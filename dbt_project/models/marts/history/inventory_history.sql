@@ -2,7 +2,7 @@
 -- interval of unchanged quantities [valid_from, valid_to); valid_to null = the open interval.
 --
 -- Written only by a publish: it compares `inventory_data`, just merged, with the open intervals
--- of the marketplaces in `int_sync__publishable` (empty for a held-back or failed sync, so
+-- of the accounts in `int_sync__publishable` (empty for a held-back or failed sync, so
 -- nothing is written then). A key whose quantities differ gets its open interval closed at the
 -- sync time and a new one opened; a key seen for the first time gets its first interval. A key
 -- a complete snapshot no longer contains is zeroed in inventory_data, so its interval closes
@@ -34,7 +34,7 @@
 }}
 
 with publishable as (
-    select marketplace, synced_at from {{ ref('int_sync__publishable') }}
+    select marketplace, account, synced_at from {{ ref('int_sync__publishable') }}
 ),
 
 published_state as (
@@ -43,7 +43,7 @@ published_state as (
         i.quantity_present, i.quantity_reserved, i.quantity_available,
         p.synced_at, i.updated_at
     from {{ ref('inventory_data') }} i
-    inner join publishable p on p.marketplace = i.marketplace
+    inner join publishable p on p.marketplace = i.marketplace and p.account = i.account
 )
 
 {% if is_incremental() %}
@@ -52,7 +52,7 @@ published_state as (
 open_intervals as (
     select h.*
     from {{ this }} h
-    inner join publishable p on p.marketplace = h.marketplace
+    inner join publishable p on p.marketplace = h.marketplace and p.account = h.account
     where h.valid_to is null
 ),
 

@@ -3,10 +3,10 @@
 -- from the answer is zeroed, so it is out of stock too). `ended_at` null = still out of stock.
 --
 -- `duration_hours`: to ended_at, or for an open spell to the latest publish of its
--- marketplace (the last time it was confirmed). A spell already open when history started
+-- account of its marketplace (the last time it was confirmed). A spell already open when history started
 -- (the upgrade) starts at that first publish: earlier stock is unknown.
 --
--- Incremental: each publish rebuilds only the spells of its marketplaces' keys with an interval
+-- Incremental: each publish rebuilds only the spells of its accounts' keys with an interval
 -- boundary after the latest spell start or end the table knows (so every change since the last
 -- build, including history that caught up after a failed build) or out of stock now (their
 -- duration grows), from those keys' whole history; delete+insert on (key, started_at), since a
@@ -26,22 +26,22 @@
 {%- set key = grain_columns() %}
 
 with publishable as (
-    select marketplace, synced_at from {{ ref('int_sync__publishable') }}
+    select marketplace, account, synced_at from {{ ref('int_sync__publishable') }}
 ),
 
 {% if is_incremental() %}
 known as (
-    -- per marketplace, the latest spell start or end already in the table
-    select marketplace, max(case when ended_at > started_at then ended_at else started_at end) as latest
+    -- per marketplace and account, the latest spell start or end already in the table
+    select marketplace, account, max(case when ended_at > started_at then ended_at else started_at end) as latest
     from {{ this }}
-    group by marketplace
+    group by marketplace, account
 ),
 
 affected as (
     select distinct {{ grain_columns('h.') }}
     from {{ ref('inventory_history') }} h
-    inner join publishable p on p.marketplace = h.marketplace
-    left join known k on k.marketplace = h.marketplace
+    inner join publishable p on p.marketplace = h.marketplace and p.account = h.account
+    left join known k on k.marketplace = h.marketplace and k.account = h.account
     where k.latest is null
        or h.valid_from > k.latest
        or h.valid_to > k.latest
@@ -57,7 +57,7 @@ key_history as (
 key_history as (
     select h.*
     from {{ ref('inventory_history') }} h
-    inner join publishable p on p.marketplace = h.marketplace
+    inner join publishable p on p.marketplace = h.marketplace and p.account = h.account
 ),
 {% endif %}
 
@@ -99,4 +99,4 @@ select
     cast({{ seconds_between('s.started_at', 'coalesce(s.ended_at, p.synced_at)') }} / 3600.0 as decimal(14, 6)) as duration_hours,
     {{ as_text('s.account', 32) }} as account  -- last: where `invsync migrate up` adds it to an older table
 from spells s
-inner join publishable p on p.marketplace = s.marketplace
+inner join publishable p on p.marketplace = s.marketplace and p.account = s.account

@@ -1,8 +1,9 @@
--- Product cards, one row per size (chrt_id) and barcode: the size's nmID, vendorCode, title
--- and its barcodes in card order (`barcode_position`; the first is the size's sku).
--- The whole table is the catalog (incremental syncs merge edited cards into it), so it is not
--- narrowed to the published load like the stock tables.
+-- Product cards per account, one row per size (chrt_id) and barcode: the size's nmID,
+-- vendorCode, title and its barcodes in card order (`barcode_position`; the first is the size's
+-- sku). The whole table is the catalog (incremental syncs merge edited cards into it), so it is
+-- not narrowed to the published load like the stock tables.
 select
+    account,
     {{ as_text('barcode') }} as sku,
     {{ as_text('chrt_id') }} as chrt_id,
     {{ as_text('nm_id') }} as marketplace_product_id,

@@ -1,8 +1,10 @@
--- WB FBO stock from the warehouse-remains report (the fallback), published load only. One row
--- per barcode and `warehouses[]` entry; `entry_kind` tells the real places (`warehouse`) from
--- the report's pseudo entries, which are totals, never places. `place_kind` (aggregate or
--- physical) is what the source read from the answer (null in loads landed before it did).
+-- WB FBO stock from the warehouse-remains report (the fallback), each account's published load
+-- only. One row per account, barcode and `warehouses[]` entry; `entry_kind` tells the real
+-- places (`warehouse`) from the report's pseudo entries, which are totals, never places.
+-- `place_kind` (aggregate or physical) is what the source read from the answer (null in loads
+-- landed before it did).
 select
+    account,
     barcode as sku,
     {{ as_text('nm_id') }} as marketplace_product_id,
     vendor_code as offer_id,
@@ -17,5 +19,4 @@ select
     {{ as_int('quantity') }} as quantity,
     _invalid_reason as invalid_reason,
     _dlt_load_id as load_id
-from {{ optional_source('raw_wb', 'warehouse_remains', ['barcode', 'nm_id', 'vendor_code', 'warehouse_name', 'place_kind', 'quantity', '_invalid_reason', '_dlt_load_id']) }} r
-where _dlt_load_id = {{ publish_load_id('wb') }}
+from {{ optional_source('raw_wb', 'warehouse_remains', ['barcode', 'nm_id', 'vendor_code', 'warehouse_name', 'place_kind', 'quantity', '_invalid_reason', '_dlt_load_id'], per_load=true) }} r

@@ -1,8 +1,11 @@
--- Stock per campaign, warehouse and offer (getStocks), published load only. The source mapped
--- each offer's stock types to quantity_available (AVAILABLE, else FIT − FREEZE) and
--- quantity_reserved (FREEZE + QUARANTINE + DEFECT + EXPIRED + UTILIZATION): yandex_market.md §7,
--- pipelines/marketplaces/ym/source.py `offer_quantities`. sku = offer_id, an exact string.
+-- Stock per account, campaign, warehouse and offer (getStocks), each account's published load
+-- only. The source mapped each offer's stock types to quantity_available (AVAILABLE, else
+-- FIT − FREEZE) and quantity_reserved (FREEZE + QUARANTINE + DEFECT + EXPIRED + UTILIZATION):
+-- yandex_market.md §7, pipelines/marketplaces/ym/source.py `offer_quantities`. sku = offer_id,
+-- an exact string. Two accounts may report the same campaign and warehouse ids: `account`
+-- keeps them apart.
 select
+    account,
     {{ as_text('offer_id') }} as sku,
     {{ as_text('offer_id') }} as offer_id,
     {{ as_text('campaign_id') }} as campaign_id,
@@ -17,5 +20,4 @@ select
     {{ as_int(adapter.quote('freeze')) }} as freeze_units,  -- FREEZE is a keyword in DuckDB
     _invalid_reason as invalid_reason,
     _dlt_load_id as load_id
-from {{ optional_source('raw_ym', 'offer_stocks', ['offer_id', 'campaign_id', 'business_id', 'placement_type', 'warehouse_id', 'quantity_available', 'quantity_reserved', 'available', 'fit', 'freeze', '_invalid_reason', '_dlt_load_id']) }} s
-where _dlt_load_id = {{ publish_load_id('ym') }}
+from {{ optional_source('raw_ym', 'offer_stocks', ['offer_id', 'campaign_id', 'business_id', 'placement_type', 'warehouse_id', 'quantity_available', 'quantity_reserved', 'available', 'fit', 'freeze', '_invalid_reason', '_dlt_load_id'], per_load=true) }} s
