@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from pipelines.config_sections import ACCOUNT_ID, ACCOUNT_ID_RULE, ConfigError
 from pipelines.marketplaces import MARKETPLACES, Marketplace
 from pipelines.marketplaces.base import DEFAULT_ACCOUNT
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEYS = {"id", "marketplace", "label", "env", "secrets_file"}
 

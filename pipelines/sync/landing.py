@@ -60,12 +60,15 @@ def state_dir(settings: Settings) -> Path:
 
 
 def destination(settings: Settings) -> Any:
+    """The warehouse as dlt's destination. Dataset names are taken as given: dlt would fold the
+    `__` of an account's dataset (`raw_ozon__acme`, `Marketplace.dataset`) into one `_`, and dbt
+    reads the name as written."""
     target = settings.warehouse
     if target.is_duckdb:
         assert target.path is not None
         target.path.parent.mkdir(parents=True, exist_ok=True)
-        return dlt.destinations.duckdb(credentials=str(target.path))
-    return dlt.destinations.sqlalchemy(credentials=target.sqlalchemy_url())
+        return dlt.destinations.duckdb(credentials=str(target.path), enable_dataset_name_normalization=False)
+    return dlt.destinations.sqlalchemy(credentials=target.sqlalchemy_url(), enable_dataset_name_normalization=False)
 
 
 def make_pipeline(settings: Settings, market: Marketplace, account: str = DEFAULT_ACCOUNT) -> dlt.Pipeline:
