@@ -232,3 +232,19 @@ def test_by_hand_each_account_publishes_its_latest_load_only_if_that_sync_was_pu
     assert {k[:2] for k in staged} == {("ozon", "default"), ("ozon", OTHER), ("wb", "default")}
     # the same rows as when a sync named those loads
     assert staged == {k: r for k, r in built["staged_fallback"].items() if k[:2] != ("wb", OTHER)}
+
+
+def test_the_loads_passed_to_dbt_are_nested_by_account_and_the_flat_form_is_the_default_accounts() -> None:
+    import json
+
+    from pipelines.sync.dbt import marketplace_folders, publish_loads_env
+
+    def passed(loads: Any) -> Any:
+        return json.loads(publish_loads_env(loads)["INVSYNC_PUBLISH_LOADS"])
+
+    assert passed({"ozon": "1.1"}) == passed({"ozon": {"default": "1.1"}}) == {"ozon": {"default": "1.1"}}
+    assert passed({"ozon": {"default": "1.1", OTHER: "2.2"}, "wb": ""}) == {"ozon": {"default": "1.1", OTHER: "2.2"}, "wb": {}}
+    assert publish_loads_env(None) == {"INVSYNC_PUBLISH_LOADS": ""}  # by hand: every account's latest published load
+    # a marketplace without an account named is left out of the write step, as without an entry
+    args = STAGE.args_for({"ozon": {OTHER: "2.2"}, "wb": {}})
+    assert set(args[args.index("--exclude") + 1:]) == {f for name in ("wb", "ym") for f in marketplace_folders(name)}

@@ -274,10 +274,11 @@ def check_daily_retention(settings: Any, key: Key) -> None:
     old, kept = today - timedelta(days=731), today - timedelta(days=730)
     with wh.connection() as conn:
         for day in (old, kept):
-            wh.execute(conn, "insert into inventory_daily (marketplace, sku, warehouse_id, stock_type, stock_date, "
+            # the key's own account (retention counts back from each account's newest publish)
+            wh.execute(conn, "insert into inventory_daily (marketplace, account, sku, warehouse_id, stock_type, stock_date, "
                              "quantity_present_end, quantity_available_end, quantity_available_min, "
                              "quantity_available_max, hours_unavailable, hours_tracked) "
-                             "values (%s, %s, %s, %s, %s, 1, 1, 1, 1, 0, 24)", [*key, day])
+                             "values (%s, 'default', %s, %s, %s, %s, 1, 1, 1, 1, 0, 24)", [*key, day])
     run_dbt(settings, ["run", "--select", "inventory_daily"])
     days = {day for (k, day) in daily(settings) if k == key}
     assert kept in days and old not in days and today in days
