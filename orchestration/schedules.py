@@ -11,7 +11,7 @@ between the WB (03:00) and Ozon (06:00) ticks. Times are in Europe/Moscow unless
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 from dagster import (DefaultScheduleStatus, JobDefinition, RunRequest, ScheduleDefinition,
                      ScheduleEvaluationContext)
@@ -22,7 +22,7 @@ from orchestration.jobs import SYNC_JOB, check_freshness, run_tags
 from pipelines import config
 from pipelines.config import Settings
 from pipelines.config_accounts import DEFAULT_ACCOUNT
-from pipelines.marketplaces import MARKETPLACES as REGISTRY, get
+from pipelines.marketplaces import MARKETPLACES as REGISTRY
 
 SYNC_CRON = {m.name: m.cron for m in REGISTRY}
 SYNC_INTERVAL_HOURS = 6
@@ -49,7 +49,7 @@ TIMEZONE = schedule_timezone()
 
 
 def _schedule(name: str, job: UnresolvedAssetJobDefinition | JobDefinition, cron: str, description: str,
-              execution_fn: Callable[[ScheduleEvaluationContext], list[RunRequest]] | None = None) -> ScheduleDefinition:
+              execution_fn: Callable[[ScheduleEvaluationContext], Iterator[RunRequest]] | None = None) -> ScheduleDefinition:
     return ScheduleDefinition(name=name, job=job, cron_schedule=cron, execution_timezone=TIMEZONE,
                               default_status=DefaultScheduleStatus.RUNNING, description=description,
                               execution_fn=execution_fn)
@@ -58,19 +58,16 @@ def _schedule(name: str, job: UnresolvedAssetJobDefinition | JobDefinition, cron
 def scheduled_accounts(settings: Settings, marketplace: str) -> list[str]:
     """The accounts a tick syncs: every partition with credentials; none configured, the
     `default` one (its run reports the marketplace skipped, as a single-account install expects)."""
-    market = get(marketplace)
-    ready = [a.id for a in settings.accounts_of(marketplace)
-             if a.id in ACCOUNT_PARTITIONS[marketplace].get_partition_keys() and market.enabled(settings.for_account(a))]
-    return ready or [DEFAULT_ACCOUNT]
+    partitions = ACCOUNT_PARTITIONS[marketplace].get_partition_keys()
+    return [a.id for a in settings.syncable_accounts(marketplace) if a.id in partitions] or [DEFAULT_ACCOUNT]
 
 
-def account_runs(marketplace: str, full: bool) -> Callable[[ScheduleEvaluationContext], list[RunRequest]]:
+def account_runs(marketplace: str, full: bool) -> Callable[[ScheduleEvaluationContext], Iterator[RunRequest]]:
     """A tick's runs: one per account (settings read at the tick: a changed secret needs no reload)."""
-    def run_requests(context: ScheduleEvaluationContext) -> list[RunRequest]:
+    def run_requests(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
         tick = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
-        return [RunRequest(run_key=f"{account}@{tick}", partition_key=account,
-                           tags=run_tags(marketplace, full, account))
-                for account in scheduled_accounts(load_time_settings(), marketplace)]
+        for account in scheduled_accounts(load_time_settings(), marketplace):
+            yield RunRequest(run_key=f"{account}@{tick}", partition_key=account, tags=run_tags(marketplace, full, account))
 
     return run_requests
 

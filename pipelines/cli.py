@@ -24,7 +24,7 @@ def nothing_to_sync(settings: Settings, which: str) -> str | None:
     """Why a sync of `which` would do nothing (no account of a selected marketplace has
     credentials), else None."""
     markets = selected(which)
-    if any(m.enabled(settings.for_account(a)) for m in markets for a in settings.accounts_of(m)):
+    if any(settings.syncable_accounts(m) for m in markets):
         return None
     missing = "; ".join(f"{m.name}: {m.skip_reason(settings)}" for m in markets)
     return f"nothing to sync: no marketplace has credentials ({missing})"

@@ -46,7 +46,7 @@ from pipelines.config_accounts import (  # noqa: F401 - re-exported with the res
     default_accounts,
     read_accounts_file,
 )
-from pipelines.marketplaces import MARKETPLACES, Marketplace
+from pipelines.marketplaces import MARKETPLACES, Marketplace, get
 from pipelines.masking import is_secret, mask_secrets, mask_value, secret_field, secret_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +133,9 @@ class Settings:
     # dbt worker for its next sync (imports paid once); off, each sync's helpers end with it and
     # free their memory (a one-sync process such as `invsync sync` gains nothing from keeping them).
     keep_helpers: bool = False
+    # INVSYNC_PARALLEL_LANDINGS: how many accounts land at once (each in a process of its own, a
+    # few hundred MB at a large catalogue); more wait their turn. The APIs' limits are per account.
+    parallel_landings: int = 4
     # Every seller account: the `default` one of each marketplace (its single-account variables)
     # and those of INVSYNC_ACCOUNTS_FILE (`pipelines.config_accounts`).
     accounts: tuple[Account, ...] = ()
@@ -155,6 +158,11 @@ class Settings:
         """A marketplace's accounts, `default` first."""
         name = market if isinstance(market, str) else market.name
         return [a for a in self.accounts if a.marketplace == name]
+
+    def syncable_accounts(self, market: Marketplace | str) -> list[Account]:
+        """A marketplace's accounts with their credentials set: what a sync of it runs."""
+        name = market if isinstance(market, str) else market.name
+        return [a for a in self.accounts_of(name) if get(name).enabled(self.for_account(a))]
 
     def for_account(self, account: Account | str, marketplace: str | None = None) -> "AccountSettings":
         """The settings as `account`'s sync reads them (a marketplace's `SettingsView`); an id
@@ -349,6 +357,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         schedule_timezone=schedule_timezone(env),
         low_stock=_int(env, "INVSYNC_LOW_STOCK", Settings.low_stock),
         keep_helpers=_flag(env, "INVSYNC_KEEP_HELPERS"),
+        parallel_landings=_int(env, "INVSYNC_PARALLEL_LANDINGS", Settings.parallel_landings, minimum=1),
         max_retries=int(max_retries_raw),
         dataset_prefix=prefix,
     )

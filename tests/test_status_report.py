@@ -20,7 +20,7 @@ from pipelines.status import run_status
 from tests.conftest import TEST_MARKETPLACES, settings_for
 
 
-STATUS_KEYS = {"marketplace", "configured", "level", "last_success_at", "age_hours", "last_attempt_at",
+STATUS_KEYS = {"marketplace", "account", "name", "configured", "level", "last_success_at", "age_hours", "last_attempt_at",
                "last_attempt_status", "last_attempt_phase", "last_error", "last_attempt_warnings", "methods",
                "running_since", "running_phase", "rows", "units_present", "units_available", "credentials", "relevant"}
 

@@ -398,12 +398,14 @@ def test_a_token_limited_to_an_account_reads_only_that_accounts_rows(server: Ser
     console = console_login(server, token)
     exported = list(csv_module.DictReader(io.StringIO(console.get(server.url + "/stock.csv", timeout=30).text.lstrip("\ufeff"))))
     assert len(exported) == acme.rows and {r["account"] for r in exported} == {"acme"}
-    # Status: WB's figures and last sync are acme's; Ozon, where acme has nothing, is empty.
-    status = {m["marketplace"]: m for m in read("/api/v1/status")["marketplaces"]}
-    assert (status["wb"]["rows"], status["wb"]["units_available"], status["wb"]["level"]) == (acme.rows, acme.available, "fresh")
-    assert status["ozon"]["rows"] == 0 and status["ozon"]["last_attempt_at"] is None
-    everyone = {m["marketplace"]: m for m in server.get("/api/v1/status", server.viewer).json()["marketplaces"]}
-    assert everyone["wb"]["units_available"] == acme.default_wb_available + acme.available
+    # Status: one record per account, acme's only (no record of default's, on any marketplace).
+    status = {m["name"]: m for m in read("/api/v1/status")["marketplaces"]}
+    assert set(status) == {"wb/acme"} and status["wb/acme"]["account"] == "acme"
+    assert (status["wb/acme"]["rows"], status["wb/acme"]["units_available"], status["wb/acme"]["level"]) == (
+        acme.rows, acme.available, "fresh")
+    everyone = {m["name"]: m for m in server.get("/api/v1/status", server.viewer).json()["marketplaces"]}
+    assert everyone["wb"]["units_available"] == acme.default_wb_available
+    assert everyone["wb/acme"]["units_available"] == acme.available
     # Sync history: acme's sync only, no launches; default's syncs are not found.
     syncs = read("/api/v1/syncs")
     assert [(r["run_id"], r["account"]) for r in syncs["items"]] == [(acme.run_id, "acme")] and syncs["launches"] == []
@@ -655,6 +657,7 @@ def test_with_dagster_post_syncs_launches_a_dagster_run(tmp_path: Path) -> None:
                                       "jobName": "sync_ozon"}
         tags = {t["key"]: t["value"] for t in launch["executionMetadata"]["tags"]}
         assert tags["invsync/full"] == "true" and tags["invsync/force-publish"] == "ops via web: counted by hand"
+        assert tags["dagster/partition"] == "default" and tags["invsync/account"] == "ozon/default"
         # While the run is active: its state comes from Dagster, and another start is refused.
         assert srv.get(f"/api/v1/syncs/{run_id}", viewer).json()["status"] == "running"
         assert srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"}).status_code == 409
@@ -666,7 +669,6 @@ def test_with_dagster_post_syncs_launches_a_dagster_run(tmp_path: Path) -> None:
         conflict = srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"})
         assert conflict.status_code == 409 and "scheduled-1" in conflict.text
         DagsterStub.active = []
-        # Both marketplaces incrementally: the full_resync job with its full tag turned off.
         assert srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"}).status_code == 202
         # The same marketplace again within INVSYNC_SYNC_MIN_INTERVAL: 429 with Retry-After.
         again = srv.post("/api/v1/syncs", operator, json={"marketplace": "wb"})
@@ -677,12 +679,21 @@ def test_with_dagster_post_syncs_launches_a_dagster_run(tmp_path: Path) -> None:
         stub.shutdown()
 
 
-def test_dagster_job_for_each_request() -> None:
-    from pipelines.web.launcher import dagster_job
+def test_dagster_runs_for_each_request(tmp_path: Path) -> None:
+    """One run per seller account with credentials, as the schedules launch them."""
+    from pipelines.web.launcher import dagster_runs
 
-    assert dagster_job("all", False, None, "ops") == ("full_resync", {"invsync/started-by": "ops", "invsync/full": "false"})
-    assert dagster_job("all", True, None, "ops")[1]["invsync/full"] == "true"
-    assert dagster_job("wb", False, None, "ops") == ("sync_wb", {"invsync/started-by": "ops"})
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[[account]]\nid = "north"\nmarketplace = "wb"\nlabel = "North"\n'
+                        'env = { WB_API_TOKEN = "NORTH_WB" }\n', encoding="utf-8")
+    settings = load_settings({"OZON_CLIENT_ID": "42", "OZON_API_KEY": "ozon-key-0123456789", "WB_API_TOKEN": "",
+                              "INVSYNC_ACCOUNTS_FILE": str(accounts), "NORTH_WB": "north-wb-token-0123456789"})
+    runs = dagster_runs(settings, "all", False, None, "ops")
+    assert [(job, tags["dagster/partition"], tags["invsync/account"]) for job, tags in runs] == [
+        ("sync_ozon", "default", "ozon/default"), ("sync_wb", "north", "wb/north"), ("sync_ym", "default", "ym/default")]
+    assert all("invsync/full" not in tags and tags["invsync/started-by"] == "ops" for _, tags in runs)
+    (job, tags), = dagster_runs(settings, "wb", True, "checked", "ops")
+    assert job == "sync_wb" and tags["invsync/full"] == "true" and tags["invsync/force-publish"] == "ops via web: checked"
 
 
 # -- settings and the command line --------------------------------------------------------------
@@ -1061,10 +1072,11 @@ def test_a_token_limited_to_an_account_in_headless_chromium(server: Server, acme
     browser = Chromium(chromium_or_skip(), tmp_path / "profile")
     try:
         browser_login(browser, server, server.acme_viewer)
-        card = browser.js("document.querySelector('#freshness [data-marketplace=\"wb\"] .totals').textContent")
+        card = browser.js("document.querySelector('#freshness [data-marketplace=\"wb\"][data-account=\"acme\"] "
+                          ".totals').textContent")
         assert card == f"{acme.rows} rows · {acme.present} units present · {acme.available} available", card
-        assert browser.js("document.querySelector('#freshness [data-marketplace=\"ozon\"] .totals').textContent"
-                          ).startswith("0 rows")
+        # One card per account, acme's only: none of default's, on any marketplace.
+        assert browser.js("[...document.querySelectorAll('#freshness .card')].map(c => c.dataset.account).join()") == "acme"
         assert not browser.js("!!document.getElementById('sync-now')")
         browser.goto(server.url + "/stock")
         assert set(column(browser, "stock-table", 3)) == {"ACME-ONLY item"}
@@ -1108,7 +1120,8 @@ def test_a_finding_reads_in_plain_words_in_the_console(server: Server, web_sandb
         assert "expect_column_values_to_be_between" in items[0]["ge"] and "band_position" in items[0]["ge"]
         # The status page names it too, whole.
         browser.goto(server.url + "/")
-        assert text in browser.js("document.querySelector('#freshness [data-marketplace=\"wb\"]').textContent")
+        assert text in browser.js("document.querySelector('#freshness [data-marketplace=\"wb\"][data-account=\"default\"]')"
+                                  ".textContent")
         assert browser.problems == []
     finally:
         browser.close()

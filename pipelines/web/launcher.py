@@ -3,8 +3,8 @@
 Without `DAGSTER_GRAPHQL_URL` a sync is the same `invsync sync` a cron job runs, in a child
 process (it takes the warehouse's sync lock itself); its output is kept, secrets masked, as
 the sync's progress. With `DAGSTER_GRAPHQL_URL` the sync is launched as a run of the Dagster
-job (`sync_<marketplace>`, `full_resync`), so Dagster's run limits and alerts apply; its run
-id is the sync's id in `sync_logs`.
+job (`sync_<marketplace>`, one run per seller account with credentials, as the schedules
+launch them), so Dagster's run limits and alerts apply; the first run's id is the sync's id.
 
 Both refuse a second sync while one runs (409) and more than one start per marketplace per
 `INVSYNC_SYNC_MIN_INTERVAL` seconds (429).
@@ -29,6 +29,7 @@ from typing import Any, Callable
 import requests
 
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.exits import sync_status
 from pipelines.marketplaces import NAMES
 
@@ -42,8 +43,10 @@ WEB_ONLY_VARIABLES = ("INVSYNC_API_TOKENS", "INVSYNC_SESSION_SECRET")
 # web service does not import Dagster; tests/test_web.py holds them equal.
 TAG_FULL = "invsync/full"
 TAG_FORCE_PUBLISH = "invsync/force-publish"
+TAG_ACCOUNT = "invsync/account"
 TAG_STARTED_BY = "invsync/started-by"
-DAGSTER_SYNC_JOBS = (*(f"sync_{name}" for name in NAMES), "full_resync")  # orchestration/jobs.py
+TAG_PARTITION = "dagster/partition"  # Dagster's own: the partition (seller account) a run lands
+DAGSTER_SYNC_JOBS = tuple(f"sync_{name}" for name in NAMES)  # orchestration/jobs.py
 DAGSTER_ACTIVE = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 _SUMMARY = re.compile(r"^sync ([0-9a-f-]{36}) \((incremental|full)\)")
 _STEP = re.compile(r"^step: (\w+)")  # pipelines/sync/core.py `timed`: one line per step
@@ -82,6 +85,7 @@ class Launch:
     exit_code: int | None = None
     finished_at: datetime | None = None
     dagster_status: str | None = None
+    runs: list[str] = field(default_factory=list)  # a Dagster launch's runs, one per account (the first is `id`)
     phase: str | None = None  # the step the sync is in (landing, staging, audit, publish)
     error: str | None = None  # the one-line reason a failed `invsync sync` gave
     output: collections.deque = field(default_factory=lambda: collections.deque(maxlen=60))
@@ -94,7 +98,7 @@ class Launch:
             "force_publish_reason": self.force_publish_reason,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "exit_code": self.exit_code, "dagster_status": self.dagster_status,
+            "exit_code": self.exit_code, "dagster_status": self.dagster_status, "runs": list(self.runs),
             "status": self.status, "phase": self.phase,
             "error": self.error if self.status in ("failed", "interrupted") else None,
             "progress": list(self.output)[-20:],
@@ -249,49 +253,60 @@ class Launcher:
         return None
 
     def _start_dagster(self, marketplace: str, full: bool, reason: str | None, started_by: str) -> Launch:
-        job, tags = dagster_job(marketplace, full, reason, started_by)
-        params = {
-            "selector": {"repositoryLocationName": self.settings.web.dagster_location,
-                         "repositoryName": "__repository__", "jobName": job},
-            "runConfigData": {},
-            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
-        }
-        result = self._graphql(LAUNCH_MUTATION, {"executionParams": params}).get("launchRun") or {}
-        if result.get("__typename") != "LaunchRunSuccess":
-            message = result.get("message") or "; ".join(str(e.get("message")) for e in result.get("errors") or [])
-            raise LaunchFailed(f"Dagster refused the run of {job}: {result.get('__typename')}: {message}")
-        run = result["run"]
-        return Launch(id=run["runId"], run_id=run["runId"], marketplace=marketplace, full=full, started_by=started_by,
+        runs = []
+        for job, tags in dagster_runs(self.settings, marketplace, full, reason, started_by):
+            params = {
+                "selector": {"repositoryLocationName": self.settings.web.dagster_location,
+                             "repositoryName": "__repository__", "jobName": job},
+                "runConfigData": {},
+                "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+            }
+            result = self._graphql(LAUNCH_MUTATION, {"executionParams": params}).get("launchRun") or {}
+            if result.get("__typename") != "LaunchRunSuccess":
+                message = result.get("message") or "; ".join(str(e.get("message")) for e in result.get("errors") or [])
+                launched = f" ({len(runs)} run(s) launched before it: {', '.join(r['runId'] for r in runs)})" if runs else ""
+                raise LaunchFailed(f"Dagster refused the run of {job} for {tags[TAG_ACCOUNT]}: "
+                                   f"{result.get('__typename')}: {message}{launched}")
+            runs.append(result["run"])
+        first = runs[0]
+        return Launch(id=first["runId"], run_id=first["runId"], marketplace=marketplace, full=full, started_by=started_by,
                       force_publish_reason=reason, started_at=datetime.now(timezone.utc), via="dagster",
-                      dagster_status=run.get("status"))
+                      dagster_status=first.get("status"), runs=[r["runId"] for r in runs])
 
     def _refresh_dagster(self, launch: Launch) -> None:
-        try:
-            data = self._graphql(RUN_QUERY, {"runId": launch.id}).get("runOrError") or {}
-        except LaunchFailed as exc:
-            launch.output.append(str(exc))
+        """The launch's state from its runs: running while one is, then SUCCESS only if all succeeded."""
+        statuses = []
+        for run_id in launch.runs or [launch.id]:
+            try:
+                data = self._graphql(RUN_QUERY, {"runId": run_id}).get("runOrError") or {}
+            except LaunchFailed as exc:
+                launch.output.append(str(exc))
+                return
+            statuses.append(data.get("status"))
+        if not all(statuses):
             return
-        status = data.get("status")
-        if status:
-            launch.dagster_status = status
-            if status not in DAGSTER_ACTIVE:
-                launch.state = "finished"
-                launch.finished_at = launch.finished_at or datetime.now(timezone.utc)
+        active = [s for s in statuses if s in DAGSTER_ACTIVE]
+        launch.dagster_status = active[0] if active else next((s for s in statuses if s != "SUCCESS"), "SUCCESS")
+        if not active:
+            launch.state = "finished"
+            launch.finished_at = launch.finished_at or datetime.now(timezone.utc)
 
 
-def dagster_job(marketplace: str, full: bool, reason: str | None, started_by: str) -> tuple[str, dict[str, str]]:
-    """The job and run tags that do what `invsync sync --marketplace M [--full]` does."""
-    tags = {TAG_STARTED_BY: started_by}
-    if marketplace == "all":
-        job = "full_resync"
-        tags[TAG_FULL] = "true" if full else "false"  # the run's tag overrides the job's
-    else:
-        job = f"sync_{marketplace}"
-        if full:
-            tags[TAG_FULL] = "true"
-    if reason:
-        tags[TAG_FORCE_PUBLISH] = f"{started_by} via web: {reason}"
-    return job, tags
+def dagster_runs(settings: Settings, marketplace: str, full: bool, reason: str | None,
+                 started_by: str) -> list[tuple[str, dict[str, str]]]:
+    """The Dagster runs (job, tags) that do what `invsync sync --marketplace M [--full]` does: one
+    run of `sync_<m>` per seller account with credentials (the partition; the schedules' rule in
+    `Settings.syncable_accounts`), or the `default` one when none has them (its run says skipped)."""
+    out = []
+    for name in NAMES if marketplace == "all" else (marketplace,):
+        for account in [a.id for a in settings.syncable_accounts(name)] or [DEFAULT_ACCOUNT]:
+            tags = {TAG_STARTED_BY: started_by, TAG_PARTITION: account, TAG_ACCOUNT: f"{name}/{account}"}
+            if full:
+                tags[TAG_FULL] = "true"
+            if reason:
+                tags[TAG_FORCE_PUBLISH] = f"{started_by} via web: {reason}"
+            out.append((f"sync_{name}", tags))
+    return out
 
 
 LAUNCH_MUTATION = """
