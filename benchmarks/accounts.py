@@ -95,8 +95,8 @@ def child(url: str, warehouse: str, folder: str, mode: str, count: int, marketpl
         if mode == "together":
             results = [run_sync(settings, which=which, full=True)]
         else:
-            results = [run_sync(settings, which=which, full=True, accounts=[a])
-                       for a in sorted({a.id for a in settings.accounts if a.marketplace in markets})]
+            results = [run_sync(settings, which=a.marketplace, full=True, accounts=[a.id])
+                       for a in settings.accounts if a.marketplace in markets]
         total = time.perf_counter() - started
     rows = warehouse_for(settings.warehouse).query(
         "select marketplace, account, count(*) as n, sum(quantity_present) as units from inventory_data "

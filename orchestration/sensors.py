@@ -19,6 +19,7 @@ from dagster import (
     DagsterEventType, DagsterInstance, DagsterRun, DefaultSensorStatus, RunStatusChangeRecordsFilter,
     SensorEvaluationContext, SkipReason, sensor,
 )
+from dagster._core.storage.tags import PARTITION_NAME_TAG as PARTITION_TAG
 
 from orchestration.alerts import Incident, Ledger, error_signature, notify
 from orchestration.common import LANDING_OP, MARKETPLACES, TAG_MARKETPLACE, load_time_settings
@@ -27,6 +28,7 @@ from orchestration.jobs import SYNC_JOBS
 from orchestration.mailer import AlertMailer
 from orchestration.resources import InvsyncResource, masker
 from orchestration.schedules import SYNC_INTERVAL_HOURS, SYNC_SCHEDULE, TIMEZONE
+from pipelines.config_accounts import account_key
 from pipelines.marketplaces import get
 from pipelines.status import Freshness, read_status
 from pipelines.sync.wap import fail_unfinished
@@ -81,8 +83,15 @@ def run_events(instance: DagsterInstance, after_id: int | None, after_ts: float,
     return [r for r in records if not ends or r.storage_id <= min(ends)]
 
 
+def run_account(run: DagsterRun) -> str | None:
+    """The seller account a sync run synced, as people name it (`ozon`, `ozon/acme`): its
+    marketplace and its partition. None for a run of no single account."""
+    marketplaces, partition = run_marketplaces(run), run.tags.get(PARTITION_TAG)
+    return account_key(marketplaces[0], partition) if partition and len(marketplaces) == 1 else None
+
+
 def run_incident(run: DagsterRun, step: str, error: str) -> Incident:
-    marketplace = STEP_MARKETPLACE.get(step) or run.tags.get(TAG_MARKETPLACE) or "-"
+    marketplace = run_account(run) or STEP_MARKETPLACE.get(step) or run.tags.get(TAG_MARKETPLACE) or "-"
     return Incident(
         key=f"run:{run.job_name}:{marketplace}:{step}:{error_signature(error)}",
         severity="ERROR",
@@ -111,8 +120,11 @@ def run_failure_alerts(context: SensorEvaluationContext, invsync: InvsyncResourc
         run = instance.get_run_by_id(record.run_id)
         if run is None:
             continue
-        covered = run_marketplaces(run)
+        covered, account = run_marketplaces(run), run_account(run)
         if record.event_log_entry.dagster_event.event_type == DagsterEventType.RUN_SUCCESS:
+            if account is not None:  # one account's success closes that account's incidents only
+                ledger.resolve(lambda key, info: key.startswith("run:") and info["marketplace"] == account)
+                continue
             ledger.resolve(lambda key, info: key.startswith(f"run:{run.job_name}:")
                            or (key.startswith("run:") and info["marketplace"] in covered)
                            or (key.startswith("run:") and info["marketplace"] == "all" and set(covered) == set(MARKETPLACES)))

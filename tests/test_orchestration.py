@@ -214,6 +214,20 @@ def test_the_account_partitions_come_from_the_accounts_file_and_schedules_launch
     assert [(r["partition"], r["tags"]["invsync/full"]) for r in wb] == [("south", "true")]
 
 
+def test_a_failed_run_is_an_incident_of_its_account() -> None:
+    from dagster import DagsterRun
+
+    from orchestration.alerts import Ledger
+    from orchestration.sensors import run_account, run_incident
+
+    north = DagsterRun(job_name="sync_ozon", run_id="r1", tags={"dagster/partition": "north"})
+    default = DagsterRun(job_name="sync_ozon", run_id="r2", tags={"dagster/partition": "default"})
+    assert (run_account(north), run_account(default)) == ("ozon/north", "ozon")
+    incident = run_incident(north, "land_ozon", "authorization failed (401)")
+    assert incident.marketplace == "ozon/north" and ":ozon/north:" in incident.key  # the mail's subject names it
+    assert run_incident(default, "land_ozon", "authorization failed (401)").key != incident.key
+
+
 def test_dbt_manifest_is_prepared_when_missing(tmp_path: Path) -> None:
     """A fresh checkout has no dbt_project/target: loading the definitions parses the project."""
     from dagster_dbt import DbtProject

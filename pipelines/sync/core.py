@@ -136,7 +136,8 @@ def run_sync(
         if publish and to_run:
             dbt = dbt or stack.enter_context(worker_for_sync(settings))
             auditor = stack.enter_context(wap.audit_worker_for_sync(settings))
-        with timed(timings, "landing"), ThreadPoolExecutor(max_workers=max(1, min(len(to_run), settings.parallel_landings))) as pool:
+        landings = max(1, min(len(to_run), settings.parallel_landings))  # at most INVSYNC_PARALLEL_LANDINGS at once
+        with timed(timings, "landing"), ThreadPoolExecutor(max_workers=landings) as pool:
             futures = {account_key(name, account): pool.submit(landing.land_marketplace, settings, wh, name, run_id,
                                                               full, backoff_base, "cli", account)
                        for name, account in to_run}
