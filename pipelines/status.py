@@ -210,14 +210,16 @@ def check_sync_log_layout(wh: Warehouse) -> None:
 
 def _configured(settings: Settings, market: Marketplace, account: str) -> bool:
     """The account is in the configuration with its credentials set."""
-    return any(a.id == account and market.enabled(settings.for_account(a)) for a in settings.accounts_of(market))
+    return any(a.id == account for a in settings.syncable_accounts(market))
 
 
 def accounts_to_report(wh: Warehouse | None, settings: Settings, market: Marketplace) -> list[str]:
-    """The marketplace's accounts worth a record: `default` (the single-account install's), every
-    configured one, and any other that left rows in sync_logs (removed from the file, its history
-    and published stock are still there)."""
-    ids = [DEFAULT_ACCOUNT] + [a.id for a in settings.accounts_of(market) if not a.is_default]
+    """The marketplace's accounts worth a record: every one of the accounts file; `default` when
+    it has credentials or is the marketplace's only account (a single-account install's, shown
+    "not configured" without them); and any other that left rows in sync_logs (removed from the
+    file, its history and published stock are still there)."""
+    listed = settings.accounts_of(market)
+    ids = [a.id for a in listed if not a.is_default or len(listed) == 1 or _configured(settings, market, a.id)]
     if wh is not None:
         ids += [r["account"] for r in wh.query("select distinct account from sync_logs where marketplace = %s",
                                                (market.name,))]

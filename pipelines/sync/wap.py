@@ -21,9 +21,9 @@ from typing import Any, Callable, Iterator, Mapping
 
 from pipelines import sync_log
 from pipelines.config import Settings
+from pipelines.config_accounts import account_key
 from pipelines.sync import child
 from pipelines.sync.dbt import APPROVE, APPROVE_AND_PUBLISH, PUBLISH, STAGE, DbtInvoker
-from pipelines.config_accounts import account_key
 from pipelines.sync.result import MarketplaceResult, Outcome
 from pipelines.warehouse import Warehouse
 
