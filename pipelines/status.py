@@ -122,7 +122,7 @@ def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
 
     def latest(condition: str) -> dict[str, Any] | None:
         rows = wh.query(
-            f"select * from sync_logs where marketplace = %s and account = %s and {condition} "
+            f"select * from sync_logs where marketplace = %s and {account_of(wh, 'sync_logs')} = %s and {condition} "
             "order by started_at desc, id desc limit 1",
             (marketplace, account),
         )
@@ -135,13 +135,15 @@ def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
     failed = _newest([latest("status in ('failed', 'interrupted')")]
                      + [r for r in concluded if r["status"] == "interrupted"])
     dead_ids = {r["id"] for r in concluded}
-    running = [r for r in wh.query("select * from sync_logs where marketplace = %s and account = %s and status = 'running' "
-                                   "order by started_at desc, id desc", (marketplace, account)) if r["id"] not in dead_ids]
+    running = [r for r in wh.query(f"select * from sync_logs where marketplace = %s and {account_of(wh, 'sync_logs')} = %s "
+                                   "and status = 'running' order by started_at desc, id desc", (marketplace, account))
+               if r["id"] not in dead_ids]
     totals = {"rows": 0, "units_present": 0, "units_available": 0}
     if wh.table_exists("inventory_data"):
         row = wh.query(
             "select count(*) as n, coalesce(sum(quantity_present), 0) as present, "
-            "coalesce(sum(quantity_available), 0) as available from inventory_data where marketplace = %s and account = %s",
+            "coalesce(sum(quantity_available), 0) as available from inventory_data "
+            f"where marketplace = %s and {account_of(wh, 'inventory_data')} = %s",
             (marketplace, account),
         )[0]
         totals = {"rows": int(row["n"]), "units_present": int(row["present"]), "units_available": int(row["available"])}
@@ -208,6 +210,13 @@ def check_sync_log_layout(wh: Warehouse) -> None:
         )
 
 
+def account_of(wh: Warehouse, table: str) -> str:
+    """The account of a row of `table` in SQL: its `account` column, or `'default'` on a table
+    from before migration 6 (a sync is migrating it right now, beside this reader, or nobody has
+    run `invsync migrate up` since the upgrade): every row then was the default account's."""
+    return "account" if "account" in wh.columns(table) else f"'{DEFAULT_ACCOUNT}'"
+
+
 def _configured(settings: Settings, market: Marketplace, account: str) -> bool:
     """The account is in the configuration with its credentials set."""
     return any(a.id == account for a in settings.syncable_accounts(market))
@@ -221,8 +230,8 @@ def accounts_to_report(wh: Warehouse | None, settings: Settings, market: Marketp
     listed = settings.accounts_of(market)
     ids = [a.id for a in listed if not a.is_default or len(listed) == 1 or _configured(settings, market, a.id)]
     if wh is not None:
-        ids += [r["account"] for r in wh.query("select distinct account from sync_logs where marketplace = %s",
-                                               (market.name,))]
+        ids += [r["account"] for r in wh.query(f"select distinct {account_of(wh, 'sync_logs')} as account "
+                                               "from sync_logs where marketplace = %s", (market.name,))]
     return list(dict.fromkeys(ids))
 
 

@@ -243,6 +243,23 @@ def test_up_gives_every_table_the_account_every_row_default_and_keys_by_it(wareh
     assert runner.up(wh).applied == [] and state(wh) == after
 
 
+def test_status_reads_a_warehouse_from_before_the_account_as_the_default_accounts(warehouse_url) -> None:
+    """A reader beside a sync that is migrating (or a warehouse nobody migrated since the upgrade)
+    meets sync_logs and inventory_data without `account`: every row is the default account's."""
+    from pipelines.config import load_settings
+    from pipelines.status import read_status
+
+    wh = seed_version_5(warehouse_url)
+    assert "account" not in wh.columns("sync_logs") | wh.columns("inventory_data")
+    records = {s.name: s for s in read_status(wh, load_settings({"WAREHOUSE_URL": warehouse_url}))}
+    rows = MART_ROWS["inventory_data"]
+    for marketplace in ("ozon", "wb"):
+        mine = [r for r in rows if r["marketplace"] == marketplace]
+        assert records[marketplace].account == "default"
+        assert (records[marketplace].rows, records[marketplace].units_present) == (
+            len(mine), sum(r["quantity_present"] for r in mine))
+
+
 def test_up_on_a_fresh_warehouse_adds_the_account_to_the_product_tables_only(warehouse_url) -> None:
     wh = Warehouse(parse_warehouse_url(warehouse_url))
     report = runner.up(wh)
