@@ -114,7 +114,7 @@ def _newest(rows: list[dict[str, Any] | None]) -> dict[str, Any] | None:
 
 
 def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
-          dead: list[SyncRecord], account: str = DEFAULT_ACCOUNT) -> Freshness:
+          dead: list[SyncRecord], tables: "_Tables", account: str = DEFAULT_ACCOUNT) -> Freshness:
     """One account's record from sync_logs and inventory_data. A sync whose process died
     counts as what it is (`dead`, from `dead_syncs`): `interrupted`, or a success when its data
     was published before it died, even before the next sync records that in sync_logs."""
@@ -122,7 +122,7 @@ def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
 
     def latest(condition: str) -> dict[str, Any] | None:
         rows = wh.query(
-            f"select * from sync_logs where marketplace = %s and {account_of(wh, 'sync_logs')} = %s and {condition} "
+            f"select * from sync_logs where marketplace = %s and {tables.sync_logs_account} = %s and {condition} "
             "order by started_at desc, id desc limit 1",
             (marketplace, account),
         )
@@ -135,15 +135,15 @@ def _read(wh: Warehouse, settings: Settings, market: Marketplace, now: datetime,
     failed = _newest([latest("status in ('failed', 'interrupted')")]
                      + [r for r in concluded if r["status"] == "interrupted"])
     dead_ids = {r["id"] for r in concluded}
-    running = [r for r in wh.query(f"select * from sync_logs where marketplace = %s and {account_of(wh, 'sync_logs')} = %s "
+    running = [r for r in wh.query(f"select * from sync_logs where marketplace = %s and {tables.sync_logs_account} = %s "
                                    "and status = 'running' order by started_at desc, id desc", (marketplace, account))
                if r["id"] not in dead_ids]
     totals = {"rows": 0, "units_present": 0, "units_available": 0}
-    if wh.table_exists("inventory_data"):
+    if tables.inventory_account is not None:
         row = wh.query(
             "select count(*) as n, coalesce(sum(quantity_present), 0) as present, "
             "coalesce(sum(quantity_available), 0) as available from inventory_data "
-            f"where marketplace = %s and {account_of(wh, 'inventory_data')} = %s",
+            f"where marketplace = %s and {tables.inventory_account} = %s",
             (marketplace, account),
         )[0]
         totals = {"rows": int(row["n"]), "units_present": int(row["present"]), "units_available": int(row["available"])}
@@ -217,21 +217,37 @@ def account_of(wh: Warehouse, table: str) -> str:
     return "account" if "account" in wh.columns(table) else f"'{DEFAULT_ACCOUNT}'"
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """What one status read knows of the tables, read once (a reader beside a sync pays for
+    every query): how each names a row's account, and the accounts sync_logs has seen."""
+
+    sync_logs_account: str
+    inventory_account: str | None  # None: no inventory_data yet
+    seen: frozenset[tuple[str, str]]  # (marketplace, account) of every sync_logs row
+
+
+def _tables(wh: Warehouse) -> _Tables:
+    account = account_of(wh, "sync_logs")
+    seen = frozenset((r["marketplace"], r["account"])
+                     for r in wh.query(f"select distinct marketplace, {account} as account from sync_logs"))
+    return _Tables(account, account_of(wh, "inventory_data") if wh.table_exists("inventory_data") else None, seen)
+
+
 def _configured(settings: Settings, market: Marketplace, account: str) -> bool:
     """The account is in the configuration with its credentials set."""
     return any(a.id == account for a in settings.syncable_accounts(market))
 
 
-def accounts_to_report(wh: Warehouse | None, settings: Settings, market: Marketplace) -> list[str]:
+def accounts_to_report(settings: Settings, market: Marketplace,
+                       seen: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
     """The marketplace's accounts worth a record: every one of the accounts file; `default` when
     it has credentials or is the marketplace's only account (a single-account install's, shown
     "not configured" without them); and any other that left rows in sync_logs (removed from the
     file, its history and published stock are still there)."""
     listed = settings.accounts_of(market)
     ids = [a.id for a in listed if not a.is_default or len(listed) == 1 or _configured(settings, market, a.id)]
-    if wh is not None:
-        ids += [r["account"] for r in wh.query(f"select distinct {account_of(wh, 'sync_logs')} as account "
-                                               "from sync_logs where marketplace = %s", (market.name,))]
+    ids += sorted(account for marketplace, account in seen if marketplace == market.name)
     return list(dict.fromkeys(ids))
 
 
@@ -248,11 +264,11 @@ def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None,
 
     if not wh.table_exists("sync_logs"):
         return [Freshness(m.name, _configured(settings, m, a), policy=settings.freshness, account=a)
-                for m in MARKETPLACES for a in accounts_to_report(None, settings, m) if seen(a)]
+                for m in MARKETPLACES for a in accounts_to_report(settings, m) if seen(a)]
     check_sync_log_layout(wh)
-    dead = dead_syncs(wh)
-    return [_read(wh, settings, m, now, dead, a)
-            for m in MARKETPLACES for a in accounts_to_report(wh, settings, m) if seen(a)]
+    dead, tables = dead_syncs(wh), _tables(wh)
+    return [_read(wh, settings, m, now, dead, tables, a)
+            for m in MARKETPLACES for a in accounts_to_report(settings, m, tables.seen) if seen(a)]
 
 
 def worst(records: list[Freshness]) -> Freshness:
@@ -268,10 +284,11 @@ def freshness(wh: Warehouse, settings: Settings, marketplace: str, now: datetime
     market = get(marketplace)
     if not wh.table_exists("sync_logs"):
         return worst([Freshness(market.name, _configured(settings, market, a), policy=settings.freshness, account=a)
-                      for a in accounts_to_report(None, settings, market)])
+                      for a in accounts_to_report(settings, market)])
     check_sync_log_layout(wh)
-    dead, now = dead_syncs(wh), now or datetime.now(timezone.utc)
-    return worst([_read(wh, settings, market, now, dead, a) for a in accounts_to_report(wh, settings, market)])
+    dead, tables, now = dead_syncs(wh), _tables(wh), now or datetime.now(timezone.utc)
+    return worst([_read(wh, settings, market, now, dead, tables, a)
+                  for a in accounts_to_report(settings, market, tables.seen)])
 
 
 def collect_status(settings: Settings, now: datetime | None = None) -> list[Freshness]:
