@@ -18,7 +18,7 @@ from typing import Any
 
 from pipelines.config import Settings
 from pipelines.marketplaces import MARKETPLACES, NAMES
-from pipelines.status import Freshness, collect_status
+from pipelines.status import Freshness, read_status
 from pipelines.warehouse import warehouse_for
 
 # `kind`: physical, or aggregate for places that are totals over several warehouses (WB's
@@ -131,21 +131,24 @@ def check_finding(check: dict[str, Any]) -> str:
 
 
 def build_report(settings: Settings, low_stock: int | None = None) -> Report:
-    """Collect every section of the report with one query each (`low_stock`: INVSYNC_LOW_STOCK by default)."""
+    """Collect every section of the report with one query each (`low_stock`: INVSYNC_LOW_STOCK by
+    default), all in one session: one snapshot, so the sections agree with each other, and one
+    turn at a DuckDB file, so a report beside a sync waits for one write window, not for ten."""
     wh = warehouse_for(settings.warehouse, read_only=True)  # a reader: never breaks a running sync
     threshold = settings.low_stock if low_stock is None else low_stock
-    report = Report(datetime.now(timezone.utc), threshold, collect_status(settings))
-    if wh.table_exists("sync_logs"):
-        report.history = wh.query(SYNC_HISTORY)
-    if wh.table_exists("validation_results"):
-        report.checks = wh.query(LATEST_CHECKS)
-    if wh.table_exists("inventory_data"):
-        kind = "coalesce(warehouse_kind, 'physical')" if "warehouse_kind" in wh.columns("inventory_data") else "'physical'"
-        report.stock = wh.query(STOCK_BY_PLACE.format(kind=kind, where=""))
-        report.shortages = wh.query(CROSS_MARKET_SHORTAGES, (threshold, threshold))
-        report.unmapped = wh.query(UNMAPPED_PRODUCTS)
-        if wh.table_exists("products"):
-            report.catalog_missing = wh.query(CATALOG_MISSING)
+    with wh.session():
+        report = Report(datetime.now(timezone.utc), threshold, read_status(wh, settings))
+        if wh.table_exists("sync_logs"):
+            report.history = wh.query(SYNC_HISTORY)
+        if wh.table_exists("validation_results"):
+            report.checks = wh.query(LATEST_CHECKS)
+        if wh.table_exists("inventory_data"):
+            kind = "coalesce(warehouse_kind, 'physical')" if "warehouse_kind" in wh.columns("inventory_data") else "'physical'"
+            report.stock = wh.query(STOCK_BY_PLACE.format(kind=kind, where=""))
+            report.shortages = wh.query(CROSS_MARKET_SHORTAGES, (threshold, threshold))
+            report.unmapped = wh.query(UNMAPPED_PRODUCTS)
+            if wh.table_exists("products"):
+                report.catalog_missing = wh.query(CATALOG_MISSING)
     return report
 
 

@@ -262,13 +262,14 @@ def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None,
     def seen(account: str) -> bool:
         return scope is None or account in scope
 
-    if not wh.table_exists("sync_logs"):
-        return [Freshness(m.name, _configured(settings, m, a), policy=settings.freshness, account=a)
-                for m in MARKETPLACES for a in accounts_to_report(settings, m) if seen(a)]
-    check_sync_log_layout(wh)
-    dead, tables = dead_syncs(wh), _tables(wh)
-    return [_read(wh, settings, m, now, dead, tables, a)
-            for m in MARKETPLACES for a in accounts_to_report(settings, m, tables.seen) if seen(a)]
+    with wh.session():  # one turn at the file and one snapshot: a reader beside a sync waits once
+        if not wh.table_exists("sync_logs"):
+            return [Freshness(m.name, _configured(settings, m, a), policy=settings.freshness, account=a)
+                    for m in MARKETPLACES for a in accounts_to_report(settings, m) if seen(a)]
+        check_sync_log_layout(wh)
+        dead, tables = dead_syncs(wh), _tables(wh)
+        return [_read(wh, settings, m, now, dead, tables, a)
+                for m in MARKETPLACES for a in accounts_to_report(settings, m, tables.seen) if seen(a)]
 
 
 def worst(records: list[Freshness]) -> Freshness:
@@ -282,13 +283,14 @@ def freshness(wh: Warehouse, settings: Settings, marketplace: str, now: datetime
     """A marketplace's record for the Dagster checks and sensors, which watch one marketplace at a
     time: its least fresh account (`worst`), whose name its message carries."""
     market = get(marketplace)
-    if not wh.table_exists("sync_logs"):
-        return worst([Freshness(market.name, _configured(settings, market, a), policy=settings.freshness, account=a)
-                      for a in accounts_to_report(settings, market)])
-    check_sync_log_layout(wh)
-    dead, tables, now = dead_syncs(wh), _tables(wh), now or datetime.now(timezone.utc)
-    return worst([_read(wh, settings, market, now, dead, tables, a)
-                  for a in accounts_to_report(settings, market, tables.seen)])
+    with wh.session():
+        if not wh.table_exists("sync_logs"):
+            return worst([Freshness(market.name, _configured(settings, market, a), policy=settings.freshness, account=a)
+                          for a in accounts_to_report(settings, market)])
+        check_sync_log_layout(wh)
+        dead, tables, now = dead_syncs(wh), _tables(wh), now or datetime.now(timezone.utc)
+        return worst([_read(wh, settings, market, now, dead, tables, a)
+                      for a in accounts_to_report(settings, market, tables.seen)])
 
 
 def collect_status(settings: Settings, now: datetime | None = None) -> list[Freshness]:
