@@ -56,10 +56,10 @@ def _schedule(name: str, job: UnresolvedAssetJobDefinition | JobDefinition, cron
 
 
 def scheduled_accounts(settings: Settings, marketplace: str) -> list[str]:
-    """The accounts a tick syncs: every partition with credentials; none configured, the
-    `default` one (its run reports the marketplace skipped, as a single-account install expects)."""
+    """The accounts a tick syncs: `Settings.accounts_to_run` that are partitions of the code location
+    (an account added to the file since it loaded waits for its reload)."""
     partitions = ACCOUNT_PARTITIONS[marketplace].get_partition_keys()
-    return [a.id for a in settings.syncable_accounts(marketplace) if a.id in partitions] or [DEFAULT_ACCOUNT]
+    return [a for a in settings.accounts_to_run(marketplace) if a in partitions] or [DEFAULT_ACCOUNT]
 
 
 def account_runs(marketplace: str, full: bool) -> Callable[[ScheduleEvaluationContext], Iterator[RunRequest]]:

@@ -164,6 +164,12 @@ class Settings:
         name = market if isinstance(market, str) else market.name
         return [a for a in self.accounts_of(name) if get(name).enabled(self.for_account(a))]
 
+    def accounts_to_run(self, market: Marketplace | str) -> list[str]:
+        """The account ids that get one run each when a marketplace is synced run by run (Dagster's
+        schedules, the web's launcher): every account with credentials; none has them, the
+        `default` one, whose run reports the marketplace skipped as a single-account install expects."""
+        return [a.id for a in self.syncable_accounts(market)] or [DEFAULT_ACCOUNT]
+
     def for_account(self, account: Account | str, marketplace: str | None = None) -> "AccountSettings":
         """The settings as `account`'s sync reads them (a marketplace's `SettingsView`); an id
         needs its `marketplace`."""

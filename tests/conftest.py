@@ -87,15 +87,22 @@ def sandbox() -> Iterator["object"]:
         yield sb
 
 
+def dataset_prefix(warehouse_url: str) -> str:
+    """The raw datasets' prefix of a test's warehouse: on MySQL they are databases of the whole
+    server, so each test names them after its own database (`<db>_raw_ozon`); unprefixed, two
+    tests syncing at once on two workers would replace each other's raw loads."""
+    return warehouse_url.rsplit("/", 1)[1] + "_" if warehouse_url.startswith("mysql") else ""
+
+
 def settings_for(sandbox_env: dict[str, str], warehouse_url: str, marketplaces: Iterable[str] = TEST_MARKETPLACES,
                  **extra: str) -> Settings:
-    """Settings pointing at a sandbox and a warehouse, with the credentials of `marketplaces`
-    only; nothing read from the real environment."""
+    """Settings pointing at a sandbox and a warehouse (its raw datasets named after it on MySQL),
+    with the credentials of `marketplaces` only; nothing read from the real environment."""
     # INVSYNC_KEEP_HELPERS: the suite's process syncs hundreds of times; its helpers are kept.
     unsynced = {v.name for m in MARKETPLACES if m.name not in set(marketplaces) for v in m.variables if v.required}
     env = {**{k: v for k, v in sandbox_env.items() if k not in unsynced}, "WAREHOUSE_URL": warehouse_url,
            "INVSYNC_RATE_LIMIT_SCALE": "0.01", "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4",
-           "INVSYNC_KEEP_HELPERS": "1", **extra}
+           "INVSYNC_KEEP_HELPERS": "1", "INVSYNC_DATASET_PREFIX": dataset_prefix(warehouse_url), **extra}
     return load_settings(env)
 
 
@@ -162,10 +169,14 @@ def published(sandbox: "object", duckdb_url: str, _published_files: Path) -> Set
     return settings_for(sandbox.env(), duckdb_url)  # type: ignore[attr-defined]
 
 
-def _drop_databases(conn: "object", name: str) -> None:
+def drop_databases(conn: "object", name: str) -> None:
+    """The test's database and every raw dataset named after it (each marketplace, account and
+    dlt staging dataset: `<name>_raw_ozon__north_staging`)."""
     with conn.cursor() as cur:  # type: ignore[attr-defined]
-        for db in (name, f"{name}_raw_ozon", f"{name}_raw_wb", f"{name}_raw_ozon_staging", f"{name}_raw_wb_staging"):
-            cur.execute(f"drop database if exists `{db}`")
+        cur.execute("select schema_name from information_schema.schemata")
+        for (db,) in cur.fetchall():
+            if db == name or db.startswith(f"{name}_raw_"):
+                cur.execute(f"drop database if exists `{db}`")
 
 
 @contextlib.contextmanager
@@ -190,7 +201,7 @@ def fresh_mysql_database(slot: str | None = None) -> Iterator[str]:
     # A random name's dbt folder goes with it; a stable name keeps its parse cache.
     folders = [dlt_folder] if slot else [dlt_folder, target.work_dir("dbt")]
     conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD, autocommit=True)
-    _drop_databases(conn, name)  # what a killed run may have left under a stable name
+    drop_databases(conn, name)  # what a killed run may have left under a stable name
     remove([dlt_folder])
     with conn.cursor() as cur:
         # The server's default character set and collation, as a DBA would create it.
@@ -198,7 +209,7 @@ def fresh_mysql_database(slot: str | None = None) -> Iterator[str]:
     try:
         yield url
     finally:
-        _drop_databases(conn, name)
+        drop_databases(conn, name)
         remove(folders)
         conn.close()
 

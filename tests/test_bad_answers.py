@@ -26,8 +26,8 @@ from pipelines.sync import run_sync
 from pipelines.sync.landing import make_pipeline, state_dir
 from pipelines.sandbox import Fault
 from pipelines.warehouse import warehouse_for
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, settings_for
-from tests.test_inventory import assert_matches_truth, inventory, _prefix
+from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, drop_databases, settings_for
+from tests.test_inventory import assert_matches_truth, inventory
 
 
 @pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
@@ -40,7 +40,7 @@ def sync(settings, **kwargs):
 
 
 def settings_of(sandbox, url: str, **extra: str):
-    return settings_for(sandbox.env(), url, INVSYNC_DATASET_PREFIX=_prefix(url), **extra)
+    return settings_for(sandbox.env(), url, **extra)
 
 
 def rejected(settings, marketplace: str) -> list[dict[str, Any]]:
@@ -323,9 +323,7 @@ def _drop_databases(name: str) -> None:
     import pymysql
 
     conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD, autocommit=True)
-    with conn.cursor() as cur:
-        for db in (name, f"{name}_raw_ozon", f"{name}_raw_wb", f"{name}_raw_ozon_staging", f"{name}_raw_wb_staging"):
-            cur.execute(f"drop database if exists `{db}`")
+    drop_databases(conn, name)
     conn.close()
 
 

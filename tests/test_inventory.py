@@ -55,7 +55,7 @@ def assert_matches_truth(settings, sandbox, marketplace: str | None = None) -> d
 
 
 def test_sync_builds_inventory_data_that_matches_the_sandbox(sandbox, warehouse_url) -> None:
-    settings = settings_for(sandbox.env(), warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
+    settings = settings_for(sandbox.env(), warehouse_url)
     result = sync(settings)
     assert result.clean, result.summary()
     got = assert_matches_truth(settings, sandbox)
@@ -71,13 +71,8 @@ def test_sync_builds_inventory_data_that_matches_the_sandbox(sandbox, warehouse_
     run_dbt(settings, ["build"])
 
 
-def _prefix(url: str) -> str:
-    # On MySQL each test gets its own database; raw datasets get the same name as prefix.
-    return url.rsplit("/", 1)[1] + "_" if url.startswith("mysql") else ""
-
-
 def test_second_sync_is_incremental_and_follows_the_sandbox(sandbox, warehouse_url) -> None:
-    settings = settings_for(sandbox.env(), warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
+    settings = settings_for(sandbox.env(), warehouse_url)
     assert sync(settings).ok
     before = inventory(settings)
     truth_before = truth(sandbox)
@@ -140,7 +135,7 @@ def test_full_resync_rebuilds_from_complete_snapshots(sandbox, published) -> Non
 @pytest.mark.mysql
 def test_mariadb_and_duckdb_end_with_the_same_inventory(sandbox, duckdb_url, mysql_url) -> None:
     on_duckdb = settings_for(sandbox.env(), duckdb_url)
-    on_mysql = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=_prefix(mysql_url))
+    on_mysql = settings_for(sandbox.env(), mysql_url)
     assert sync(on_duckdb).clean
     assert sync(on_mysql).clean
 

@@ -777,7 +777,7 @@ def test_sync_publishes_into_the_adopted_legacy_tables(sandbox, mysql_url) -> No
     wh = seed_legacy(mysql_url, inventory_rows=list(legacy.values()))
     keys = {(SOURCE_TO_MARKETPLACE[k[1]], k[0], name_key(k[2]), k[3]): k for k in legacy}
 
-    settings = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=f"{wh.schema}_")
+    settings = settings_for(sandbox.env(), mysql_url)
     result = run_sync(settings, backoff_base=0.01)  # migrates up first
     # Published; `partial` only for the per-warehouse change warnings (rows moved to real warehouse ids).
     assert result.ok and {r.status for r in result.synced.values()} <= {"success", "partial"}, result.summary()

@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.marketplaces import NAMES
 from pipelines.warehouse import warehouse_for
-from tests.conftest import SANDBOX_OPTIONS, settings_for
+from tests.conftest import SANDBOX_OPTIONS, dataset_prefix, settings_for
 from tests.test_orchestration import use_env
 
 INVSYNC = Path(sys.executable).with_name("invsync")
@@ -34,15 +34,15 @@ pytestmark = pytest.mark.timeout(900)
 
 def cli_sync(sandbox: Any, url: str, *args: str) -> subprocess.CompletedProcess:
     """The real command, as an operator or cron runs it."""
-    env = {**os.environ, **sandbox.env(), "WAREHOUSE_URL": url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
-           "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **sandbox.env(), "WAREHOUSE_URL": url, "INVSYNC_DATASET_PREFIX": dataset_prefix(url),
+           "INVSYNC_RATE_LIMIT_SCALE": "0.01", "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", "PYTHONPATH": str(ROOT)}
     return subprocess.run([str(INVSYNC), "sync", *args], env=env, cwd=str(ROOT), capture_output=True, text=True,
                           timeout=600)
 
 
 def dagster_sync(monkeypatch: pytest.MonkeyPatch, sandbox: Any, url: str, defs: Any, instance: Any,
                  marketplace: str) -> Any:
-    use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": url})
+    use_env(monkeypatch, {**sandbox.env(), "WAREHOUSE_URL": url, "INVSYNC_DATASET_PREFIX": dataset_prefix(url)})
     return defs.resolve_job_def(f"sync_{marketplace}").execute_in_process(instance=instance, raise_on_error=False,
                                                                            partition_key="default")
 

@@ -24,7 +24,7 @@ from pipelines import marketplaces, sync_log
 from pipelines.sync import run_sync
 from pipelines.sandbox import Fault
 from pipelines.warehouse import SYNC_LOCK, WarehouseError, warehouse_for
-from tests.conftest import TEST_MARKETPLACES, settings_for
+from tests.conftest import TEST_MARKETPLACES, dataset_prefix, settings_for
 from tests.test_landing import raw_query as read
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,13 +83,8 @@ def warehouse_url(request) -> str:
     return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
 
 
-def _prefix(url: str) -> str:
-    # On MySQL each test gets its own database; raw datasets get the same name as prefix.
-    return url.rsplit("/", 1)[1] + "_" if url.startswith("mysql") else ""
-
-
 def test_a_blocked_sync_never_moves_the_wb_cards_cursor(sandbox, warehouse_url) -> None:
-    settings = settings_for(sandbox.env(), warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
+    settings = settings_for(sandbox.env(), warehouse_url)
     corrupt = f"select count(*) as n from {marketplaces.get('wb').dataset(settings)}.cards where vendor_code is null"
     assert sync(settings).clean
     sandbox.tick()  # new cards, edited after the published cursor
@@ -365,7 +360,7 @@ def test_a_sync_killed_at_any_phase_is_shown_interrupted_and_the_next_sync_succe
 
 
 def test_a_sync_killed_after_its_publish_commit_counts_as_the_last_success(sandbox, warehouse_url) -> None:
-    settings = settings_for(sandbox.env(), warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
+    settings = settings_for(sandbox.env(), warehouse_url)
     assert sync(settings).clean
     sandbox.tick()
     second = sync(settings, which="ozon")
@@ -378,7 +373,7 @@ def test_a_sync_killed_after_its_publish_commit_counts_as_the_last_success(sandb
     rec.details["phase"] = "publish"
     rec.details["process"] = {**sync_log.process_info(), "pid": dead.pid, "proc_start": "0"}
     sync_log.update(warehouse_for(settings.warehouse), rec)
-    env = _env(sandbox, warehouse_url, INVSYNC_DATASET_PREFIX=_prefix(warehouse_url))
+    env = _env(sandbox, warehouse_url, INVSYNC_DATASET_PREFIX=dataset_prefix(warehouse_url))
     shown = status_json(env)["ozon"]
     assert shown["last_attempt_status"] == "success" and shown["last_attempt_at"] == str(sync_log.naive_utc(rec.started_at))
     assert shown["last_success_at"] >= str(sync_log.naive_utc(rec.started_at))  # the newer sync, not the older one

@@ -150,8 +150,9 @@ def server(request: pytest.FixtureRequest, web_sandbox: Any, tmp_path_factory: p
     result = run_sync(settings, backoff_base=0.01)
     assert result.clean, result.summary()
     viewer, operator, acme_viewer, acme_operator = new_token(), new_token(), new_token(), new_token()
-    env = {**web_sandbox.env(), "WAREHOUSE_URL": warehouse_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
-           "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4", **web_env(viewer, operator)}
+    env = {**web_sandbox.env(), "WAREHOUSE_URL": warehouse_url, "INVSYNC_DATASET_PREFIX": settings.dataset_prefix,
+           "INVSYNC_RATE_LIMIT_SCALE": "0.01", "INVSYNC_HTTP_TIMEOUT": "5", "INVSYNC_MAX_RETRIES": "4",
+           **web_env(viewer, operator)}
     env["INVSYNC_API_TOKENS"] += (f",acme-view:viewer:{hash_token(acme_viewer)}:accounts=acme"
                                   f",acme-ops:operator:{hash_token(acme_operator)}:accounts=acme")
     srv = start_server(env, folder / "server.log", request.param, settings, viewer, operator)

@@ -29,7 +29,6 @@ from typing import Any, Callable
 import requests
 
 from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.config_accounts import DEFAULT_ACCOUNT
 from pipelines.exits import sync_status
 from pipelines.marketplaces import NAMES
 
@@ -295,11 +294,10 @@ class Launcher:
 def dagster_runs(settings: Settings, marketplace: str, full: bool, reason: str | None,
                  started_by: str) -> list[tuple[str, dict[str, str]]]:
     """The Dagster runs (job, tags) that do what `invsync sync --marketplace M [--full]` does: one
-    run of `sync_<m>` per seller account with credentials (the partition; the schedules' rule in
-    `Settings.syncable_accounts`), or the `default` one when none has them (its run says skipped)."""
+    run of `sync_<m>` per account of `Settings.accounts_to_run` (the schedules' rule; the partition)."""
     out = []
     for name in NAMES if marketplace == "all" else (marketplace,):
-        for account in [a.id for a in settings.syncable_accounts(name)] or [DEFAULT_ACCOUNT]:
+        for account in settings.accounts_to_run(name):
             tags = {TAG_STARTED_BY: started_by, TAG_PARTITION: account, TAG_ACCOUNT: f"{name}/{account}"}
             if full:
                 tags[TAG_FULL] = "true"
