@@ -27,7 +27,7 @@ from pipelines.config import PROJECT_ROOT, load_settings
 from pipelines.exits import Exit
 from pipelines.sync import core
 from pipelines.warehouse import SYNC_LOCK, warehouse_for
-from tests.conftest import fresh_mysql_database
+from tests.conftest import dataset_prefix, fresh_mysql_database
 from tests.test_web import free_port, start_server, stop_server, web_env
 
 CREDENTIALS = ("OZON_CLIENT_ID", "OZON_API_KEY", "WB_API_TOKEN")
@@ -234,6 +234,7 @@ def test_a_waiting_sync_says_for_whom_and_since_when_then_exits_6(tmp_path, monk
 def test_a_waiting_sync_on_mysql_names_the_lock_holder(monkeypatch, capsys) -> None:
     with fresh_mysql_database() as url:
         monkeypatch.setenv("WAREHOUSE_URL", url)
+        monkeypatch.setenv("INVSYNC_DATASET_PREFIX", dataset_prefix(url))  # its raw datasets go with it
         for name, value in FAKE_CREDENTIALS.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(core, "SYNC_LOCK_WAIT_SECONDS", 1)
