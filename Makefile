@@ -25,11 +25,12 @@ run: install
 	$(BIN)/invsync demo
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist; a file's tests stay on one worker, so
-# its module fixtures are built once) and ends with the 25 slowest tests.
+# its module fixtures are built once; the longest files first, tests/conftest.py LONGEST_FIRST)
+# and ends with the 25 slowest tests.
 TEST_WORKERS ?= 2
 test: install
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -58,10 +58,15 @@ def mysql_available() -> bool:
 
 
 # The files whose tests take longest, in that order, run first: `make test` hands whole files
-# to its two workers (`--dist loadfile`) in collection order, and a long file handed out last
-# would leave one worker running alone at the end.
-LONGEST_FIRST = ("test_web.py", "test_orchestration.py", "test_one_sync_path.py", "test_history.py",
-                 "test_reliability.py", "test_bad_answers.py", "test_inventory.py", "test_migrations.py")
+# to its two workers (`--dist loadfile`) in collection order (`--no-loadscope-reorder`: xdist's
+# default orders files by their number of tests, which put the slowest last), and a long file
+# handed out last would leave one worker running alone at the end. Seconds per file on 2
+# workers (`pytest --durations=0`, 2026-12-07): 308, 286, 285, 221, 171, 150, 137, 118, 105, 96,
+# 84, 75, 59, 50, 40; the rest under 35 each.
+LONGEST_FIRST = ("test_orchestration.py", "test_bad_answers.py", "test_reliability.py", "test_inventory.py",
+                 "test_one_sync_path.py", "test_history.py", "test_web.py", "test_migrations.py",
+                 "test_expectations.py", "test_accounts_sync.py", "test_landing.py", "test_status_report.py",
+                 "test_dbt_accounts.py", "test_ym_sync.py", "test_migration_account.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
