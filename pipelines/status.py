@@ -252,11 +252,11 @@ def accounts_to_report(settings: Settings, market: Marketplace,
 
 
 def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None,
-                scope: AccountScope = None) -> list[Freshness]:
-    """Every account's record, read through `wh`, of the accounts of `scope` (None: all; the web
-    service passes a token's accounts: another client's failures and units are not its to see);
-    a warehouse never synced (no sync_logs yet) reports no history. Raises UnmigratedWarehouse
-    when `sync_logs` has another layout."""
+                scope: AccountScope = None, markets: tuple[Marketplace, ...] = MARKETPLACES) -> list[Freshness]:
+    """Every account's record of `markets`, read through `wh`, of the accounts of `scope` (None:
+    all; the web service passes a token's accounts: another client's failures and units are not
+    its to see); a warehouse never synced (no sync_logs yet) reports no history. Raises
+    UnmigratedWarehouse when `sync_logs` has another layout."""
     now = now or datetime.now(timezone.utc)
 
     def seen(account: str) -> bool:
@@ -265,11 +265,11 @@ def read_status(wh: Warehouse, settings: Settings, now: datetime | None = None,
     with wh.session():  # one turn at the file and one snapshot: a reader beside a sync waits once
         if not wh.table_exists("sync_logs"):
             return [Freshness(m.name, _configured(settings, m, a), policy=settings.freshness, account=a)
-                    for m in MARKETPLACES for a in accounts_to_report(settings, m) if seen(a)]
+                    for m in markets for a in accounts_to_report(settings, m) if seen(a)]
         check_sync_log_layout(wh)
         dead, tables = dead_syncs(wh), _tables(wh)
         return [_read(wh, settings, m, now, dead, tables, a)
-                for m in MARKETPLACES for a in accounts_to_report(settings, m, tables.seen) if seen(a)]
+                for m in markets for a in accounts_to_report(settings, m, tables.seen) if seen(a)]
 
 
 def worst(records: list[Freshness]) -> Freshness:
@@ -282,15 +282,7 @@ def worst(records: list[Freshness]) -> Freshness:
 def freshness(wh: Warehouse, settings: Settings, marketplace: str, now: datetime | None = None) -> Freshness:
     """A marketplace's record for the Dagster checks and sensors, which watch one marketplace at a
     time: its least fresh account (`worst`), whose name its message carries."""
-    market = get(marketplace)
-    with wh.session():
-        if not wh.table_exists("sync_logs"):
-            return worst([Freshness(market.name, _configured(settings, market, a), policy=settings.freshness, account=a)
-                          for a in accounts_to_report(settings, market)])
-        check_sync_log_layout(wh)
-        dead, tables, now = dead_syncs(wh), _tables(wh), now or datetime.now(timezone.utc)
-        return worst([_read(wh, settings, market, now, dead, tables, a)
-                      for a in accounts_to_report(settings, market, tables.seen)])
+    return worst(read_status(wh, settings, now, markets=(get(marketplace),)))
 
 
 def collect_status(settings: Settings, now: datetime | None = None) -> list[Freshness]:
