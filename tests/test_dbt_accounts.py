@@ -162,7 +162,7 @@ def built(request: pytest.FixtureRequest, warehouse_root: Path) -> Iterator[dict
     from pipelines.sync import run_sync
 
     with fresh_mysql_database("accounts") as url, Sandbox(SandboxOptions(**SANDBOX_OPTIONS)) as sb:
-        settings = settings_for(sb.env(), url, INVSYNC_DATASET_PREFIX=url.rsplit("/", 1)[1] + "_")
+        settings = settings_for(sb.env(), url)
         assert run_sync(settings, backoff_base=0.01).clean
         try:
             yield build(settings)

@@ -397,8 +397,7 @@ def test_history_follows_a_scripted_sequence_on_duckdb(sandbox, published, tmp_p
 
 @pytest.mark.mysql
 def test_history_follows_a_scripted_sequence_on_mariadb(sandbox, mysql_url, tmp_path) -> None:
-    prefix = mysql_url.rsplit("/", 1)[1] + "_"
-    settings = settings_for(sandbox.env(), mysql_url, INVSYNC_DATASET_PREFIX=prefix)
+    settings = settings_for(sandbox.env(), mysql_url)
     assert sync(settings).clean
     # An index lost (or a table from before one was added): the next publish adds it back, of
     # the history and of inventory_data alike (a multi-statement hook once failed the publish).

@@ -141,10 +141,11 @@ def test_catalog_rows_of_unpublished_loads_count_as_unknown(sandbox, duckdb_url,
 
 # --------------------------------------------------------------------------- finding 5
 
-def _env(sandbox, duckdb_url: str, **extra: str) -> dict[str, str]:
+def _env(sandbox, url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OZON_", "WB_", "INVSYNC_", "WAREHOUSE_"))}
-    return {**env, **sandbox.env(), "WAREHOUSE_URL": duckdb_url, "INVSYNC_RATE_LIMIT_SCALE": "0.01",
-            "INVSYNC_HTTP_TIMEOUT": "30", "INVSYNC_MAX_RETRIES": "4", "PYTHONPATH": str(ROOT), **extra}
+    return {**env, **sandbox.env(), "WAREHOUSE_URL": url, "INVSYNC_DATASET_PREFIX": dataset_prefix(url),
+            "INVSYNC_RATE_LIMIT_SCALE": "0.01", "INVSYNC_HTTP_TIMEOUT": "30", "INVSYNC_MAX_RETRIES": "4",
+            "PYTHONPATH": str(ROOT), **extra}
 
 
 def invsync(env: dict[str, str], *args: str, **kwargs) -> subprocess.Popen:
@@ -373,7 +374,7 @@ def test_a_sync_killed_after_its_publish_commit_counts_as_the_last_success(sandb
     rec.details["phase"] = "publish"
     rec.details["process"] = {**sync_log.process_info(), "pid": dead.pid, "proc_start": "0"}
     sync_log.update(warehouse_for(settings.warehouse), rec)
-    env = _env(sandbox, warehouse_url, INVSYNC_DATASET_PREFIX=dataset_prefix(warehouse_url))
+    env = _env(sandbox, warehouse_url)
     shown = status_json(env)["ozon"]
     assert shown["last_attempt_status"] == "success" and shown["last_attempt_at"] == str(sync_log.naive_utc(rec.started_at))
     assert shown["last_success_at"] >= str(sync_log.naive_utc(rec.started_at))  # the newer sync, not the older one
