@@ -21,6 +21,7 @@ from dagster import AssetSelection, define_asset_job
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.assets import LANDING_ASSETS, inventory_audit, publish_inventory, stage_snapshot
+from orchestration.assets.transform import marketplace_dbt_assets
 from orchestration.checks import FRESHNESS_CHECKS
 from orchestration.common import MARKETPLACES, TAG_FULL, TAG_MARKETPLACE, TAG_WAREHOUSE, account_tag, lock_tag
 from orchestration.resources import warehouse_kind
@@ -39,13 +40,18 @@ def run_tags(marketplace: str, full: bool = False, account: str | None = None) -
 
 
 def sync_selection(marketplace: str) -> AssetSelection:
-    """The marketplace's landing assets plus the whole stage → audit → publish chain (the dbt
-    steps always build every model, as `invsync sync --marketplace` does), with their checks.
-    The freshness check of a marketplace the job does not sync is left out (it would judge
+    """The marketplace's landing assets plus the stage → audit → publish chain, with their
+    checks, less the other marketplaces' own dbt models (`marketplace_dbt_assets`): a run builds
+    the staging of the marketplace it lands, as `invsync sync --marketplace` does, so another
+    marketplace's broken model cannot hold it back and its assets are not reported rebuilt.
+    The freshness check of a marketplace the job does not sync is left out too (it would judge
     data this run cannot change)."""
     selection = AssetSelection.assets(LANDING_ASSETS[marketplace]) | AssetSelection.assets(*WAP_ASSETS)
-    others = [FRESHNESS_CHECKS[m] for m in MARKETPLACES if m != marketplace]
-    return selection - AssetSelection.checks(*others) if others else selection
+    others = [m for m in MARKETPLACES if m != marketplace]
+    if not others:
+        return selection
+    return (selection - AssetSelection.assets(*(key for m in others for key in marketplace_dbt_assets(m)))
+            - AssetSelection.checks(*(FRESHNESS_CHECKS[m] for m in others)))
 
 
 def sync_job(marketplace: str) -> UnresolvedAssetJobDefinition:

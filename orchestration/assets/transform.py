@@ -28,7 +28,7 @@ from orchestration.common import (
 from orchestration.resources import DBT_PROJECT, DagsterDbt, InvsyncDbtCliResource, InvsyncResource, prepare_manifest
 from pipelines.marketplaces import get
 from pipelines.sync import landing, wap
-from pipelines.sync.dbt import PUBLISH, STAGE
+from pipelines.sync.dbt import PUBLISH, STAGE, marketplace_folders
 
 
 class InvsyncDbtTranslator(DagsterDbtTranslator):
@@ -57,6 +57,7 @@ TRANSLATOR = InvsyncDbtTranslator(
     settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True)
 )
 MANIFEST = prepare_manifest(DBT_PROJECT)
+
 
 
 @contextmanager
@@ -122,3 +123,14 @@ def publish_inventory(context: AssetExecutionContext, dbt: InvsyncDbtCliResource
                            tags=event.tags, metadata={**event.metadata, "published": json.dumps(outcome),
                                                       "records_written": written})
         yield event
+
+
+def marketplace_dbt_assets(name: str) -> list[AssetKey]:
+    """The staging op's assets of one marketplace's own dbt folders (`marketplace_folders`):
+    what a run of another marketplace's job leaves out, as `invsync sync` leaves them out of
+    its dbt build (their checks go with them)."""
+    folders = tuple(selector.removeprefix("path:") + "/" for selector in marketplace_folders(name))
+    nodes = json.loads(MANIFEST.read_text())["nodes"].values()
+    keys = {TRANSLATOR.get_asset_key(node) for node in nodes
+            if node["resource_type"] in ("model", "seed") and node["original_file_path"].startswith(folders)}
+    return sorted(keys & set(stage_snapshot.keys), key=lambda key: key.to_user_string())
