@@ -174,6 +174,26 @@ def published(sandbox: "object", duckdb_url: str, _published_files: Path) -> Set
     return settings_for(sandbox.env(), duckdb_url)  # type: ignore[attr-defined]
 
 
+@pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
+def warehouse_url(request: pytest.FixtureRequest) -> str:
+    """Each warehouse the product supports: the test runs on DuckDB and on MariaDB."""
+    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
+
+
+@pytest.fixture
+def synced_once(request: pytest.FixtureRequest, sandbox: "object", warehouse_url: str) -> Settings:
+    """Settings for `warehouse_url` after one clean sync of the standard sandbox: on DuckDB the
+    session's `published` copy, on MariaDB a real first sync."""
+    if warehouse_url.startswith("duckdb"):
+        return request.getfixturevalue("published")
+    from pipelines.sync import run_sync
+
+    settings = settings_for(sandbox.env(), warehouse_url)  # type: ignore[attr-defined]
+    result = run_sync(settings, backoff_base=0.01)
+    assert result.clean, result.summary()
+    return settings
+
+
 def drop_databases(conn: "object", name: str) -> None:
     """The test's database and every raw dataset named after it (each marketplace, account and
     dlt staging dataset: `<name>_raw_ozon__north_staging`)."""

@@ -30,11 +30,6 @@ from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, d
 from tests.test_inventory import assert_matches_truth, inventory
 
 
-@pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
-def warehouse_url(request) -> str:
-    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
-
-
 def sync(settings, **kwargs):
     return run_sync(settings, backoff_base=0.01, **kwargs)
 
@@ -160,10 +155,9 @@ REPEATED = {"ozon": ("/v1/product/info/warehouse/stocks", "/v1/product/info/stoc
             "wb": ("/api/analytics/v1/stocks-report/wb-warehouses", "/api/v3/stocks/{warehouseId}")}
 
 
-def test_a_repeated_item_is_rejected_never_summed(sandbox, warehouse_url) -> None:
+def test_a_repeated_item_is_rejected_never_summed(sandbox, synced_once) -> None:
     """Every stock answer repeats an item in one faulted sync: each repeat is its own rejected key."""
-    settings = settings_of(sandbox, warehouse_url)
-    assert sync(settings).clean
+    settings = synced_once
     before = inventory(settings)
     for paths in REPEATED.values():
         for path in paths:
@@ -203,9 +197,8 @@ def test_conflicting_copies_are_rejected_with_their_own_reason(sandbox, publishe
     assert_matches_truth(settings, sandbox, "ozon")
 
 
-def test_inventory_data_refuses_two_rows_with_one_key(sandbox, warehouse_url) -> None:
-    settings = settings_of(sandbox, warehouse_url)
-    assert sync(settings).clean
+def test_inventory_data_refuses_two_rows_with_one_key(synced_once) -> None:
+    settings = synced_once
     wh = warehouse_for(settings.warehouse)
     columns = ", ".join(wh.columns("inventory_data"))
     with pytest.raises(Exception, match="(?i)duplicate|constraint|unique"):
@@ -235,11 +228,10 @@ def quarantined(settings, marketplace: str) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
 
 
-def test_an_answer_that_cannot_be_landed_fails_in_one_line_and_the_next_sync_is_clean(sandbox, duckdb_url) -> None:
+def test_an_answer_that_cannot_be_landed_fails_in_one_line_and_the_next_sync_is_clean(sandbox, published) -> None:
     """A field whose type drifts on one page (a seller warehouse id as text) cannot be
     normalized: the marketplace fails once, nothing stays pending, the next sync succeeds."""
-    settings = settings_of(sandbox, duckdb_url)
-    assert sync(settings, which="ozon").clean
+    settings = published
     sandbox.add_fault(Fault(kind="bad_value", path="/v1/product/info/warehouse/stocks", field="warehouse_id",
                             value="abc", count=1))
     bad = sync(settings, which="ozon")

@@ -20,11 +20,6 @@ CONTRACT_COLUMNS = {
 }
 
 
-@pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
-def warehouse_url(request) -> str:
-    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
-
-
 def sync(settings, **kwargs):
     return run_sync(settings, backoff_base=0.01, **kwargs)
 

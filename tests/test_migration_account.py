@@ -176,11 +176,6 @@ def counts(wh: Warehouse) -> dict[str, int]:
     return {t: int(wh.query(f"select count(*) as n from {t}")[0]["n"]) for t in TABLES if wh.table_exists(t)}
 
 
-@pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
-def warehouse_url(request) -> str:
-    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
-
-
 # --------------------------------------------------------------------------- up
 
 def test_up_gives_every_table_the_account_every_row_default_and_keys_by_it(warehouse_url) -> None:

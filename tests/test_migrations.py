@@ -617,11 +617,6 @@ def history_snapshot(wh: Warehouse) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(params=["duckdb", pytest.param("mysql", marks=pytest.mark.mysql)])
-def warehouse_url(request) -> str:
-    return request.getfixturevalue("duckdb_url" if request.param == "duckdb" else "mysql_url")
-
-
 def test_down_that_would_drop_rows_refuses_with_tables_and_counts_and_changes_nothing(warehouse_url, monkeypatch, capsys) -> None:
     wh = Warehouse(parse_warehouse_url(warehouse_url))
     runner.up(wh)

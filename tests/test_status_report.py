@@ -26,11 +26,9 @@ STATUS_KEYS = {"marketplace", "account", "name", "configured", "level", "last_su
 
 
 @pytest.fixture
-def synced(sandbox, duckdb_url):
-    settings = settings_for(sandbox.env(), duckdb_url)
-    result = run_sync(settings, backoff_base=0.01)
-    assert result.clean, result.summary()
-    return settings
+def synced(published):
+    """A warehouse with one clean sync of the standard sandbox published (the session's copy)."""
+    return published
 
 
 def test_status_exit_codes_follow_freshness(synced, capsys) -> None:
