@@ -20,7 +20,12 @@
   none), or none when it is unset: a person running dbt.
 -#}
 {% macro passed_loads() -%}
-  {%- set passed = env_var('INVSYNC_PUBLISH_LOADS', '') -%}
+  {#- Read only when dbt executes: an environment variable read while dbt parses makes each
+      file that reads it (18 models and their YAML) re-parse whenever its value changes, i.e.
+      on every sync. While parsing, the build reads every marketplace and `sync_logs`, as by
+      hand: the dependencies dbt records are then the same whatever the sync passes (a
+      superset of what each build compiles). -#}
+  {%- set passed = env_var('INVSYNC_PUBLISH_LOADS', '') if execute else '' -%}
   {%- if not passed -%}
     {{ return(none) }}
   {%- endif -%}
