@@ -29,6 +29,11 @@ import pytest
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# dbt's file log (`logs/dbt.log` of each warehouse) at info, not dbt's default debug: writing
+# each statement and timing was ~18% of the dbt worker's CPU in a profile of the suite (py-spy,
+# tests/test_inventory.py), and no test reads it. Set DBT_LOG_LEVEL_FILE=debug to see the SQL
+# of a failing test's syncs; the product keeps dbt's default.
+os.environ.setdefault("DBT_LOG_LEVEL_FILE", "info")
 
 from pipelines.config import Settings, load_settings  # noqa: E402
 from pipelines.marketplaces import MARKETPLACES  # noqa: E402
