@@ -265,8 +265,10 @@ class Warehouse:
                 time.sleep(0.1)
         import pymysql
 
+        from pipelines.mysql_connections import connect
+
         try:
-            conn = pymysql.connect(
+            conn = connect(
                 host=self.target.host,
                 port=self.target.port,
                 user=self.target.user,

@@ -68,7 +68,13 @@ def destination(settings: Settings) -> Any:
         assert target.path is not None
         target.path.parent.mkdir(parents=True, exist_ok=True)
         return dlt.destinations.duckdb(credentials=str(target.path), enable_dataset_name_normalization=False)
-    return dlt.destinations.sqlalchemy(credentials=target.sqlalchemy_url(), enable_dataset_name_normalization=False)
+    from dlt.destinations.impl.sqlalchemy.configuration import SqlalchemyCredentials
+
+    from pipelines import mysql_connections
+
+    credentials = SqlalchemyCredentials(target.sqlalchemy_url())
+    credentials.engine_kwargs = mysql_connections.engine_kwargs(target.sqlalchemy_url())  # one TLS context, not one a connection
+    return dlt.destinations.sqlalchemy(credentials=credentials, enable_dataset_name_normalization=False)
 
 
 def make_pipeline(settings: Settings, market: Marketplace, account: str = DEFAULT_ACCOUNT) -> dlt.Pipeline:
