@@ -26,7 +26,7 @@ from pipelines.sync import run_sync
 from pipelines.sync.landing import make_pipeline, state_dir
 from pipelines.sandbox import Fault
 from pipelines.warehouse import warehouse_for
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, drop_databases, settings_for
+from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, drop_databases, remove, settings_for
 from tests.test_inventory import assert_matches_truth, inventory
 
 
@@ -324,10 +324,15 @@ def utf8mb3_url(mysql_url) -> Any:
     """A database created with `character set utf8mb3` (the mysql_url fixture checks the server)."""
     name = _utf8mb3_database()
     auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
+    url = f"mysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
     try:
-        yield f"mysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+        yield url
     finally:
         _drop_databases(name)
+        # and its dlt and dbt folders (under data/, named after the database): a random name's
+        # would pile up there, one pair a run
+        target = settings_for({}, url).warehouse
+        remove([target.work_dir("dlt"), target.work_dir("dbt")])
 
 
 LONG_NAME = "Кот в сапогах 😺 " + "очень длинное название " * 30  # > 500 characters, an emoji
