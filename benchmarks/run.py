@@ -20,7 +20,7 @@ What it does, each measurement in a fresh child process (so peak memory is that 
    rows per second, cost per row and peak memory, so anyone can see whether cost grows linearly.
 The sandbox runs in its own process with rate limits off (we measure our code). API requests
 per 1,000 products are reported separately: against the real APIs the rate limits are the bound.
-Results are printed and written to benchmarks/results.md.
+Results are printed and written to benchmarks/results.md (its hand-written `## Notes` and what follows are kept).
 """
 
 from __future__ import annotations
@@ -401,8 +401,21 @@ def main() -> None:
                     main_run["baseline"], main_run.get("legacy"), main_run.get("api"))
     report += render_series(series)
     print(report)
-    Path(args.output).write_text(report, encoding="utf-8")
+    output = Path(args.output)
+    output.write_text(report + kept_notes(output), encoding="utf-8")
     print(f"written to {args.output}")
+
+
+# The hand-written part of results.md starts at this heading: what single changes measured, the
+# profiles, benchmarks/accounts.py's section. A new run replaces what is above it, never that.
+NOTES_HEADING = "## Notes"
+
+
+def kept_notes(output: Path) -> str:
+    """`NOTES_HEADING` and everything after it in the current results file ("" if none)."""
+    text = output.read_text(encoding="utf-8") if output.exists() else ""
+    start = text.find("\n" + NOTES_HEADING + "\n")
+    return "\n" + text[start + 1:] if start >= 0 else ""
 
 
 def measure(products: int, extras: bool = False, legacy_sample: int | None = None) -> dict[str, Any]:
