@@ -25,7 +25,7 @@ from pipelines.account_scope import AccountScope
 from pipelines.config import FreshnessPolicy, Settings
 from pipelines.config_accounts import DEFAULT_ACCOUNT, account_key
 from pipelines.marketplaces import MARKETPLACES, Marketplace, get
-from pipelines.sync_log import SyncRecord
+from pipelines.sync_log import SyncRecord, account_of
 from pipelines.warehouse import SYNC_LOCK, Warehouse, warehouse_for
 
 
@@ -208,13 +208,6 @@ def check_sync_log_layout(wh: Warehouse) -> None:
             "layout (a legacy importer's table?). Run `invsync migrate up` to adopt it: it keeps a backup, and "
             "`invsync migrate down` restores it exactly."
         )
-
-
-def account_of(wh: Warehouse, table: str) -> str:
-    """The account of a row of `table` in SQL: its `account` column, or `'default'` on a table
-    from before migration 6 (a sync is migrating it right now, beside this reader, or nobody has
-    run `invsync migrate up` since the upgrade): every row then was the default account's."""
-    return "account" if "account" in wh.columns(table) else f"'{DEFAULT_ACCOUNT}'"
 
 
 @dataclass(frozen=True)

@@ -101,13 +101,15 @@ def _values(rec: SyncRecord) -> list[Any]:
 
 
 def insert(wh: Warehouse, rec: SyncRecord) -> None:
-    """Insert the record and remember its id."""
+    """Insert the record and remember its id. A run writes one row per account, and the
+    accounts of one marketplace start side by side: the id is looked up by the account too
+    (by run and marketplace alone, two accounts' syncs could both take the newer row)."""
     placeholders = ", ".join(["%s"] * len(COLUMNS))
     with wh.connection() as conn:
         wh.execute(conn, f"insert into sync_logs ({', '.join(COLUMNS)}) values ({placeholders})", _values(rec))
         rows = wh.query(
-            "select max(id) as id from sync_logs where run_id = %s and marketplace = %s",
-            (rec.run_id, rec.marketplace), conn,
+            f"select max(id) as id from sync_logs where run_id = %s and marketplace = %s and {ACCOUNT_COLUMN} = %s",
+            (rec.run_id, rec.marketplace, rec.account), conn,
         )
         rec.id = rows[0]["id"]
 
@@ -235,12 +237,22 @@ def is_dead(rec: SyncRecord, sync_lock_free: bool, now: datetime | None = None) 
     return sync_lock_free or alive is False
 
 
+def account_of(wh: Warehouse, table: str) -> str:
+    """The account of a row of `table` in SQL: its `account` column, or `'default'` on a table
+    from before migration 6 (a sync is migrating it right now, beside this reader, or nobody has
+    run `invsync migrate up` since the upgrade): every row then was the default account's."""
+    return ACCOUNT_COLUMN if ACCOUNT_COLUMN in wh.columns(table) else f"'{DEFAULT_ACCOUNT}'"
+
+
 def _published(wh: Warehouse, rec: SyncRecord) -> int:
-    """Rows of `inventory_data` this sync's publish stamped (its `last_sync_at` is the row's start)."""
+    """Rows of `inventory_data` this sync's publish stamped (its `last_sync_at` is the row's
+    start) for its own account: two accounts of a marketplace start in the same second, and
+    MySQL's DATETIME keeps no fraction, so the start alone does not tell their rows apart."""
     if rec.load_id is None or not wh.table_exists("inventory_data"):
         return 0
-    rows = wh.query("select count(*) as n from inventory_data where marketplace = %s and last_sync_at = %s",
-                    (rec.marketplace, naive_utc(rec.started_at)))
+    rows = wh.query("select count(*) as n from inventory_data where marketplace = %s and last_sync_at = %s "
+                    f"and {account_of(wh, 'inventory_data')} = %s",
+                    (rec.marketplace, naive_utc(rec.started_at), rec.account))
     return int(rows[0]["n"] or 0)
 
 

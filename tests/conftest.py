@@ -163,6 +163,9 @@ def _published_files(warehouse_root: Path, tmp_path_factory: pytest.TempPathFact
             shutil.copytree(source, keep / source.name)
         elif source.exists():
             shutil.copy2(source, keep / source.name)
+    # Leave the path empty as `duckdb_url` does: a test that asks for `published` by name
+    # (`synced_once`) may have set up its `duckdb_url` before this session fixture ran.
+    remove(warehouse_files(path))
     return keep
 
 

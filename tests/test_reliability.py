@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -383,3 +383,32 @@ def test_a_sync_killed_after_its_publish_commit_counts_as_the_last_success(sandb
     shown = status_json(env)["ozon"]
     assert shown["last_attempt_status"] == "interrupted" and shown["last_attempt_phase"] == "audit", shown
     assert shown["last_error"].startswith("interrupted during audit: the sync process (pid ")
+
+
+def test_two_accounts_of_one_marketplace_each_keep_their_own_sync_logs_row(warehouse_url, synced_once) -> None:
+    """The accounts of one marketplace start side by side in one run. Their rows must not be
+    mixed up: the id a sync takes is its own row's even when the other account's row lands
+    between its insert and its id lookup, and a dead sync of one account is not taken for
+    published by the other account's rows of the same start (DATETIME keeps no fraction)."""
+    wh = warehouse_for(synced_once.warehouse)
+    published_at = wh.query("select max(last_sync_at) as t from inventory_data where marketplace = 'ozon'")[0]["t"]
+    started = published_at.replace(tzinfo=timezone.utc)
+    default = sync_log.SyncRecord(run_id="side-by-side", marketplace="ozon", sync_type="full", started_at=started)
+    north = sync_log.SyncRecord(run_id="side-by-side", marketplace="ozon", sync_type="full", started_at=started,
+                                account="north", load_id="north-load")
+    real_execute = wh.execute
+
+    def execute(conn, sql, params=()):
+        cur = real_execute(conn, sql, params)
+        if sql.startswith("insert into sync_logs") and params[-1] == "default":  # north's row lands in between
+            real_execute(conn, sql, sync_log._values(north))
+        return cur
+
+    wh.execute = execute
+    sync_log.insert(wh, default)
+    wh.execute = real_execute
+    rows = {r["id"]: r["account"] for r in wh.query("select id, account from sync_logs where run_id = 'side-by-side'")}
+    assert rows[default.id] == "default" and len(rows) == 2
+    # North's sync died with nothing published: the default account's rows of that start are not its.
+    north.id = next(i for i, a in rows.items() if a == "north")
+    assert sync_log.conclude_dead(wh, north, found_by="status").status == "interrupted"
