@@ -246,8 +246,8 @@ def account_of(wh: Warehouse, table: str) -> str:
 
 def _published(wh: Warehouse, rec: SyncRecord) -> int:
     """Rows of `inventory_data` this sync's publish stamped (its `last_sync_at` is the row's
-    start) for its own account: two accounts of a marketplace start in the same second, and
-    MySQL's DATETIME keeps no fraction, so the start alone does not tell their rows apart."""
+    start), of its own account only: another account's rows never prove that this one published,
+    even when both syncs started at the same moment."""
     if rec.load_id is None or not wh.table_exists("inventory_data"):
         return 0
     rows = wh.query("select count(*) as n from inventory_data where marketplace = %s and last_sync_at = %s "

@@ -388,8 +388,9 @@ def test_a_sync_killed_after_its_publish_commit_counts_as_the_last_success(sandb
 def test_two_accounts_of_one_marketplace_each_keep_their_own_sync_logs_row(warehouse_url, synced_once) -> None:
     """The accounts of one marketplace start side by side in one run. Their rows must not be
     mixed up: the id a sync takes is its own row's even when the other account's row lands
-    between its insert and its id lookup, and a dead sync of one account is not taken for
-    published by the other account's rows of the same start (DATETIME keeps no fraction)."""
+    between its insert and its id lookup (else both syncs write to one row, and a failed
+    account's status showed its previous success), and a dead sync of one account is not taken
+    for published by the other account's rows of the same start."""
     wh = warehouse_for(synced_once.warehouse)
     published_at = wh.query("select max(last_sync_at) as t from inventory_data where marketplace = 'ozon'")[0]["t"]
     started = published_at.replace(tzinfo=timezone.utc)
