@@ -137,15 +137,13 @@ class DagsterDbt:
     own selection (the op is defined with the step's `select`) and keeps dagster-dbt's events,
     which the asset yields once the core has judged the run."""
 
-    combined_publish = False  # the approval and the merge are two ops' nodes: two steps
-
     def __init__(self, dbt: InvsyncDbtCliResource, context: AssetExecutionContext, own: DbtStep) -> None:
         self.dbt, self.context, self.own = dbt, context, own
         self.events: list[Any] = []
 
     def __call__(self, step: DbtStep, loads: PublishLoads | None) -> DbtRun:
-        """The op's own step streams its events; another (e.g. `APPROVE`, whose node belongs to
-        the staging op) runs plainly, as it would outside Dagster."""
+        """The op's own step streams its events; another (`APPROVE` alone, when nothing was
+        approved) runs plainly, as it would outside Dagster."""
         try:
             if step == self.own:
                 invocation = self.dbt.cli([step.command], loads=loads, context=self.context, raise_on_error=False)

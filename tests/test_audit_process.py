@@ -32,8 +32,6 @@ def test_the_audit_runs_in_its_own_process_which_ends_before_the_publish(sandbox
     seen: dict[str, list[int]] = {}
     with worker_for_sync(settings) as worker:
         class Watching:  # the sync's dbt steps, noting the audit processes alive at each
-            combined_publish = worker.combined_publish
-
             def __call__(self, step, loads):
                 seen["stage" if step.select == STAGE.select else "publish"] = audit_processes()
                 return worker(step, loads)

@@ -27,7 +27,7 @@ import pytest
 from pipelines import sync_log
 from pipelines.marketplaces import get
 from pipelines.marketplaces.ozon.checks import fbo_sums
-from pipelines.sync.dbt import APPROVE_AND_PUBLISH, STAGE, worker_for_sync
+from pipelines.sync.dbt import APPROVE, PUBLISH, STAGE, worker_for_sync
 from pipelines.warehouse import Warehouse, warehouse_for
 from tests.conftest import SANDBOX_OPTIONS, fresh_mysql_database, remove, settings_for, warehouse_files
 
@@ -124,8 +124,8 @@ def build(settings: Any) -> dict[str, Any]:
         # 1. b alone, as a sync of b writes, audits (the checks read one account) and publishes it
         run(worker, STAGE, only_other)
         seen["staged_other"] = keyed(wh.query("select * from int_inventory__snapshot"))
+        run(worker, PUBLISH, only_other)  # the approval (int_sync__publishable) is built here
         seen["publishable_other"] = wh.query("select marketplace, account, load_id from int_sync__publishable")
-        run(worker, APPROVE_AND_PUBLISH, only_other)
         seen["after_other"] = keyed(wh.query("select * from inventory_data"))
         for rec in records.values():
             rec.finish("success")
@@ -143,6 +143,7 @@ def build(settings: Any) -> dict[str, Any]:
         start_sync(wh, "wb", f"{other_loads['wb']}.unchecked", status="failed")
         run(worker, STAGE, None)
         seen["staged_by_hand"] = keyed(wh.query("select * from int_inventory__snapshot"))
+        run(worker, APPROVE, None)  # what `dbt build` by hand builds of the publish: the approval
         seen["publishable_by_hand"] = wh.query("select marketplace, account, load_id from int_sync__publishable")
     seen["default_loads"], seen["other_loads"] = default_loads, other_loads
     return seen

@@ -194,14 +194,14 @@ def test_a_sync_of_one_marketplace_leaves_the_other_untouched_even_after_an_inte
 def test_the_write_step_leaves_out_the_folders_of_marketplaces_without_a_load() -> None:
     from pipelines.config import PROJECT_ROOT
     from pipelines.marketplaces import NAMES
-    from pipelines.sync.dbt import APPROVE_AND_PUBLISH, STAGE, marketplace_folders
+    from pipelines.sync.dbt import PUBLISH, STAGE, marketplace_folders
 
     args = STAGE.args_for({"ozon": "load-1"})
     assert args[:len(STAGE.args)] == STAGE.args
     assert set(args[args.index("--exclude") + 1:]) == {f for m in NAMES if m != "ozon" for f in marketplace_folders(m)}
     assert STAGE.args_for(None) == STAGE.args  # no loads named: every marketplace, as by hand
     assert STAGE.args_for(dict.fromkeys(NAMES, "load-1")) == STAGE.args
-    assert APPROVE_AND_PUBLISH.args_for({"ozon": "load-1"}) == APPROVE_AND_PUBLISH.args
+    assert PUBLISH.args_for({"ozon": "load-1"}) == PUBLISH.args
     for name in NAMES:  # the convention the exclusion relies on (README, "Adding a marketplace")
         for folder in ("staging", "intermediate"):
             assert (PROJECT_ROOT / "dbt_project" / "models" / folder / name).is_dir(), (folder, name)

@@ -6,8 +6,8 @@ same gates as `invsync sync`:
   for exactly the loads this run landed, with their tests (asset checks); a failing model or
   error-severity test fails the landed marketplaces and the run.
 - `publish_inventory` (the nodes of `PUBLISH`): `int_sync__publishable` with only the approved
-  loads, then the merge into `inventory_data` and its tests (asset checks that report, they
-  cannot block: the data is published by then).
+  loads, then the merge into `inventory_data`, the stock history and their tests (asset checks
+  that report, they cannot block: the data is published by then), in one dbt invocation.
 
 The custom translator maps the dbt sources `raw_ozon.*` / `raw_wb.*` onto the dlt asset keys
 and makes `inventory_data` depend on the audit, so landing → staging → audit → publish is one

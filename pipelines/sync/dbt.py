@@ -1,8 +1,8 @@
 """dbt for the sync: which dbt steps a sync runs, how they are invoked, how their results read.
 
-Both entry points run the same steps (`STAGE`, `APPROVE`, `PUBLISH`: a command and a
-selection each) and judge them with one reader of dbt's `run_results.json` (`DbtRun`). Only
-the invocation differs, behind `DbtInvoker`:
+Both entry points run the same steps (`STAGE`, `PUBLISH`, and `APPROVE` when nothing is
+approved: a command and a selection each) and judge them with one reader of dbt's
+`run_results.json` (`DbtRun`). Only the invocation differs, behind `DbtInvoker`:
 
 - `DbtWorker` (the CLI, the demo, the benchmark, the web service's syncs): one dbt process
   per sync (`dbt_worker`), each step sent with an explicit environment (the `DBT_*`
@@ -85,16 +85,15 @@ def marketplace_folders(name: str) -> list[str]:
 # tests that also need `inventory_data` for the publish step). Models tagged `audit` (a
 # marketplace's models that its answer checks read) are built with them.
 STAGE = DbtStep("build", "+int_inventory__snapshot +tag:audit", only_loaded_marketplaces=True)
-# Publish, in two steps: `int_sync__publishable` (a view the snapshot also reads, so it belongs
-# to the write step's nodes) rebuilt with only the approved loads, then `inventory_data` merged
-# and tested; a failing model fails the sync, failing tests on published data are warnings.
+# Publish: `int_sync__publishable` (a view; the snapshot reads the same rows through a macro, so
+# the view is not in the write step) rebuilt with only the approved loads, then `inventory_data`
+# merged and tested, in one build (one dbt start-up on either path): a failing approval test
+# skips the merge, a failing model fails the sync, failing tests on published data are warnings.
 # The history models (marts/history) build after `inventory_data` in the same step: only a
 # publish writes history, from the state it has just merged.
+PUBLISH = DbtStep("build", "int_sync__publishable inventory_data inventory_history inventory_daily stockouts")
+# With nothing approved, only the approval is emptied (`inventory_data` keeps the previous good data).
 APPROVE = DbtStep("run", "int_sync__publishable")
-PUBLISH = DbtStep("build", "inventory_data inventory_history inventory_daily stockouts")
-# Both publish steps in one invocation, for an invoker that can (the CLI's worker: each
-# invocation costs dbt's start-up; Dagster's ops keep the two steps, each an asset's own).
-APPROVE_AND_PUBLISH = DbtStep("build", f"{APPROVE.select} {PUBLISH.select}")
 
 FAILED_STATUSES = ("error", "fail", "runtime error")
 
@@ -143,9 +142,6 @@ class DbtRun:
 
 
 class DbtInvoker(Protocol):
-    # Whether the invoker runs `APPROVE_AND_PUBLISH` as one step (else `APPROVE`, then `PUBLISH`).
-    combined_publish: bool
-
     def __call__(self, step: DbtStep, loads: PublishLoads | None) -> DbtRun: ...
 
 
@@ -217,8 +213,6 @@ class DbtWorker:
     explicitly. The worker dies with the process that started it (a killed sync leaves no dbt
     building on).
     """
-
-    combined_publish = True
 
     def __init__(self, settings: Settings, helper: child.Helper) -> None:
         self.settings = settings

@@ -23,7 +23,7 @@ from pipelines import sync_log
 from pipelines.config import Settings
 from pipelines.config_accounts import account_key
 from pipelines.sync import child
-from pipelines.sync.dbt import APPROVE, APPROVE_AND_PUBLISH, PUBLISH, STAGE, DbtInvoker
+from pipelines.sync.dbt import APPROVE, PUBLISH, STAGE, DbtInvoker
 from pipelines.sync.result import MarketplaceResult, Outcome
 from pipelines.warehouse import Warehouse
 
@@ -219,12 +219,7 @@ def publish_inventory(settings: Settings, wh: Warehouse, approved: Mapping[str, 
         return True
     enter_phase(wh, approved, "publish")
     with wh.writing():
-        if dbt.combined_publish:
-            run = dbt(APPROVE_AND_PUBLISH, loads_of(approved))
-        else:
-            run = dbt(APPROVE, loads_of(approved))
-            if run.ok:
-                run = dbt(PUBLISH, loads_of(approved))
+        run = dbt(PUBLISH, loads_of(approved))
     # A failing approval test skips the merge: nothing was published then, as when a model fails.
     # The history models build after the merge: when only they fail, inventory_data is published
     # (the sync must not say `failed`, which means nothing changed) and history is behind until

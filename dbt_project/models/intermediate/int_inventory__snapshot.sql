@@ -93,5 +93,5 @@ select
         when s.quantity_reserved > s.quantity_present then 'reserved exceeds present'
     end as rejection_reason
 from by_key s
-inner join {{ ref('int_sync__publishable') }} p on p.marketplace = s.marketplace and p.account = s.account
+inner join ({{ publishable_accounts() }}) p on p.marketplace = s.marketplace and p.account = s.account
 left join catalog c on c.offer_id = s.offer_id
