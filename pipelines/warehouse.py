@@ -385,13 +385,24 @@ class Warehouse:
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def frame(self, sql: str, params: Sequence[Any] = ()) -> "pd.DataFrame":
-        """Run a SELECT into a pandas DataFrame (DuckDB's columnar fast path; rows on MySQL)."""
+        """Run a SELECT into a pandas DataFrame (DuckDB: columnar, through Arrow; rows on MySQL).
+
+        On DuckDB the text columns go from Arrow into pandas' Arrow-backed strings without a
+        Python object per value (DuckDB's own `df()` builds one, which pandas then converts: about
+        a fifth of an audit's CPU at 100,000 products), and decimals become floats, as `df()`
+        gives them.
+        """
         import pandas as pd
 
         with self.connection() as conn:
-            cur = self.execute(conn, sql, params)
             if self.target.is_duckdb:
-                return cur.df()
+                import pyarrow as pa
+
+                table = conn.sql(self._sql(sql), params=list(params)).to_arrow_table()
+                floats = pa.schema([pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f
+                                    for f in table.schema])
+                return table.cast(floats).to_pandas()
+            cur = self.execute(conn, sql, params)
             names = [d[0] for d in cur.description]
             return pd.DataFrame.from_records(cur.fetchall(), columns=names)
 
