@@ -28,7 +28,7 @@
 {%- set read = [] %}
 {%- for marketplace in var('marketplaces') if publishes(marketplace) %}{% do read.append(marketplace) %}{% endfor %}
 
-with stock as (
+with stock as {{ duckdb_cte('materialized') }} (
     {% for marketplace in read %}
     select '{{ marketplace }}' as marketplace, m.* from {{ relations[marketplace] }} m
     {% if not loop.last %}union all{% endif %}
@@ -39,26 +39,7 @@ with stock as (
 ),
 
 by_key as (
-    select
-        {{ grain_columns() }},
-        count(*) as copies,
-        max(marketplace_product_id) as marketplace_product_id,
-        max(offer_id) as offer_id,
-        max(warehouse_name) as warehouse_name,
-        max(warehouse_kind) as warehouse_kind,
-        max(product_name) as product_name,
-        max(barcode) as barcode,
-        max(quantity_present) as quantity_present,
-        max(quantity_reserved) as quantity_reserved,
-        -- the copies agree when every quantity is known and the same in all of them
-        case
-            when min(quantity_present) = max(quantity_present) and count(quantity_present) = count(*)
-             and min(quantity_reserved) = max(quantity_reserved) and count(quantity_reserved) = count(*)
-            then 1 else 0
-        end as copies_agree,
-        max(invalid_reason) as invalid_reason
-    from stock
-    group by {{ grain_columns() }}
+    {{ one_row_per_key('stock') }}
 ),
 
 catalog as (

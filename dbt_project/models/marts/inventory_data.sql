@@ -24,7 +24,7 @@ with publishable as (
     select marketplace, account, synced_at from {{ ref('int_sync__publishable') }}
 ),
 
-snapshot as (
+snapshot as {{ duckdb_cte('not materialized') }} (
     select s.*, p.synced_at
     from {{ ref('int_inventory__snapshot') }} s
     inner join publishable p on p.marketplace = s.marketplace and p.account = s.account
@@ -38,7 +38,7 @@ valid as (
 {#- A table from before `warehouse_kind` existed gets the column from this run (append_new_columns). -#}
 {%- set has_kind = 'warehouse_kind' in adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
 ,
-current_rows as (
+current_rows as {{ duckdb_cte('not materialized') }} (
     select t.*{% if not has_kind %}, cast(null as {{ 'char' if target.type in ('mysql', 'mariadb') else 'varchar' }}) as warehouse_kind{% endif %}
     from {{ this }} t
     inner join publishable p on p.marketplace = t.marketplace and p.account = t.account

