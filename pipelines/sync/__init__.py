@@ -13,7 +13,22 @@
 The Dagster assets (`orchestration/assets/`) are thin wrappers over `landing` and `wap`.
 """
 
-from pipelines.sync.core import prepare_warehouse, run_sync
-from pipelines.sync.result import MarketplaceResult, Outcome, SyncResult
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# Imported on first use (PEP 562), not with the package: each helper process of a sync starts
+# as `python -m pipelines.sync.<entry>`, which imports this package first, and `core` brings in
+# dlt (~0.5 s of CPU), which the dbt and audit workers never use; on two cores that CPU was
+# taken from the landing running beside them.
+_EXPORTS = {"prepare_warehouse": "core", "run_sync": "core",
+            "MarketplaceResult": "result", "Outcome": "result", "SyncResult": "result"}
 
 __all__ = ["MarketplaceResult", "Outcome", "SyncResult", "prepare_warehouse", "run_sync"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f"pipelines.sync.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'pipelines.sync' has no attribute {name!r}")
