@@ -22,7 +22,7 @@ import json
 import math
 import re
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import orjson
 import pyarrow as pa
@@ -186,6 +186,25 @@ def rows_to_table(
     stamp = fetched_at or utc_now()
     arrays[FETCHED_AT] = pa.array([stamp] * len(rows), type=pa.timestamp("us", tz="UTC"))
     return pa.table(arrays)
+
+
+# Rows per Arrow table where an API's pages are small (WB's 100-card pages, one seller warehouse's
+# answer): dlt's work per item (schema, naming, a Parquet row group) is about a millisecond, so
+# one table per 100-card page cost more than the rows in it. Still a bounded batch.
+ROWS_PER_TABLE = 5_000
+
+
+def row_batches(pages: Iterable[list[Any]], rows: int = ROWS_PER_TABLE) -> Iterator[list[Any]]:
+    """The rows of consecutive pages, gathered into batches of at least `rows` (the last one
+    may be smaller; none if there are no rows), in their order."""
+    batch: list[Any] = []
+    for page in pages:
+        batch.extend(page)
+        if len(batch) >= rows:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import gc
 import os
 import pickle
 import signal
@@ -134,8 +135,24 @@ def receive(stream: BinaryIO) -> Any:
     return pickle.loads(stream.read(size))
 
 
+# The cyclic garbage collector's thresholds in a helper (CPython's defaults: 700, 10, 10). A
+# helper allocates millions of short-lived containers (parsed API answers, dbt's nodes), and
+# with the defaults a collection runs every 700 of them and rescans the survivors: a quarter
+# of a landing process's CPU (a 100,000-product Ozon landing: 13.6 -> 10.4 s). Reference
+# counting still frees everything acyclic at once; only cycles wait longer to be collected.
+HELPER_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """After the helper's imports: their objects leave the collector's scans for good
+    (`gc.freeze`), and collections run far less often (`HELPER_GC_THRESHOLDS`)."""
+    gc.freeze()
+    gc.set_threshold(*HELPER_GC_THRESHOLDS)
+
+
 def serve(handle: Callable[[Any], Any], result_fd: int) -> int:
     """The helper's side: answer each job until the parent closes stdin."""
+    tune_gc()
     with os.fdopen(result_fd, "wb") as results:
         while (job := receive(sys.stdin.buffer)) is not None:
             send(results, handle(job))

@@ -279,10 +279,11 @@ def ozon_source(
         with fbo_lock:
             use_fallback = counts.get("fbo_method") == FBO_FALLBACK
         if not use_fallback:
-            tables: list[pa.Table] = []
+            tables: list[pa.Table] = []  # one table for all the answers on this v4 page's SKUs
             try:
-                for batch in chunks(skus, IDS_PER_CALL):
-                    tables.extend(stock_table(rows) for rows in api.fbo_stocks(batch))
+                rows = [row for batch in chunks(skus, IDS_PER_CALL) for page in api.fbo_stocks(batch) for row in page]
+                if rows:
+                    tables.append(stock_table(rows))
             except EndpointGone as gone:
                 with fbo_lock:
                     first = counts.get("fbo_method") != FBO_FALLBACK

@@ -46,7 +46,7 @@ from pipelines.marketplaces.wb import (
     WILDBERRIES,
 )
 from pipelines.marketplaces.wb.token import ANALYTICS, CONTENT, MARKETPLACE, WbTokenInfo, read_token
-from pipelines.pages import check_quantities, chunks, rows_to_table
+from pipelines.pages import check_quantities, chunks, row_batches, rows_to_table
 from pipelines.progress import plan
 
 log = logging.getLogger(__name__)
@@ -473,9 +473,15 @@ def wildberries_source(
         token.require(CONTENT, "product cards")
         since = card_time({"updatedAt": cards_since}) if catalog_delta and cards_since else None
         fetched = 0
-        for page in api.card_pages(since):
-            fetched += len(page)
-            yield rows_to_table(flatten_cards(page))
+
+        def flattened_pages() -> Iterator[list[dict[str, Any]]]:
+            nonlocal fetched
+            for page in api.card_pages(since):
+                fetched += len(page)
+                yield flatten_cards(page)
+
+        for rows in row_batches(flattened_pages()):
+            yield rows_to_table(rows)
         counts["catalog"] = "changed cards" if since else "all cards"
         counts["cards_fetched"] = fetched
         yield rows_to_table([])  # end-of-catalog marker: fbs_stocks flushes its last batch
@@ -507,10 +513,11 @@ def wildberries_source(
             if seller_warehouses is None:
                 token.require(MARKETPLACE, "seller-warehouse stock")
                 seller_warehouses = api.fbs_warehouses()
-            for warehouse in seller_warehouses:
-                stocks = api.seller_stocks(warehouse["id"], batch)
-                if stocks:
-                    yield stock_table([{"warehouse_id": warehouse["id"], **s} for s in stocks], SELLER_QUANTITIES)
+            # One table for every seller warehouse's answer on this batch of sizes.
+            rows = [{"warehouse_id": warehouse["id"], **s}
+                    for warehouse in seller_warehouses for s in api.seller_stocks(warehouse["id"], batch)]
+            if rows:
+                yield stock_table(rows, SELLER_QUANTITIES)
 
     return [fbo_stocks, fbs_warehouses, cards, fbs_stocks]
 
