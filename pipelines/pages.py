@@ -115,8 +115,32 @@ def _text_column(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in texts], type=pa.string())
 
 
+def _json_column(values: list[Any]) -> pa.Array:
+    """A column whose values are all nested (or null): each value's JSON text, encoded by orjson
+    straight into an Arrow binary column that is then read as UTF-8 text (no Python string per
+    value). Any other mix goes the general way (`_text_column`), which gives the same text."""
+    encoded: list[bytes | None] = []
+    dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+    try:
+        for value in values:
+            if value is None:
+                encoded.append(None)
+            elif isinstance(value, (list, dict)):
+                encoded.append(dumps(value, option=option))
+            else:
+                return _text_column(values)
+    except TypeError:  # what orjson refuses (integers beyond 64 bits)
+        return _text_column(values)
+    return pa.array(encoded, type=pa.binary()).cast(pa.string())
+
+
 def _column(values: list[Any]) -> pa.Array:
-    """One column: Arrow infers the type; nested values become JSON text; mixed types become text."""
+    """One column: nested values become JSON text, mixed types text; otherwise Arrow infers the
+    type. A column nested on its first value goes straight to text: inferring deep structs only
+    to turn them into text cost more than all the rest of a catalog page."""
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, (list, dict)):
+        return _json_column(values)
     try:
         array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -124,59 +148,30 @@ def _column(values: list[Any]) -> pa.Array:
     return _text_column(values) if pa.types.is_nested(array.type) else array
 
 
-def _nested_as_text(rows: list[dict[str, Any]]) -> None:
-    """Nested values of the fields the first row has nested, as JSON text, in place: Arrow then
-    infers flat columns (inferring deep structs only to turn them into text costs more than
-    the whole rest of a catalog page). A field nested only on later rows is caught below."""
-    nested = [name for name, value in rows[0].items() if isinstance(value, (list, dict))]
-    if not nested:
-        return
+def _column_names(rows: list[dict[str, Any]]) -> list[str]:
+    """The union of the rows' keys in the order they first appear (usually every row has the
+    first row's keys, which is checked cheaply)."""
+    first = rows[0].keys()
+    if all(row.keys() == first for row in rows):
+        return list(first)
+    names: dict[str, None] = {}
     for row in rows:
-        for name in nested:
-            value = row.get(name)
-            if isinstance(value, (list, dict)):
-                row[name] = _json_text(value)
-
-
-def _columns_fast(rows: list[dict[str, Any]]) -> dict[str, pa.Array] | None:
-    """All columns in one C++ pass: Arrow infers a struct over the union of the keys.
-
-    None when a field holds mixed types; the per-column path then keeps them as text.
-    """
-    try:
-        struct = pa.array(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    if not pa.types.is_struct(struct.type):
-        return None
-    out: dict[str, pa.Array] = {}
-    for i, f in enumerate(struct.type):
-        array = struct.field(i)
-        if pa.types.is_nested(f.type):  # known to be nested: straight to JSON text, no second inference
-            array = _text_column([row.get(f.name) for row in rows])
-        out[f.name] = array
-    return out
+        names.update(dict.fromkeys(row))
+    return list(names)
 
 
 def rows_to_table(
     rows: list[dict[str, Any]], fetched_at: datetime | None = None, integers: tuple[str, ...] = ()
 ) -> pa.Table:
-    """Build an Arrow table from a list of flat dicts (see module docstring). The rows are the
-    page's own: nested values in them are replaced by their JSON text.
+    """Build an Arrow table from a list of flat dicts (see module docstring), column by column.
+    The rows are not changed.
 
     `integers`: columns that are int64 on every page, even when a page has only nulls in them
     (the checked quantities), so pages and loads never disagree on their type.
     """
-    if rows:
-        _nested_as_text(rows)
-    fast = _columns_fast(rows) if rows else None
-    if fast is None:
-        names: dict[str, None] = {}
-        for row in rows:
-            names.update(dict.fromkeys(row))
-        fast = {name: _column([row.get(name) for row in rows]) for name in names}
     arrays: dict[str, pa.Array] = {}
-    for name, array in fast.items():
+    for name in _column_names(rows) if rows else []:
+        array = _column([row.get(name) for row in rows])
         if name in integers and not pa.types.is_int64(array.type):
             array = array.cast(pa.int64())  # checked integers (or all null): safe, never lossy
         elif pa.types.is_null(array.type):
