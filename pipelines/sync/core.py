@@ -130,11 +130,12 @@ def run_sync(
                                                                                   account=account.id)
             else:
                 to_run.append((market.name, account.id))
-        # dbt's and Great Expectations' imports (seconds) happen in their helper processes while
-        # the landing calls the APIs; the audit's process ends after the audit (`AuditWorker.done`).
+        # dbt's and Great Expectations' imports (seconds), and dbt's first parse of a warehouse,
+        # happen in their helper processes while the landing calls the APIs; the audit's process
+        # ends after the audit (`AuditWorker.done`).
         auditor = None
         if publish and to_run:
-            dbt = dbt or stack.enter_context(worker_for_sync(settings))
+            dbt = dbt or stack.enter_context(worker_for_sync(settings, parse_ahead=True))
             auditor = stack.enter_context(wap.audit_worker_for_sync(settings))
         landings = max(1, min(len(to_run), settings.parallel_landings))  # at most INVSYNC_PARALLEL_LANDINGS at once
         with timed(timings, "landing"), ThreadPoolExecutor(max_workers=landings) as pool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import json
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from pipelines.marketplaces import MARKETPLACES
 from pipelines.sync import child
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in the target folder
 
 # The loads an invocation publishes: {marketplace: {account: load id}}. A marketplace's single
 # load id, {marketplace: load id}, is its `default` account's (the form before several seller
@@ -217,6 +219,24 @@ class DbtWorker:
     def __init__(self, settings: Settings, helper: child.Helper) -> None:
         self.settings = settings
         self._helper = helper
+        self._parsing: threading.Thread | None = None
+
+    def parse_ahead(self) -> None:
+        """Parse the project now, in the background, when this warehouse's dbt folder holds no
+        saved parse (its first sync, or a new folder): the full parse (~3 s of CPU) then runs
+        while the landing waits for the APIs, and the sync's first dbt step parses partially
+        instead. With a saved parse there is nothing to gain: each step's partial parse is short."""
+        if (target_dir(self.settings) / PARTIAL_PARSE_FILE).exists():
+            return
+        self._parsing = threading.Thread(target=self._invoke, args=(["parse"],), name="dbt-parse-ahead", daemon=True)
+        self._parsing.start()
+
+    def wait_for_parse(self) -> None:
+        """The parse started by `parse_ahead` is over (its outcome is the next step's to tell:
+        a project that does not parse fails that step with dbt's own message)."""
+        if self._parsing is not None:
+            self._parsing.join()
+            self._parsing = None
 
     def run(self, args: list[str], loads: PublishLoads | None = None) -> DbtRun:
         """Run `dbt <args>` against the configured warehouse and read its results.
@@ -224,6 +244,10 @@ class DbtWorker:
         `loads` ({marketplace: {account: load id}}) picks the loads the models build; without it
         they build each account's latest load, if it was published (macros/publish.sql).
         """
+        self.wait_for_parse()  # the worker answers one job at a time
+        return self._invoke(args, loads)
+
+    def _invoke(self, args: list[str], loads: PublishLoads | None = None) -> DbtRun:
         env = {**dbt_env(self.settings), **publish_loads_env(loads)}
         with _locked_target_dir(self.settings) as target:
             # dbtRunner reads flags only after the command (`dbt --quiet build` ignores --quiet)
@@ -241,10 +265,17 @@ class DbtWorker:
 
 
 @contextmanager
-def worker_for_sync(settings: Settings) -> Iterator[DbtWorker]:
-    """A dbt worker for one sync of `settings`' warehouse (an idle one of this process, else new)."""
+def worker_for_sync(settings: Settings, parse_ahead: bool = False) -> Iterator[DbtWorker]:
+    """A dbt worker for one sync of `settings`' warehouse (an idle one of this process, else
+    new); with `parse_ahead`, one that starts parsing at once (`DbtWorker.parse_ahead`)."""
     with child.lease("pipelines.sync.dbt_worker", keep=settings.keep_helpers) as helper:
-        yield DbtWorker(settings, helper)
+        worker = DbtWorker(settings, helper)
+        if parse_ahead:
+            worker.parse_ahead()
+        try:
+            yield worker
+        finally:
+            worker.wait_for_parse()  # never hand the worker back (or end it) mid-parse
 
 
 def run_dbt(settings: Settings, args: list[str], loads: PublishLoads | None = None) -> DbtRun:
