@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pipelines.config import Settings
 from pipelines.sync.dbt import PARTIAL_PARSE_FILE, target_dir, worker_for_sync
 from tests.conftest import settings_for
 
 
-def last_invocation_log(settings) -> str:
+def last_invocation_log(settings: Settings) -> str:
     text = (target_dir(settings) / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
     return text[text.rfind("Running with dbt"):]
 

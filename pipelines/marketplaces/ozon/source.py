@@ -279,11 +279,8 @@ def ozon_source(
         with fbo_lock:
             use_fallback = counts.get("fbo_method") == FBO_FALLBACK
         if not use_fallback:
-            tables: list[pa.Table] = []  # one table for all the answers on this v4 page's SKUs
-            try:
+            try:  # every answer on this v4 page's SKUs, landed as one table
                 rows = [row for batch in chunks(skus, IDS_PER_CALL) for page in api.fbo_stocks(batch) for row in page]
-                if rows:
-                    tables.append(stock_table(rows))
             except EndpointGone as gone:
                 with fbo_lock:
                     first = counts.get("fbo_method") != FBO_FALLBACK
@@ -303,7 +300,8 @@ def ozon_source(
                         counts["fbo_method"] = FBO_METHOD
                         fbo_done.extend(skus)
                 if answered:
-                    yield from tables
+                    if rows:
+                        yield stock_table(rows)
                     return
         yield from analytics(skus)
 
