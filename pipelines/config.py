@@ -31,6 +31,7 @@ from pipelines.config_sections import (  # noqa: F401 - re-exported: `pipelines.
     _float,
     _flag,
     _int,
+    _memory_size,
     _url,
     check_thresholds,
     freshness_policy,
@@ -133,6 +134,11 @@ class Settings:
     # dbt worker for its next sync (imports paid once); off, each sync's helpers end with it and
     # free their memory (a one-sync process such as `invsync sync` gains nothing from keeping them).
     keep_helpers: bool = False
+    # INVSYNC_DUCKDB_MEMORY_LIMIT: DuckDB's memory limit in dbt's process. DuckDB's own default is
+    # 80 % of the machine's memory, which its buffer pool then keeps: the snapshot of a
+    # 100,000-product account took the dbt process past 1.1 GB. Under the limit DuckDB spills to
+    # `<warehouse>.tmp/` instead; 600MB cost no time at 100,000 products (benchmarks/results.md).
+    duckdb_memory_limit: str = "600MB"
     # INVSYNC_PARALLEL_LANDINGS: how many accounts land at once (each in a process of its own, a
     # few hundred MB at a large catalogue); more wait their turn. The APIs' limits are per account.
     parallel_landings: int = 4
@@ -363,6 +369,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         schedule_timezone=schedule_timezone(env),
         low_stock=_int(env, "INVSYNC_LOW_STOCK", Settings.low_stock),
         keep_helpers=_flag(env, "INVSYNC_KEEP_HELPERS"),
+        duckdb_memory_limit=_memory_size(env, "INVSYNC_DUCKDB_MEMORY_LIMIT", Settings.duckdb_memory_limit),
         parallel_landings=_int(env, "INVSYNC_PARALLEL_LANDINGS", Settings.parallel_landings, minimum=1),
         max_retries=int(max_retries_raw),
         dataset_prefix=prefix,

@@ -44,6 +44,17 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+_MEMORY_SIZE = re.compile(r"[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def _memory_size(env: Mapping[str, str], name: str, default: str) -> str:
+    """A size as DuckDB reads it ("600MB", "2GB", "1.5GiB")."""
+    raw = env.get(name, "").strip() or default
+    if not _MEMORY_SIZE.fullmatch(raw):
+        raise ConfigError(f"{name} '{raw}' is not a memory size such as 600MB or 2GB")
+    return raw
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     """An on/off setting: 1/0 (also true/false, yes/no); unset is off."""
     raw = env.get(name, "").strip().lower()

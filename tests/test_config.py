@@ -39,6 +39,8 @@ def test_defaults_point_at_real_hosts_and_embedded_duckdb() -> None:
         ({"INVSYNC_SCHEDULE_TIMEZONE": "Mars/Olympus"}, "INVSYNC_SCHEDULE_TIMEZONE 'Mars/Olympus' is not an IANA time zone"),
         ({"SMTP_TLS": "tls"}, "SMTP_TLS 'tls' is not one of: none, starttls, ssl"),
         ({"SMTP_PORT": "smtp"}, "SMTP_PORT 'smtp' must be a whole number"),
+        ({"INVSYNC_DUCKDB_MEMORY_LIMIT": "600"}, "INVSYNC_DUCKDB_MEMORY_LIMIT '600' is not a memory size such as 600MB"),
+        ({"INVSYNC_DUCKDB_MEMORY_LIMIT": "lots"}, "INVSYNC_DUCKDB_MEMORY_LIMIT 'lots' is not a memory size"),
     ],
 )
 def test_invalid_configuration_fails_with_a_specific_message(env: dict, message: str) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import duckdb
+
 from pipelines.config import Settings
 from pipelines.sync.dbt import PARTIAL_PARSE_FILE, target_dir, worker_for_sync
 from tests.conftest import settings_for
@@ -34,8 +36,15 @@ def test_a_warehouse_without_a_saved_parse_is_parsed_ahead_and_its_first_step_pa
         assert saved.stat().st_mtime_ns == parsed_at
 
 
-def test_without_parse_ahead_the_first_step_parses_in_full(tmp_path: Path) -> None:
-    settings = settings_for({}, f"duckdb:///{tmp_path / 'new.duckdb'}")
+def test_without_parse_ahead_the_first_step_parses_in_full_and_duckdb_gets_the_memory_limit(tmp_path: Path) -> None:
+    settings = settings_for({"INVSYNC_DUCKDB_MEMORY_LIMIT": "700MB"}, f"duckdb:///{tmp_path / 'new.duckdb'}")
     with worker_for_sync(settings) as worker:
-        worker.run(["ls", "--resource-type", "model", "--select", "inventory_data"])
-    assert "Unable to do partial parsing because saved manifest not found" in last_invocation_log(settings)
+        worker.run(["show", "--inline", "select current_setting('memory_limit') as limit_in_dbt"])
+    log = last_invocation_log(settings)
+    assert "Unable to do partial parsing because saved manifest not found" in log
+    # dbt's DuckDB runs under INVSYNC_DUCKDB_MEMORY_LIMIT (as DuckDB itself shows that size)
+    with duckdb.connect() as conn:
+        conn.execute("set memory_limit = '700MB'")
+        shown = conn.execute("select current_setting('memory_limit')").fetchone()[0]
+        default = conn.execute("reset memory_limit; select current_setting('memory_limit')").fetchone()[0]
+    assert shown != default and shown in log.split("limit_in_dbt", 1)[1]

@@ -6,8 +6,8 @@ Why a process of its own: an audit reads the whole snapshot into pandas frames a
 Expectations keeps its batches; on 100,000 products it peaks near 900 MB, and a process does
 not give such memory back to the system once it is freed. In the sync's own process that
 memory stayed for the publish, beside dbt's. Here it ends with this process, which the sync
-closes after the audit. It imports Great Expectations (seconds) while the landing calls the
-APIs. Results (the `AuditOutcome`s) go back on a pipe of their own (`child.serve`); its log
+closes after the audit. The sync starts it when the landing is over, so Great Expectations'
+import (seconds) overlaps dbt's staging build. Results (the `AuditOutcome`s) go back on a pipe of their own (`child.serve`); its log
 lines are the sync's to write, from the outcomes, so this process prints nothing.
 """
 
@@ -39,7 +39,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 def main(result_fd: int) -> int:
     logging.getLogger().addHandler(logging.NullHandler())  # no stray lines on the sync's console
     logging.getLogger().setLevel(logging.CRITICAL + 1)
-    import expectations.audit  # noqa: F401 - the slow import (Great Expectations), done while the sync lands
+    import expectations.audit  # noqa: F401 - the slow import (Great Expectations), done while dbt stages
 
     code = serve(run, result_fd)
     # Python's own teardown of an audit's objects (frames, GE's batches) took ~0.5 s at 100,000

@@ -48,9 +48,17 @@ def _die_with_parent() -> None:
         _PRCTL(PR_SET_PDEATHSIG, _KILL)
 
 
+# How a helper allocates, unless the environment says otherwise. A landing process parses
+# hundreds of megabytes of answers in short-lived pieces, from several threads (dlt's pool):
+# glibc's per-thread arenas and pyarrow's mimalloc pool kept what was freed, so a 100,000-product
+# Ozon landing held ~470 MB at its end for ~20 MB of live Python objects and Arrow buffers. One
+# arena and Arrow on the system allocator: ~320 MB, the same CPU (benchmarks/results.md).
+HELPER_ALLOCATION = {"MALLOC_ARENA_MAX": "1", "ARROW_DEFAULT_MEMORY_POOL": "system"}
+
+
 def environment() -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
+    return {**HELPER_ALLOCATION, **os.environ, "PYTHONPATH": path}
 
 
 class _Spawner:

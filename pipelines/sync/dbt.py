@@ -158,7 +158,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
            # the days of `inventory_daily` are the schedules' days
            "INVSYNC_SCHEDULE_TIMEZONE": settings.schedule_timezone}
     if target.is_duckdb:
-        env.update({"DBT_TARGET": "dev", "DBT_DUCKDB_PATH": str(target.path)})
+        env.update({"DBT_TARGET": "dev", "DBT_DUCKDB_PATH": str(target.path),
+                    "DBT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit})
     else:
         env.update({"DBT_TARGET": "prod", "DBT_MYSQL_HOST": target.host, "DBT_MYSQL_PORT": str(target.port),
                     "DBT_MYSQL_USER": target.user, "DBT_MYSQL_PASSWORD": target.password,

@@ -43,7 +43,8 @@ def audit_here(settings: Settings, wh: Warehouse, landed: Mapping[str, Marketpla
 
 class AuditWorker:
     """The sync's `Auditor` outside Dagster: the checks in a helper process (`audit_worker`),
-    leased when the sync starts so Great Expectations' import overlaps the landing, and ended
+    leased when the landing is over so Great Expectations' import overlaps dbt's staging build
+    (not the landing, whose two cores it slowed, nor its memory), and ended
     after the audit (`audit_worker_for_sync`), so the audit's memory (its frames, GE's batches:
     ~900 MB at 100,000 products, which a process keeps once it has had it) is gone before
     dbt's publish, and this process never imports Great Expectations at all."""
