@@ -316,6 +316,10 @@ def test_shape_problem_reads_nested_shapes() -> None:
     assert shape_problem({}, shape) is None
     assert shape_problem({"data": {"items": [{}, {"warehouses": [1]}]}}, shape) == \
         "expected an object at data.items[1].warehouses[0], got a number"
+    # an array of objects (most pages): the first element that is not one is named
+    assert shape_problem({"products": [{}, None, {}, "x", 3]}, {"products": [dict]}) == \
+        "expected an object at products[3], got a string"
+    assert shape_problem([[1, 2], [3, "4"]], [[int]]) == "expected a number at [1][1], got a string"
     assert shape_problem(None, dict) is None  # 204: no data
     assert shape_problem(True, int) == "expected a number, got a boolean"
 
