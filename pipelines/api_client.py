@@ -115,6 +115,10 @@ def json_kind(value: Any) -> str:
     return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
+# What a JSON parser returns (the types `shape_problem` reads).
+JSON_VALUES = (dict, list, str, int, float, bool, type(None))
+
+
 def shape_problem(value: Any, shape: Shape, where: str = "") -> str | None:
     """Why `value` does not have `shape` (None when it does); `where` names the place (`items[3]`).
 
@@ -555,12 +559,16 @@ class ApiClient:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         expect: Shape = None,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> Any:
         """Send one call and return the parsed JSON, retrying what is worth retrying.
 
         `expect` is the answer's shape (`dict`, `[dict]`, `{"items": [dict]}`...; see
         `shape_problem`): an answer of another shape fails as `UnexpectedAnswer` naming this
-        method. None (204) is returned as is.
+        method. None (204) is returned as is. `parse` reads the body instead of `orjson.loads`
+        (it raises `orjson.JSONDecodeError` for a body that is not JSON, which is retried); what
+        it returns that is not a JSON value (a table it built and checked itself) is returned
+        without the shape check.
         """
         group = self._group(endpoint)
         last_problem = ""
@@ -582,10 +590,12 @@ class ApiClient:
                     return None
                 if status < 300:
                     try:
-                        answer = orjson.loads(response.content)
+                        answer = (parse or orjson.loads)(response.content)
                     except orjson.JSONDecodeError:
                         last_problem = f"answered invalid or truncated JSON ({len(response.content)} bytes)"
                     else:
+                        if not isinstance(answer, JSON_VALUES):
+                            return answer
                         return self.expect_shape(answer, expect, endpoint)
                 elif status in self.rate_limit_status:
                     rate_limited = True

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
+import pyarrow as pa
 import pytest
 
 from pipelines.marketplaces.wb import source as wildberries
 from pipelines.api_client import SyncStats
 from pipelines.sandbox import WB_API_TOKEN, Fault, Sandbox, SandboxOptions
 from pipelines.marketplaces.wb.token import read_token
+from pipelines.pages import FETCHED_AT
 from tests.conftest import settings_for
 
 
@@ -67,3 +70,29 @@ def test_remains_places_are_marked_from_their_names_and_pseudo_entries_are_not_p
     assert wildberries.undocumented_aggregates(rows) == ["Склад WB Беларусь"]
     # Every unit is still at some place: the places add up to the report's own total.
     assert sum(r["quantity"] for r in rows if r.get("place_kind")) == 9
+
+
+def test_a_report_page_read_by_arrow_lands_as_the_row_by_row_way_lands_it() -> None:
+    def item(chrt: int, warehouse_id, name=None, **fields) -> dict:
+        row = {"nmId": 1, "chrtId": chrt, "warehouseId": warehouse_id, "warehouseName": name, "regionName": "",
+               "quantity": 3, "inWayToClient": 1, "inWayFromClient": 0, **fields}
+        return {k: v for k, v in row.items() if v is not None or k != "warehouseName"}
+
+    items = [item(1, -999999, "Склад WB"), item(2, 507, " Склад WB Казахстан "), item(3, -5, "Все склады"),
+             item(4, 120762, "Электросталь"), item(5, None, "Склад WB РФ"), item(6, 130744)]
+    body = orjson.dumps({"data": {"items": items}})
+    page = wildberries.report_page(body, wildberries.REPORT_QUANTITIES)
+    assert isinstance(page, pa.Table)  # read by Arrow
+    by_arrow, arrow_news = wildberries.report_table(page)
+    by_rows, row_news = wildberries.report_table(wildberries.report_items(orjson.loads(body), "report"))
+    assert by_arrow.schema == by_rows.schema
+    assert by_arrow.drop_columns([FETCHED_AT]).equals(by_rows.drop_columns([FETCHED_AT]))
+    assert by_arrow.column("place_kind").to_pylist() == ["aggregate", "aggregate", "aggregate", "physical", "aggregate", "physical"]
+    assert arrow_news == row_news == [" Склад WB Казахстан ", "Все склады"]
+
+    items[1]["quantity"] = "3 шт"  # a bad value: parsed as JSON, and only its row is rejected, with the reason
+    answer = wildberries.report_page(orjson.dumps({"data": {"items": items}}), wildberries.REPORT_QUANTITIES)
+    assert isinstance(answer, dict)
+    table, _ = wildberries.report_table(wildberries.report_items(answer, "report"))
+    assert table.column("_invalid_reason").to_pylist() == [None, 'invalid quantity: quantity: text, not a number ("3 шт")',
+                                                          None, None, None, None]

@@ -32,7 +32,9 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import dlt
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.api_client import ApiClient, ApiError, AuthError, EndpointGone, SyncStats, client_for
 from pipelines.config import Settings
@@ -46,7 +48,7 @@ from pipelines.marketplaces.wb import (
     WILDBERRIES,
 )
 from pipelines.marketplaces.wb.token import ANALYTICS, CONTENT, MARKETPLACE, WbTokenInfo, read_token
-from pipelines.pages import check_quantities, chunks, row_batches, rows_to_table
+from pipelines.pages import check_quantities, chunks, json_rows, row_batches, rows_to_table, stamped
 from pipelines.progress import plan
 
 log = logging.getLogger(__name__)
@@ -179,6 +181,15 @@ def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base
                       pacing_reasons={"remains_basic": BASIC_REMAINS_LIMIT})
 
 
+def report_page(body: bytes, quantities: tuple[str, ...]) -> Any:
+    """A stocks-report answer: its rows as an Arrow table, read without a Python object per value
+    (`pages.json_rows`: a 250,000-row page is ~140 MB of dicts), when they are plain and every
+    quantity a whole number; else the answer parsed as JSON, for the row-by-row way that names
+    each bad value (`report_items`, `report_table`)."""
+    table = json_rows(body, ("data", "items"), quantities)
+    return table if table is not None else orjson.loads(body)
+
+
 def report_items(answer: Any, path: str) -> list[dict[str, Any]]:
     """The rows of a stocks-report answer: `{"data": {"items": [...]}}`; None (204) = no rows."""
     if answer is None:
@@ -212,21 +223,25 @@ class WildberriesApi:
         return self.client.request("GET", base + path, endpoint=method or path, params=params,
                                    expect=ANSWER_SHAPES.get(method or path, dict))
 
-    def post(self, base: str, path: str, body: Any, method: str | None = None) -> Any:
+    def post(self, base: str, path: str, body: Any, method: str | None = None,
+             parse: Callable[[bytes], Any] | None = None) -> Any:
         return self.client.request("POST", base + path, endpoint=method or path, json_body=body,
-                                   expect=ANSWER_SHAPES.get(method or path, dict))
+                                   expect=ANSWER_SHAPES.get(method or path, dict), parse=parse)
 
-    def stocks_report_pages(self, path: str) -> Iterator[list[dict[str, Any]]]:
+    def stocks_report_pages(self, path: str, quantities: tuple[str, ...] = REPORT_QUANTITIES
+                            ) -> Iterator[pa.Table | list[dict[str, Any]]]:
         """Pages of a stocks-report method (`.../wb-warehouses`, `.../seller-warehouses`).
 
         Offset paging with the largest page WB allows; no `nmIds` filter, which WB reads as
-        "all products". The end is a short page or `204 No Content` (both are seen).
+        "all products". The end is a short page or `204 No Content` (both are seen). A page
+        is an Arrow table when Arrow could read it whole (`report_page`), else its rows.
         """
         offset = 0
         while True:
-            answer = self.post(self.analytics, path, {"limit": STOCKS_REPORT_LIMIT, "offset": offset})
-            rows = report_items(answer, path)
-            if rows:
+            answer = self.post(self.analytics, path, {"limit": STOCKS_REPORT_LIMIT, "offset": offset},
+                               parse=lambda body: report_page(body, quantities))
+            rows = answer if isinstance(answer, pa.Table) else report_items(answer, path)
+            if len(rows):
                 yield rows
             if len(rows) < STOCKS_REPORT_LIMIT:
                 return
@@ -335,6 +350,38 @@ def mark_places(rows: list[dict[str, Any]], with_ids: bool) -> list[dict[str, An
     return rows
 
 
+def place_kinds(table: pa.Table) -> tuple[pa.Array, list[str]] | None:
+    """`place_kind` for every row of a stocks-report table, as `place_kind` tells it row by
+    row, and the aggregate names WB has not documented (as `undocumented_aggregates`); None
+    unless the columns it reads are plain (`warehouseId` whole numbers, `warehouseName` text)."""
+    names = table.column("warehouseName") if "warehouseName" in table.column_names else pa.nulls(table.num_rows, pa.string())
+    ids = table.column("warehouseId") if "warehouseId" in table.column_names else None
+    if "place_kind" in table.column_names or not pa.types.is_string(names.type) or (
+            ids is not None and not pa.types.is_int64(ids.type)):
+        return None
+    text = pc.utf8_trim_whitespace(pc.fill_null(names, ""))
+    documented = pc.is_in(text, value_set=pa.array(AGGREGATE_PLACES))
+    aggregate = pc.or_(documented, pc.starts_with(text, AGGREGATE_MARKER))
+    if ids is not None:
+        aggregate = pc.or_(pc.fill_null(pc.less(ids, 0), False), aggregate)
+    undocumented = pc.unique(pc.filter(names, pc.and_(aggregate, pc.invert(documented)))).to_pylist()
+    return pc.if_else(aggregate, "aggregate", "physical"), sorted(str(name) for name in undocumented)
+
+
+def report_table(page: pa.Table | list[dict[str, Any]]) -> tuple[pa.Table, list[str]]:
+    """A stocks-report page as its raw table (quantities checked, `place_kind` added) and the
+    aggregate place names WB has not documented. A page Arrow read (`report_page`) gets both
+    column by column; rows parsed as JSON (a page with a bad value, say) row by row, which
+    gives the same table."""
+    if isinstance(page, pa.Table):
+        marked = place_kinds(page)
+        if marked is not None:
+            return stamped(page.append_column("place_kind", marked[0])), marked[1]
+        page = page.to_pylist()
+    rows = mark_places(page, with_ids=True)
+    return stock_table(rows, REPORT_QUANTITIES), undocumented_aggregates(rows)
+
+
 def flatten_remains(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (barcode, `warehouses[]` element), with its `place_kind`; pseudo-warehouses
     are kept (staging drops them)."""
@@ -395,8 +442,8 @@ def wildberries_source(
     known = [] if full else list(dict.fromkeys(int(c) for c in known_chrt_ids if c is not None))
     catalog_delta = bool(known)
 
-    def note_new_places(rows: list[dict[str, Any]]) -> None:
-        for name in undocumented_aggregates(rows):
+    def note_new_places(names: list[str]) -> None:
+        for name in names:
             text = (f"WB FBO place '{name}' is not a documented WB place name; read as an aggregate place "
                     "(a total over several warehouses) and kept as its own place")
             if text not in warnings:
@@ -415,11 +462,12 @@ def wildberries_source(
         if ask_report:
             plan(counts, STOCKS_REPORT_WB, 1)
             try:
-                for rows in api.stocks_report_pages(STOCKS_REPORT_WB):
-                    nm_ids.update(r.get("nmId") for r in rows)
-                    yielded += len(rows)
-                    note_new_places(mark_places(rows, with_ids=True))
-                    yield stock_table(rows, REPORT_QUANTITIES)
+                for page in api.stocks_report_pages(STOCKS_REPORT_WB):
+                    table, new_places = report_table(page)
+                    nm_ids.update(table.column("nmId").unique().to_pylist() if "nmId" in table.column_names else [None])
+                    yielded += table.num_rows
+                    note_new_places(new_places)
+                    yield table
                 counts["fbo_method"] = FBO_METHOD
                 counts["nm_ids_fetched"] = len(nm_ids)
                 return
@@ -452,7 +500,7 @@ def wildberries_source(
         counts["fbo_method"] = FBO_FALLBACK
         counts["nm_ids_fetched"] = len({i.get("nmId") for i in items})
         flat = flatten_remains(items)
-        note_new_places(flat)
+        note_new_places(undocumented_aggregates(flat))
         for page in chunks(flat, 50_000):
             yield dlt.mark.with_table_name(stock_table(page, REMAINS_QUANTITIES), "warehouse_remains")
 
