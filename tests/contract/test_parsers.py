@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyarrow as pa
 import pytest
 
 from pipelines.marketplaces.ozon import source as ozon
@@ -211,10 +212,14 @@ def test_wb_cards_give_sizes_with_barcodes_in_card_order(serve) -> None:
 def test_wb_stocks_report_rows_are_read_with_their_in_way_counts_and_place_kind(serve) -> None:
     server = serve({wildberries.STOCKS_REPORT_WB: (200, sample("wb/stocks_report_wb_warehouses.json"), OK)})
     pages = list(wb_api(server.url).stocks_report_pages(wildberries.STOCKS_REPORT_WB))
-    assert pages == [json.loads(sample("wb/stocks_report_wb_warehouses.json"))["data"]["items"]]
-    row = wildberries.mark_places(pages[0], with_ids=True)[0]
+    assert len(pages) == 1 and isinstance(pages[0], pa.Table)  # the documented page (pretty-printed) is read by Arrow
+    table, undocumented = wildberries.report_table(pages[0])
+    items = json.loads(sample("wb/stocks_report_wb_warehouses.json"))["data"]["items"]
+    # Коледино, id 507: a real warehouse; every field as the sample gives it
+    assert table.drop_columns(["_fetched_at"]).to_pylist() == [{**item, "place_kind": "physical"} for item in items]
+    assert undocumented == []
+    row = table.to_pylist()[0]
     assert (row["chrtId"], row["quantity"], row["inWayToClient"], row["inWayFromClient"]) == (91663228, 43, 14, 11)
-    assert row["place_kind"] == "physical"  # Коледино, id 507: a real warehouse
     assert server.requests[0][2] == {"limit": wildberries.STOCKS_REPORT_LIMIT, "offset": 0}
 
 
