@@ -134,11 +134,14 @@ class Settings:
     # dbt worker for its next sync (imports paid once); off, each sync's helpers end with it and
     # free their memory (a one-sync process such as `invsync sync` gains nothing from keeping them).
     keep_helpers: bool = False
-    # INVSYNC_DUCKDB_MEMORY_LIMIT: DuckDB's memory limit in dbt's process. DuckDB's own default is
-    # 80 % of the machine's memory, which its buffer pool then keeps: the snapshot of a
-    # 100,000-product account took the dbt process past 1.1 GB. Under the limit DuckDB spills to
-    # `<warehouse>.tmp/` instead; 600MB cost no time at 100,000 products (benchmarks/results.md).
-    duckdb_memory_limit: str = "600MB"
+    # INVSYNC_DUCKDB_MEMORY_LIMIT: DuckDB's memory limit where a sync writes the DuckDB file (dbt's
+    # builds, the load of the landed pages). DuckDB's own default is 80 % of the machine's
+    # memory, which its buffer pool then keeps: the snapshot of a 100,000-product account took
+    # dbt's process past 1 GB, the load the syncing process to ~630 MB. Under the limit DuckDB
+    # spills to `<warehouse>.tmp/` instead: at 450MB a 100,000-product sync's dbt staging took
+    # ~0.5 s longer, the peak of all its processes fell by ~400 MB, and 200,000 products still
+    # synced (300MB too, at 100,000, ~3 s slower); benchmarks/results.md.
+    duckdb_memory_limit: str = "450MB"
     # INVSYNC_PARALLEL_LANDINGS: how many accounts land at once (each in a process of its own, a
     # few hundred MB at a large catalogue); more wait their turn. The APIs' limits are per account.
     parallel_landings: int = 4

@@ -437,3 +437,16 @@ def test_marketplace_without_credentials_is_skipped(sandbox, duckdb_url) -> None
     # A seller on one marketplace publishes too: the other's raw tables never exist.
     published = dict(raw_query(settings, "select marketplace, count(*) from inventory_data group by marketplace"))
     assert published == {"ozon": len(sandbox.account.expected_inventory("ozon"))}
+
+
+def test_the_load_into_duckdb_runs_under_the_configured_memory_limit(tmp_path) -> None:
+    from pipelines.marketplaces import get
+    from pipelines.sync.landing import make_pipeline
+
+    settings = settings_for({"INVSYNC_DUCKDB_MEMORY_LIMIT": "700MB"}, f"duckdb:///{tmp_path / 'w.duckdb'}")
+    with make_pipeline(settings, get("ozon")).sql_client() as client:  # the connection dlt loads with
+        limit = client.execute_sql("select current_setting('memory_limit')")[0][0]
+    with duckdb.connect() as conn:
+        default = conn.execute("select current_setting('memory_limit')").fetchone()[0]
+        conn.execute("set memory_limit = '700MB'")
+        assert limit == conn.execute("select current_setting('memory_limit')").fetchone()[0] != default
