@@ -81,7 +81,7 @@ def test_a_report_page_read_by_arrow_lands_as_the_row_by_row_way_lands_it() -> N
     items = [item(1, -999999, "Склад WB"), item(2, 507, " Склад WB Казахстан "), item(3, -5, "Все склады"),
              item(4, 120762, "Электросталь"), item(5, None, "Склад WB РФ"), item(6, 130744)]
     body = orjson.dumps({"data": {"items": items}})
-    page = wildberries.report_page(body, wildberries.REPORT_QUANTITIES)
+    page = wildberries.report_page(body)
     assert isinstance(page, pa.Table)  # read by Arrow
     by_arrow, arrow_news = wildberries.report_table(page)
     by_rows, row_news = wildberries.report_table(wildberries.report_items(orjson.loads(body), "report"))
@@ -91,7 +91,7 @@ def test_a_report_page_read_by_arrow_lands_as_the_row_by_row_way_lands_it() -> N
     assert arrow_news == row_news == [" Склад WB Казахстан ", "Все склады"]
 
     items[1]["quantity"] = "3 шт"  # a bad value: parsed as JSON, and only its row is rejected, with the reason
-    answer = wildberries.report_page(orjson.dumps({"data": {"items": items}}), wildberries.REPORT_QUANTITIES)
+    answer = wildberries.report_page(orjson.dumps({"data": {"items": items}}))
     assert isinstance(answer, dict)
     table, _ = wildberries.report_table(wildberries.report_items(answer, "report"))
     assert table.column("_invalid_reason").to_pylist() == [None, 'invalid quantity: quantity: text, not a number ("3 шт")',

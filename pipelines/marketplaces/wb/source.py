@@ -181,12 +181,12 @@ def make_client(settings: Settings, stats: SyncStats | None = None, backoff_base
                       pacing_reasons={"remains_basic": BASIC_REMAINS_LIMIT})
 
 
-def report_page(body: bytes, quantities: tuple[str, ...]) -> Any:
+def report_page(body: bytes) -> Any:
     """A stocks-report answer: its rows as an Arrow table, read without a Python object per value
     (`pages.json_rows`: a 250,000-row page is ~140 MB of dicts), when they are plain and every
     quantity a whole number; else the answer parsed as JSON, for the row-by-row way that names
     each bad value (`report_items`, `report_table`)."""
-    table = json_rows(body, ("data", "items"), quantities)
+    table = json_rows(body, ("data", "items"), REPORT_QUANTITIES)
     return table if table is not None else orjson.loads(body)
 
 
@@ -228,8 +228,7 @@ class WildberriesApi:
         return self.client.request("POST", base + path, endpoint=method or path, json_body=body,
                                    expect=ANSWER_SHAPES.get(method or path, dict), parse=parse)
 
-    def stocks_report_pages(self, path: str, quantities: tuple[str, ...] = REPORT_QUANTITIES
-                            ) -> Iterator[pa.Table | list[dict[str, Any]]]:
+    def stocks_report_pages(self, path: str) -> Iterator[pa.Table | list[dict[str, Any]]]:
         """Pages of a stocks-report method (`.../wb-warehouses`, `.../seller-warehouses`).
 
         Offset paging with the largest page WB allows; no `nmIds` filter, which WB reads as
@@ -239,7 +238,7 @@ class WildberriesApi:
         offset = 0
         while True:
             answer = self.post(self.analytics, path, {"limit": STOCKS_REPORT_LIMIT, "offset": offset},
-                               parse=lambda body: report_page(body, quantities))
+                               parse=report_page)
             rows = answer if isinstance(answer, pa.Table) else report_items(answer, path)
             if len(rows):
                 yield rows
